@@ -1,0 +1,4 @@
+package config
+
+// DefaultStateDir is agent.state_dir when the file leaves it out.
+const DefaultStateDir = `C:\ProgramData\mamori`
