@@ -347,8 +347,8 @@ func parseFVEEntries(b []byte) (clearKey bool, err error) {
 
 type fatBPB struct {
 	bps, spc, reserved, fats, rootEntries uint32
-	fatSize, totalSectors, rootCluster   uint32
-	fat32                                bool
+	fatSize, totalSectors, rootCluster    uint32
+	fat32                                 bool
 }
 
 // fat recognises a FAT12/16/32 boot sector by a sane BIOS parameter block.

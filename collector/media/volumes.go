@@ -1,0 +1,225 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mamori-agent/mamori/internal/safe"
+)
+
+// Options are the roots of the OS paths the media collector reads, so the
+// collector runs against a fixture tree in tests.
+type Options struct {
+	SysfsRoot string // "/sys"
+	DevRoot   string // "/dev"
+}
+
+// EncryptionDMCrypt is Volume.Encryption for a mount through a kernel
+// dm-crypt mapping whose backing device has no header Probe knows (plain
+// dm-crypt, VeraCrypt/TrueCrypt opened by cryptsetup).
+const EncryptionDMCrypt = "dm-crypt"
+
+// maxStackDepth bounds the walk down stacked block devices (dm on dm ...).
+const maxStackDepth = 8
+
+// Volumes keeps the mounts whose block device sits on USB and describes
+// them. blockToUSB maps a kernel block name ("sda", "sda1") to the bus path
+// of its USB device ("1-2"); the USB collector provides it. A partition
+// whose disk is in blockToUSB counts as well, and so does a device-mapper
+// device (dm-crypt, LVM) stacked on one.
+//
+// A mount's block device is found by its major:minor in
+// <sysfs>/dev/block, falling back to the basename of a /dev/NAME source.
+// Size comes from sysfs, ReadOnly from the mount options, label and
+// encryption from probing <DevRoot>/<name> read-only. A device that cannot
+// be read gives a Volume with Error set; it never hides the others.
+func Volumes(mounts []Mount, blockToUSB map[string]string, opts Options) []Volume {
+	var vols []Volume
+	for _, m := range mounts {
+		name := blockName(m, opts.SysfsRoot)
+		if name == "" {
+			continue
+		}
+		usbPath, backing := onUSB(name, blockToUSB, opts.SysfsRoot, 0)
+		if usbPath == "" {
+			continue
+		}
+		vols = append(vols, describe(m, name, usbPath, backing, opts))
+	}
+	return vols
+}
+
+func describe(m Mount, name, usbPath, backing string, opts Options) Volume {
+	v := Volume{
+		Device:     safe.String(m.Source),
+		BlockName:  name,
+		MajorMinor: m.MajorMinor,
+		MountPoint: m.MountPoint,
+		FSType:     safe.String(m.FSType),
+		ReadOnly:   m.ReadOnly(),
+		USBDevice:  usbPath,
+	}
+	if backing != name {
+		v.Backing = backing
+	}
+	v.Size, _ = blockSize(opts.SysfsRoot, name) // 0 when unknown
+	var errs []error
+	info, err := ProbeBlock(opts.DevRoot, name)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	v.Label, v.UUID = info.Label, info.UUID
+	if backing == name {
+		v.Encryption, v.ClearKey = info.Encryption, info.ClearKey
+		// The kernel mounted a file system straight from the USB device,
+		// so its data is readable without a key whatever the first
+		// sectors claim. A BitLocker To Go medium mounted as FAT is its
+		// unencrypted discovery volume, and does not contradict.
+		if info.Encrypted() && !(info.Encryption == EncryptionBitLockerToGo && isFAT(m.FSType)) {
+			errs = append(errs, fmt.Errorf("%s signature, but mounted directly as %s: not counted as encrypted", info.Encryption, v.FSType))
+			v.Encryption = EncryptionNone
+		}
+	} else {
+		binfo, err := ProbeBlock(opts.DevRoot, backing)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		v.ClearKey = binfo.ClearKey
+		if dmCrypt(opts.SysfsRoot, name, 0) {
+			v.Encryption = binfo.Encryption
+			if v.Encryption == EncryptionNone {
+				v.Encryption = EncryptionDMCrypt
+			}
+		} else if binfo.Encrypted() {
+			errs = append(errs, fmt.Errorf("%s on %s, but %s is not a dm-crypt mapping: not counted as encrypted", binfo.Encryption, backing, name))
+		}
+	}
+	v.Encrypted = v.Encryption != EncryptionNone
+	if len(errs) > 0 {
+		v.Error = errors.Join(errs...).Error()
+	}
+	return v
+}
+
+func isFAT(fstype string) bool { return fstype == "vfat" || fstype == "msdos" || fstype == "fat" }
+
+// blockName finds the kernel block name of a mount's device.
+func blockName(m Mount, sysfs string) string {
+	if target, err := os.Readlink(filepath.Join(sysfs, "dev", "block", m.MajorMinor)); err == nil {
+		return validBlockName(filepath.Base(target))
+	}
+	if strings.HasPrefix(m.Source, "/dev/") {
+		name := validBlockName(filepath.Base(m.Source))
+		if name != "" {
+			if _, err := os.Stat(filepath.Join(sysfs, "class", "block", name)); err == nil {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// validBlockName returns name if it can be a kernel block name (one path
+// element), else "".
+func validBlockName(name string) string {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return ""
+	}
+	return name
+}
+
+// onUSB reports the USB bus path under block device name and the name of
+// the block device that is on USB (name itself, its disk, or a device it is
+// stacked on).
+func onUSB(name string, blockToUSB map[string]string, sysfs string, depth int) (usbPath, backing string) {
+	if p, ok := blockToUSB[name]; ok {
+		return p, name
+	}
+	// A partition: its sysfs directory sits inside its disk's.
+	dir := filepath.Join(sysfs, "class", "block", name)
+	if _, err := os.Stat(filepath.Join(dir, "partition")); err == nil {
+		if target, err := filepath.EvalSymlinks(dir); err == nil {
+			if p, ok := blockToUSB[filepath.Base(filepath.Dir(target))]; ok {
+				return p, name
+			}
+		}
+	}
+	if depth >= maxStackDepth {
+		return "", ""
+	}
+	slaves, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+	for _, s := range slaves {
+		if sub := validBlockName(s.Name()); sub != "" {
+			if p, b := onUSB(sub, blockToUSB, sysfs, depth+1); p != "" {
+				return p, b
+			}
+		}
+	}
+	return "", ""
+}
+
+// dmCrypt reports whether name is, or is stacked on, a dm-crypt mapping:
+// <sysfs>/class/block/dm-N/dm/uuid starts with "CRYPT-" (cryptsetup's
+// naming, "CRYPT-LUKS2-<uuid>-<name>", "CRYPT-PLAIN-<name>").
+func dmCrypt(sysfs, name string, depth int) bool {
+	dir := filepath.Join(sysfs, "class", "block", name)
+	if b, err := os.ReadFile(filepath.Join(dir, "dm", "uuid")); err == nil && strings.HasPrefix(string(b), "CRYPT-") {
+		return true
+	}
+	if depth >= maxStackDepth {
+		return false
+	}
+	slaves, _ := os.ReadDir(filepath.Join(dir, "slaves"))
+	for _, s := range slaves {
+		if sub := validBlockName(s.Name()); sub != "" && dmCrypt(sysfs, sub, depth+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// blockSize reads <sysfs>/class/block/<name>/size, in 512-byte sectors
+// whatever the device's sector size, and returns bytes.
+func blockSize(sysfs, name string) (int64, error) {
+	path := filepath.Join(sysfs, "class", "block", name, "size")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || n < 0 || n > 1<<53 {
+		return 0, fmt.Errorf("parse %s: %q is not a sector count", path, truncate(string(b)))
+	}
+	return n * 512, nil
+}
+
+// ProbeBlock opens <devRoot>/<name> read-only and probes it (see Probe).
+// Use it on an unmounted USB disk or partition to know whether its medium
+// is encrypted before anyone mounts it. name is a kernel block name such as
+// "sdb1"; a name with a path separator is refused.
+func ProbeBlock(devRoot, name string) (Info, error) {
+	if validBlockName(name) == "" {
+		return Info{}, fmt.Errorf("probe: %q is not a block device name", truncate(name))
+	}
+	path := filepath.Join(devRoot, name)
+	f, err := os.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe %s: %w", path, err)
+	}
+	defer f.Close()
+	// Block devices report size 0 to stat; seeking to the end tells.
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe %s: size: %w", path, err)
+	}
+	info, err := Probe(f, size)
+	if err != nil {
+		return info, fmt.Errorf("probe %s: %w", path, err)
+	}
+	return info, nil
+}
