@@ -1,0 +1,491 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultMaxSize is the size at which the current file is rotated out when
+// Options.MaxSize is zero.
+const DefaultMaxSize = 16 << 20
+
+// DefaultHeadEvery is how many appends pass between head-file updates when
+// Options.HeadEvery is zero.
+const DefaultHeadEvery = 1
+
+// ErrClosed is returned by Append on a closed Log.
+var ErrClosed = errors.New("audit log is closed")
+
+var errLocked = errors.New("locked by another process")
+
+// Options configures Open.
+type Options struct {
+	// MaxSize rotates the current file out before an append would make it
+	// larger than this many bytes. Zero means DefaultMaxSize. A single
+	// record larger than MaxSize still gets a file of its own.
+	MaxSize int64
+	// HeadEvery rewrites audit.head after every HeadEvery appends (and at
+	// rotation and Close). Zero means DefaultHeadEvery; 1 keeps the head
+	// exact at the cost of a second sync and a rename per append.
+	HeadEvery int
+	// Logger receives warnings about damage found and worked around.
+	// Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock, for naming preserved torn tails. Nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Record identifies an appended record.
+type Record struct {
+	Seq  uint64
+	Hash string // 64 lower-case hex digits
+}
+
+// DamageKind says what Open found wrong.
+type DamageKind string
+
+// Kinds of damage Open reports.
+const (
+	// DamageTornTail: the file ended in a partial line, the remains of a
+	// write that never completed (a crash or power loss mid-append). Its
+	// bytes were moved to a audit.jsonl.torn-<unix time> file. The record
+	// was never acknowledged, so nothing recorded is missing.
+	DamageTornTail DamageKind = "torn_tail"
+	// DamageLastRecord: the last record cannot be read, or its hash does
+	// not match its content (it was edited).
+	DamageLastRecord DamageKind = "bad_last_record"
+	// DamageHead: the head file is unreadable, or names a record the log
+	// no longer has (records were removed from the end) or a different
+	// one (the chain was rewritten).
+	DamageHead DamageKind = "head_mismatch"
+)
+
+// Damage is something Open found wrong with the log and worked around.
+// The agent should raise it: it may be tampering.
+type Damage struct {
+	Kind DamageKind
+	File string // base name within the directory
+	// Seq is the record concerned, 0 when unknown.
+	Seq    uint64
+	Reason string
+}
+
+func (d Damage) String() string {
+	return fmt.Sprintf("%s: %s (seq %d): %s", d.Kind, d.File, d.Seq, d.Reason)
+}
+
+// Log is an open audit log. Its methods are safe for concurrent use.
+type Log struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	lock     *os.File // held for the Log's lifetime
+	f        *os.File // current file, nil after a failed rotation
+	size     int64    // bytes of complete records in f
+	firstSeq uint64   // seq of f's first record, 0 when unknown or empty
+	seq      uint64   // last record's seq, 0 before the first
+	hash     string   // last record's hash
+	// sinceHead counts appends since the head file was written.
+	sinceHead int
+	// rotateAt holds rotation back after a failed attempt.
+	rotateAt int64
+	// dirty means a failed append could not be cut back: the file must be
+	// truncated to size before the next write.
+	dirty  bool
+	damage []Damage
+	closed bool
+}
+
+// Open opens the audit log in dir, creating dir (0700) and the log file
+// (0600) if needed, and resumes the chain after its last record. Only one
+// Log may be open on a directory: a second Open, from this process or
+// another, fails.
+//
+// Open repairs what a crash leaves (a partial last line, preserved in a
+// side file) and reports, through Damaged and the logger, a last record or
+// head file that does not check out; it still opens, continuing the chain
+// so that the break stays visible to Verify, because refusing to record
+// new events would lose more than it protects. It checks only the end of
+// the log; Verify checks all of it.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	if opts.HeadEvery <= 0 {
+		opts.HeadEvery = DefaultHeadEvery
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create audit directory: %w", err)
+	}
+	lockPath := filepath.Join(dir, lockName)
+	lock, err := openRegular(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit lock: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock}
+	if err := l.resume(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		lock.Close()
+		return nil, err
+	}
+	for _, d := range l.damage {
+		l.logger.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
+	}
+	return l, nil
+}
+
+func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
+
+func (l *Log) addDamage(kind DamageKind, file string, seq uint64, format string, args ...any) {
+	l.damage = append(l.damage, Damage{Kind: kind, File: file, Seq: seq, Reason: fmt.Sprintf(format, args...)})
+}
+
+// resume opens the current file and finds where the chain stands.
+func (l *Log) resume() error {
+	if err := l.openCurrent(); err != nil {
+		return err
+	}
+	if l.size > 0 {
+		if err := l.cutTornTail(); err != nil {
+			return err
+		}
+	}
+	l.seq, l.hash = 0, ZeroHash
+	haveLast := false
+	lastFile := ""
+	var last parsed
+	var lastErr error
+	if l.size > 0 {
+		lastFile = CurrentName
+		var line []byte
+		line, lastErr = lastLine(l.f, l.size)
+		if lastErr == nil {
+			last, lastErr = parseLine(line)
+		}
+		if lastErr == nil {
+			if first, err := firstLine(io.NewSectionReader(l.f, 0, l.size)); err == nil {
+				if p, err := parseLine(first); err == nil {
+					l.firstSeq = p.seq
+				}
+			}
+		}
+	} else {
+		rotated, err := listRotated(l.dir)
+		if err != nil {
+			return err
+		}
+		if n := len(rotated); n > 0 {
+			lastFile = rotated[n-1].name
+			last, lastErr = readLastRecord(l.path(lastFile))
+		}
+	}
+	if lastFile != "" {
+		if lastErr != nil {
+			l.addDamage(DamageLastRecord, lastFile, 0, "cannot read the last record: %v", lastErr)
+		} else {
+			haveLast = true
+			l.seq, l.hash = last.seq, last.hash
+			if !last.ok() {
+				l.addDamage(DamageLastRecord, lastFile, last.seq,
+					"the last record's hash does not match its content (edited?); appending continues from its stated hash")
+			}
+		}
+	}
+
+	h, ok, err := readHead(l.path(HeadName))
+	switch {
+	case err != nil:
+		l.addDamage(DamageHead, HeadName, 0, "head file ignored: %v", err)
+	case !ok:
+	case !haveLast:
+		l.seq, l.hash = h.seq, h.hash
+		l.addDamage(DamageHead, HeadName, h.seq, "appending continues from the head record (seq %d)", h.seq)
+	case h.seq > l.seq:
+		l.addDamage(DamageHead, lastFile, l.seq,
+			"log ends at seq %d but its head record is seq %d: records were removed from the end; appending continues from the head record", l.seq, h.seq)
+		l.seq, l.hash = h.seq, h.hash
+	case h.seq == l.seq && h.hash != l.hash:
+		l.addDamage(DamageHead, lastFile, l.seq,
+			"last record's hash differs from the head record's: the record was replaced; appending continues from the head record's hash")
+		l.hash = h.hash
+	}
+	if !haveLast && lastFile != "" && !ok {
+		l.addDamage(DamageLastRecord, lastFile, 0, "no head file either: appending restarts the chain at seq 1")
+	}
+	return nil
+}
+
+// openCurrent opens (creating if needed) the current file for appending.
+func (l *Log) openCurrent() error {
+	path := l.path(CurrentName)
+	_, statErr := os.Lstat(path)
+	f, err := openRegular(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(l.dir); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	l.f, l.size, l.firstSeq = f, fi.Size(), 0
+	return nil
+}
+
+// cutTornTail moves a partial last line into a side file and truncates
+// it away, so that the next record starts on a line of its own.
+func (l *Log) cutTornTail() error {
+	path := l.path(CurrentName)
+	start, err := tornStart(l.f, l.size)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if start == l.size {
+		return nil
+	}
+	n := l.size - start
+	base := CurrentName + ".torn-" + strconv.FormatInt(l.opts.Now().Unix(), 10)
+	name := base
+	var tf *os.File
+	for i := 2; ; i++ {
+		tf, err = os.OpenFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, os.ErrExist) || i > 100 {
+			break
+		}
+		name = base + "-" + strconv.Itoa(i)
+	}
+	if err != nil {
+		return fmt.Errorf("preserve the partial last line of %s: %w", path, err)
+	}
+	_, err = io.Copy(tf, io.NewSectionReader(l.f, start, n))
+	if err == nil {
+		err = tf.Sync()
+	}
+	if cerr := tf.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		os.Remove(l.path(name))
+		return fmt.Errorf("preserve the partial last line of %s in %s: %w", path, name, err)
+	}
+	if err := l.f.Truncate(start); err != nil {
+		return fmt.Errorf("truncate %s: %w", path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	l.size = start
+	l.addDamage(DamageTornTail, CurrentName, 0,
+		"removed a partial last line of %d bytes (an interrupted write, never acknowledged); its bytes are in %s", n, name)
+	return nil
+}
+
+// Damaged returns what Open found wrong and worked around, nil when the
+// end of the log and its head checked out.
+func (l *Log) Damaged() []Damage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Damage(nil), l.damage...)
+}
+
+// Last returns the last record of the chain (Seq 0 and ZeroHash before the
+// first).
+func (l *Log) Last() Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Record{Seq: l.seq, Hash: l.hash}
+}
+
+// Append adds rec, which must marshal to a JSON object without the keys
+// seq, prev_hash and hash, as the next record, and returns once the record
+// is synced to disk. On error nothing of the record stays in the log.
+func (l *Log) Append(rec any) (Record, error) {
+	obj, err := json.Marshal(rec)
+	if err != nil {
+		return Record{}, fmt.Errorf("marshal audit record: %w", err)
+	}
+	if err := checkFields(obj); err != nil {
+		return Record{}, fmt.Errorf("audit record: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return Record{}, ErrClosed
+	}
+	seq := l.seq + 1
+	line, hash := buildLine(seq, l.hash, obj)
+	if len(line) > MaxLineSize {
+		return Record{}, fmt.Errorf("audit record: %d bytes, more than %d", len(line), MaxLineSize)
+	}
+	if l.f != nil && l.size > 0 && l.size+int64(len(line)) > l.opts.MaxSize && l.size >= l.rotateAt {
+		if err := l.rotate(); err != nil {
+			// Keep recording into the current file; try again later.
+			l.rotateAt = l.size + l.opts.MaxSize/8
+			l.logger.Warn("audit log rotation failed", "err", err)
+		}
+	}
+	if l.f == nil {
+		if err := l.openCurrent(); err != nil {
+			return Record{}, err
+		}
+	}
+	if err := l.write(line); err != nil {
+		return Record{}, err
+	}
+	if l.firstSeq == 0 {
+		l.firstSeq = seq
+	}
+	l.seq, l.hash = seq, hash
+	l.sinceHead++
+	if l.sinceHead >= l.opts.HeadEvery {
+		// The record is durable; a head failure only weakens the check
+		// for removed trailing records.
+		if err := l.writeHead(); err != nil {
+			l.logger.Warn("audit head update failed", "err", err)
+		}
+	}
+	return Record{Seq: seq, Hash: hash}, nil
+}
+
+// write appends line to the current file and syncs it, or leaves the file
+// as it was.
+func (l *Log) write(line []byte) error {
+	path := l.path(CurrentName)
+	if l.dirty {
+		if err := l.cutBack(); err != nil {
+			return fmt.Errorf("append to %s: earlier failed write not undone: %w", path, err)
+		}
+	}
+	if fi, err := l.f.Stat(); err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	} else if fi.Size() != l.size {
+		l.logger.Warn("audit log changed size outside the log", "file", path, "expected", l.size, "size", fi.Size())
+		l.size = fi.Size()
+	}
+	_, err := l.f.Write(line)
+	if err == nil {
+		err = l.f.Sync()
+	}
+	if err != nil {
+		l.dirty = true
+		if cerr := l.cutBack(); cerr != nil {
+			l.logger.Warn("audit log: cannot undo a failed write", "file", path, "err", cerr)
+		}
+		return fmt.Errorf("append to %s: %w", path, err)
+	}
+	l.size += int64(len(line))
+	return nil
+}
+
+// cutBack truncates the current file to the end of its last complete
+// record, undoing a partial or unsynced write.
+func (l *Log) cutBack() error {
+	if err := l.f.Truncate(l.size); err != nil {
+		return err
+	}
+	if err := l.f.Sync(); err != nil {
+		return err
+	}
+	l.dirty = false
+	return nil
+}
+
+// rotate renames the current file out of the way and starts a new one.
+func (l *Log) rotate() error {
+	first := l.firstSeq
+	if first == 0 {
+		// The first record is unreadable; name the file after the
+		// record that follows its last so names still sort.
+		first = l.seq
+	}
+	name := rotatedName(first)
+	if _, err := os.Lstat(l.path(name)); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rotate %s: %s already exists", CurrentName, name)
+	}
+	if err := l.f.Close(); err != nil {
+		l.logger.Warn("audit log close failed", "err", err)
+	}
+	l.f = nil
+	if err := os.Rename(l.path(CurrentName), l.path(name)); err != nil {
+		if oerr := l.openCurrent(); oerr != nil {
+			l.logger.Warn("audit log reopen failed", "err", oerr)
+		}
+		return fmt.Errorf("rotate %s: %w", CurrentName, err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		l.logger.Warn("audit log rotation not synced", "err", err)
+	}
+	l.logger.Info("audit log rotated", "file", name, "first_seq", first, "last_seq", l.seq)
+	if err := l.writeHead(); err != nil {
+		l.logger.Warn("audit head update failed", "err", err)
+	}
+	if err := l.openCurrent(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeHead replaces the head file with the last record's seq and hash.
+func (l *Log) writeHead() error {
+	if l.seq == 0 {
+		return nil
+	}
+	if err := writeFileAtomic(l.path(HeadName), head{l.seq, l.hash}.marshal()); err != nil {
+		return err
+	}
+	l.sinceHead = 0
+	return nil
+}
+
+// Close writes the head file and closes the log. Further Appends fail
+// with ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var errs []error
+	if l.sinceHead > 0 {
+		errs = append(errs, l.writeHead())
+	}
+	if l.f != nil {
+		errs = append(errs, l.f.Close())
+	}
+	errs = append(errs, l.lock.Close())
+	return errors.Join(errs...)
+}
