@@ -1,6 +1,9 @@
 package uevent
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // Source is a live stream of kernel uevents. *Conn implements it; tests of
 // its consumers may use a fake.
@@ -40,13 +43,14 @@ var (
 
 // IsTerminal reports whether err, returned by Source.Receive, ends the
 // stream (ErrClosed or a socket failure), as opposed to a per-message error
-// after which Receive may be called again.
+// or an expired read deadline, after which Receive may be called again.
 func IsTerminal(err error) bool {
 	if err == nil {
 		return false
 	}
 	return !errors.Is(err, ErrOverrun) && !errors.Is(err, ErrTruncated) &&
-		!errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUdevMessage)
+		!errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUdevMessage) &&
+		!errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // DefaultReadBuffer is the socket receive buffer Listen asks for: large
