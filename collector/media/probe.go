@@ -202,7 +202,7 @@ func (p *prober) luksSecondary() (Info, bool, error) {
 		}
 		hdr, err := p.read(off, 512)
 		if err != nil {
-			return Info{}, false, nil //nolint:nilerr // a short medium simply has no secondary header
+			return Info{}, false, nil // a short medium simply has no secondary header
 		}
 		if info, ok, err := p.luks(hdr, lukSig2); ok {
 			if err == nil && info.Encryption != EncryptionLUKS2 {
