@@ -516,3 +516,44 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func FuzzParseProduct(f *testing.F) {
+	for _, s := range []string{"58f/6387/10b", "18d1/9025/231", "0/0/0", "FFFF/ABcd/1", "10000/1/1", "58f//10b", "+1/1/1", "1/1/1/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, p, b, err := ParseProduct(s)
+		if err != nil {
+			return
+		}
+		for _, x := range []string{v, p, b} {
+			if len(x) != 4 || !isHex(x) || strings.ToLower(x) != x {
+				t.Fatalf("ParseProduct(%q) = %q %q %q", s, v, p, b)
+			}
+		}
+		if got := strings.TrimLeft(v, "0"); !strings.EqualFold(strings.TrimLeft(strings.Split(s, "/")[0], "0"), got) {
+			t.Fatalf("ParseProduct(%q): vendor %q does not match the input", s, v)
+		}
+	})
+}
+
+func FuzzParseInterface(f *testing.F) {
+	for _, s := range []string{"8/6/80", "255/66/1", "239/2/1", "256/0/0", "ff/0/0", "0008/6/80", "8/6"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, sc, p, err := ParseInterface(s)
+		c2, sc2, p2, err2 := ParseType(s)
+		if (err == nil) != (err2 == nil) || c != c2 || sc != sc2 || p != p2 {
+			t.Fatalf("ParseInterface and ParseType disagree on %q", s)
+		}
+		if err != nil {
+			return
+		}
+		for _, x := range []string{c, sc, p} {
+			if len(x) != 2 || !isHex(x) || strings.ToLower(x) != x {
+				t.Fatalf("ParseInterface(%q) = %q %q %q", s, c, sc, p)
+			}
+		}
+	})
+}
