@@ -18,6 +18,7 @@ type initramfsSpec struct {
 	Kernel  *kernel
 	Busybox string   // host path of a static busybox
 	Mamori  string   // host path of a static mamori, "" for none
+	Sysdump string   // host path of the static e2e/sysdump helper
 	Modules []string // top-level module names
 	// ModuleArgs are insmod arguments per module, e.g.
 	// {"usb_storage": "delay_use=0"}.
@@ -112,6 +113,13 @@ func buildInitramfs(path string, spec initramfsSpec) error {
 	c.File("etc/modules.load", 0o644, []byte(load.String()))
 	c.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	c.File("etc/group", 0o644, []byte("root:x:0:\n"))
+	if spec.Sysdump != "" {
+		data, err := os.ReadFile(spec.Sysdump)
+		if err != nil {
+			return fmt.Errorf("read sysdump: %w", err)
+		}
+		c.File("bin/e2e-sysdump", 0o755, data)
+	}
 	if spec.Mamori != "" {
 		data, err := os.ReadFile(spec.Mamori)
 		if err != nil {

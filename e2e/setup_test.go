@@ -80,11 +80,15 @@ func doSetup(logf func(string, ...any)) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
+	sysdump := filepath.Join(e.Work, "e2e-sysdump")
+	if err := goBuild(sysdump, "./e2e/sysdump", "e2e"); err != nil {
+		return nil, err
+	}
 	e.Mamori, e.MamoriErr = buildMamori(e.Work)
 	if e.MamoriErr != nil {
 		logf("mamori did not build; agent scenarios will fail: %v", e.MamoriErr)
 	}
-	spec := initramfsSpec{Kernel: k, Busybox: bb, Mamori: e.Mamori, Modules: guestModules,
+	spec := initramfsSpec{Kernel: k, Busybox: bb, Mamori: e.Mamori, Sysdump: sysdump, Modules: guestModules,
 		ModuleArgs: map[string]string{"usb_storage": "delay_use=0"}}
 	e.Initramfs = filepath.Join(e.Work, "initramfs.cpio.gz")
 	if err := buildInitramfs(e.Initramfs, spec); err != nil {
@@ -108,13 +112,25 @@ func buildMamori(work string) (string, error) {
 		return p, nil
 	}
 	out := filepath.Join(work, "mamori")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/mamori")
+	if err := goBuild(out, "./cmd/mamori", ""); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// goBuild builds a static linux/amd64 binary from the repository root.
+func goBuild(out, pkg, tags string) error {
+	args := []string{"build", "-trimpath", "-o", out}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/mamori: %w: %s", err, tail(b, 20))
+		return fmt.Errorf("go build %s: %w: %s", pkg, err, tail(b, 20))
 	}
-	return out, nil
+	return nil
 }
 
 // boot starts a guest from the shared initramfs.

@@ -148,8 +148,10 @@ func bootVM(t testing.TB, opt vmOptions) *vm {
 		v.Fatalf("QMP handshake: %v", err)
 	}
 	v.QMP = q
-	timeout := 120 * time.Second
-	if _, _, err := v.ctlOut.wait(ctx, 0, func(s string) bool { return s == "@@READY" }); err != nil {
+	timeout := 180 * time.Second
+	bctx, bcancel := context.WithTimeout(context.Background(), timeout)
+	defer bcancel()
+	if _, _, err := v.ctlOut.wait(bctx, 0, func(s string) bool { return s == "@@READY" }); err != nil {
 		v.Fatalf("waited %v for the guest's control channel (@@READY on ttyS2): %v", timeout, err)
 	}
 	v.Booted = time.Since(start)
