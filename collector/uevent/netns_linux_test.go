@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,6 +155,8 @@ func waitFor(t *testing.T, c *Conn, action, devpath string) Event {
 }
 
 func TestNetnsKernelUevents(t *testing.T) {
+	host := listen(t) // in the test's own namespace: must not see ours
+	defer host.Close()
 	ns, c := newNetns(t, func() (*Conn, error) { return Listen() })
 	const name = "mamoriue0"
 	devpath := "/devices/virtual/net/" + name
@@ -200,6 +203,18 @@ func TestNetnsKernelUevents(t *testing.T) {
 	ev = waitFor(t, c, "remove", devpath)
 	if ev.Env["INTERFACE"] != name {
 		t.Errorf("remove event: %+v", ev)
+	}
+	for {
+		ev, err := receive(t, host, 100*time.Millisecond)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(ev.DevPath, devpath) {
+			t.Errorf("socket of another namespace got %s@%s", ev.Action, ev.DevPath)
+		}
 	}
 	if s := c.Stats(); s.Overruns+s.Malformed+s.Truncated+s.Foreign != 0 {
 		t.Errorf("Stats = %+v", s)
