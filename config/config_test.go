@@ -103,7 +103,9 @@ func TestParseValues(t *testing.T) {
 		{"unquoted numeric serial keeps its text", "approved:\n  usb:\n    - {name: a, serial: 0012345}\n",
 			func(c *Config) bool { return *c.Approved.USB[0].Serial == "0012345" }},
 		{"classes normalised", "approved:\n  usb:\n    - {name: a, classes: [HID, class-08, class-3f, hid]}\n",
-			func(c *Config) bool { return reflect.DeepEqual(c.Approved.USB[0].Classes, []string{"hid", "mass-storage", "class-3f"}) }},
+			func(c *Config) bool {
+				return reflect.DeepEqual(c.Approved.USB[0].Classes, []string{"hid", "mass-storage", "class-3f"})
+			}},
 		{"block list of classes", "approved:\n  usb:\n    - name: a\n      classes:\n        - audio\n        - video\n",
 			func(c *Config) bool { return reflect.DeepEqual(c.Approved.USB[0].Classes, []string{"audio", "video"}) }},
 		{"quoted dates", "approved:\n  usb:\n    - {name: a, port: \"2-1.4\", valid_from: \"2026-01-01\", valid_until: \"2026-01-01\"}\n",
@@ -113,7 +115,7 @@ func TestParseValues(t *testing.T) {
 			}},
 		{"BOM and CRLF", "\ufeffagent:\r\n  language: en\r\n", func(c *Config) bool { return c.Agent.Language == "en" }},
 		{"explicit document markers", "---\nagent: {language: en}\n...\n", func(c *Config) bool { return c.Agent.Language == "en" }},
-		{"version in hex is still 1", "", func(c *Config) bool { return c.Version == 1 }},
+		{"version only", "", func(c *Config) bool { return c.Version == 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

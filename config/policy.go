@@ -1,6 +1,7 @@
 package config
 
 import (
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -46,14 +47,20 @@ type Decision struct {
 }
 
 // Policy answers whether a USB device is approved. It indexes the entries
-// once, so that Decide looks up candidates by vendor, product, serial and
-// port instead of scanning the list. A Policy is immutable and safe for
-// concurrent use.
+// once, so that Decide finds candidates by hashed lookups on vendor and
+// product id, serial and port instead of scanning the list. A Policy is
+// immutable and safe for concurrent use.
 type Policy struct {
 	entries []USBEntry
-	index   map[matchKey]*bucket
-	masks   []uint8 // key masks present in index, most specific first
-	loc     *time.Location
+	seed    maphash.Seed
+	// index holds a node per anchor (vendor+product, vendor, serial or
+	// port) and per anchor plus extras (serial, port), by keyHash.
+	index map[uint64]*node
+	// anchors has bit 1<<kind set for every anchor kind in index.
+	anchors uint8
+	// classOnly holds the entries that set only classes.
+	classOnly bucket
+	loc       *time.Location
 }
 
 // PolicyOption configures NewPolicy.
@@ -69,33 +76,90 @@ func WithLocation(loc *time.Location) PolicyOption {
 	}
 }
 
-// Bits of a key mask: which identifying fields an entry sets.
+// Anchor kinds: the first identifying field of an entry, in the order
+// vendor (with product), vendor (alone), serial, port.
 const (
-	keyVendor uint8 = 1 << iota
-	keyProduct
-	keySerial
-	keyPort
+	anchorProduct uint8 = iota + 1
+	anchorVendor
+	anchorSerial
+	anchorPort
 )
 
-// matchKey holds the identifying fields an entry sets; the others are "".
-type matchKey struct {
-	mask                          uint8
-	vendor, product, serial, port string
+// Extras: identifying fields an entry sets besides its anchor.
+const (
+	extraSerial uint8 = 1 << iota
+	extraPort
+)
+
+// node is an index slot: the entries whose identifying fields are
+// exactly one key, and which extras exist below it when the key is an
+// anchor (bit 1<<extras for each combination present).
+type node struct {
+	bucket
+	extras uint8
 }
 
-// bucket holds the entries with one matchKey, grouped by class set.
+// bucket holds entries grouped by exact key and class set. The first
+// group is kept inline, so that the usual lookup (one group, one entry)
+// reads one piece of memory after the index.
 type bucket struct {
-	groups []group
+	n     int // number of groups
+	first group
+	rest  []group
 }
 
-// group is entries that match exactly the same devices: the same key and
-// the same classes. They differ only in their dates (and informational
-// fields), so the first valid one in file order stands for the group.
+// group returns the i'th group.
+func (b *bucket) group(i int) *group {
+	if i == 0 {
+		return &b.first
+	}
+	return &b.rest[i-1]
+}
+
+// add appends g and returns its number.
+func (b *bucket) add(g group) int {
+	if b.n == 0 {
+		b.first = g
+	} else {
+		b.rest = append(b.rest, g)
+	}
+	b.n++
+	return b.n - 1
+}
+
+// group is entries that match exactly the same devices: the same
+// identifying fields and classes. They differ only in their dates (and
+// informational fields), so the first valid one in file order stands for
+// the group.
 type group struct {
+	ids      ids
 	classes  classSet
 	anyClass bool // the entries set no classes
 	score    int
-	entries  []candidate // in file order
+	// first and rest are the entries, in file order.
+	first candidate
+	rest  []candidate
+	n     int
+}
+
+// add appends c.
+func (g *group) add(c candidate) {
+	if g.n == 0 {
+		g.first = c
+	} else {
+		g.rest = append(g.rest, c)
+	}
+	g.n++
+}
+
+// ids are an entry's identifying fields, with the device's vendor and
+// product id as one number (vendor<<16 | product).
+type ids struct {
+	anchor  uint8
+	extras  uint8
+	product uint32 // vendor<<16|product, or vendor alone for anchorVendor
+	serial  string
+	port    string
 }
 
 type candidate struct {
@@ -113,32 +177,35 @@ const (
 )
 
 // NewPolicy indexes entries (it keeps a copy). Entries that set no
-// matching field or name a class it does not know never match.
+// matching field, a malformed id or a class it does not know never match.
 func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 	p := &Policy{
 		entries: slices.Clone(entries),
-		index:   make(map[matchKey]*bucket, len(entries)),
+		seed:    maphash.MakeSeed(),
+		index:   make(map[uint64]*node, len(entries)),
 		loc:     time.Local,
 	}
 	for _, o := range opts {
 		o(p)
 	}
 	type groupKey struct {
-		key      matchKey
+		ids      ids
 		classes  classSet
 		anyClass bool
 	}
-	groups := make(map[groupKey]int, len(entries))
-	masks := map[uint8]bool{}
+	type groupRef struct {
+		b *bucket
+		i int
+	}
+	where := make(map[groupKey]groupRef, len(entries))
 	for i := range p.entries {
 		e := &p.entries[i]
-		if !e.matchesSomething() {
+		id, score, ok := entryIDs(e)
+		if !ok {
 			continue
 		}
-		k, score := entryKey(e)
-		gk := groupKey{key: k, anyClass: len(e.Classes) == 0}
+		gk := groupKey{ids: id, anyClass: len(e.Classes) == 0}
 		if !gk.anyClass {
-			ok := true
 			for _, name := range e.Classes {
 				code, known := classCode(name)
 				ok = ok && known && gk.classes.add(code)
@@ -148,17 +215,14 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 			}
 			score |= scoreClasses
 		}
-		b := p.index[k]
-		if b == nil {
-			b = &bucket{}
-			p.index[k] = b
-			masks[k.mask] = true
-		}
-		gi, ok := groups[gk]
+		ref, ok := where[gk]
 		if !ok {
-			gi = len(b.groups)
-			groups[gk] = gi
-			b.groups = append(b.groups, group{classes: gk.classes, anyClass: gk.anyClass, score: score})
+			ref.b = &p.classOnly
+			if id.anchor != 0 {
+				ref.b = &p.nodeFor(id).bucket
+			}
+			ref.i = ref.b.add(group{ids: id, classes: gk.classes, anyClass: gk.anyClass, score: score})
+			where[gk] = ref
 		}
 		c := candidate{idx: int32(i)}
 		if e.ValidFrom != nil {
@@ -167,62 +231,128 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 		if e.ValidUntil != nil {
 			c.until = e.ValidUntil.ordinal()
 		}
-		b.groups[gi].entries = append(b.groups[gi].entries, c)
+		ref.b.group(ref.i).add(c)
 	}
-	for m := range masks {
-		p.masks = append(p.masks, m)
-	}
-	slices.SortFunc(p.masks, func(a, b uint8) int { return maskScore(b) - maskScore(a) })
 	return p
 }
 
-// entryKey returns the key of e's identifying fields and their score.
-func entryKey(e *USBEntry) (matchKey, int) {
-	var k matchKey
-	if e.VendorID != "" {
-		k.mask |= keyVendor
-		k.vendor = lower(e.VendorID)
+// nodeFor returns the index node for id, creating it and marking its
+// anchor.
+func (p *Policy) nodeFor(id ids) *node {
+	p.anchors |= 1 << id.anchor
+	if id.extras != 0 {
+		anchor := id
+		anchor.extras, anchor.serial, anchor.port = 0, "", ""
+		if id.anchor == anchorSerial {
+			anchor.serial = id.serial
+		}
+		a := p.node(anchor)
+		a.extras |= 1 << id.extras
 	}
-	if e.ProductID != "" {
-		k.mask |= keyProduct
-		k.product = lower(e.ProductID)
+	return p.node(id)
+}
+
+func (p *Policy) node(id ids) *node {
+	h := p.keyHash(id.anchor, id.extras, id.product, p.strHash(id.serial), p.strHash(id.port))
+	n := p.index[h]
+	if n == nil {
+		n = &node{}
+		p.index[h] = n
 	}
+	return n
+}
+
+func (p *Policy) strHash(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	return maphash.String(p.seed, s)
+}
+
+// keyHash mixes the parts of a key into the index's key. Parts that the
+// key does not use are 0. Entries whose keys collide share a node; the
+// groups in it still compare the exact fields.
+func (p *Policy) keyHash(anchor, extras uint8, product uint32, serial, port uint64) uint64 {
+	h := uint64(anchor)<<40 | uint64(extras)<<32 | uint64(product)
+	h = mix(h ^ mix(serial+0x9e3779b97f4a7c15))
+	return mix(h ^ mix(port+0xbf58476d1ce4e5b9))
+}
+
+// mix is the splitmix64 finaliser.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// entryIDs returns e's identifying fields and their specificity score;
+// false when e sets none or has a malformed id.
+func entryIDs(e *USBEntry) (ids, int, bool) {
+	var id ids
+	score := 0
 	if e.Serial != nil {
-		k.mask |= keySerial
-		k.serial = *e.Serial
+		score |= scoreSerial
 	}
 	if e.Port != "" {
-		k.mask |= keyPort
-		k.port = e.Port
+		score |= scorePort
 	}
-	return k, maskScore(k.mask)
-}
-
-func maskScore(mask uint8) int {
-	s := 0
-	if mask&keyVendor != 0 {
-		s |= scoreVendor
-	}
-	if mask&keyProduct != 0 {
-		s |= scoreProduct
-	}
-	if mask&keySerial != 0 {
-		s |= scoreSerial
-	}
-	if mask&keyPort != 0 {
-		s |= scorePort
-	}
-	return s
-}
-
-func lower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	switch {
+	case e.VendorID != "" && e.ProductID != "":
+		v, ok1 := parseID(e.VendorID)
+		pr, ok2 := parseID(e.ProductID)
+		if !ok1 || !ok2 {
+			return id, 0, false
 		}
+		id.anchor, id.product = anchorProduct, uint32(v)<<16|uint32(pr)
+		score |= scoreVendor | scoreProduct
+	case e.VendorID != "":
+		v, ok := parseID(e.VendorID)
+		if !ok {
+			return id, 0, false
+		}
+		id.anchor, id.product = anchorVendor, uint32(v)
+		score |= scoreVendor
+	case e.ProductID != "":
+		return id, 0, false // a product id means nothing without a vendor
+	case e.Serial != nil:
+		id.anchor, id.serial = anchorSerial, *e.Serial
+		if e.Port != "" {
+			id.extras, id.port = extraPort, e.Port
+		}
+		return id, score, true
+	case e.Port != "":
+		id.anchor, id.port = anchorPort, e.Port
+		return id, score, true
+	default:
+		return id, score, len(e.Classes) > 0
 	}
-	return string(b)
+	if e.Serial != nil {
+		id.extras |= extraSerial
+		id.serial = *e.Serial
+	}
+	if e.Port != "" {
+		id.extras |= extraPort
+		id.port = e.Port
+	}
+	return id, score, true
+}
+
+// parseID parses 4 hex digits.
+func parseID(s string) (uint16, bool) {
+	if len(s) != 4 {
+		return 0, false
+	}
+	var v uint16
+	for i := range 4 {
+		d, ok := hexVal(s[i])
+		if !ok {
+			return 0, false
+		}
+		v = v<<4 | uint16(d)
+	}
+	return v, true
 }
 
 // Len returns the number of entries the policy was built from.
@@ -241,6 +371,23 @@ func (ch *choice) better(s int, idx int32) bool {
 	return ch.idx < 0 || s > ch.score || s == ch.score && idx < ch.idx
 }
 
+// device is what Decide needs of a usb.Device, computed once.
+type device struct {
+	d          *usb.Device
+	product    uint32 // vendor<<16|product
+	idsOK      bool   // vendor and product id are 4 hex digits
+	serialHash uint64
+	portHash   uint64
+	classes    classSet
+	classesOK  bool
+}
+
+// decision collects the best valid and the best out-of-date candidate.
+type decision struct {
+	today        int64
+	valid, stale choice
+}
+
 // Decide matches d against the approved entries on the day of now in the
 // policy's time zone. An entry matches when every matching field it sets
 // matches: vendor and product id, serial, port (d.Path), and classes
@@ -251,68 +398,129 @@ func (ch *choice) better(s int, idx int32) bool {
 // specific out-of-date one gives Expired or NotYetValid. Decide does not
 // treat root hubs specially: that is the caller's rule.
 func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
-	if d == nil || len(p.masks) == 0 {
+	if d == nil || len(p.entries) == 0 {
 		return Decision{Status: Unapproved}
 	}
 	y, m, day := now.In(p.loc).Date()
-	today := int64(y)*10000 + int64(m)*100 + int64(day)
-	devClasses, classesOK := deviceClasses(d)
-
-	valid := choice{idx: -1}
-	stale := choice{idx: -1}
-	for _, mask := range p.masks {
-		if valid.idx >= 0 && maskScore(mask)|scoreClasses < valid.score {
-			break // masks are sorted: nothing left can beat it
-		}
-		k := matchKey{mask: mask}
-		if mask&keyVendor != 0 {
-			k.vendor = d.VendorID
-		}
-		if mask&keyProduct != 0 {
-			k.product = d.ProductID
-		}
-		if mask&keySerial != 0 {
-			if d.Serial == nil {
-				continue
-			}
-			k.serial = *d.Serial
-		}
-		if mask&keyPort != 0 {
-			k.port = d.Path
-		}
-		b := p.index[k]
-		if b == nil {
-			continue
-		}
-		for gi := range b.groups {
-			g := &b.groups[gi]
-			if !g.anyClass && (!classesOK || !devClasses.subsetOf(&g.classes)) {
-				continue
-			}
-			for _, c := range g.entries {
-				if c.validOn(today) {
-					if valid.better(g.score, c.idx) {
-						valid = choice{idx: c.idx, score: g.score, c: c}
-					}
-					break // later entries of the group can only lose
-				}
-				if stale.better(g.score, c.idx) {
-					stale = choice{idx: c.idx, score: g.score, c: c}
-				}
-			}
-		}
+	r := decision{
+		today: int64(y)*10000 + int64(m)*100 + int64(day),
+		valid: choice{idx: -1},
+		stale: choice{idx: -1},
 	}
+	dev := device{d: d}
+	v, ok1 := parseID(d.VendorID)
+	pr, ok2 := parseID(d.ProductID)
+	dev.idsOK = ok1 && ok2
+	dev.product = uint32(v)<<16 | uint32(pr)
+	if d.Serial != nil {
+		dev.serialHash = p.strHash(*d.Serial)
+	}
+	dev.portHash = p.strHash(d.Path)
+	dev.classes, dev.classesOK = deviceClasses(d)
+
+	if dev.idsOK {
+		p.probe(&r, &dev, anchorProduct, dev.product)
+		p.probe(&r, &dev, anchorVendor, dev.product>>16)
+	}
+	if d.Serial != nil {
+		p.probe(&r, &dev, anchorSerial, 0)
+	}
+	p.probe(&r, &dev, anchorPort, 0)
+	r.consider(&p.classOnly, &dev)
+
 	switch {
-	case valid.idx >= 0:
-		return Decision{Status: Approved, Entry: &p.entries[valid.idx]}
-	case stale.idx >= 0:
+	case r.valid.idx >= 0:
+		return Decision{Status: Approved, Entry: &p.entries[r.valid.idx]}
+	case r.stale.idx >= 0:
 		st := Expired
-		if stale.c.from != 0 && today < stale.c.from {
+		if r.stale.c.from != 0 && r.today < r.stale.c.from {
 			st = NotYetValid
 		}
-		return Decision{Status: st, Entry: &p.entries[stale.idx]}
+		return Decision{Status: st, Entry: &p.entries[r.stale.idx]}
 	}
 	return Decision{Status: Unapproved}
+}
+
+// probe looks up the device under one anchor and the extras below it.
+func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
+	if p.anchors&(1<<anchor) == 0 {
+		return
+	}
+	var serial, port uint64
+	switch anchor {
+	case anchorSerial:
+		serial = dev.serialHash
+	case anchorPort:
+		port = dev.portHash
+	}
+	n := p.index[p.keyHash(anchor, 0, product, serial, port)]
+	if n == nil {
+		return
+	}
+	r.consider(&n.bucket, dev)
+	for extras := extraSerial; extras <= extraSerial|extraPort; extras++ {
+		if n.extras&(1<<extras) == 0 || extras&extraSerial != 0 && dev.d.Serial == nil {
+			continue
+		}
+		s, pt := serial, uint64(0)
+		if extras&extraSerial != 0 {
+			s = dev.serialHash
+		}
+		if extras&extraPort != 0 {
+			pt = dev.portHash
+		}
+		if c := p.index[p.keyHash(anchor, extras, product, s, pt)]; c != nil {
+			r.consider(&c.bucket, dev)
+		}
+	}
+}
+
+// consider checks each group of b against the device in full and keeps
+// the best candidates.
+func (r *decision) consider(b *bucket, dev *device) {
+	for gi := range b.n {
+		g := b.group(gi)
+		if !g.matches(dev) {
+			continue
+		}
+		for i := range g.n {
+			c := &g.first
+			if i > 0 {
+				c = &g.rest[i-1]
+			}
+			if c.validOn(r.today) {
+				if r.valid.better(g.score, c.idx) {
+					r.valid = choice{idx: c.idx, score: g.score, c: *c}
+				}
+				break // later entries of the group can only lose
+			}
+			if r.stale.better(g.score, c.idx) {
+				r.stale = choice{idx: c.idx, score: g.score, c: *c}
+			}
+		}
+	}
+}
+
+// matches checks every field the group's entries set.
+func (g *group) matches(dev *device) bool {
+	d := dev.d
+	switch g.ids.anchor {
+	case anchorProduct:
+		if !dev.idsOK || dev.product != g.ids.product {
+			return false
+		}
+	case anchorVendor:
+		if !dev.idsOK || dev.product>>16 != g.ids.product {
+			return false
+		}
+	}
+	if (g.ids.anchor == anchorSerial || g.ids.extras&extraSerial != 0) && (d.Serial == nil || *d.Serial != g.ids.serial) {
+		return false
+	}
+	if (g.ids.anchor == anchorPort || g.ids.extras&extraPort != 0) && d.Path != g.ids.port {
+		return false
+	}
+	return g.anyClass || dev.classesOK && dev.classes.subsetOf(&g.classes)
 }
 
 // validOn reports whether the candidate's dates include today (inclusive).
