@@ -355,7 +355,7 @@ func writeDevice(root string, d *Device) error {
 		if busSubsystems[subsystem] {
 			kind = "bus"
 		}
-		links = append(links, Link{Name: "subsystem", Target: relTo(d.Path, "/"+kind+"/"+subsystem)})
+		links = append(links, Link{Name: "subsystem", Target: relTo(d.Path+"/subsystem", "/"+kind+"/"+subsystem)})
 	}
 	for _, l := range links {
 		if err := checkRelName(l.Name); err != nil {
@@ -366,7 +366,8 @@ func writeDevice(root string, d *Device) error {
 		}
 		// Give driver and subsystem links something to point at.
 		if l.Name == "driver" || l.Name == "subsystem" {
-			if t := path.Join(d.Path, l.Target); !strings.HasPrefix(t, "/..") && t != "/" {
+			if !leavesRoot(d.Path, l.Target) {
+				t := path.Join(strings.TrimPrefix(d.Path, "/"), l.Target)
 				if err := os.MkdirAll(filepath.Join(root, filepath.FromSlash(t)), 0o755); err != nil {
 					return err
 				}
@@ -425,8 +426,7 @@ func relTo(link, target string) string {
 // symlink makes (or replaces) the link at rel (below root) to target.
 func symlink(root, rel, target string) error {
 	p := filepath.Join(root, filepath.FromSlash(rel))
-	resolved := path.Join(path.Dir(rel), target)
-	if path.IsAbs(target) || strings.HasPrefix(resolved, "/..") {
+	if path.IsAbs(target) || leavesRoot(path.Dir(rel), target) {
 		return fmt.Errorf("link %s -> %s leaves the root", rel, target)
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -438,6 +438,13 @@ func symlink(root, rel, target string) error {
 	return os.Symlink(target, p)
 }
 
+// leavesRoot reports whether target, relative to directory dir (a path
+// below the root with a leading slash), points above the root.
+func leavesRoot(dir, target string) bool {
+	j := path.Join(strings.TrimPrefix(dir, "/"), target)
+	return j == ".." || strings.HasPrefix(j, "../") || path.IsAbs(target)
+}
+
 // Remove unplugs a USB device from the tree at root: it removes the
 // device's directory (with its interfaces and the devices below it) and
 // every bus/usb/devices and class/block link that pointed into it.
@@ -447,10 +454,10 @@ func Remove(root, busPath string) error {
 	if err != nil {
 		return err
 	}
-	devDir := path.Join("/bus/usb/devices", target)
-	if strings.HasPrefix(devDir, "/..") {
+	if path.IsAbs(target) || leavesRoot("/bus/usb/devices", target) {
 		return fmt.Errorf("link %s leaves the root", link)
 	}
+	devDir := path.Join("/bus/usb/devices", target)
 	if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(devDir))); err != nil {
 		return err
 	}
