@@ -1,0 +1,420 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/collector/uevent"
+	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/sysfstest"
+)
+
+// Recordings of real devices (see collector/usb/testdata/README.md for
+// their origins and licences).
+const rec = "../collector/usb/testdata/"
+
+var (
+	kbd    = rec + "umockdev/usbkbd.umockdev"                // 05f3:0007 behind hubs, no serial
+	camera = rec + "umockdev/canon-powershot-sx200.umockdev" // 04a9:31c0 still-image, serial
+	phone  = rec + "umockdev/sony-xperia-mini-pro.umockdev"  // 0fce:0166 MTP, no interface dirs
+	fido   = rec + "umockdev/fido2.umockdev"                 // 1050:0120 hid behind a hub
+	reader = rec + "fwupd/algoltek-au84612-setup.json"       // 058f:8468 card reader with sda1
+	finger = rec + "libfprint/egis0570.device.umockdev"      // 1c7a:0570 vendor class
+)
+
+const testConfig = `version: 1
+agent:
+  asset_id: PC-TEST
+  language: en
+  rescan_interval: 1h
+metrics:
+  listen: ""
+approved:
+  usb:
+    - name: Hubs
+      classes: [hub]
+    - name: Keyboards
+      classes: [hid]
+    - name: Camera of the work lead
+      vendor_id: "04a9"
+      product_id: "31c0"
+      serial: "C767F1C714174C309255F70E4A7B2EE2"
+      owner: 作業責任者
+      approved_by: 情報政策課
+      valid_from: 2026-04-01
+      valid_until: 2027-03-31
+    - name: Old fingerprint reader
+      vendor_id: "1c7a"
+      product_id: "0570"
+      valid_until: 2025-03-31
+`
+
+// testEnv is a fixture system: a sysfs tree, a procfs with a boot id and a
+// mountinfo, and a state directory.
+type testEnv struct {
+	t      *testing.T
+	sysfs  string
+	procfs string
+	state  string
+	cfg    *config.Config
+}
+
+func newEnv(t *testing.T, cfgText string, recordings ...string) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &testEnv{t: t, sysfs: filepath.Join(dir, "sys"), procfs: filepath.Join(dir, "proc"), state: filepath.Join(dir, "state")}
+	os.MkdirAll(e.sysfs, 0o755)
+	sysfstest.Build(t, e.sysfs, recordings...)
+	e.setBootID("3f8c1f0e-8a3c-4e35-9d2b-6a0c8e2b1a01")
+	os.MkdirAll(filepath.Join(e.procfs, "self"), 0o755)
+	os.WriteFile(filepath.Join(e.procfs, "self/mountinfo"), []byte("22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"), 0o644)
+	cfg, err := config.Parse("test.yaml", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Agent.StateDir = e.state
+	e.cfg = cfg
+	return e
+}
+
+func (e *testEnv) setBootID(id string) {
+	p := filepath.Join(e.procfs, "sys/kernel/random")
+	os.MkdirAll(p, 0o755)
+	os.WriteFile(filepath.Join(p, "boot_id"), []byte(id+"\n"), 0o644)
+}
+
+func (e *testEnv) roots() Roots {
+	return Roots{Sysfs: e.sysfs, Procfs: e.procfs, Dev: filepath.Join(e.procfs, "nodev")}
+}
+
+// running is an agent started in a goroutine.
+type running struct {
+	cancel context.CancelFunc
+	done   chan error
+	agent  *Agent
+}
+
+func (e *testEnv) start(opts Options) *running {
+	e.t.Helper()
+	opts.Config = e.cfg
+	opts.Roots = e.roots()
+	opts.NoMountWatch = true
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if opts.Uevents == nil {
+		opts.NoUevents = true
+	}
+	ready := make(chan struct{})
+	opts.Ready = func(string) { close(ready) }
+	a, err := New(opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1), agent: a}
+	go func() { r.done <- a.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		e.t.Fatalf("agent ended before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("agent not ready after 10s")
+	}
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// record is the part of an audit record the tests look at.
+type record struct {
+	Seq          uint64     `json:"seq"`
+	Type         string     `json:"type"`
+	Trigger      string     `json:"trigger"`
+	Kind         string     `json:"kind"`
+	Path         string     `json:"path"`
+	VendorID     string     `json:"vendor_id"`
+	Serial       *string    `json:"serial"`
+	AssetID      string     `json:"asset_id"`
+	UeventSeqnum uint64     `json:"uevent_seqnum"`
+	UeventTime   *time.Time `json:"uevent_time"`
+	Violation    *Violation `json:"violation"`
+}
+
+func (e *testEnv) records() []record {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []record
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			e.t.Fatalf("audit record %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// waitFor polls the audit log until cond holds for its records.
+func (e *testEnv) waitFor(what string, cond func([]record) bool) []record {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs := e.records()
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s; audit log has:\n%s", what, dump(recs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func dump(recs []record) string {
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString(r.Type + " " + r.Trigger + " " + r.Path + " " + r.Kind + "\n")
+	}
+	return b.String()
+}
+
+func count(recs []record, typ, path, kind string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Type == typ && (path == "" || r.Path == path) && (kind == "" || r.Kind == kind) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestRunStartDecidesEachDevice(t *testing.T) {
+	e := newEnv(t, testConfig, kbd, camera, phone, fido, reader, finger)
+	r := e.start(Options{})
+	r.stop(t)
+	recs := e.records()
+	for _, tc := range []struct {
+		path, kind string
+	}{
+		{"1-1.5.4.2", ""},                   // keyboard: approved by class hid
+		{"1-2.3", ""},                       // FIDO key: hid only
+		{"1-1.5.2.3", ""},                   // camera: approved by serial
+		{"1-1.5.2.4", KindDeviceUnapproved}, // phone, interfaces from descriptors
+		{"8-1.4", KindStorageUnapproved},    // card reader
+		{"1-9", KindApprovalExpired},        // fingerprint reader, approval ended
+		{"1-1", ""},                         // hub
+		{"usb1", ""},                        // root hub
+	} {
+		if count(recs, TypeDeviceAdded, tc.path, "") != 1 {
+			t.Errorf("%s: want one device_added, log:\n%s", tc.path, dump(recs))
+		}
+		n := count(recs, TypeViolation, tc.path, "")
+		if tc.kind == "" && n != 0 || tc.kind != "" && (n != 1 || count(recs, TypeViolation, tc.path, tc.kind) != 1) {
+			t.Errorf("%s: want violation %q, log:\n%s", tc.path, tc.kind, dump(recs))
+		}
+	}
+	if recs[0].Type != TypeAgentStarted || recs[len(recs)-1].Type != TypeAgentStopped {
+		t.Errorf("log must start with agent_started and end with agent_stopped:\n%s", dump(recs))
+	}
+	for _, r := range recs {
+		if r.AssetID != "PC-TEST" {
+			t.Errorf("record %d without asset id", r.Seq)
+		}
+		if r.Type == TypeViolation && (r.Violation == nil || r.Violation.MessageJA == "" || r.Violation.MessageEN == "" || r.Violation.RemedyJA == "") {
+			t.Errorf("violation %d without bilingual message: %+v", r.Seq, r.Violation)
+		}
+	}
+	rep, err := audit.Verify(e.state)
+	if err != nil || rep.Problem != nil {
+		t.Fatalf("audit log does not verify: %v %+v", err, rep.Problem)
+	}
+}
+
+func TestRunRescanSeesPlugAndUnplug(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	e.cfg.Agent.RescanInterval = 20 * time.Millisecond
+	r := e.start(Options{})
+	defer r.stop(t)
+	e.waitFor("keyboard", func(rs []record) bool { return count(rs, TypeDeviceAdded, "1-1.5.4.2", "") == 1 })
+
+	sysfstest.Build(t, e.sysfs, reader)
+	e.waitFor("card reader violation", func(rs []record) bool {
+		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 1
+	})
+	// Several more rescans must not record it again.
+	time.Sleep(100 * time.Millisecond)
+	if recs := e.records(); count(recs, TypeViolation, "8-1.4", "") != 1 {
+		t.Fatalf("violation recorded more than once per appearance:\n%s", dump(recs))
+	}
+	if err := sysfstest.Remove(e.sysfs, "8-1.4"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("card reader removal", func(rs []record) bool { return count(rs, TypeDeviceRemoved, "8-1.4", "") == 1 })
+
+	// Plugged again: a new appearance, a new violation.
+	sysfstest.Build(t, e.sysfs, reader)
+	e.waitFor("second violation", func(rs []record) bool {
+		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 2
+	})
+}
+
+func TestRunUeventThroughSocketPath(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	conn, peer, err := uevent.SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(peer)
+	r := e.start(Options{Uevents: conn})
+	defer r.stop(t)
+	before := len(e.records())
+
+	// The camera arrives: its sysfs directory first, then the kernel's
+	// uevent for the usb_device, synthesized here.
+	sysfstest.Build(t, e.sysfs, reader)
+	ev := uevent.Event{Action: "add", DevPath: "/devices/pci0000:00/0000:00:14.0/usb8/8-1/8-1.4", Subsystem: "usb",
+		DevType: "usb_device", Seqnum: 4711, Env: map[string]string{"PRODUCT": "58f/8468/100", "BUSNUM": "008", "DEVNUM": "004"}}
+	devpath := findDevPath(t, e.sysfs, "8-1.4")
+	ev.DevPath = devpath
+	b, err := ev.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(peer, b); err != nil {
+		t.Fatal(err)
+	}
+	recs := e.waitFor("violation from one uevent", func(rs []record) bool {
+		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 1
+	})
+	var got *record
+	for i := range recs[before:] {
+		if recs[before+i].Type == TypeViolation {
+			got = &recs[before+i]
+		}
+	}
+	if got.Trigger != "uevent" || got.UeventSeqnum != 4711 || got.UeventTime == nil {
+		t.Fatalf("violation not attributed to the uevent: %+v", got)
+	}
+
+	// Its removal, by uevent only: the directory goes, then the event.
+	sysfstest.Remove(e.sysfs, "8-1.4")
+	ev.Action, ev.Seqnum = "remove", 4712
+	b, _ = ev.MarshalBinary()
+	unix.Write(peer, b)
+	e.waitFor("removal from one uevent", func(rs []record) bool { return count(rs, TypeDeviceRemoved, "8-1.4", "") == 1 })
+
+	// Garbage on the socket is dropped without harm.
+	unix.Write(peer, []byte("not a uevent"))
+	unix.Write(peer, []byte("add@/devices/x\x00ACTION=remove\x00"))
+}
+
+// findDevPath returns the device's DEVPATH (below /sys) in a fixture tree.
+func findDevPath(t *testing.T, sysfs, bus string) string {
+	t.Helper()
+	target, err := filepath.EvalSymlinks(filepath.Join(sysfs, "bus/usb/devices", bus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(sysfs, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "/" + rel
+}
+
+func TestRestartKeepsAppearancesRebootDoesNot(t *testing.T) {
+	e := newEnv(t, testConfig, reader, kbd)
+	e.start(Options{}).stop(t)
+	first := e.records()
+	if count(first, TypeViolation, "8-1.4", "") != 1 {
+		t.Fatalf("first run: want one violation:\n%s", dump(first))
+	}
+	// Restart, same boot: no new appearance, no new violation.
+	e.start(Options{}).stop(t)
+	second := e.records()[len(first):]
+	if n := count(second, TypeDeviceAdded, "", "") + count(second, TypeViolation, "", ""); n != 0 {
+		t.Fatalf("restart recorded %d device events again:\n%s", n, dump(second))
+	}
+	// The reader leaves while the agent is down: recorded at start.
+	sysfstest.Remove(e.sysfs, "8-1.4")
+	e.start(Options{}).stop(t)
+	third := e.records()[len(first)+len(second):]
+	if count(third, TypeDeviceRemoved, "8-1.4", "") != 1 {
+		t.Fatalf("removal while down not recorded:\n%s", dump(third))
+	}
+	// A reboot: everything attached is a new appearance.
+	sysfstest.Build(t, e.sysfs, reader)
+	e.setBootID("11111111-2222-3333-4444-555555555555")
+	e.start(Options{}).stop(t)
+	all := e.records()
+	fourth := all[len(first)+len(second)+len(third):]
+	if count(fourth, TypeViolation, "8-1.4", KindStorageUnapproved) != 1 || count(fourth, TypeDeviceAdded, "1-1.5.4.2", "") != 1 {
+		t.Fatalf("after reboot the devices must be new appearances:\n%s", dump(fourth))
+	}
+	if rep, err := audit.Verify(e.state); err != nil || rep.Problem != nil {
+		t.Fatalf("audit log across restarts: %v %+v", err, rep.Problem)
+	}
+}
+
+func TestWarnerGetsViolations(t *testing.T) {
+	e := newEnv(t, testConfig, reader)
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := &ConsoleWarner{W: lockedWriter{&mu, &buf}}
+	e.start(Options{Warner: w}).stop(t)
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"usb_storage_unapproved", "許可されていない USB 記憶媒体", "Unapproved USB storage", "第6条", "permission", "8-1.4"} {
+		if !strings.Contains(strings.ToLower(out), strings.ToLower(want)) {
+			t.Errorf("warning lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}

@@ -1,0 +1,187 @@
+package agent
+
+import (
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mamori-agent/mamori/collector/usb"
+)
+
+// Version is the agent's version, set at build time with
+// -ldflags "-X github.com/mamori-agent/mamori/agent.Version=...".
+var Version = "dev"
+
+// AllKinds lists every violation kind, so that their counters exist from
+// the start (a rate over a counter that appears late misses its first
+// increment).
+var AllKinds = []string{KindStorageUnapproved, KindDeviceUnapproved, KindApprovalExpired, KindApprovalNotYet, KindMediaUnencrypted}
+
+// Metrics is the Prometheus sink. It owns a registry of its own (no global
+// state) holding the go and process collectors and mamori's metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	violations    *prometheus.CounterVec
+	events        *prometheus.CounterVec
+	entries       prometheus.Gauge
+	rescans       prometheus.Counter
+	overruns      prometheus.Counter
+	uevents       prometheus.Counter
+	auditRecords  prometheus.Counter
+	auditErrors   prometheus.Counter
+	collectErrors *prometheus.CounterVec
+
+	mu      sync.Mutex
+	devices map[deviceKey]float64 // current snapshot for mamori_usb_devices
+}
+
+type deviceKey struct{ class, approved string }
+
+var usbDevicesDesc = prometheus.NewDesc("mamori_usb_devices",
+	"USB devices attached now, by class (of the interfaces, \"composite\" when several) and approval.",
+	[]string{"class", "approved"}, nil)
+
+// NewMetrics creates the metrics and registers them on a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		violations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamori_violations_total", Help: "Policy violations recorded, by kind.",
+		}, []string{"kind"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamori_events_total", Help: "Events recorded, by source (usb, media, agent) and action.",
+		}, []string{"source", "action"}),
+		entries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mamori_policy_entries", Help: "Entries in the approved USB list.",
+		}),
+		rescans: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_rescans_total", Help: "Full rescans of the USB devices and media.",
+		}),
+		overruns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_uevent_overruns_total", Help: "Kernel uevent socket overruns (ENOBUFS), each followed by a full rescan.",
+		}),
+		uevents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_uevents_total", Help: "Kernel uevents received.",
+		}),
+		auditRecords: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_audit_records_total", Help: "Records appended to the audit log.",
+		}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_audit_errors_total", Help: "Events that could not be appended to the audit log.",
+		}),
+		collectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamori_collect_errors_total", Help: "Errors while reading devices or media, by collector.",
+		}, []string{"collector"}),
+		devices: map[deviceKey]float64{},
+	}
+	for _, k := range AllKinds {
+		m.violations.WithLabelValues(k)
+	}
+	for _, c := range []string{"usb", "media"} {
+		m.collectErrors.WithLabelValues(c)
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mamori_build_info", Help: "A metric with a constant '1' value labeled by version, revision and goversion.",
+		ConstLabels: prometheus.Labels{"version": Version, "revision": revision(), "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
+		m.auditRecords, m.auditErrors, m.collectErrors, build, (*deviceCollector)(m),
+	)
+	return m
+}
+
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+// Handle counts one recorded event.
+func (m *Metrics) Handle(ev *Event) {
+	m.events.WithLabelValues(ev.Source, action(ev.Type)).Inc()
+	if ev.Violation != nil {
+		m.violations.WithLabelValues(ev.Violation.Kind).Inc()
+	}
+}
+
+// SetDevices replaces the snapshot behind mamori_usb_devices.
+func (m *Metrics) SetDevices(devs []*usb.Device, approved func(*usb.Device) bool) {
+	snap := map[deviceKey]float64{}
+	for _, d := range devs {
+		names := d.ClassNames()
+		class := "composite"
+		if len(names) == 1 {
+			class = names[0]
+		}
+		snap[deviceKey{class, strconv.FormatBool(approved(d))}]++
+	}
+	m.mu.Lock()
+	m.devices = snap
+	m.mu.Unlock()
+}
+
+// deviceCollector exposes the device snapshot; a collector rather than a
+// GaugeVec so that a scrape never sees a half-updated set.
+type deviceCollector Metrics
+
+func (c *deviceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- usbDevicesDesc }
+
+func (c *deviceCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	keys := make([]deviceKey, 0, len(c.devices))
+	for k := range c.devices {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].class != keys[j].class {
+			return keys[i].class < keys[j].class
+		}
+		return keys[i].approved < keys[j].approved
+	})
+	vals := make([]float64, len(keys))
+	for i, k := range keys {
+		vals[i] = c.devices[k]
+	}
+	c.mu.Unlock()
+	for i, k := range keys {
+		ch <- prometheus.MustNewConstMetric(usbDevicesDesc, prometheus.GaugeValue, vals[i], k.class, k.approved)
+	}
+}
+
+// action maps an event type to the action label.
+func action(typ string) string {
+	switch typ {
+	case TypeDeviceAdded:
+		return "added"
+	case TypeDeviceRemoved:
+		return "removed"
+	case TypeVolumeMounted:
+		return "mounted"
+	case TypeVolumeRemoved:
+		return "unmounted"
+	case TypeViolation:
+		return "violation"
+	case TypeAgentStarted:
+		return "started"
+	case TypeAgentStopped:
+		return "stopped"
+	case TypeRescanOverrun:
+		return "overrun"
+	}
+	return typ
+}

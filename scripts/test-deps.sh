@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, on a fresh Debian 12 machine, the host tools the unit tests use:
+# promtool (to lint metric names), mkfs tools and cryptsetup (to make real
+# file-system and LUKS images for the media tests), blkid for cross-checks.
+# Runs only what is missing; needs root (apt-get).
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have promtool || need+=(prometheus)
+have mkfs.vfat || need+=(dosfstools)
+have mtools || have mcopy || need+=(mtools)
+have mkfs.exfat || need+=(exfatprogs)
+have mkfs.ext4 || need+=(e2fsprogs)
+have cryptsetup || need+=(cryptsetup-bin)
+have blkid || need+=(util-linux)
+have mkfs.ntfs || need+=(ntfs-3g)
+have unshare || need+=(util-linux)
+have ip || need+=(iproute2)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "test-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Install packages without starting their services (prometheus ships one).
+policy=/usr/sbin/policy-rc.d
+created=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  created=1
+fi
+trap '[ "$created" = 1 ] && rm -f "$policy"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
