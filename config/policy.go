@@ -56,6 +56,10 @@ type Policy struct {
 	// index holds a node per anchor (vendor+product, vendor, serial or
 	// port) and per anchor plus extras (serial, port), by keyHash.
 	index map[uint64]*node
+	// filter is a Bloom filter of the keys in index. It is small enough
+	// to stay in the CPU's cache, so that most lookups of a device that
+	// is not in the list never touch the index itself.
+	filter bloom
 	// anchors has bit 1<<kind set for every anchor kind in index.
 	anchors uint8
 	// classOnly holds the entries that set only classes.
@@ -233,7 +237,37 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 		}
 		ref.b.group(ref.i).add(c)
 	}
+	p.filter = newBloom(len(p.index))
+	for h := range p.index {
+		p.filter.add(h)
+	}
 	return p
+}
+
+// bloom is a Bloom filter of 64-bit hashes with two probes, about 16 bits
+// per key (1% false positives).
+type bloom struct {
+	bits []uint64
+	mask uint64 // number of bits - 1
+}
+
+func newBloom(keys int) bloom {
+	n := uint64(1024)
+	for n < uint64(keys)*16 && n < 1<<32 {
+		n <<= 1
+	}
+	return bloom{bits: make([]uint64, n/64), mask: n - 1}
+}
+
+func (b *bloom) add(h uint64) {
+	i, j := h&b.mask, (h>>32)&b.mask
+	b.bits[i/64] |= 1 << (i % 64)
+	b.bits[j/64] |= 1 << (j % 64)
+}
+
+func (b *bloom) has(h uint64) bool {
+	i, j := h&b.mask, (h>>32)&b.mask
+	return b.bits[i/64]&(1<<(i%64)) != 0 && b.bits[j/64]&(1<<(j%64)) != 0
 }
 
 // nodeFor returns the index node for id, creating it and marking its
@@ -453,7 +487,11 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 	case anchorPort:
 		port = dev.portHash
 	}
-	n := p.index[p.keyHash(anchor, 0, product, serial, port)]
+	h := p.keyHash(anchor, 0, product, serial, port)
+	if !p.filter.has(h) {
+		return
+	}
+	n := p.index[h]
 	if n == nil {
 		return
 	}
@@ -469,7 +507,11 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 		if extras&extraPort != 0 {
 			pt = dev.portHash
 		}
-		if c := p.index[p.keyHash(anchor, extras, product, s, pt)]; c != nil {
+		h := p.keyHash(anchor, extras, product, s, pt)
+		if !p.filter.has(h) {
+			continue
+		}
+		if c := p.index[h]; c != nil {
 			r.consider(&c.bucket, dev)
 		}
 	}

@@ -284,7 +284,7 @@ func TestDecide100kCorrect(t *testing.T) {
 	devs = devs[:300]
 	for _, d := range devs {
 		got := p.Decide(d, now)
-		want := scanDecide(entries, d, now)
+		want := scanDecide(entries, d, now, time.Local)
 		if got.Status != want.Status || (got.Entry == nil) != (want.Entry == nil) ||
 			got.Entry != nil && got.Entry.Name != want.Entry.Name {
 			t.Fatalf("%+v: got %v %v, want %v %v", d, got.Status, got.Entry, want.Status, want.Entry)
@@ -293,8 +293,8 @@ func TestDecide100kCorrect(t *testing.T) {
 }
 
 // scanDecide is the specification of Decide as a linear scan.
-func scanDecide(entries []USBEntry, d *usb.Device, now time.Time) Decision {
-	today := DateOf(now.In(time.Local))
+func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Location) Decision {
+	today := DateOf(now.In(loc))
 	score := func(e *USBEntry) int {
 		_, s, _ := entryIDs(e)
 		if len(e.Classes) > 0 {
@@ -313,13 +313,26 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time) Decision {
 			continue
 		}
 		if len(e.Classes) > 0 {
+			var codes []string
+			for _, in := range d.Interfaces {
+				codes = append(codes, in.Class)
+			}
+			if len(codes) == 0 {
+				codes = []string{d.Class}
+			}
 			ok := true
-			for _, c := range d.ClassNames() {
+			for _, c := range codes {
 				in := false
-				for _, ec := range e.Classes {
-					in = in || ec == c
+				for _, name := range e.Classes {
+					ec, known := classCode(name)
+					in = in || known && ec == c
 				}
 				ok = ok && in
+			}
+			// An entry with a class name it does not know matches nothing.
+			for _, name := range e.Classes {
+				_, known := classCode(name)
+				ok = ok && known
 			}
 			if !ok {
 				continue
@@ -344,4 +357,70 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time) Decision {
 		return Decision{Status: Expired, Entry: stale}
 	}
 	return Decision{Status: Unapproved}
+}
+
+// FuzzDecide compares Decide with the linear scan on lists and devices
+// drawn from a small alphabet, so that entries overlap and collide.
+func FuzzDecide(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+	f.Add([]byte{3, 0, 0, 0, 1, 3, 2, 3, 0, 0, 0, 1, 1, 2, 2, 0, 1, 1, 2, 1, 2, 3, 4, 5, 6, 7})
+	vids := []string{"", "0951", "0781", "ABCD"}
+	pids := []string{"", "1666", "5567"}
+	serials := []*string{nil, ptr("A"), ptr("B"), ptr("")}
+	ports := []string{"", "1-1", "1-2"}
+	classes := [][]string{nil, {"hid"}, {"hid", "mass-storage"}, {"video", "audio"}, {"class-ff"}, {"bogus"}}
+	dates := []*Date{nil, date("2026-01-01"), date("2026-06-01"), date("2026-12-31")}
+	ifaces := [][]string{{"03"}, {"03", "08"}, {"08"}, nil, {"0e", "01"}, {"ff"}, {"zz"}}
+	nows := []time.Time{
+		time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC),
+		time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pick := func(n int) int {
+			if len(data) == 0 {
+				return 0
+			}
+			b := data[0]
+			data = data[1:]
+			return int(b) % n
+		}
+		d := &usb.Device{
+			Path:      ports[1+pick(2)],
+			VendorID:  strings.ToLower(vids[1+pick(3)]),
+			ProductID: pids[1+pick(2)],
+			Serial:    serials[pick(len(serials))],
+			Class:     []string{"00", "03", "08", "09"}[pick(4)],
+		}
+		for i, c := range ifaces[pick(len(ifaces))] {
+			d.Interfaces = append(d.Interfaces, usb.Interface{Number: i, Class: c})
+		}
+		now := nows[pick(len(nows))]
+		var entries []USBEntry
+		for i := 0; len(data) > 0 && i < 64; i++ {
+			e := USBEntry{
+				Name:     fmt.Sprintf("e%d", i),
+				VendorID: vids[pick(len(vids))], Serial: serials[pick(len(serials))],
+				Port: ports[pick(len(ports))], Classes: classes[pick(len(classes))],
+				ValidFrom: dates[pick(len(dates))], ValidUntil: dates[pick(len(dates))],
+			}
+			if e.VendorID != "" {
+				e.ProductID = pids[pick(len(pids))]
+			}
+			entries = append(entries, e)
+		}
+		p := NewPolicy(entries, WithLocation(time.UTC))
+		got := p.Decide(d, now)
+		want := scanDecide(entries, d, now, time.UTC)
+		name := func(e *USBEntry) string {
+			if e == nil {
+				return "<nil>"
+			}
+			return e.Name
+		}
+		if got.Status != want.Status || name(got.Entry) != name(want.Entry) {
+			t.Fatalf("device %+v at %v: got %v %s, want %v %s\nentries %+v", d, now, got.Status, name(got.Entry), want.Status, name(want.Entry), entries)
+		}
+	})
 }

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mamori-agent/mamori/collector/usb"
+)
+
+func FuzzParse(f *testing.F) {
+	example, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		string(example),
+		"",
+		"version: 1\n",
+		"version: 2\n",
+		"version: 1\nagent: {asset_id: 0042, language: en, rescan_interval: 1m30s, state_dir: /srv/m}\n",
+		"version: 1\nmetrics: {listen: \"[::1]:0\"}\nusb: {backend: libusb}\n",
+		"version: 1\nmetrics:\n  listen:\n",
+		"version: 1\napproved:\n  usb:\n    - {name: a, vendor_id: 0951, product_id: 1666, serial: \"X\", port: \"1-2.3\", classes: [hid, class-ff]}\n",
+		"version: 1\napproved:\n  usb:\n    - {name: a, classes: [hid], valid_from: 2026-04-01, valid_until: 2027-03-31}\n    - {name: b, serial: '1', require_encryption: true}\n",
+		"version: 1\napproved:\n  usb:\n    - &a {name: a, port: \"1-1\"}\n    - *a\n",
+		"version: 1\nagent:\n\tlanguage: ja\n",
+		"version: 1\n---\nversion: 1\n",
+		"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n",
+		"version: 1\nagent: {<<: {language: ja}}\n",
+		"\ufeffversion: 1\r\nagent:\r\n  language: en\r\n",
+		"version: !!str 1\n",
+		"version: 1\napproved: {usb: [{name: \"\\u202e\", port: 1-1}]}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if err != nil {
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error %T %v is not a non-empty ErrorList", err, err)
+			}
+			if cfg != nil {
+				t.Fatal("config returned with an error")
+			}
+			for i, e := range list {
+				if e.File != "f.yaml" || e.Line < 1 || e.Column < 0 || e.Msg == "" {
+					t.Fatalf("malformed error %#v", e)
+				}
+				if i > 0 && (e.Line < list[i-1].Line || e.Line == list[i-1].Line && e.Column < list[i-1].Column) {
+					t.Fatalf("errors out of order: %v", err)
+				}
+			}
+			return
+		}
+		checkConfig(t, cfg)
+	})
+}
+
+// checkConfig checks what every valid config holds, and that the policy
+// finds each entry for a device built to match it.
+func checkConfig(t *testing.T, cfg *Config) {
+	t.Helper()
+	a := cfg.Agent
+	if cfg.Version != 1 || a.RescanInterval <= 0 || (a.Language != "ja" && a.Language != "en") ||
+		a.StateDir == "" || (cfg.USB.Backend != "sysfs" && cfg.USB.Backend != "libusb") {
+		t.Fatalf("invalid config accepted: %+v", cfg)
+	}
+	if cfg.Metrics.Listen != "" {
+		if err := checkListen(cfg.Metrics.Listen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := NewPolicy(cfg.Approved.USB, WithLocation(time.UTC))
+	for i := range cfg.Approved.USB {
+		e := &cfg.Approved.USB[i]
+		if e.Name == "" || !e.matchesSomething() || e.Line < 1 {
+			t.Fatalf("invalid entry accepted: %+v", e)
+		}
+		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidFrom.Compare(*e.ValidUntil) > 0 {
+			t.Fatalf("dates out of order accepted: %+v", e)
+		}
+		if _, ok := parseID(e.VendorID); e.VendorID != "" && (!ok || e.VendorID != lowerHex(e.VendorID)) {
+			t.Fatalf("bad vendor id accepted: %q", e.VendorID)
+		}
+		if _, ok := parseID(e.ProductID); e.ProductID != "" && (!ok || e.VendorID == "") {
+			t.Fatalf("bad product id accepted: %q", e.ProductID)
+		}
+		d := &usb.Device{Path: e.Port, VendorID: e.VendorID, ProductID: e.ProductID, Serial: e.Serial, Class: "00"}
+		if d.Path == "" {
+			d.Path = "9-9"
+		}
+		if d.VendorID == "" {
+			d.VendorID = "ffff"
+		}
+		if d.ProductID == "" {
+			d.ProductID = "ffff"
+		}
+		for _, c := range e.Classes {
+			code, ok := usb.ClassCode(c)
+			if !ok {
+				code = c[len("class-"):]
+			}
+			d.Interfaces = append(d.Interfaces, usb.Interface{Class: code})
+		}
+		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		if e.ValidFrom != nil {
+			now = time.Date(e.ValidFrom.Year, e.ValidFrom.Month, e.ValidFrom.Day, 0, 0, 0, 0, time.UTC)
+		} else if e.ValidUntil != nil {
+			now = time.Date(e.ValidUntil.Year, e.ValidUntil.Month, e.ValidUntil.Day, 23, 59, 0, 0, time.UTC)
+		}
+		got := p.Decide(d, now)
+		if got.Status != Approved || got.Entry == nil {
+			t.Fatalf("entry %+v: device %+v decided %v", e, d, got.Status)
+		}
+	}
+}
+
+func lowerHex(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'F' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
