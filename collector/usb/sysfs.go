@@ -168,7 +168,9 @@ func (f FS) Device(busPath string) (Device, error) {
 	}
 	s := newScanner(f)
 	defer s.release()
-	blocks, berr := f.blockIndex(s)
+	// A class/block entry that cannot be read belongs to some other
+	// device or none; it must not stop this one from being reported.
+	blocks, _ := f.blockIndex(s)
 	d, err := s.device(busPath, blocks)
 	if errors.Is(err, errGone) {
 		return Device{}, fmt.Errorf("usb device %s: %w", busPath, fs.ErrNotExist)
@@ -176,7 +178,7 @@ func (f FS) Device(busPath string) (Device, error) {
 	if err != nil {
 		return Device{}, err
 	}
-	return d, berr
+	return d, nil
 }
 
 // errGone marks a device whose directory disappeared while it was read.
