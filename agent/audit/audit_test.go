@@ -552,7 +552,7 @@ func TestTornTailOnly(t *testing.T) {
 func TestReopenContinues(t *testing.T) {
 	dir := t.TempDir()
 	for round := range 3 {
-		l := openLog(t, dir, Options{HeadEvery: 7})
+		l := openLog(t, dir, Options{SyncHead: round == 1})
 		if d := l.Damaged(); d != nil {
 			t.Fatalf("round %d: Damaged = %v", round, d)
 		}
@@ -570,27 +570,68 @@ func TestReopenContinues(t *testing.T) {
 	}
 }
 
-// TestHeadLagsAfterCrash: without Close the head may lag by up to
-// HeadEvery-1 records; that is not damage.
-func TestHeadLagsAfterCrash(t *testing.T) {
+// TestCrashWithoutClose: after a crash the head may lag behind the log;
+// that is not damage.
+func TestCrashWithoutClose(t *testing.T) {
 	dir := t.TempDir()
-	l, err := Open(dir, Options{HeadEvery: 4})
+	l, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var recs []Record
 	for i := range 6 {
-		l.Append(testEvent(i))
+		r, _ := l.Append(testEvent(i))
+		recs = append(recs, r)
 	}
-	// Simulate a crash: drop the files without Close.
+	// Crash: stop without Close, leaving the head at record 4.
+	close(l.headKick)
+	<-l.headDone
 	l.f.Close()
 	l.lock.Close()
+	os.WriteFile(filepath.Join(dir, HeadName), head{4, recs[3].Hash}.marshal(), 0o600)
 	rep := wantOK(t, dir, 6)
 	if rep.HeadSeq != 4 {
 		t.Errorf("head seq %d, want 4", rep.HeadSeq)
 	}
-	l2 := openLog(t, dir, Options{HeadEvery: 4})
+	l2 := openLog(t, dir, Options{})
 	if d := l2.Damaged(); d != nil {
 		t.Errorf("Damaged = %v", d)
+	}
+	l2.Append(testEvent(7))
+	l2.Close()
+	if rep := wantOK(t, dir, 7); rep.HeadSeq != 7 {
+		t.Errorf("head seq %d after Close, want 7", rep.HeadSeq)
+	}
+
+	// A head that lags but names another hash for its seq: rewritten.
+	os.WriteFile(filepath.Join(dir, HeadName), head{4, recs[4].Hash}.marshal(), 0o600)
+	rep = mustVerify(t, dir)
+	if p := rep.Problem; p == nil || p.Line != 4 || !strings.Contains(p.Reason, "rewritten") {
+		t.Errorf("Problem %v, want the head mismatch at line 4", p)
+	}
+}
+
+// TestChangedOutside: records cut off while the log is open show up in
+// Damaged at once and in Verify as a gap.
+func TestChangedOutside(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{SyncHead: true})
+	for i := range 5 {
+		l.Append(testEvent(i))
+	}
+	path := filepath.Join(dir, CurrentName)
+	lines := readLines(t, path)
+	writeLines(t, path, lines[:3])
+	if _, err := l.Append(testEvent(6)); err != nil {
+		t.Fatal(err)
+	}
+	if d := l.Damaged(); len(d) != 1 || d[0].Kind != DamageOutside {
+		t.Errorf("Damaged = %v", d)
+	}
+	l.Close()
+	rep := mustVerify(t, dir)
+	if p := rep.Problem; p == nil || p.Line != 4 || p.Seq != 6 {
+		t.Errorf("Problem %v, want the gap at line 4", p)
 	}
 }
 
@@ -716,9 +757,14 @@ type rawJSON string
 func (r rawJSON) MarshalJSON() ([]byte, error) { return []byte(r), nil }
 
 func TestConcurrentAppend(t *testing.T) {
+	t.Run("background head", func(t *testing.T) { testConcurrentAppend(t, false) })
+	t.Run("sync head", func(t *testing.T) { testConcurrentAppend(t, true) })
+}
+
+func testConcurrentAppend(t *testing.T, syncHead bool) {
 	const workers, each = 8, 40
 	dir := t.TempDir()
-	l := openLog(t, dir, Options{MaxSize: 16 << 10, HeadEvery: 5})
+	l := openLog(t, dir, Options{MaxSize: 16 << 10, SyncHead: syncHead})
 	var wg sync.WaitGroup
 	seqs := make(chan uint64, workers*each)
 	for w := range workers {
@@ -744,6 +790,9 @@ func TestConcurrentAppend(t *testing.T) {
 	}
 	l.Close()
 	rep := wantOK(t, dir, workers*each)
+	if rep.HeadSeq != workers*each {
+		t.Errorf("head seq %d after Close", rep.HeadSeq)
+	}
 	if rep.Files < 3 {
 		t.Errorf("%d files; expected rotation under load", rep.Files)
 	}

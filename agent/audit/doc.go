@@ -33,13 +33,20 @@
 //
 // Deleting whole records from the end of a chain leaves a valid, shorter
 // chain. To catch that, the log also keeps state_dir/audit.head, the seq and
-// hash of a recent record, replaced atomically (write, sync, rename) every
-// Options.HeadEvery appends, at rotation and at Close. Verify reports a log
-// that ends before its head record, or whose record at the head's seq has
-// another hash. The head may lag behind the log by up to HeadEvery-1
-// records after a crash, so deleting fewer trailing records than that can
-// go unseen; hand the hashes Append returns to a remote party to anchor the
-// chain beyond that.
+// hash of its last record, replaced atomically (write, sync, rename, sync
+// the directory). Verify reports a log that ends before its head record, or
+// whose record at the head's seq has another hash; Open reports the same
+// and continues the chain from the head, so the gap stays in the log.
+//
+// Rewriting the head inside every Append triples its cost (two more syncs
+// and a rename), so by default a background writer follows the log,
+// coalescing bursts, and Close writes it last (Options.SyncHead makes it
+// synchronous). After a crash the head may lag by the records appended
+// during its last write, typically none or one; records cut off the end
+// while the agent runs are seen at the next Append regardless, because the
+// next record chains to the last one the agent wrote. Anchoring the hashes
+// Append returns with a remote party (the central endpoint) closes the
+// rest.
 //
 // # Limits
 //

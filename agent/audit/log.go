@@ -17,10 +17,6 @@ import (
 // Options.MaxSize is zero.
 const DefaultMaxSize = 16 << 20
 
-// DefaultHeadEvery is how many appends pass between head-file updates when
-// Options.HeadEvery is zero.
-const DefaultHeadEvery = 1
-
 // ErrClosed is returned by Append on a closed Log.
 var ErrClosed = errors.New("audit log is closed")
 
@@ -32,10 +28,13 @@ type Options struct {
 	// larger than this many bytes. Zero means DefaultMaxSize. A single
 	// record larger than MaxSize still gets a file of its own.
 	MaxSize int64
-	// HeadEvery rewrites audit.head after every HeadEvery appends (and at
-	// rotation and Close). Zero means DefaultHeadEvery; 1 keeps the head
-	// exact at the cost of a second sync and a rename per append.
-	HeadEvery int
+	// SyncHead rewrites audit.head inside every Append, before it
+	// returns, so that the head never lags behind the log, at the cost of
+	// two more syncs and a rename per record (about three times slower).
+	// By default a background writer follows the log, coalescing bursts;
+	// after a crash the head may lag by the records appended during its
+	// last write.
+	SyncHead bool
 	// Logger receives warnings about damage found and worked around.
 	// Nil discards them.
 	Logger *slog.Logger
@@ -63,6 +62,9 @@ const (
 	// DamageLastRecord: the last record cannot be read, or its hash does
 	// not match its content (it was edited).
 	DamageLastRecord DamageKind = "bad_last_record"
+	// DamageOutside: while the Log was open, the current file changed
+	// size behind its back (records cut off or added by someone else).
+	DamageOutside DamageKind = "changed_outside"
 	// DamageHead: the head file is unreadable, or names a record the log
 	// no longer has (records were removed from the end) or a different
 	// one (the chain was rewritten).
@@ -96,8 +98,6 @@ type Log struct {
 	firstSeq uint64   // seq of f's first record, 0 when unknown or empty
 	seq      uint64   // last record's seq, 0 before the first
 	hash     string   // last record's hash
-	// sinceHead counts appends since the head file was written.
-	sinceHead int
 	// rotateAt holds rotation back after a failed attempt.
 	rotateAt int64
 	// dirty means a failed append could not be cut back: the file must be
@@ -105,6 +105,12 @@ type Log struct {
 	dirty  bool
 	damage []Damage
 	closed bool
+
+	headKick chan struct{} // wakes the head writer; closed by Close
+	headDone chan struct{} // closed when the head writer has returned
+	headMu   sync.Mutex    // serialises head writes; mu is never taken under it
+	headLast head          // what the head file holds, as far as known
+	headErr  string        // last head write error, to log each once
 }
 
 // Open opens the audit log in dir, creating dir (0700) and the log file
@@ -121,9 +127,6 @@ type Log struct {
 func Open(dir string, opts Options) (*Log, error) {
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = DefaultMaxSize
-	}
-	if opts.HeadEvery <= 0 {
-		opts.HeadEvery = DefaultHeadEvery
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -144,7 +147,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
 	}
-	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock}
+	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock,
+		headKick: make(chan struct{}, 1), headDone: make(chan struct{})}
 	if err := l.resume(); err != nil {
 		if l.f != nil {
 			l.f.Close()
@@ -155,6 +159,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	for _, d := range l.damage {
 		l.logger.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
 	}
+	go l.headLoop()
 	return l, nil
 }
 
@@ -217,6 +222,9 @@ func (l *Log) resume() error {
 	}
 
 	h, ok, err := readHead(l.path(HeadName))
+	if ok {
+		l.headLast = h
+	}
 	switch {
 	case err != nil:
 		l.addDamage(DamageHead, HeadName, 0, "head file ignored: %v", err)
@@ -313,8 +321,8 @@ func (l *Log) cutTornTail() error {
 	return nil
 }
 
-// Damaged returns what Open found wrong and worked around, nil when the
-// end of the log and its head checked out.
+// Damaged returns what Open, and appends since, found wrong and worked
+// around; nil when the end of the log and its head checked out.
 func (l *Log) Damaged() []Damage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -369,12 +377,14 @@ func (l *Log) Append(rec any) (Record, error) {
 		l.firstSeq = seq
 	}
 	l.seq, l.hash = seq, hash
-	l.sinceHead++
-	if l.sinceHead >= l.opts.HeadEvery {
+	if l.opts.SyncHead {
 		// The record is durable; a head failure only weakens the check
 		// for removed trailing records.
-		if err := l.writeHead(); err != nil {
-			l.logger.Warn("audit head update failed", "err", err)
+		l.storeHead(head{seq, hash})
+	} else {
+		select {
+		case l.headKick <- struct{}{}:
+		default: // a write is already due; it will take this record
 		}
 	}
 	return Record{Seq: seq, Hash: hash}, nil
@@ -392,7 +402,11 @@ func (l *Log) write(line []byte) error {
 	if fi, err := l.f.Stat(); err != nil {
 		return fmt.Errorf("stat %s: %w", path, err)
 	} else if fi.Size() != l.size {
-		l.logger.Warn("audit log changed size outside the log", "file", path, "expected", l.size, "size", fi.Size())
+		// Someone else wrote to or cut the file. The next record still
+		// chains to the last one this Log wrote, so Verify shows it.
+		l.addDamage(DamageOutside, CurrentName, l.seq,
+			"the file changed size outside the log (%d bytes, expected %d)", fi.Size(), l.size)
+		l.logger.Warn("audit log damaged", "kind", DamageOutside, "file", path, "expected", l.size, "size", fi.Size())
 		l.size = fi.Size()
 	}
 	_, err := l.f.Write(line)
@@ -449,24 +463,41 @@ func (l *Log) rotate() error {
 		l.logger.Warn("audit log rotation not synced", "err", err)
 	}
 	l.logger.Info("audit log rotated", "file", name, "first_seq", first, "last_seq", l.seq)
-	if err := l.writeHead(); err != nil {
-		l.logger.Warn("audit head update failed", "err", err)
-	}
 	if err := l.openCurrent(); err != nil {
 		return err
 	}
 	return nil
 }
 
-// writeHead replaces the head file with the last record's seq and hash.
-func (l *Log) writeHead() error {
-	if l.seq == 0 {
+// headLoop writes the head file whenever Append kicks it, until Close.
+func (l *Log) headLoop() {
+	defer close(l.headDone)
+	for range l.headKick {
+		l.mu.Lock()
+		h := head{l.seq, l.hash}
+		l.mu.Unlock()
+		l.storeHead(h)
+	}
+}
+
+// storeHead replaces the head file with h unless it holds h or a later
+// record already. It logs failures (each distinct one once) and returns
+// them.
+func (l *Log) storeHead(h head) error {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	if h.seq == 0 || h == l.headLast || h.seq < l.headLast.seq {
 		return nil
 	}
-	if err := writeFileAtomic(l.path(HeadName), head{l.seq, l.hash}.marshal()); err != nil {
+	err := writeFileAtomic(l.path(HeadName), h.marshal())
+	if err != nil {
+		if msg := err.Error(); msg != l.headErr {
+			l.headErr = msg
+			l.logger.Warn("audit head update failed", "err", err)
+		}
 		return err
 	}
-	l.sinceHead = 0
+	l.headLast, l.headErr = h, ""
 	return nil
 }
 
@@ -474,15 +505,18 @@ func (l *Log) writeHead() error {
 // with ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
-	var errs []error
-	if l.sinceHead > 0 {
-		errs = append(errs, l.writeHead())
-	}
+	h := head{l.seq, l.hash}
+	l.mu.Unlock()
+	close(l.headKick)
+	<-l.headDone
+	errs := []error{l.storeHead(h)}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.f != nil {
 		errs = append(errs, l.f.Close())
 	}
