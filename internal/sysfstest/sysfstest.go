@@ -445,6 +445,17 @@ func leavesRoot(dir, target string) bool {
 	return j == ".." || strings.HasPrefix(j, "../") || path.IsAbs(target)
 }
 
+// Plug writes the USB device busPath of rec (with its interfaces and
+// what hangs below them) into the tree at root: the device appears as
+// on a hot-plug, its hubs being there already or not.
+func Plug(root string, rec *Recording, busPath string) error {
+	sub := rec.Subtree(busPath)
+	if len(sub.Devices) == 0 {
+		return fmt.Errorf("no device %s in the recording", busPath)
+	}
+	return sub.Write(root)
+}
+
 // Remove unplugs a USB device from the tree at root: it removes the
 // device's directory (with its interfaces and the devices below it) and
 // every bus/usb/devices and class/block link that pointed into it.

@@ -102,6 +102,21 @@ func TestFromUmockdev(t *testing.T) {
 	if err := Remove(root, "1-2"); err == nil {
 		t.Error("second Remove: no error")
 	}
+
+	// Plug puts it back, links included.
+	r, err := ParseUmockdev([]byte(sample))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Plug(root, r, "1-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := link(t, root+"/class/block/sda1"); !strings.HasSuffix(got, "/block/sda/sda1") {
+		t.Errorf("after Plug: %q", got)
+	}
+	if err := Plug(root, r, "1-9"); err == nil {
+		t.Error("Plug of an unknown device: no error")
+	}
 }
 
 func TestParseUmockdevErrors(t *testing.T) {
