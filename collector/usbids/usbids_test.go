@@ -145,3 +145,14 @@ func BenchmarkIndex(b *testing.B) {
 		New(embedded).Vendor("05f3")
 	}
 }
+
+// Nothing is parsed before the first lookup.
+func TestLazy(t *testing.T) {
+	db := New(embedded)
+	if db.vendors != nil || db.classes != nil {
+		t.Fatal("indexed at New")
+	}
+	if db.Vendor("05f3") == "" || db.vendors == nil {
+		t.Fatal("not indexed by the first lookup")
+	}
+}
