@@ -81,6 +81,7 @@ type Damage struct {
 	Reason string
 }
 
+// String formats d for a log line or a warning.
 func (d Damage) String() string {
 	return fmt.Sprintf("%s: %s (seq %d): %s", d.Kind, d.File, d.Seq, d.Reason)
 }
@@ -358,6 +359,11 @@ func (l *Log) Append(rec any) (Record, error) {
 	if len(line) > MaxLineSize {
 		return Record{}, fmt.Errorf("audit record: %d bytes, more than %d", len(line), MaxLineSize)
 	}
+	if l.dirty && l.f != nil {
+		if err := l.cutBack(); err != nil {
+			return Record{}, fmt.Errorf("append to %s: earlier failed write not undone: %w", l.path(CurrentName), err)
+		}
+	}
 	if l.f != nil && l.size > 0 && l.size+int64(len(line)) > l.opts.MaxSize && l.size >= l.rotateAt {
 		if err := l.rotate(); err != nil {
 			// Keep recording into the current file; try again later.
@@ -394,11 +400,6 @@ func (l *Log) Append(rec any) (Record, error) {
 // as it was.
 func (l *Log) write(line []byte) error {
 	path := l.path(CurrentName)
-	if l.dirty {
-		if err := l.cutBack(); err != nil {
-			return fmt.Errorf("append to %s: earlier failed write not undone: %w", path, err)
-		}
-	}
 	if fi, err := l.f.Stat(); err != nil {
 		return fmt.Errorf("stat %s: %w", path, err)
 	} else if fi.Size() != l.size {
@@ -441,8 +442,8 @@ func (l *Log) cutBack() error {
 func (l *Log) rotate() error {
 	first := l.firstSeq
 	if first == 0 {
-		// The first record is unreadable; name the file after the
-		// record that follows its last so names still sort.
+		// The first record is unreadable; name the file after its
+		// last record so that names still sort. Verify reports it.
 		first = l.seq
 	}
 	name := rotatedName(first)

@@ -38,6 +38,7 @@ type Problem struct {
 	Reason string
 }
 
+// String formats p as file:line: seq N: reason.
 func (p *Problem) String() string {
 	if p.Line == 0 {
 		return fmt.Sprintf("%s: %s", p.File, p.Reason)
