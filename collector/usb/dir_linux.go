@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -102,9 +103,9 @@ func readlinkat(dirfd int, name string, buf []byte) (int, error) {
 }
 
 // entries lists d, once (it reads from the directory's current offset):
-// names and whether each is a directory (symlinks are not). buf is
-// scratch space for getdents.
-func (d sysDir) entries(buf []byte) ([]dirEntry, error) {
+// names and whether each is a directory (symlinks are not); with
+// dirsOnly, directories only. buf is scratch space for getdents.
+func (d sysDir) entries(buf []byte, dirsOnly bool) ([]dirEntry, error) {
 	var out []dirEntry
 	for {
 		n, err := unix.Getdents(d.fd, buf)
@@ -117,7 +118,7 @@ func (d sysDir) entries(buf []byte) ([]dirEntry, error) {
 		if n <= 0 {
 			break
 		}
-		out = parseDirents(buf[:n], out)
+		out = parseDirents(buf[:n], out, dirsOnly)
 	}
 	for i := range out {
 		if out[i].typ == unix.DT_UNKNOWN {
@@ -127,6 +128,9 @@ func (d sysDir) entries(buf []byte) ([]dirEntry, error) {
 				out[i].typ = unix.DT_DIR
 			}
 		}
+	}
+	if dirsOnly {
+		out = slices.DeleteFunc(out, func(e dirEntry) bool { return !e.isDir() })
 	}
 	return out, nil
 }
@@ -141,14 +145,19 @@ func (e dirEntry) isDir() bool { return e.typ == unix.DT_DIR }
 
 // parseDirents appends the entries of a getdents64 buffer (struct
 // linux_dirent64: ino u64, off s64, reclen u16, type u8, name NUL-ended)
-// to out, without "." and "..". A malformed record ends the parse.
-func parseDirents(b []byte, out []dirEntry) []dirEntry {
+// to out, without "." and "..", and with dirsOnly only directories (and
+// entries of unknown type). A malformed record ends the parse.
+func parseDirents(b []byte, out []dirEntry, dirsOnly bool) []dirEntry {
 	for len(b) >= 19 {
 		reclen := int(binary.NativeEndian.Uint16(b[16:]))
 		if reclen < 19 || reclen > len(b) {
 			break
 		}
 		typ := b[18]
+		if dirsOnly && typ != unix.DT_DIR && typ != unix.DT_UNKNOWN {
+			b = b[reclen:]
+			continue
+		}
 		name := b[19:reclen]
 		for i, c := range name {
 			if c == 0 {

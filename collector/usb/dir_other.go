@@ -51,10 +51,13 @@ func (d sysDir) readlink(name string, _ []byte) (string, error) {
 	return os.Readlink(filepath.Join(d.path, name))
 }
 
-func (d sysDir) entries(_ []byte) ([]dirEntry, error) {
+func (d sysDir) entries(_ []byte, dirsOnly bool) ([]dirEntry, error) {
 	des, err := os.ReadDir(d.path)
 	out := make([]dirEntry, 0, len(des))
 	for _, de := range des {
+		if dirsOnly && !de.IsDir() {
+			continue
+		}
 		out = append(out, dirEntry{name: de.Name(), dir: de.IsDir()})
 	}
 	return out, err

@@ -81,7 +81,7 @@ func (f FS) Devices() ([]Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list USB devices: %w", err)
 	}
-	ents, err := busDir.entries(s.dirBuf)
+	ents, err := busDir.entries(s.dirBuf, false)
 	busDir.close()
 	if err != nil {
 		return nil, fmt.Errorf("list USB devices: %w", err)
@@ -257,7 +257,7 @@ func (f FS) blockIndex(s *scanner) (map[string][]blockRef, error) {
 		return nil, fmt.Errorf("list block devices: %w", err)
 	}
 	defer d.close()
-	ents, err := d.entries(s.dirBuf)
+	ents, err := d.entries(s.dirBuf, false)
 	if err != nil {
 		return nil, fmt.Errorf("list block devices: %w", err)
 	}
@@ -446,7 +446,7 @@ func (s *scanner) readDevice(dir sysDir, busPath, sysPath string) (Device, error
 // interface directories (an unauthorized device, a kernel that hides
 // them) the descriptors alone answer, with no driver.
 func (s *scanner) interfaces(dir sysDir, busPath string, desc *descriptors, haveDesc bool) ([]Interface, error) {
-	ents, err := dir.entries(s.dirBuf)
+	ents, err := dir.entries(s.dirBuf, true)
 	if err != nil {
 		return nil, err
 	}
