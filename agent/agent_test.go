@@ -13,10 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mamori-agent/mamori/agent/audit"
-	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/sysfstest"
 )
@@ -292,70 +289,6 @@ func TestRunRescanSeesPlugAndUnplug(t *testing.T) {
 	e.waitFor("second violation", func(rs []record) bool {
 		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 2
 	})
-}
-
-func TestRunUeventThroughSocketPath(t *testing.T) {
-	e := newEnv(t, testConfig, kbd)
-	conn, peer, err := uevent.SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(peer)
-	r := e.start(Options{Uevents: conn})
-	defer r.stop(t)
-	before := len(e.records())
-
-	// The camera arrives: its sysfs directory first, then the kernel's
-	// uevent for the usb_device, synthesized here.
-	sysfstest.Build(t, e.sysfs, reader)
-	ev := uevent.Event{Action: "add", DevPath: "/devices/pci0000:00/0000:00:14.0/usb8/8-1/8-1.4", Subsystem: "usb",
-		DevType: "usb_device", Seqnum: 4711, Env: map[string]string{"PRODUCT": "58f/8468/100", "BUSNUM": "008", "DEVNUM": "004"}}
-	devpath := findDevPath(t, e.sysfs, "8-1.4")
-	ev.DevPath = devpath
-	b, err := ev.MarshalBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.Write(peer, b); err != nil {
-		t.Fatal(err)
-	}
-	recs := e.waitFor("violation from one uevent", func(rs []record) bool {
-		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 1
-	})
-	var got *record
-	for i := range recs[before:] {
-		if recs[before+i].Type == TypeViolation {
-			got = &recs[before+i]
-		}
-	}
-	if got.Trigger != "uevent" || got.UeventSeqnum != 4711 || got.UeventTime == nil {
-		t.Fatalf("violation not attributed to the uevent: %+v", got)
-	}
-
-	// Its removal, by uevent only: the directory goes, then the event.
-	sysfstest.Remove(e.sysfs, "8-1.4")
-	ev.Action, ev.Seqnum = "remove", 4712
-	b, _ = ev.MarshalBinary()
-	unix.Write(peer, b)
-	e.waitFor("removal from one uevent", func(rs []record) bool { return count(rs, TypeDeviceRemoved, "8-1.4", "") == 1 })
-
-	// Garbage on the socket is dropped without harm.
-	unix.Write(peer, []byte("not a uevent"))
-	unix.Write(peer, []byte("add@/devices/x\x00ACTION=remove\x00"))
-}
-
-// findDevPath returns the device's DEVPATH (below /sys) in a fixture tree.
-func findDevPath(t *testing.T, sysfs, bus string) string {
-	t.Helper()
-	target, err := filepath.EvalSymlinks(filepath.Join(sysfs, "bus/usb/devices", bus))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := filepath.Rel(sysfs, target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "/" + rel
 }
 
 func TestRestartKeepsAppearancesRebootDoesNot(t *testing.T) {
