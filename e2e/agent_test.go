@@ -218,13 +218,18 @@ func TestAgent(t *testing.T) {
 		s := v.PlugStick("down", img, "E2E-WHILE-DOWN", false)
 		path := v.usbPathBySerial(s.Serial, 15*time.Second)
 		v.partitionUnder(path, 15*time.Second)
+		from := v.Agent.mark()
 		v.startAgent()
+		// The start scan runs after agent_started is recorded.
+		v.waitRecorded(from, "the start scan's violation for "+path, 30*time.Second, func(l agentLine) bool {
+			return l.Type == "violation" && l.Path == path
+		})
 		recs := v.auditSince(seq, func(r auditRec) bool { return r.Path == path })
 		vs := ofType(recs, "violation")
 		if len(vs) != 1 || vs[0].Kind != "usb_storage_unapproved" || vs[0].Trigger != "start" || vs[0].serial() != s.Serial {
 			v.Errorf("stick plugged while the agent was down: violations%s\nwant one usb_storage_unapproved with trigger start and serial %s", dump(vs), s.Serial)
 		}
-		from := v.Agent.mark()
+		from = v.Agent.mark()
 		v.UnplugStick(s)
 		v.waitRecorded(from, "device_removed of "+path, 30*time.Second, func(l agentLine) bool {
 			return l.Type == "device_removed" && l.Path == path
@@ -307,6 +312,8 @@ func TestAgent(t *testing.T) {
 		}
 	})
 
+	step("latency", measureLatency)
+
 	step("metrics-and-chain", func(t *testing.T, v *vm) {
 		m := v.metrics()
 		recs := v.audit()
@@ -356,7 +363,7 @@ func TestAgent(t *testing.T) {
 	fmt.Fprintf(&b, "boot %v", v.Booted.Round(time.Millisecond))
 	for _, name := range []string{"stick-yanked-while-mounted", "gadgets-by-serial-ids-expiry-port",
 		"composite-keyboard-with-storage", "keyboard-approved-serial-adapter-not", "plugged-while-agent-down",
-		"plugged-during-burst", "removable-false-and-true", "metrics-and-chain"} {
+		"plugged-during-burst", "removable-false-and-true", "latency", "metrics-and-chain"} {
 		fmt.Fprintf(&b, ", %s %v", name, timings[name].Round(time.Millisecond))
 	}
 	t.Logf("timings: %s; total %v", b.String(), time.Since(start).Round(time.Millisecond))

@@ -19,11 +19,9 @@ type env struct {
 	Kernel    *kernel
 	Work      string
 	Initramfs string // with delay_use=0 for usb_storage
-	// InitramfsDefault loads usb_storage with its default delay_use (1 s).
-	InitramfsDefault string
-	Mamori           string // "" when it did not build
-	MamoriErr        error
-	Setup            time.Duration
+	Mamori    string // "" when it did not build
+	MamoriErr error
+	Setup     time.Duration
 }
 
 var (
@@ -92,11 +90,6 @@ func doSetup(logf func(string, ...any)) (*env, error) {
 		ModuleArgs: map[string]string{"usb_storage": "delay_use=0"}}
 	e.Initramfs = filepath.Join(e.Work, "initramfs.cpio.gz")
 	if err := buildInitramfs(e.Initramfs, spec); err != nil {
-		return nil, err
-	}
-	spec.ModuleArgs = nil
-	e.InitramfsDefault = filepath.Join(e.Work, "initramfs-default.cpio.gz")
-	if err := buildInitramfs(e.InitramfsDefault, spec); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -223,7 +223,16 @@ func (v *vm) diag() string {
 	}
 	fmt.Fprintf(&b, "\n--- guest console (ttyS0), last 50 lines ---\n%s", tailLines(v.Console, 50))
 	if v.Agent.mark() > 0 {
-		fmt.Fprintf(&b, "--- agent output (ttyS1), last 20 lines ---\n%s", tailLines(v.Agent, 20))
+		// The agent's JSON log lines; its local warnings (several lines
+		// of prose each) would crowd them out.
+		var lines []string
+		for _, it := range v.Agent.since(0) {
+			if strings.HasPrefix(it.Val, "{") {
+				lines = append(lines, it.Val)
+			}
+		}
+		lines = lines[max(0, len(lines)-20):]
+		fmt.Fprintf(&b, "--- agent log (ttyS1), last %d JSON lines ---\n%s\n", len(lines), strings.Join(lines, "\n"))
 	}
 	return b.String()
 }

@@ -1,0 +1,149 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// latencyPlugs is how many sticks the latency step plugs
+// (MAMORI_E2E_PLUGS overrides; at least 20 count for the report).
+func latencyPlugs() int {
+	if n, err := strconv.Atoi(os.Getenv("MAMORI_E2E_PLUGS")); err == nil && n > 0 {
+		return n
+	}
+	return 20
+}
+
+// percentile returns the nearest-rank percentile p (0-100) of d.
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// Latency targets of the issue.
+const (
+	maxAgentShareP50  = 10 * time.Millisecond  // uevent received → record
+	maxDeviceToRecP50 = 500 * time.Millisecond // USB device uevent → violation recorded
+)
+
+// measureLatency plugs sticks one after the other and measures, per plug:
+// (a) QMP device_add sent → the violation's "recorded" line arrives on
+// ttyS1 (host clock, includes QEMU, the guest kernel and the UART);
+// (b) the violation record's uevent_time → its time (the agent's share,
+// guest clock); (c) the uevent_time of the device_added record (the USB
+// device's add uevent) → the violation's time.
+func measureLatency(t *testing.T, v *vm) {
+	n := latencyPlugs()
+	img := v.newStickImage("lat")
+	type plug struct {
+		sent          time.Time
+		arrived       time.Time
+		violSeq, path string
+	}
+	var plugs []plug
+	for i := range n {
+		from := v.Agent.mark()
+		s := v.PlugStick(fmt.Sprintf("lat%d", i), img, fmt.Sprintf("E2E-LAT-%02d", i), true)
+		line := v.waitRecorded(from, fmt.Sprintf("the violation for latency stick %d", i), 30*time.Second, func(l agentLine) bool {
+			return l.Type == "violation"
+		})
+		l, _ := parseAgentLine(line.Val)
+		plugs = append(plugs, plug{sent: s.Plugged, arrived: line.At, violSeq: strconv.FormatInt(l.Seq, 10), path: l.Path})
+		from = v.Agent.mark()
+		v.UnplugStick(s)
+		v.waitRecorded(from, "device_removed of latency stick "+l.Path, 30*time.Second, func(x agentLine) bool {
+			return x.Type == "device_removed" && x.Path == l.Path
+		})
+	}
+	recs := v.audit()
+	bySeq := map[string]int{}
+	for i, r := range recs {
+		bySeq[strconv.FormatInt(r.Seq, 10)] = i
+	}
+	var qmpToLine, agentShare, devToRec, readShare, addedToViol []time.Duration
+	for _, p := range plugs {
+		qmpToLine = append(qmpToLine, p.arrived.Sub(p.sent))
+		i, ok := bySeq[p.violSeq]
+		if !ok {
+			v.Fatalf("violation seq %s not in the audit log", p.violSeq)
+		}
+		viol := recs[i]
+		if viol.UeventTime == nil {
+			v.Errorf("violation %v has no uevent_time", viol)
+			continue
+		}
+		agentShare = append(agentShare, viol.Time.Sub(*viol.UeventTime))
+		for j := i; j >= 0; j-- {
+			if recs[j].Type == "device_added" && recs[j].Path == viol.Path {
+				if recs[j].UeventTime != nil {
+					devToRec = append(devToRec, viol.Time.Sub(*recs[j].UeventTime))
+					readShare = append(readShare, recs[j].Time.Sub(*recs[j].UeventTime))
+				}
+				addedToViol = append(addedToViol, viol.Time.Sub(recs[j].Time))
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "detection latency over %d stick plugs (nearest-rank percentiles)\n", n)
+	fmt.Fprintf(&b, "  %-52s %10s %10s %10s\n", "", "p50", "p99", "max")
+	row := func(name string, d []time.Duration) {
+		fmt.Fprintf(&b, "  %-52s %10v %10v %10v\n", name, percentile(d, 50).Round(10*time.Microsecond),
+			percentile(d, 99).Round(10*time.Microsecond), percentile(d, 100).Round(10*time.Microsecond))
+	}
+	row("(a) QMP device_add → recorded line on ttyS1 (host)", qmpToLine)
+	row("(b) uevent received → violation record (agent)", agentShare)
+	row("(c) USB device add uevent → violation record", devToRec)
+	row("    of which uevent → device_added record", readShare)
+	row("    of which device_added record → violation record", addedToViol)
+	fmt.Fprintf(&b, "  guest CPU speed: %s\n", v.calibrate())
+	t.Log("\n" + b.String())
+	if p := percentile(agentShare, 50); p > maxAgentShareP50 {
+		v.Errorf("agent's share (uevent → record) p50 %v exceeds %v (p99 %v)", p, maxAgentShareP50, percentile(agentShare, 99))
+	}
+	if p := percentile(devToRec, 50); len(devToRec) == 0 || p > maxDeviceToRecP50 {
+		v.Errorf("USB device event → violation record p50 %v exceeds %v (p99 %v, %d samples)", p, maxDeviceToRecP50, percentile(devToRec, 99), len(devToRec))
+	}
+}
+
+// calibrate runs the same static busybox over the same work on the host
+// and in the guest, to tell how much slower the guest (TCG, and a host
+// that may be busy) is than native: latencies measured inside the guest
+// stretch by about that factor.
+func (v *vm) calibrate() string {
+	const work = "dd if=/dev/zero bs=1M count=32 2>/dev/null | busybox sha256sum >/dev/null"
+	bb, err := findBusybox()
+	if err != nil {
+		return err.Error()
+	}
+	hs := time.Now()
+	if out, err := exec.Command("sh", "-c", strings.Replace(work, "busybox", bb, 1)).CombinedOutput(); err != nil {
+		return fmt.Sprintf("host calibration failed: %v %s", err, out)
+	}
+	host := time.Since(hs)
+	out, err := v.Exec(120*time.Second, "s=$(cut -d' ' -f1 /proc/uptime); "+work+"; e=$(cut -d' ' -f1 /proc/uptime); echo $s $e")
+	if err != nil {
+		return fmt.Sprintf("guest calibration failed: %v", err)
+	}
+	var s, e float64
+	if _, err := fmt.Sscan(out, &s, &e); err != nil {
+		return fmt.Sprintf("guest calibration: bad output %q", out)
+	}
+	guest := time.Duration((e - s) * float64(time.Second))
+	load, _ := os.ReadFile("/proc/loadavg")
+	return fmt.Sprintf("sha256 of 32 MiB: host %v, guest %v (%.1fx slower); host loadavg %s",
+		host.Round(time.Millisecond), guest.Round(time.Millisecond), float64(guest)/float64(host), strings.Join(strings.Fields(string(load))[:3], " "))
+}
