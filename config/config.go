@@ -18,8 +18,9 @@ import (
 // Version is the only config file version this package reads.
 const Version = 1
 
-// MaxFileSize is the largest config file Load reads, in bytes.
-const MaxFileSize = 16 << 20
+// MaxFileSize is the largest config file Load reads, in bytes: room for
+// about 250,000 approved entries written out in full.
+const MaxFileSize = 64 << 20
 
 // Defaults for keys the file leaves out.
 const (

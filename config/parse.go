@@ -105,21 +105,21 @@ func (p *parser) parse(data []byte) *Config {
 		return nil
 	}
 	cfg := Default()
-	if n, ok := top["version"]; ok {
+	if n := top.get("version"); n != nil {
 		p.version(n)
 	} else {
 		p.errorf(root, "version: 1 required")
 	}
-	if n, ok := top["agent"]; ok {
+	if n := top.get("agent"); n != nil {
 		p.agent(n, &cfg.Agent)
 	}
-	if n, ok := top["metrics"]; ok {
+	if n := top.get("metrics"); n != nil {
 		p.metrics(n, &cfg.Metrics)
 	}
-	if n, ok := top["usb"]; ok {
+	if n := top.get("usb"); n != nil {
 		p.usb(n, &cfg.USB)
 	}
-	if n, ok := top["approved"]; ok {
+	if n := top.get("approved"); n != nil {
 		p.approved(n, &cfg.Approved)
 	}
 	return cfg
@@ -231,15 +231,30 @@ func kindName(n *yaml.Node) string {
 	return "an alias"
 }
 
+// fields are the values of a mapping's known keys.
+type fields struct {
+	known []string
+	vals  []*yaml.Node // by index in known; nil when absent
+}
+
+// get returns the value of key, or nil when the mapping does not have it.
+func (f fields) get(key string) *yaml.Node {
+	if i := slices.Index(f.known, key); i >= 0 && f.vals != nil {
+		return f.vals[i]
+	}
+	return nil
+}
+
 // mapping checks that n is a mapping with string keys, no duplicates and
 // no keys outside known, and returns its values by key. A null n (the key
 // given with nothing after it) is an empty mapping.
-func (p *parser) mapping(path string, n *yaml.Node, known []string) (map[string]*yaml.Node, bool) {
+func (p *parser) mapping(path string, n *yaml.Node, known []string) (fields, bool) {
+	f := fields{known: known}
 	if !p.plain(path, n) {
-		return nil, false
+		return f, false
 	}
 	if isNull(n) {
-		return map[string]*yaml.Node{}, true
+		return f, true
 	}
 	if n.Kind != yaml.MappingNode {
 		if path == "" {
@@ -247,10 +262,10 @@ func (p *parser) mapping(path string, n *yaml.Node, known []string) (map[string]
 		} else {
 			p.errorf(n, "%s: want a mapping of keys, got %s", path, kindName(n))
 		}
-		return nil, false
+		return f, false
 	}
-	out := make(map[string]*yaml.Node, len(n.Content)/2)
-	lines := make(map[string]int, len(n.Content)/2)
+	f.vals = make([]*yaml.Node, len(known))
+	keyNodes := make([]*yaml.Node, len(known))
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !p.plain(path, k) {
@@ -261,21 +276,22 @@ func (p *parser) mapping(path string, n *yaml.Node, known []string) (map[string]
 			continue
 		}
 		name := k.Value
-		if first, dup := lines[name]; dup {
-			p.errorf(k, "%sduplicate key %q (first at line %d)", prefix(path), name, first)
-			continue
-		}
-		lines[name] = k.Line
-		if !slices.Contains(known, name) {
+		ki := slices.Index(known, name)
+		if ki < 0 {
 			p.errorf(k, "%sunknown key %q%s", prefix(path), name, suggest(name, known))
 			continue
 		}
+		if first := keyNodes[ki]; first != nil {
+			p.errorf(k, "%sduplicate key %q (first at line %d)", prefix(path), name, first.Line)
+			continue
+		}
+		keyNodes[ki] = k
 		if !p.plain(join(path, name), v) {
 			continue
 		}
-		out[name] = v
+		f.vals[ki] = v
 	}
-	return out, true
+	return f, true
 }
 
 // suggest returns " (did you mean "x"?)" for a near miss, else the list.
@@ -401,12 +417,12 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 	if !ok {
 		return
 	}
-	if v, ok := m["asset_id"]; ok {
+	if v := m.get("asset_id"); v != nil {
 		if s, ok := p.text("agent.asset_id", v); ok {
 			a.AssetID = s
 		}
 	}
-	if v, ok := m["state_dir"]; ok {
+	if v := m.get("state_dir"); v != nil {
 		if s, ok := p.text("agent.state_dir", v); ok {
 			if !filepath.IsAbs(s) {
 				p.errorf(v, "agent.state_dir: want an absolute path, got %q", s)
@@ -415,7 +431,7 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 			}
 		}
 	}
-	if v, ok := m["language"]; ok {
+	if v := m.get("language"); v != nil {
 		if s, ok := p.scalar("agent.language", v); ok {
 			if s != LanguageJA && s != LanguageEN {
 				p.errorf(v, "agent.language: want %q or %q, got %q", LanguageJA, LanguageEN, s)
@@ -424,7 +440,7 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 			}
 		}
 	}
-	if v, ok := m["rescan_interval"]; ok {
+	if v := m.get("rescan_interval"); v != nil {
 		if d, ok := p.duration("agent.rescan_interval", v); ok {
 			a.RescanInterval = d
 		}
@@ -453,8 +469,8 @@ func (p *parser) metrics(n *yaml.Node, m *Metrics) {
 	if !ok {
 		return
 	}
-	v, ok := f["listen"]
-	if !ok {
+	v := f.get("listen")
+	if v == nil {
 		return
 	}
 	if isNull(v) {
@@ -522,7 +538,7 @@ func (p *parser) usb(n *yaml.Node, u *USB) {
 	if !ok {
 		return
 	}
-	if v, ok := m["backend"]; ok {
+	if v := m.get("backend"); v != nil {
 		if s, ok := p.scalar("usb.backend", v); ok {
 			if s != BackendSysfs && s != BackendLibusb {
 				p.errorf(v, "usb.backend: want %q or %q, got %q", BackendSysfs, BackendLibusb, s)
@@ -538,8 +554,8 @@ func (p *parser) approved(n *yaml.Node, a *ApprovedLists) {
 	if !ok {
 		return
 	}
-	v, ok := m["usb"]
-	if !ok {
+	v := m.get("usb")
+	if v == nil {
 		return
 	}
 	items, _ := p.sequence("approved.usb", v)
@@ -578,22 +594,22 @@ func (p *parser) entry(path string, n *yaml.Node) (USBEntry, *yaml.Node, bool) {
 		return e, nil, false
 	}
 	nerr := len(p.errs)
-	nameNode := m["name"]
+	nameNode := m.get("name")
 	if nameNode == nil {
 		p.errorf(n, "%s: name is required", path)
 	} else if s, ok := p.text(path+".name", nameNode); ok {
 		e.Name = s
 	}
-	if v, ok := m["vendor_id"]; ok {
+	if v := m.get("vendor_id"); v != nil {
 		e.VendorID, _ = p.hexID(path+".vendor_id", v)
 	}
-	if v, ok := m["product_id"]; ok {
+	if v := m.get("product_id"); v != nil {
 		e.ProductID, _ = p.hexID(path+".product_id", v)
-		if m["vendor_id"] == nil {
+		if m.get("vendor_id") == nil {
 			p.errorf(v, "%s.product_id: needs vendor_id as well", path)
 		}
 	}
-	if v, ok := m["serial"]; ok {
+	if v := m.get("serial"); v != nil {
 		if s, ok := p.scalar(path+".serial", v); ok {
 			if s == "" {
 				p.errorf(v, "%s.serial: must not be empty (leave the key out to match any serial)", path)
@@ -602,7 +618,7 @@ func (p *parser) entry(path string, n *yaml.Node) (USBEntry, *yaml.Node, bool) {
 			}
 		}
 	}
-	if v, ok := m["port"]; ok {
+	if v := m.get("port"); v != nil {
 		if s, ok := p.scalar(path+".port", v); ok {
 			if !portRE.MatchString(s) {
 				p.errorf(v, "%s.port: want a bus path like \"1-2\" or \"3-1.4\", got %q", path, s)
@@ -611,31 +627,31 @@ func (p *parser) entry(path string, n *yaml.Node) (USBEntry, *yaml.Node, bool) {
 			}
 		}
 	}
-	if v, ok := m["classes"]; ok {
+	if v := m.get("classes"); v != nil {
 		e.Classes = p.classes(path+".classes", v)
 	}
 	for _, f := range []struct {
 		key string
 		dst *string
 	}{{"owner", &e.Owner}, {"approved_by", &e.ApprovedBy}} {
-		if v, ok := m[f.key]; ok {
+		if v := m.get(f.key); v != nil {
 			*f.dst, _ = p.text(path+"."+f.key, v)
 		}
 	}
-	if v, ok := m["valid_from"]; ok {
+	if v := m.get("valid_from"); v != nil {
 		e.ValidFrom = p.date(path+".valid_from", v)
 	}
-	if v, ok := m["valid_until"]; ok {
+	if v := m.get("valid_until"); v != nil {
 		e.ValidUntil = p.date(path+".valid_until", v)
 		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidUntil.Compare(*e.ValidFrom) < 0 {
 			p.errorf(v, "%s.valid_until: %s is before valid_from %s", path, e.ValidUntil, e.ValidFrom)
 		}
 	}
-	if v, ok := m["require_encryption"]; ok {
+	if v := m.get("require_encryption"); v != nil {
 		e.RequireEncryption, _ = p.boolean(path+".require_encryption", v)
 	}
 	if !e.matchesSomething() && !slices.ContainsFunc([]string{"vendor_id", "product_id", "serial", "port", "classes"},
-		func(k string) bool { return m[k] != nil }) {
+		func(k string) bool { return m.get(k) != nil }) {
 		p.errorf(n, "%s: sets none of vendor_id, product_id, serial, port, classes, so it would approve every device", path)
 	}
 	return e, nameNode, len(p.errs) == nerr

@@ -48,8 +48,11 @@ type Decision struct {
 
 // Policy answers whether a USB device is approved. It indexes the entries
 // once, so that Decide finds candidates by hashed lookups on vendor and
-// product id, serial and port instead of scanning the list. A Policy is
-// immutable and safe for concurrent use.
+// product id, serial and port instead of scanning the list: the cost of
+// a decision does not grow with the number of entries, only with the
+// number of entries that share the device's exact identifiers and with
+// the number of distinct class sets among entries that set only classes.
+// A Policy is immutable and safe for concurrent use.
 type Policy struct {
 	entries []USBEntry
 	seed    maphash.Seed

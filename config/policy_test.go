@@ -367,7 +367,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add([]byte{3, 0, 0, 0, 1, 3, 2, 3, 0, 0, 0, 1, 1, 2, 2, 0, 1, 1, 2, 1, 2, 3, 4, 5, 6, 7})
 	vids := []string{"", "0951", "0781", "ABCD"}
 	pids := []string{"", "1666", "5567"}
-	serials := []*string{nil, ptr("A"), ptr("B"), ptr("")}
+	serials := []*string{nil, ptr("A"), ptr("B"), ptr(""), ptr(strings.Repeat("L", 40)), ptr(strings.Repeat("L", 41))}
 	ports := []string{"", "1-1", "1-2"}
 	classes := [][]string{nil, {"hid"}, {"hid", "mass-storage"}, {"video", "audio"}, {"class-ff"}, {"bogus"}}
 	dates := []*Date{nil, date("2026-01-01"), date("2026-06-01"), date("2026-12-31")}
