@@ -80,7 +80,13 @@ func TestAgent(t *testing.T) {
 	timings := map[string]time.Duration{}
 	step := func(name string, f func(t *testing.T, v *vm)) {
 		s := time.Now()
-		t.Run(name, func(t *testing.T) { f(t, v.with(t)) })
+		t.Run(name, func(t *testing.T) {
+			f(t, v.with(t))
+			if t.Failed() {
+				out, _ := v.Exec(20*time.Second, "dmesg | tail -n 40")
+				t.Logf("guest dmesg, last 40 lines:\n%s", out)
+			}
+		})
 		timings[name] = time.Since(s)
 	}
 

@@ -20,6 +20,8 @@ type initramfsSpec struct {
 	Mamori  string   // host path of a static mamori, "" for none
 	Sysdump string   // host path of the static e2e/sysdump helper
 	Modules []string // top-level module names
+	// Extra maps more files into the image: guest path → host path.
+	Extra map[string]string
 	// ModuleArgs are insmod arguments per module, e.g.
 	// {"usb_storage": "delay_use=0"}.
 	ModuleArgs map[string]string
@@ -119,6 +121,13 @@ func buildInitramfs(path string, spec initramfsSpec) error {
 			return fmt.Errorf("read sysdump: %w", err)
 		}
 		c.File("bin/e2e-sysdump", 0o755, data)
+	}
+	for guestPath, hostPath := range spec.Extra {
+		data, err := os.ReadFile(hostPath)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", hostPath, err)
+		}
+		c.File(guestPath, 0o755, data)
 	}
 	if spec.Mamori != "" {
 		data, err := os.ReadFile(spec.Mamori)
