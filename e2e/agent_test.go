@@ -318,6 +318,37 @@ func TestAgent(t *testing.T) {
 		}
 	})
 
+	step("yanked-while-being-probed", func(t *testing.T, v *vm) {
+		// Sticks pulled right after they appear, while the kernel and
+		// the agent still read them: each must give one device_added,
+		// at most one approval violation, and nothing after its
+		// device_removed (no re-added ghost of a dying device).
+		img := v.newStickImage("quick")
+		for i := range 5 {
+			seq := v.lastSeq()
+			from := v.Agent.mark()
+			serial := fmt.Sprintf("E2E-QUICK-%d", i)
+			s := v.PlugStick(fmt.Sprintf("quick%d", i), img, serial, true)
+			added := v.waitRecorded(from, "device_added of quick stick "+serial, 30*time.Second, func(l agentLine) bool {
+				return l.Type == "device_added" && strings.HasPrefix(l.Path, "2-")
+			})
+			l, _ := parseAgentLine(added.Val)
+			mid := v.Agent.mark()
+			v.UnplugStick(s)
+			v.waitRecorded(mid, "device_removed of quick stick at "+l.Path, 30*time.Second, func(x agentLine) bool {
+				return x.Type == "device_removed" && x.Path == l.Path
+			})
+			time.Sleep(time.Second) // anything late would be recorded by now
+			recs := v.auditSince(seq, func(r auditRec) bool { return r.Path == l.Path })
+			nAdded := len(ofType(recs, "device_added"))
+			last := recs[len(recs)-1]
+			k := kinds(recs)
+			if nAdded != 1 || last.Type != "device_removed" || len(k) > 1 || len(ofType(recs, "device_removed")) != 1 {
+				v.Errorf("stick %s pulled while being probed: want one device_added, at most one violation, and device_removed last; got:%s", serial, dump(recs))
+			}
+		}
+	})
+
 	step("latency", measureLatency)
 
 	step("metrics-and-chain", func(t *testing.T, v *vm) {
@@ -369,7 +400,7 @@ func TestAgent(t *testing.T) {
 	fmt.Fprintf(&b, "boot %v", v.Booted.Round(time.Millisecond))
 	for _, name := range []string{"stick-yanked-while-mounted", "gadgets-by-serial-ids-expiry-port",
 		"composite-keyboard-with-storage", "keyboard-approved-serial-adapter-not", "plugged-while-agent-down",
-		"plugged-during-burst", "removable-false-and-true", "latency", "metrics-and-chain"} {
+		"plugged-during-burst", "removable-false-and-true", "yanked-while-being-probed", "latency", "metrics-and-chain"} {
 		fmt.Fprintf(&b, ", %s %v", name, timings[name].Round(time.Millisecond))
 	}
 	t.Logf("timings: %s; total %v", b.String(), time.Since(start).Round(time.Millisecond))

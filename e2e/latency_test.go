@@ -49,38 +49,49 @@ func measureLatency(t *testing.T, v *vm) {
 	n := latencyPlugs()
 	img := v.newStickImage("lat")
 	type plug struct {
-		sent          time.Time
-		arrived       time.Time
-		violSeq, path string
+		sent    time.Time
+		serial  string
+		arrived map[int64]time.Time // violation seq → when its line arrived
 	}
 	var plugs []plug
 	for i := range n {
 		from := v.Agent.mark()
-		s := v.PlugStick(fmt.Sprintf("lat%d", i), img, fmt.Sprintf("E2E-LAT-%02d", i), true)
-		line := v.waitRecorded(from, fmt.Sprintf("the violation for latency stick %d", i), 30*time.Second, func(l agentLine) bool {
+		serial := fmt.Sprintf("E2E-LAT-%02d", i)
+		s := v.PlugStick(fmt.Sprintf("lat%d", i), img, serial, true)
+		v.waitRecorded(from, fmt.Sprintf("a violation after plugging latency stick %d", i), 30*time.Second, func(l agentLine) bool {
 			return l.Type == "violation"
 		})
-		l, _ := parseAgentLine(line.Val)
-		plugs = append(plugs, plug{sent: s.Plugged, arrived: line.At, violSeq: strconv.FormatInt(l.Seq, 10), path: l.Path})
-		from = v.Agent.mark()
+		// Let the stick settle (disk and partition read) before pulling
+		// it: a stick pulled while it is being probed is another scenario.
+		path := v.usbPathBySerial(serial, 15*time.Second)
+		v.partitionUnder(path, 15*time.Second)
+		mid := v.Agent.mark()
 		v.UnplugStick(s)
-		v.waitRecorded(from, "device_removed of latency stick "+l.Path, 30*time.Second, func(x agentLine) bool {
-			return x.Type == "device_removed" && x.Path == l.Path
+		v.waitRecorded(mid, "device_removed of latency stick "+path, 30*time.Second, func(x agentLine) bool {
+			return x.Type == "device_removed" && x.Path == path
 		})
+		p := plug{sent: s.Plugged, serial: serial, arrived: map[int64]time.Time{}}
+		for _, it := range v.Agent.since(from) {
+			if l, ok := parseAgentLine(it.Val); ok && l.Msg == "recorded" && l.Type == "violation" {
+				p.arrived[l.Seq] = it.At
+			}
+		}
+		plugs = append(plugs, p)
 	}
 	recs := v.audit()
-	bySeq := map[string]int{}
-	for i, r := range recs {
-		bySeq[strconv.FormatInt(r.Seq, 10)] = i
-	}
 	var qmpToLine, agentShare, devToRec, readShare, addedToViol []time.Duration
 	for _, p := range plugs {
-		qmpToLine = append(qmpToLine, p.arrived.Sub(p.sent))
-		i, ok := bySeq[p.violSeq]
-		if !ok {
-			v.Fatalf("violation seq %s not in the audit log", p.violSeq)
+		// The plug's violation is the first one naming its serial.
+		i := slices.IndexFunc(recs, func(r auditRec) bool {
+			_, ours := p.arrived[r.Seq]
+			return ours && r.Type == "violation" && r.serial() == p.serial
+		})
+		if i < 0 {
+			v.Errorf("no violation naming %s among the records made while it was plugged", p.serial)
+			continue
 		}
 		viol := recs[i]
+		qmpToLine = append(qmpToLine, p.arrived[viol.Seq].Sub(p.sent))
 		if viol.UeventTime == nil {
 			v.Errorf("violation %v has no uevent_time", viol)
 			continue
