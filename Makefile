@@ -24,9 +24,10 @@ run: build
 test: lint unit
 
 lint:
+	@scripts/test-deps.sh
 	@echo '== gofmt'; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@echo '== go vet (linux)'; GOOS=linux $(GO) vet ./...
-	@echo '== go vet (linux, libusb)'; GOOS=linux CGO_ENABLED=1 $(GO) vet -tags libusb ./collector/usb/ || echo "(skipped: libusb-1.0-0-dev not installed)"
+	@echo '== go vet (linux, libusb)'; GOOS=linux CGO_ENABLED=1 $(GO) vet -tags libusb ./...
 	@echo '== go vet (windows)'; GOOS=windows $(GO) vet ./...
 	@echo '== go test builds for windows'; GOOS=windows $(GO) test -count=1 -exec=true ./... >/dev/null
 	@echo '== CGO_ENABLED=0 build'; CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/mamori
@@ -38,6 +39,7 @@ lint:
 unit:
 	scripts/test-deps.sh
 	$(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -tags libusb ./collector/usb/
 
 # Short fuzzing of every fuzz target (seeds are kept under testdata/fuzz).
 FUZZTIME ?= 20s

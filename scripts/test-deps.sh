@@ -16,6 +16,8 @@ have blkid || need+=(util-linux)
 have mkfs.ntfs || need+=(ntfs-3g)
 have unshare || need+=(util-linux)
 have ip || need+=(iproute2)
+have pkg-config || need+=(pkg-config)
+dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
