@@ -262,7 +262,14 @@ func (a *Agent) handleUevent(m ueventMsg) {
 			a.rescan("overrun")
 			return
 		}
-		a.log.Debug("bad uevent", "err", m.err)
+		if uevent.IsTerminal(m.err) {
+			a.log.Warn("kernel uevent socket failed; relying on rescans", "err", m.err,
+				"rescan_interval", a.cfg.Agent.RescanInterval)
+			return
+		}
+		// A dropped datagram may have been about a device: look again.
+		a.log.Warn("uevent dropped; full rescan", "err", m.err)
+		a.rescan("uevent-error")
 		return
 	}
 	a.metrics.uevents.Inc()
@@ -548,7 +555,10 @@ func (a *Agent) emit(ev *Event) {
 		a.log.Error("audit log append failed; event not recorded", "type", ev.Type, "path", ev.Path, "err", err)
 	} else {
 		a.metrics.auditRecords.Inc()
-		attrs := []any{"seq", r.Seq, "type", ev.Type, "path", ev.Path}
+		attrs := []any{"seq", r.Seq, "type", ev.Type}
+		if ev.Path != "" {
+			attrs = append(attrs, "path", ev.Path)
+		}
 		if rec.Kind != "" {
 			attrs = append(attrs, "kind", rec.Kind)
 		}

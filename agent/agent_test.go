@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/sysfstest"
 )
@@ -350,4 +353,47 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+// scriptedSource is a uevent.Source that returns scripted results, for the
+// overrun path that a socket pair cannot produce (the real ENOBUFS is
+// tested in package uevent).
+type scriptedSource struct {
+	results chan error
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (s *scriptedSource) Receive() (uevent.Event, error) {
+	select {
+	case err := <-s.results:
+		return uevent.Event{}, err
+	case <-s.closed:
+		return uevent.Event{}, uevent.ErrClosed
+	}
+}
+
+func (s *scriptedSource) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return nil
+}
+
+func TestOverrunTriggersCountedRescan(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	src := &scriptedSource{results: make(chan error), closed: make(chan struct{})}
+	r := e.start(Options{Uevents: src})
+	defer r.stop(t)
+	// A device arrives while the kernel's events about it are lost.
+	sysfstest.Build(t, e.sysfs, reader)
+	src.results <- uevent.ErrOverrun
+	e.waitFor("violation found by the overrun's rescan", func(rs []record) bool {
+		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 1
+	})
+	m := r.agent.Metrics()
+	if got := testutil.ToFloat64(m.overruns); got != 1 {
+		t.Errorf("mamori_uevent_overruns_total = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.rescans); got != 2 {
+		t.Errorf("mamori_rescans_total = %v, want 2 (start and overrun)", got)
+	}
 }
