@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/mamori-agent/mamori/internal/atomicfile"
 )
 
 // stateFile is the agent's memory of open appearances across restarts:
@@ -83,24 +85,8 @@ func (st *stateFile) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := st.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp, st.path); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	if err := atomicfile.WriteFile(st.path, b); err != nil {
+		return fmt.Errorf("save appearances: %w", err)
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mamori-agent/mamori/internal/atomicfile"
 )
 
 // DefaultMaxSize is the size at which the current file is rotated out when
@@ -262,7 +264,7 @@ func (l *Log) openCurrent() error {
 		return fmt.Errorf("stat %s: %w", path, err)
 	}
 	if errors.Is(statErr, os.ErrNotExist) {
-		if err := syncDir(l.dir); err != nil {
+		if err := atomicfile.SyncDir(l.dir); err != nil {
 			f.Close()
 			return err
 		}
@@ -304,7 +306,7 @@ func (l *Log) cutTornTail() error {
 		err = cerr
 	}
 	if err == nil {
-		err = syncDir(l.dir)
+		err = atomicfile.SyncDir(l.dir)
 	}
 	if err != nil {
 		os.Remove(l.path(name))
@@ -460,7 +462,7 @@ func (l *Log) rotate() error {
 		}
 		return fmt.Errorf("rotate %s: %w", CurrentName, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		l.logger.Warn("audit log rotation not synced", "err", err)
 	}
 	l.logger.Info("audit log rotated", "file", name, "first_seq", first, "last_seq", l.seq)
@@ -490,7 +492,7 @@ func (l *Log) storeHead(h head) error {
 	if h.seq == 0 || h == l.headLast || h.seq < l.headLast.seq {
 		return nil
 	}
-	err := writeFileAtomic(l.path(HeadName), h.marshal())
+	err := atomicfile.WriteFile(l.path(HeadName), h.marshal())
 	if err != nil {
 		if msg := err.Error(); msg != l.headErr {
 			l.headErr = msg

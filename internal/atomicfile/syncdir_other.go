@@ -1,14 +1,14 @@
 //go:build !windows
 
-package audit
+package atomicfile
 
 import (
 	"fmt"
 	"os"
 )
 
-// syncDir makes renames and file creations in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes renames and file creations in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open directory %s: %w", dir, err)
