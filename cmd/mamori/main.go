@@ -139,6 +139,20 @@ func (c *common) loadConfig(log *slog.Logger) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// setup makes the logger and loads the config, reporting a failure as
+// "mamori NAME: error" on stderr.
+func (c *common) setup(name string, stderr io.Writer) (*slog.Logger, *config.Config, bool) {
+	log, err := c.logger(stderr)
+	if err == nil {
+		var cfg *config.Config
+		if cfg, err = c.loadConfig(log); err == nil {
+			return log, cfg, true
+		}
+	}
+	fmt.Fprintf(stderr, "mamori %s: %v\n", name, err)
+	return nil, nil, false
+}
+
 func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -163,14 +177,8 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mamori scan: --format %q is neither table nor json\n", *format)
 		return exitError
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori scan:", err)
-		return exitError
-	}
-	cfg, err := c.loadConfig(log)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori scan:", err)
+	log, cfg, ok := c.setup("scan", stderr)
+	if !ok {
 		return exitError
 	}
 	rep, err := agent.Scan(agent.ScanOptions{Config: cfg, Roots: c.roots(), Logger: log})
@@ -245,14 +253,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if !parse(fs, args, stderr) {
 		return exitError
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori run:", err)
-		return exitError
-	}
-	cfg, err := c.loadConfig(log)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori run:", err)
+	log, cfg, ok := c.setup("run", stderr)
+	if !ok {
 		return exitError
 	}
 	if *stateDir != "" {
@@ -309,14 +311,8 @@ func cmdSuggest(args []string, stdout, stderr io.Writer) int {
 	if !parse(fs, args, stderr) {
 		return exitError
 	}
-	log, err := c.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori policy suggest:", err)
-		return exitError
-	}
-	cfg, err := c.loadConfig(log)
-	if err != nil {
-		fmt.Fprintln(stderr, "mamori policy suggest:", err)
+	log, cfg, ok := c.setup("policy suggest", stderr)
+	if !ok {
 		return exitError
 	}
 	out, err := agent.SuggestFromSystem(agent.SuggestOptions{Config: cfg, Roots: c.roots(), Logger: log})
@@ -340,14 +336,8 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if *dir == "" {
-		log, err := c.logger(stderr)
-		if err != nil {
-			fmt.Fprintln(stderr, "mamori audit verify:", err)
-			return exitError
-		}
-		cfg, err := c.loadConfig(log)
-		if err != nil {
-			fmt.Fprintln(stderr, "mamori audit verify:", err)
+		_, cfg, ok := c.setup("audit verify", stderr)
+		if !ok {
 			return exitError
 		}
 		*dir = cfg.Agent.StateDir
