@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ type stateFile struct {
 	Appearances map[string]savedAppear `json:"appearances"` // by bus path
 	Volumes     map[string]savedVolume `json:"volumes"`     // by volumeKey
 	path        string
+	saved       []byte // what was last written, to skip writes that change nothing
 }
 
 type savedAppear struct {
@@ -85,8 +87,12 @@ func (st *stateFile) save() error {
 	if err != nil {
 		return err
 	}
+	if bytes.Equal(b, st.saved) {
+		return nil
+	}
 	if err := atomicfile.WriteFile(st.path, b); err != nil {
 		return fmt.Errorf("save appearances: %w", err)
 	}
+	st.saved = b
 	return nil
 }
