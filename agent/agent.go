@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,6 +24,7 @@ import (
 	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/collector/usb"
 	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // Options configures an Agent.
@@ -61,8 +63,17 @@ type Agent struct {
 	state   *stateFile
 	bootID  string
 
-	present map[string]*appearance   // by bus path
-	volumes map[string]*media.Volume // by volumeKey
+	// mu guards everything below; the uevent reader and the main loop
+	// take it in turn.
+	mu      sync.Mutex
+	stopped bool
+	present map[string]*appearance // by bus path
+	// departed remembers, by bus path, the device number of a device the
+	// kernel announced as removed. Its sysfs directory outlives the
+	// remove uevent for a moment; a read of it then must not bring the
+	// device back. A re-plug gets a new device number.
+	departed map[string]int
+	volumes  map[string]*media.Volume // by volumeKey
 }
 
 // appearance is one plug-in of one device: from the moment it appears to
@@ -71,6 +82,9 @@ type appearance struct {
 	dev      usb.Device
 	decision Decision
 	recorded map[string]bool
+	// mediumKnown is set once the medium's encryption has been read; it
+	// is read once per appearance (a probe reads the device).
+	mediumKnown bool
 }
 
 // New prepares an agent; Run starts it.
@@ -94,7 +108,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{
 		opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
 		policy: NewPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
-		present: map[string]*appearance{}, volumes: map[string]*media.Volume{},
+		present: map[string]*appearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	return a, nil
@@ -152,8 +166,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		Message: fmt.Sprintf("mamori %s started; %d approved USB entries", Version, a.policy.Entries())})
 
 	// Open the event sources before the first scan, so that nothing that
-	// happens between the scan and the first Receive is missed.
-	ueCh := make(chan ueventMsg, 64)
+	// happens between the scan and the first Receive is missed. Uevents
+	// are handled on the reader's goroutine, under the agent's lock: no
+	// hand-off between receiving an event and acting on it.
+	a.mu.Lock()
 	src := a.opts.Uevents
 	if src == nil && !a.opts.NoUevents {
 		conn, err := uevent.Listen()
@@ -166,7 +182,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	if src != nil {
 		defer src.Close()
-		go readUevents(ctx, src, ueCh)
+		go a.readUevents(ctx, src)
 	}
 	mountCh := make(chan struct{}, 1)
 	if !a.opts.NoMountWatch {
@@ -180,6 +196,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 
 	a.rescan("start")
+	a.mu.Unlock()
 	if a.opts.Ready != nil {
 		a.opts.Ready(metricsURL)
 	}
@@ -189,36 +206,39 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	for {
 		select {
 		case <-ctx.Done():
+			a.mu.Lock()
+			a.stopped = true
 			a.emit(&Event{Type: TypeAgentStopped, Source: "agent", Trigger: "signal", Message: "mamori stopped"})
 			a.saveState()
+			a.mu.Unlock()
 			return nil
-		case m := <-ueCh:
-			a.handleUevent(m)
 		case <-mountCh:
-			a.refreshVolumes("mount", nil)
+			a.locked(func() { a.refreshVolumes("mount", nil) })
 		case <-tick.C:
-			a.rescan("rescan")
+			a.locked(func() { a.rescan("rescan") })
 		}
 	}
 }
 
-func readUevents(ctx context.Context, src uevent.Source, ch chan<- ueventMsg) {
+// locked runs f under the agent's lock unless the agent has stopped.
+func (a *Agent) locked(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.stopped {
+		f()
+	}
+}
+
+func (a *Agent) readUevents(ctx context.Context, src uevent.Source) {
 	for {
 		ev, err := src.Receive()
 		if uevent.IsTerminal(err) {
 			if ctx.Err() == nil && !errors.Is(err, uevent.ErrClosed) {
-				select {
-				case ch <- ueventMsg{err: err}:
-				case <-ctx.Done():
-				}
+				a.locked(func() { a.handleUevent(ueventMsg{err: err}) })
 			}
 			return
 		}
-		select {
-		case ch <- ueventMsg{ev, err}:
-		case <-ctx.Done():
-			return
-		}
+		a.locked(func() { a.handleUevent(ueventMsg{ev, err}) })
 	}
 }
 
@@ -287,6 +307,9 @@ func (a *Agent) handleUevent(m ueventMsg) {
 	}
 	cause := &ueventCause{seq: ev.Seqnum, at: ev.Received}
 	if ev.Action == "remove" && ev.Subsystem == "usb" && ev.DevType == "usb_device" {
+		if ap, ok := a.present[bus]; ok {
+			a.departed[bus] = ap.dev.DevNum
+		}
 		a.removeDevice(bus, "uevent", cause)
 	} else {
 		d, err := a.coll.sysfs.Device(bus)
@@ -329,6 +352,11 @@ func (a *Agent) rescan(trigger string) {
 		a.log.Warn("USB scan incomplete", "err", err)
 	}
 	seen := make(map[string]bool, len(devs))
+	for path := range a.departed {
+		if !slices.ContainsFunc(devs, func(d usb.Device) bool { return d.Path == path }) {
+			delete(a.departed, path)
+		}
+	}
 	for i := range devs {
 		seen[devs[i].Path] = true
 		a.observe(&devs[i], trigger, nil)
@@ -372,11 +400,24 @@ func (a *Agent) gone(path string) bool {
 
 // observe reconciles one device read from the system with what is known.
 func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
+	if n, ok := a.departed[d.Path]; ok {
+		if n == d.DevNum || d.DevNum == 0 {
+			// The remains of a device the kernel has removed (with its
+			// devnum file already gone, when 0).
+			return
+		}
+		delete(a.departed, d.Path)
+	}
 	ap := a.present[d.Path]
 	if ap != nil && (ap.dev.BusNum != d.BusNum || ap.dev.DevNum != d.DevNum) {
 		// Unplugged and plugged again between two looks.
 		a.removeDevice(d.Path, trigger, cause)
 		ap = nil
+	}
+	if ap != nil && len(d.Interfaces) == 0 && len(ap.dev.Interfaces) > 0 {
+		// Interfaces do not leave an attached device; a read without them
+		// caught it being torn down. Judge it by what it was.
+		d.Interfaces = ap.dev.Interfaces
 	}
 	now := a.now()
 	dec := a.policy.Decide(d, now)
@@ -402,8 +443,10 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 	if v := dec.Violation; v != nil && a.shouldRecord(ap, v.Kind) {
 		a.recordViolation(ap, d, v, trigger, cause)
 	}
-	if dec.Approved && dec.Entry != nil && dec.Entry.RequireEncryption && d.IsStorage() && !ap.recorded[KindMediaUnencrypted] {
-		if enc, known := a.coll.mediumEncrypted(d); known && !enc {
+	if dec.Approved && dec.Entry != nil && dec.Entry.RequireEncryption && d.IsStorage() && !ap.mediumKnown {
+		enc, known := a.coll.mediumEncrypted(d)
+		ap.mediumKnown = known
+		if known && !enc && !ap.recorded[KindMediaUnencrypted] {
 			a.recordViolation(ap, d, a.policy.Unencrypted(d, dec.Entry), trigger, cause)
 		}
 	}
@@ -463,7 +506,13 @@ func volumeKey(v *media.Volume) string { return v.Device + "\x00" + v.MountPoint
 
 // refreshVolumes re-reads the mounts on USB block devices.
 func (a *Agent) refreshVolumes(trigger string, cause *ueventCause) {
-	vols, err := a.coll.volumes()
+	vols, err := a.coll.volumes(func(m media.Mount) (media.Volume, bool) {
+		v, ok := a.volumes[safe.String(m.Source)+"\x00"+m.MountPoint]
+		if !ok {
+			return media.Volume{}, false
+		}
+		return *v, true
+	})
 	if err != nil {
 		a.metrics.collectErrors.WithLabelValues("media").Inc()
 		a.log.Debug("media scan incomplete", "err", err)

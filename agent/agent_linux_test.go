@@ -48,12 +48,27 @@ func TestRunUeventThroughSocketPath(t *testing.T) {
 		t.Fatalf("violation not attributed to the uevent: %+v", got)
 	}
 
-	// Its removal, by uevent only: the directory goes, then the event.
-	sysfstest.Remove(e.sysfs, "8-1.4")
+	// Its removal, by uevent only. The kernel sends the device's remove
+	// uevent before its sysfs directory goes: events handled in between
+	// (an interface's remove) must not bring the dying device back.
 	ev.Action, ev.Seqnum = "remove", 4712
 	b, _ = ev.MarshalBinary()
 	unix.Write(peer, b)
 	e.waitFor("removal from one uevent", func(rs []record) bool { return count(rs, TypeDeviceRemoved, "8-1.4", "") == 1 })
+	iface := uevent.Event{Action: "remove", DevPath: devpath + "/8-1.4:1.0", Subsystem: "usb", DevType: "usb_interface", Seqnum: 4713,
+		Env: map[string]string{"INTERFACE": "8/6/80"}}
+	b, _ = iface.MarshalBinary()
+	unix.Write(peer, b)
+	sysfstest.Remove(e.sysfs, "8-1.4")
+	// A later event proves the one above was handled.
+	sysfstest.Build(t, e.sysfs, camera)
+	cam := uevent.Event{Action: "add", DevPath: findDevPath(t, e.sysfs, "1-1.5.2.3"), Subsystem: "usb", DevType: "usb_device", Seqnum: 4714}
+	b, _ = cam.MarshalBinary()
+	unix.Write(peer, b)
+	recs = e.waitFor("camera", func(rs []record) bool { return count(rs, TypeDeviceAdded, "1-1.5.2.3", "") == 1 })
+	if n := count(recs, TypeDeviceAdded, "8-1.4", ""); n != 1 {
+		t.Fatalf("dying device brought back: %d device_added records for 8-1.4:\n%s", n, dump(recs))
+	}
 
 	// Garbage on the socket is dropped without harm.
 	unix.Write(peer, []byte("not a uevent"))

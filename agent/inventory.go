@@ -79,13 +79,13 @@ func (c *sources) devices() ([]usb.Device, error) {
 }
 
 // volumes lists the mounted file systems that sit on USB block devices.
-func (c *sources) volumes() ([]media.Volume, error) {
+func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media.Volume, error) {
 	blocks, berr := c.sysfs.USBBlockDevices()
 	mounts, err := media.ReadMountInfo(c.roots.Procfs)
 	if err != nil && len(mounts) == 0 {
 		return nil, errors.Join(berr, err)
 	}
-	vols := media.Volumes(mounts, blocks, media.Options{SysfsRoot: c.roots.Sysfs, DevRoot: c.roots.Dev})
+	vols := media.Volumes(mounts, blocks, media.Options{SysfsRoot: c.roots.Sysfs, DevRoot: c.roots.Dev, Known: known})
 	return vols, errors.Join(berr, err)
 }
 
@@ -186,7 +186,7 @@ func Scan(opts ScanOptions) (*Report, error) {
 			}
 		}
 	}
-	vols, verr := c.volumes()
+	vols, verr := c.volumes(nil)
 	if verr != nil {
 		rep.Errors = append(rep.Errors, verr.Error())
 	}

@@ -17,6 +17,11 @@ import (
 type Options struct {
 	SysfsRoot string // "/sys"
 	DevRoot   string // "/dev"
+	// Known, when set, returns the Volume already described for a mount
+	// (same source, mount point and device number), so that a watcher
+	// re-reading mountinfo does not probe a mounted medium again at every
+	// change: a probe reads the device, and a dying device can stall it.
+	Known func(Mount) (Volume, bool)
 }
 
 // EncryptionDMCrypt is Volume.Encryption for a mount through a kernel
@@ -48,6 +53,12 @@ func Volumes(mounts []Mount, blockToUSB map[string]string, opts Options) []Volum
 		usbPath, backing := onUSB(name, blockToUSB, opts.SysfsRoot, 0)
 		if usbPath == "" {
 			continue
+		}
+		if opts.Known != nil {
+			if v, ok := opts.Known(m); ok && v.MajorMinor == m.MajorMinor && v.USBDevice == usbPath {
+				vols = append(vols, v)
+				continue
+			}
 		}
 		vols = append(vols, describe(m, name, usbPath, backing, opts))
 	}
