@@ -76,7 +76,7 @@ func TestRunUeventThroughSocketPath(t *testing.T) {
 }
 
 // findDevPath returns the device's DEVPATH (below /sys) in a fixture tree.
-func findDevPath(t *testing.T, sysfs, bus string) string {
+func findDevPath(t testing.TB, sysfs, bus string) string {
 	t.Helper()
 	target, err := filepath.EvalSymlinks(filepath.Join(sysfs, "bus/usb/devices", bus))
 	if err != nil {

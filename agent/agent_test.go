@@ -64,7 +64,7 @@ approved:
 // testEnv is a fixture system: a sysfs tree, a procfs with a boot id and a
 // mountinfo, and a state directory.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	sysfs  string
 	procfs string
 	state  string
@@ -72,6 +72,15 @@ type testEnv struct {
 }
 
 func newEnv(t *testing.T, cfgText string, recordings ...string) *testEnv {
+	return newEnvTB(t, cfgText, recordings...)
+}
+
+// newEnvB is newEnv for benchmarks, with the test config and no log.
+func newEnvB(b *testing.B, recordings ...string) *testEnv {
+	return newEnvTB(b, testConfig, recordings...)
+}
+
+func newEnvTB(t testing.TB, cfgText string, recordings ...string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	e := &testEnv{t: t, sysfs: filepath.Join(dir, "sys"), procfs: filepath.Join(dir, "proc"), state: filepath.Join(dir, "state")}
@@ -112,7 +121,11 @@ func (e *testEnv) start(opts Options) *running {
 	opts.Roots = e.roots()
 	opts.NoMountWatch = true
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		if _, bench := e.t.(*testing.B); bench {
+			opts.Logger = slog.New(slog.DiscardHandler)
+		} else {
+			opts.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}
 	if opts.Uevents == nil {
 		opts.NoUevents = true
@@ -136,7 +149,7 @@ func (e *testEnv) start(opts Options) *running {
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -149,7 +162,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,9 +122,24 @@ func measureLatency(t *testing.T, v *vm) {
 	row("    of which uevent → device_added record", readShare)
 	row("    of which device_added record → violation record", addedToViol)
 	fmt.Fprintf(&b, "  guest CPU speed: %s\n", v.calibrate())
+	// The 10 ms target is for the agent on a real PC. Under TCG every
+	// syscall, page fault and instruction is emulated, so the agent's work
+	// is measured again, the same binary on the same audit log, in the
+	// guest and on the host, and the target stretches by that factor.
+	// Under KVM it stays 10 ms. (BenchmarkUeventToRecord measures the
+	// same path natively.)
+	bound := maxAgentShareP50
+	if !useKVM() {
+		factor, desc := v.agentSlowdown(shared.Mamori)
+		fmt.Fprintf(&b, "  agent work (mamori audit verify ×10, same binary and log): %s\n", desc)
+		if factor > 1 {
+			bound = time.Duration(float64(bound) * factor)
+		}
+		fmt.Fprintf(&b, "  agent-share target under TCG: %v (10 ms × %.1f)\n", bound.Round(10*time.Microsecond), max(factor, 1))
+	}
 	t.Log("\n" + b.String())
-	if p := percentile(agentShare, 50); p > maxAgentShareP50 {
-		v.Errorf("agent's share (uevent → record) p50 %v exceeds %v (p99 %v)", p, maxAgentShareP50, percentile(agentShare, 99))
+	if p := percentile(agentShare, 50); p > bound {
+		v.Errorf("agent's share (uevent → record) p50 %v exceeds %v (p99 %v)", p, bound, percentile(agentShare, 99))
 	}
 	if p := percentile(devToRec, 50); len(devToRec) == 0 || p > maxDeviceToRecP50 {
 		v.Errorf("USB device event → violation record p50 %v exceeds %v (p99 %v, %d samples)", p, maxDeviceToRecP50, percentile(devToRec, 99), len(devToRec))
@@ -157,4 +173,43 @@ func (v *vm) calibrate() string {
 	load, _ := os.ReadFile("/proc/loadavg")
 	return fmt.Sprintf("sha256 of 32 MiB: host %v, guest %v (%.1fx slower); host loadavg %s",
 		host.Round(time.Millisecond), guest.Round(time.Millisecond), float64(guest)/float64(host), strings.Join(strings.Fields(string(load))[:3], " "))
+}
+
+// agentSlowdown times the agent's own kind of work, `mamori audit verify`
+// over the guest's audit log (process start, JSON, SHA-256, file reads),
+// ten times in the guest and ten times on the host with the same binary
+// and a copy of the same log, and returns guest time / host time.
+func (v *vm) agentSlowdown(hostBin string) (float64, string) {
+	const runs = 10
+	log, err := v.Exec(60*time.Second, "cat "+guestStateDir+"/audit.jsonl")
+	if err != nil {
+		return 0, fmt.Sprintf("copy of the audit log failed: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "mamori-slowdown")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "audit.jsonl"), []byte(log), 0o600); err != nil {
+		return 0, err.Error()
+	}
+	hs := time.Now()
+	for range runs {
+		if out, err := exec.Command(hostBin, "audit", "verify", "--state-dir", dir).CombinedOutput(); err != nil {
+			return 0, fmt.Sprintf("host audit verify: %v %s", err, out)
+		}
+	}
+	host := time.Since(hs)
+	script := fmt.Sprintf("s=$(cut -d' ' -f1 /proc/uptime); i=0; while [ $i -lt %d ]; do /bin/mamori audit verify --state-dir %s >/dev/null; i=$((i+1)); done; e=$(cut -d' ' -f1 /proc/uptime); echo $s $e", runs, guestStateDir)
+	out, err := v.Exec(120*time.Second, script)
+	if err != nil {
+		return 0, fmt.Sprintf("guest audit verify failed: %v", err)
+	}
+	var s, e float64
+	if _, err := fmt.Sscan(out, &s, &e); err != nil {
+		return 0, fmt.Sprintf("guest timing: bad output %q", out)
+	}
+	guest := time.Duration((e - s) * float64(time.Second))
+	factor := float64(guest) / float64(host)
+	return factor, fmt.Sprintf("host %v, guest %v (%.1fx slower), %d bytes of log", host.Round(time.Millisecond), guest.Round(time.Millisecond), factor, len(log))
 }
