@@ -44,3 +44,15 @@ func BenchmarkDevice(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDevices100Cold is the first rescan of a 100-device tree, every
+// device read in full (no identity from an earlier rescan).
+func BenchmarkDevices100Cold(b *testing.B) {
+	root := tree100(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewFS(root).Devices(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

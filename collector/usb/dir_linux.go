@@ -32,6 +32,16 @@ func openDir(path string) (sysDir, error) {
 	}
 }
 
+// ino returns the inode number of the directory: a kernfs node's
+// identity, new for every device the kernel adds.
+func (d sysDir) ino() (uint64, bool) {
+	var st unix.Stat_t
+	if err := unix.Fstat(d.fd, &st); err != nil {
+		return 0, false
+	}
+	return st.Ino, true
+}
+
 func (d sysDir) close() {
 	if d.fd >= 0 {
 		syscall.Close(d.fd)

@@ -30,6 +30,9 @@ func openDir(path string) (sysDir, error) {
 
 func (d sysDir) close() {}
 
+// ino is unknown off Linux: no identity cache there.
+func (d sysDir) ino() (uint64, bool) { return 0, false }
+
 func (d sysDir) readAttr(name string, buf []byte) ([]byte, error) {
 	f, err := os.Open(filepath.Join(d.path, name))
 	if err != nil {

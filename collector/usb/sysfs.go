@@ -44,12 +44,68 @@ var errTooLarge = errors.New("attribute larger than 64 KiB")
 // concurrent use; each call reads sysfs afresh.
 type FS struct {
 	root string
+	ids  *identityCache // shared by copies of the FS; nil: no cache
 }
 
 var _ Enumerator = FS{}
 
 // NewFS returns an FS reading the sysfs tree at sysfsRoot.
-func NewFS(sysfsRoot string) FS { return FS{root: filepath.Clean(sysfsRoot)} }
+func NewFS(sysfsRoot string) FS {
+	return FS{root: filepath.Clean(sysfsRoot), ids: &identityCache{m: map[string]identity{}}}
+}
+
+// identity is what cannot change while a device stays attached: it comes
+// from enumeration (descriptors, strings, speed, device number). A
+// re-plug, even at the same port, makes a new sysfs directory, a new
+// kernfs node with a new inode number.
+type identity struct {
+	ino      uint64
+	dev      Device // identity fields only
+	desc     descriptors
+	haveDesc bool
+}
+
+// identityCache lets a full rescan skip re-reading the identity of a
+// device whose sysfs directory is the same node as at the last rescan.
+// What can change (authorized, interface drivers, block devices) is read
+// every time; Device, the hot-plug path, never uses the cache.
+type identityCache struct {
+	mu sync.Mutex
+	m  map[string]identity // by bus path
+}
+
+func (c *identityCache) get(busPath string, ino uint64) (identity, bool) {
+	if c == nil {
+		return identity{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[busPath]
+	return id, ok && id.ino == ino
+}
+
+func (c *identityCache) put(busPath string, id identity) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.m[busPath] = id
+	c.mu.Unlock()
+}
+
+// keep drops the entries of devices that were not seen.
+func (c *identityCache) keep(seen map[string]bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	for k := range c.m {
+		if !seen[k] {
+			delete(c.m, k)
+		}
+	}
+	c.mu.Unlock()
+}
 
 // Root returns the sysfs root the FS reads.
 func (f FS) Root() string { return f.root }
@@ -73,6 +129,7 @@ func (f FS) Devices() ([]Device, error) {
 		return nil, fmt.Errorf("sysfs root: %w", err)
 	}
 	s := newScanner(f)
+	s.cached = true
 	defer s.release()
 	busDir, err := openDir(f.path(busDevicesDir))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -126,6 +183,7 @@ func (f FS) Devices() ([]Device, error) {
 			ws := s
 			if w > 0 {
 				ws = newScanner(f)
+				ws.cached = true
 			}
 			wg.Go(func() {
 				if ws != s {
@@ -147,14 +205,17 @@ func (f FS) Devices() ([]Device, error) {
 	}
 
 	out := make([]Device, 0, len(names))
+	seen := make(map[string]bool, len(names))
 	for i := range names {
 		if found[i] {
 			out = append(out, devs[i])
+			seen[names[i]] = true
 		}
 		if derrs[i] != nil {
 			errs = append(errs, derrs[i])
 		}
 	}
+	f.ids.keep(seen)
 	slices.SortFunc(out, func(a, b Device) int { return comparePath(a.Path, b.Path) })
 	return out, errors.Join(errs...)
 }
@@ -305,6 +366,7 @@ func resolveLink(dir, target string) (string, error) {
 // scanner holds the buffers one goroutine reuses while reading devices.
 type scanner struct {
 	fs      FS
+	cached  bool   // use the identity cache (full rescans only)
 	buf     []byte // one attribute, plus one byte to detect larger files
 	linkBuf []byte
 	dirBuf  []byte
@@ -320,7 +382,7 @@ var scannerPool = sync.Pool{New: func() any {
 
 func newScanner(f FS) *scanner {
 	s := scannerPool.Get().(*scanner)
-	s.fs = f
+	s.fs, s.cached = f, false
 	return s
 }
 
@@ -368,6 +430,42 @@ func (s *scanner) device(busPath string, blocks map[string][]blockRef) (Device, 
 // (one read instead of six), else from idVendor, idProduct and friends.
 // Only a device without a readable vendor and product id is an error.
 func (s *scanner) readDevice(dir sysDir, busPath, sysPath string) (Device, error) {
+	ino, inoOK := dir.ino()
+	var id identity
+	cached := false
+	if s.cached && inoOK {
+		id, cached = s.fs.ids.get(busPath, ino)
+	}
+	if !cached {
+		var err error
+		if id, err = s.readIdentity(dir, busPath, sysPath); err != nil {
+			return id.dev, err
+		}
+		if inoOK {
+			id.ino = ino
+			s.fs.ids.put(busPath, id)
+		}
+	}
+	d := id.dev
+	if v, ok := s.text(dir, "authorized"); ok {
+		switch v {
+		case "1":
+			d.Authorized = ptr(true)
+		case "0":
+			d.Authorized = ptr(false)
+		}
+	}
+	ifaces, err := s.interfaces(dir, busPath, &id.desc, id.haveDesc)
+	if err != nil {
+		return d, err
+	}
+	d.Interfaces = ifaces
+	return d, nil
+}
+
+// readIdentity reads what a device keeps while attached: ids, class,
+// strings, speed, device number, and its descriptors.
+func (s *scanner) readIdentity(dir sysDir, busPath, sysPath string) (identity, error) {
 	d := Device{
 		Path:    busPath,
 		SysPath: sysPath,
@@ -389,10 +487,10 @@ func (s *scanner) readDevice(dir sysDir, busPath, sysPath string) (Device, error
 	} else {
 		var err error
 		if d.VendorID, err = s.hexAttr(dir, "idVendor", 16); err != nil {
-			return d, err
+			return identity{dev: d}, err
 		}
 		if d.ProductID, err = s.hexAttr(dir, "idProduct", 16); err != nil {
-			return d, err
+			return identity{dev: d}, err
 		}
 		d.BCDDevice, _ = s.hexAttr(dir, "bcdDevice", 16)
 		d.Class, _ = s.hexAttr(dir, "bDeviceClass", 8)
@@ -418,23 +516,9 @@ func (s *scanner) readDevice(dir sysDir, busPath, sysPath string) (Device, error
 	if v, ok := s.text(dir, "speed"); ok && len(v) <= 16 {
 		d.Speed = safe.String(v)
 	}
-	if v, ok := s.text(dir, "authorized"); ok {
-		switch v {
-		case "1":
-			d.Authorized = ptr(true)
-		case "0":
-			d.Authorized = ptr(false)
-		}
-	}
 	d.VendorName = usbids.Vendor(d.VendorID)
 	d.ProductName = usbids.Product(d.VendorID, d.ProductID)
-
-	ifaces, err := s.interfaces(dir, busPath, &desc, haveDesc)
-	if err != nil {
-		return d, err
-	}
-	d.Interfaces = ifaces
-	return d, nil
+	return identity{dev: d, desc: desc, haveDesc: haveDesc}, nil
 }
 
 // interfaces returns the device's interfaces: one per interface of the
