@@ -30,7 +30,8 @@ func (c *ConsoleWarner) Warn(ev *Event) error {
 	}
 	if c.Logger != nil {
 		c.Logger.Warn("violation", "kind", v.Kind, "device", v.Device, "severity", v.Severity,
-			"article", v.Article, "message", v.MessageEN)
+			"article", v.Article, "message_ja", v.MessageJA, "message_en", v.MessageEN,
+			"remedy_ja", v.RemedyJA, "remedy_en", v.RemedyEN)
 	}
 	if c.W == nil {
 		return nil

@@ -124,6 +124,16 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is neither text nor json", c.logFormat)
 }
 
+// warner shows violations on the terminal in both languages; with JSON
+// logs (a service, a pipeline) they go to the log only, which carries the
+// same messages, so that the stream stays machine-readable.
+func (c *common) warner(stderr io.Writer, log *slog.Logger) agent.Warner {
+	if c.logFormat == "json" {
+		return &agent.ConsoleWarner{Logger: log}
+	}
+	return &agent.ConsoleWarner{W: stderr, Logger: log}
+}
+
 // loadConfig loads --config, or the default file when it exists, or the
 // built-in defaults (nothing approved) when it does not.
 func (c *common) loadConfig(log *slog.Logger) (*config.Config, error) {
@@ -264,7 +274,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	a, err := agent.New(agent.Options{
 		Config: cfg, Roots: c.roots(), Logger: log,
-		Warner: &agent.ConsoleWarner{W: stderr, Logger: log},
+		Warner: c.warner(stderr, log),
 		Ready: func(url string) {
 			if url == "" {
 				log.Info("mamori running; metrics off", "state_dir", cfg.Agent.StateDir)
