@@ -101,6 +101,21 @@ func TestScanBackends(t *testing.T) {
 	v.usbPathByIDs("0627", "0001", 15*time.Second)
 	v.usbPathByIDs("0403", "6001", 15*time.Second)
 
+	compareBackends(t, v)
+
+	// A second round: the composite leaves; a serial-less storage gadget
+	// with non-ASCII strings (UTF-16 in its descriptors) arrives.
+	v.UnplugGadget(g)
+	g2 := gadget{Name: "scan2", VendorID: "0951", ProductID: "1666", Manufacturer: "守り e2e",
+		Product: "USB メモリ", Storage: true}
+	v.PlugGadget(g2)
+	v.usbPathByIDs("0951", "1666", 15*time.Second)
+	compareBackends(t, v)
+}
+
+// compareBackends scans the guest with both USB backends and fails on any
+// difference in ids, serials, strings or interface classes.
+func compareBackends(t *testing.T, v *vm) {
 	sys := v.scanJSON("/bin/mamori", "/etc/mamori.yaml")
 	lib := v.scanJSON("/bin/mamori-libusb", "/etc/mamori-libusb.yaml")
 	var paths []string

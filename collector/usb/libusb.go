@@ -211,9 +211,14 @@ func (l *Libusb) readOpen(want *gousb.DeviceDesc, d *Device) error {
 	}
 	if idx.serial != 0 {
 		v, err := s.read(idx.serial)
-		if err != nil {
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("serial: %w", err))
-		} else {
+		case v == "":
+			// The kernel keeps no serial for an empty string descriptor
+			// (usb_cache_string), so sysfs has no serial file: say the
+			// same, so that both backends match one approved list.
+		default:
 			v = safe.String(v)
 			d.Serial = &v
 		}
