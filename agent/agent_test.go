@@ -65,6 +65,7 @@ approved:
 // mountinfo, and a state directory.
 type testEnv struct {
 	t      testing.TB
+	dev    string // device nodes: regular files holding media images
 	sysfs  string
 	procfs string
 	state  string
@@ -83,7 +84,8 @@ func newEnvB(b *testing.B, recordings ...string) *testEnv {
 func newEnvTB(t testing.TB, cfgText string, recordings ...string) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
-	e := &testEnv{t: t, sysfs: filepath.Join(dir, "sys"), procfs: filepath.Join(dir, "proc"), state: filepath.Join(dir, "state")}
+	e := &testEnv{t: t, sysfs: filepath.Join(dir, "sys"), procfs: filepath.Join(dir, "proc"), state: filepath.Join(dir, "state"), dev: filepath.Join(dir, "dev")}
+	os.MkdirAll(e.dev, 0o755)
 	os.MkdirAll(e.sysfs, 0o755)
 	sysfstest.Build(t, e.sysfs, recordings...)
 	e.setBootID("3f8c1f0e-8a3c-4e35-9d2b-6a0c8e2b1a01")
@@ -105,7 +107,7 @@ func (e *testEnv) setBootID(id string) {
 }
 
 func (e *testEnv) roots() Roots {
-	return Roots{Sysfs: e.sysfs, Procfs: e.procfs, Dev: filepath.Join(e.procfs, "nodev")}
+	return Roots{Sysfs: e.sysfs, Procfs: e.procfs, Dev: e.dev}
 }
 
 // running is an agent started in a goroutine.
@@ -410,3 +412,5 @@ func TestOverrunTriggersCountedRescan(t *testing.T) {
 		t.Errorf("mamori_rescans_total = %v, want 2 (start and overrun)", got)
 	}
 }
+
+func testutilRescans(r *running) float64 { return testutil.ToFloat64(r.agent.Metrics().rescans) }
