@@ -164,6 +164,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	a.emit(&Event{Type: TypeAgentStarted, Source: "agent", Trigger: "start",
 		Message: fmt.Sprintf("mamori %s started; %d approved USB entries", Version, a.policy.Entries())})
+	// Damage found when the log was opened (a torn tail after a crash, an
+	// edited last record, records cut off the end) is itself recorded.
+	for _, d := range a.audit.Damaged() {
+		a.log.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
+		a.emit(&Event{Type: TypeAuditDamaged, Source: "agent", Trigger: "start",
+			Message: fmt.Sprintf("%s in %s (seq %d): %s", d.Kind, d.File, d.Seq, d.Reason)})
+	}
 
 	// Open the event sources before the first scan, so that nothing that
 	// happens between the scan and the first Receive is missed. Uevents

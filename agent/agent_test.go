@@ -414,3 +414,23 @@ func TestOverrunTriggersCountedRescan(t *testing.T) {
 }
 
 func testutilRescans(r *running) float64 { return testutil.ToFloat64(r.agent.Metrics().rescans) }
+
+// TestAuditDamageIsRecorded: an edit of the last record while the agent
+// was down is caught at start and recorded in the log itself.
+func TestAuditDamageIsRecorded(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	e.start(Options{}).stop(t)
+	p := filepath.Join(e.state, "audit.jsonl")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte(`"mamori stopped"`), []byte(`"mamori stoppex"`), 1)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.start(Options{}).stop(t)
+	if n := count(e.records(), TypeAuditDamaged, "", ""); n == 0 {
+		t.Fatalf("no audit_damaged record after an edit:\n%s", dump(e.records()))
+	}
+}

@@ -180,8 +180,8 @@ func action(typ string) string {
 		return "started"
 	case TypeAgentStopped:
 		return "stopped"
-	case TypeRescanOverrun:
-		return "overrun"
+	case TypeAuditDamaged:
+		return "audit_damaged"
 	}
 	return typ
 }
