@@ -160,6 +160,11 @@ func Scan(opts ScanOptions) (*Report, error) {
 	pol := NewPolicy(opts.Config)
 	rep := &Report{Time: now, AssetID: opts.Config.Agent.AssetID, Devices: []DeviceReport{}, Volumes: []media.Volume{}, Violations: []Violation{}}
 	devs, derr := c.devices()
+	if derr != nil && devs == nil {
+		// Nothing could be listed at all (no such sysfs root): not an
+		// empty inventory but a failed scan.
+		return nil, fmt.Errorf("usb: %w", derr)
+	}
 	if derr != nil {
 		rep.Errors = append(rep.Errors, derr.Error())
 	}

@@ -212,6 +212,9 @@ func TestScanExitCodes(t *testing.T) {
 	if _, stderr, code := runBinary(t, "scan", "--config", f.config, "--sysfs", empty, "--procfs", f.procfs); code != 0 {
 		t.Errorf("empty sysfs: exit %d, want 0; stderr:\n%s", code, stderr)
 	}
+	if _, _, code := runBinary(t, "scan", "--config", f.config, "--sysfs", filepath.Join(empty, "no-such-root")); code != 2 {
+		t.Errorf("missing sysfs root: exit %d, want 2", code)
+	}
 	if _, _, code := runBinary(t, "scan", "--config", filepath.Join(empty, "nope.yaml")); code != 2 {
 		t.Errorf("missing config: exit %d, want 2", code)
 	}
