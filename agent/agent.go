@@ -415,16 +415,34 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 		}
 		delete(a.departed, d.Path)
 	}
+	if d.DevNum == 0 && !d.IsRootHub() {
+		// Every attached device has a device number from its first
+		// uevent on; a read without one caught the device being torn
+		// down (its attributes go before its remove uevent comes).
+		a.log.Debug("partial read of a departing device ignored", "path", d.Path)
+		return
+	}
 	ap := a.present[d.Path]
 	if ap != nil && (ap.dev.BusNum != d.BusNum || ap.dev.DevNum != d.DevNum) {
 		// Unplugged and plugged again between two looks.
 		a.removeDevice(d.Path, trigger, cause)
 		ap = nil
 	}
-	if ap != nil && len(d.Interfaces) == 0 && len(ap.dev.Interfaces) > 0 {
-		// Interfaces do not leave an attached device; a read without them
-		// caught it being torn down. Judge it by what it was.
-		d.Interfaces = ap.dev.Interfaces
+	if ap != nil {
+		// The same appearance: its identity (ids, serial, strings,
+		// class) was fixed at enumeration and cannot change; a later read
+		// that lacks parts of it caught the device being torn down. Only
+		// what can change is taken: interfaces' drivers, block devices,
+		// authorized.
+		merged := ap.dev
+		if len(d.Interfaces) > 0 {
+			merged.Interfaces = d.Interfaces
+		}
+		merged.BlockDevices = d.BlockDevices
+		if d.Authorized != nil {
+			merged.Authorized = d.Authorized
+		}
+		d = &merged
 	}
 	now := a.now()
 	dec := a.policy.Decide(d, now)

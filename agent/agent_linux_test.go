@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -87,4 +88,52 @@ func findDevPath(t testing.TB, sysfs, bus string) string {
 		t.Fatal(err)
 	}
 	return "/" + rel
+}
+
+// TestTeardownReadsDoNotGhost: the kernel removes a device's attributes
+// before its remove uevent; uevents handled meanwhile (an interface's
+// unbind) read a partial device. Such reads must neither look like a
+// re-plug nor change the verdict of the appearance.
+func TestTeardownReadsDoNotGhost(t *testing.T) {
+	cfg := testConfig + `    - name: Reader by serial
+      vendor_id: "058f"
+      product_id: "8468"
+      port: "8-1.4"
+`
+	e := newEnv(t, cfg, reader)
+	conn, peer, err := uevent.SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(peer)
+	r := e.start(Options{Uevents: conn})
+	defer r.stop(t)
+	devpath := findDevPath(t, e.sysfs, "8-1.4")
+	dir := filepath.Join(e.sysfs, devpath)
+	send := func(ev uevent.Event) {
+		b, err := ev.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unix.Write(peer, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unbind := uevent.Event{Action: "unbind", DevPath: devpath + "/8-1.4:1.0", Subsystem: "usb", DevType: "usb_interface"}
+	// Teardown, step by step: devnum gone (the rest readable), then the
+	// identity too (the device unreadable).
+	for i, attrs := range [][]string{{"devnum"}, {"descriptors", "idVendor"}} {
+		for _, attr := range attrs {
+			os.Remove(filepath.Join(dir, attr))
+		}
+		unbind.Seqnum = uint64(100 + i)
+		send(unbind)
+	}
+	// A later event proves the ones above were handled.
+	sysfstest.Build(t, e.sysfs, camera)
+	send(uevent.Event{Action: "add", DevPath: findDevPath(t, e.sysfs, "1-1.5.2.3"), Subsystem: "usb", DevType: "usb_device", Seqnum: 200})
+	recs := e.waitFor("camera", func(rs []record) bool { return count(rs, TypeDeviceAdded, "1-1.5.2.3", "") == 1 })
+	if count(recs, TypeDeviceAdded, "8-1.4", "") != 1 || count(recs, TypeDeviceRemoved, "8-1.4", "") != 0 || count(recs, TypeViolation, "8-1.4", "") != 0 {
+		t.Fatalf("partial reads during teardown changed the appearance:\n%s", dump(recs))
+	}
 }

@@ -419,7 +419,10 @@ func (s *scanner) device(busPath string, blocks map[string][]blockRef) (Device, 
 		if _, serr := os.Lstat(f.path(sysPath)); errors.Is(serr, fs.ErrNotExist) {
 			return Device{}, errGone
 		}
-		return Device{}, fmt.Errorf("usb device %s: %w", busPath, err)
+		// %v, not %w: an attribute missing from a directory that is
+		// still there is a broken or half torn-down device, not a gone
+		// one, and must not read as fs.ErrNotExist.
+		return Device{}, fmt.Errorf("usb device %s: %v", busPath, err)
 	}
 	d.BlockDevices = s.blockDevices(blocks[busPath])
 	return d, nil
