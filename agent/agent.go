@@ -188,6 +188,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}
 	if src != nil {
+		if st, ok := src.(statsSource); ok {
+			a.metrics.ueventDrops.set(st)
+		}
 		defer src.Close()
 		go a.readUevents(ctx, src)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/collector/usb"
 )
 
@@ -39,9 +40,47 @@ type Metrics struct {
 
 	mu      sync.Mutex
 	devices map[deviceKey]float64 // current snapshot for mamori_usb_devices
+
+	ueventDrops *ueventDropCollector
 }
 
 type deviceKey struct{ class, approved string }
+
+var ueventsDroppedDesc = prometheus.NewDesc("mamori_uevents_dropped_total",
+	"Datagrams on the kernel uevent socket that were dropped, by reason: foreign (not sent by the kernel), udev (libudev format), malformed, truncated.",
+	[]string{"reason"}, nil)
+
+// statsSource is what the uevent socket tells about what it dropped.
+type statsSource interface{ Stats() uevent.Stats }
+
+// ueventDropCollector exposes the socket's own counters, read at scrape.
+type ueventDropCollector struct {
+	mu  sync.Mutex
+	src statsSource
+}
+
+func (c *ueventDropCollector) set(src statsSource) {
+	c.mu.Lock()
+	c.src = src
+	c.mu.Unlock()
+}
+
+func (c *ueventDropCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ueventsDroppedDesc }
+
+func (c *ueventDropCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	var st uevent.Stats
+	if c.src != nil {
+		st = c.src.Stats()
+	}
+	c.mu.Unlock()
+	for _, r := range []struct {
+		reason string
+		n      uint64
+	}{{"foreign", st.Foreign}, {"malformed", st.Malformed}, {"truncated", st.Truncated}, {"udev", st.Udev}} {
+		ch <- prometheus.MustNewConstMetric(ueventsDroppedDesc, prometheus.CounterValue, float64(r.n), r.reason)
+	}
+}
 
 var usbDevicesDesc = prometheus.NewDesc("mamori_usb_devices",
 	"USB devices attached now, by class (of the interfaces, \"composite\" when several) and approval.",
@@ -78,7 +117,8 @@ func NewMetrics() *Metrics {
 		collectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mamori_collect_errors_total", Help: "Errors while reading devices or media, by collector.",
 		}, []string{"collector"}),
-		devices: map[deviceKey]float64{},
+		devices:     map[deviceKey]float64{},
+		ueventDrops: &ueventDropCollector{},
 	}
 	for _, k := range AllKinds {
 		m.violations.WithLabelValues(k)
@@ -95,7 +135,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
-		m.auditRecords, m.auditErrors, m.collectErrors, build, (*deviceCollector)(m),
+		m.auditRecords, m.auditErrors, m.collectErrors, build, (*deviceCollector)(m), m.ueventDrops,
 	)
 	return m
 }
