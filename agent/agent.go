@@ -74,6 +74,10 @@ type Agent struct {
 	// device back. A re-plug gets a new device number.
 	departed map[string]int
 	volumes  map[string]*media.Volume // by volumeKey
+	// lastErr is the last error logged per collector: a device that stays
+	// unreadable is logged once, not at every rescan (it is still counted
+	// in mamori_collect_errors_total each time).
+	lastErr map[string]string
 }
 
 // appearance is one plug-in of one device: from the moment it appears to
@@ -108,7 +112,7 @@ func New(opts Options) (*Agent, error) {
 	a := &Agent{
 		opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
 		policy: NewPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
-		present: map[string]*appearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
+		present: map[string]*appearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{}, lastErr: map[string]string{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	return a, nil
@@ -228,6 +232,18 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.locked(func() { a.rescan("rescan") })
 		}
 	}
+}
+
+// warnOnce logs err at Warn the first time it is seen for collector, and
+// at Debug while it repeats.
+func (a *Agent) warnOnce(collector, msg string, err error) {
+	text := safe.String(err.Error())
+	if a.lastErr[collector] == text {
+		a.log.Debug(msg, "err", text, "repeated", true)
+		return
+	}
+	a.lastErr[collector] = text
+	a.log.Warn(msg, "err", text)
 }
 
 // locked runs f under the agent's lock unless the agent has stopped.
@@ -359,7 +375,9 @@ func (a *Agent) rescan(trigger string) {
 	devs, err := a.coll.devices()
 	if err != nil {
 		a.metrics.collectErrors.WithLabelValues("usb").Inc()
-		a.log.Warn("USB scan incomplete", "err", err)
+		a.warnOnce("usb", "USB scan incomplete", err)
+	} else {
+		delete(a.lastErr, "usb")
 	}
 	seen := make(map[string]bool, len(devs))
 	for path := range a.departed {
@@ -543,7 +561,9 @@ func (a *Agent) refreshVolumes(trigger string, cause *ueventCause) {
 	})
 	if err != nil {
 		a.metrics.collectErrors.WithLabelValues("media").Inc()
-		a.log.Debug("media scan incomplete", "err", err)
+		a.warnOnce("media", "media scan incomplete", err)
+	} else {
+		delete(a.lastErr, "media")
 	}
 	seen := map[string]bool{}
 	for i := range vols {
