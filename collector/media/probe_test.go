@@ -55,15 +55,6 @@ func (c *chunkImage) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// flatten returns the image as one byte slice (for small images).
-func (c *chunkImage) flatten(t testing.TB) []byte {
-	b := make([]byte, c.size)
-	if _, err := c.ReadAt(b, 0); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func loadChunks(t testing.TB, name string) *chunkImage {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", "bitlk", name+".chunks.gz"))
