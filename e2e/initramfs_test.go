@@ -28,8 +28,8 @@ type initramfsSpec struct {
 }
 
 // initScript is the guest's /init. It mounts the pseudo file systems,
-// loads the modules in dependency order, then serves the control channel
-// on ttyS2 forever (PID 1 must not exit). ttyS0 is the console, ttyS1 the
+// loads the modules in dependency order, then starts the control channel
+// on ttyS2 and stays as a reaper forever (PID 1 must not exit). ttyS0 is the console, ttyS1 the
 // agent's clean output stream.
 const initScript = `#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -49,7 +49,11 @@ hostname e2e
 stty -F /dev/ttyS1 115200 raw -echo
 stty -F /dev/ttyS2 115200 raw -echo
 echo "e2e: init done" >/dev/console
-exec /bin/e2e-control
+# PID 1 only reaps: processes the tests start in the background (the
+# agent, its output pipe) are reparented here when their shell exits, so
+# their exit signals never interrupt the control loop's read on ttyS2.
+/bin/e2e-control &
+while :; do sleep 1; done
 `
 
 // controlScript serves commands on ttyS2. A request is one line
