@@ -121,11 +121,6 @@ func New(opts Options) (*Agent, error) {
 // Metrics returns the agent's metrics (for tests and embedding).
 func (a *Agent) Metrics() *Metrics { return a.metrics }
 
-type ueventMsg struct {
-	ev  uevent.Event
-	err error
-}
-
 // Run runs the agent until ctx is done, then records a stop event, flushes
 // and returns nil. It returns an error only when it cannot start.
 func (a *Agent) Run(ctx context.Context) (err error) {
@@ -260,11 +255,11 @@ func (a *Agent) readUevents(ctx context.Context, src uevent.Source) {
 		ev, err := src.Receive()
 		if uevent.IsTerminal(err) {
 			if ctx.Err() == nil && !errors.Is(err, uevent.ErrClosed) {
-				a.locked(func() { a.handleUevent(ueventMsg{err: err}) })
+				a.locked(func() { a.handleUevent(uevent.Event{}, err) })
 			}
 			return
 		}
-		a.locked(func() { a.handleUevent(ueventMsg{ev, err}) })
+		a.locked(func() { a.handleUevent(ev, err) })
 	}
 }
 
@@ -300,26 +295,25 @@ func (a *Agent) metricsServer() *http.Server {
 }
 
 // handleUevent re-reads just the device a kernel uevent is about.
-func (a *Agent) handleUevent(m ueventMsg) {
-	if m.err != nil {
-		if errors.Is(m.err, uevent.ErrOverrun) {
+func (a *Agent) handleUevent(ev uevent.Event, err error) {
+	if err != nil {
+		if errors.Is(err, uevent.ErrOverrun) {
 			a.metrics.overruns.Inc()
 			a.log.Warn("uevent socket overrun; full rescan")
 			a.rescan("overrun")
 			return
 		}
-		if uevent.IsTerminal(m.err) {
-			a.log.Warn("kernel uevent socket failed; relying on rescans", "err", m.err,
+		if uevent.IsTerminal(err) {
+			a.log.Warn("kernel uevent socket failed; relying on rescans", "err", err,
 				"rescan_interval", a.cfg.Agent.RescanInterval)
 			return
 		}
 		// A dropped datagram may have been about a device: look again.
-		a.log.Warn("uevent dropped; full rescan", "err", m.err)
+		a.log.Warn("uevent dropped; full rescan", "err", err)
 		a.rescan("uevent-error")
 		return
 	}
 	a.metrics.uevents.Inc()
-	ev := m.ev
 	if ev.Subsystem != "usb" && ev.Subsystem != "block" && ev.Subsystem != "scsi" {
 		return
 	}
@@ -592,14 +586,14 @@ func (a *Agent) refreshVolumes(trigger string, cause *ueventCause) {
 		v := a.volumes[k]
 		delete(a.volumes, k)
 		delete(a.state.Volumes, k)
-		a.emit(a.volumeEvent(TypeVolumeRemoved, v, trigger, cause))
+		a.emit(a.volumeEvent(TypeVolumeUnmounted, v, trigger, cause))
 	}
 	if trigger == "start" {
 		for k, s := range a.state.Volumes {
 			if !seen[k] {
 				delete(a.state.Volumes, k)
 				v := &media.Volume{Device: s.Device, MountPoint: s.MountPoint, USBDevice: s.USBDevice}
-				a.emit(a.volumeEvent(TypeVolumeRemoved, v, trigger, cause))
+				a.emit(a.volumeEvent(TypeVolumeUnmounted, v, trigger, cause))
 			}
 		}
 	}

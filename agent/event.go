@@ -9,14 +9,14 @@ import (
 
 // Event types, the "type" field of an audit record.
 const (
-	TypeAgentStarted  = "agent_started"
-	TypeAgentStopped  = "agent_stopped"
-	TypeDeviceAdded   = "device_added"
-	TypeDeviceRemoved = "device_removed"
-	TypeVolumeMounted = "volume_mounted"
-	TypeVolumeRemoved = "volume_unmounted"
-	TypeViolation     = "violation"
-	TypeAuditDamaged  = "audit_damaged"
+	TypeAgentStarted    = "agent_started"
+	TypeAgentStopped    = "agent_stopped"
+	TypeDeviceAdded     = "device_added"
+	TypeDeviceRemoved   = "device_removed"
+	TypeVolumeMounted   = "volume_mounted"
+	TypeVolumeUnmounted = "volume_unmounted"
+	TypeViolation       = "violation"
+	TypeAuditDamaged    = "audit_damaged"
 )
 
 // Event is one thing the agent observed or decided. Every sink (audit log,

@@ -212,7 +212,7 @@ func action(typ string) string {
 		return "removed"
 	case TypeVolumeMounted:
 		return "mounted"
-	case TypeVolumeRemoved:
+	case TypeVolumeUnmounted:
 		return "unmounted"
 	case TypeViolation:
 		return "violation"
