@@ -1,0 +1,146 @@
+// Package fsguard opens and checks the files an agent running as root
+// reads and writes in places other users might reach: the state
+// directory, the config file, token files.
+//
+// Someone at the PC may be the adversary. If they can write the state
+// directory, they can plant a symlink where root will write, a FIFO where
+// root will read (and hang it), or /dev/zero (and exhaust its memory).
+// ReadFile reads only regular files and only up to a bound; CheckDir and
+// CheckFile refuse a path that someone other than root or the current
+// user owns or can write, ancestors included, with an error that names
+// the path and the fix; MkdirAll creates a private state directory and
+// checks it.
+//
+// On Windows, CheckDir and CheckFile do not inspect ACLs yet: they return
+// nil. ReadFile still refuses what is not a regular file.
+package fsguard
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// ErrTooLarge is wrapped by ReadFile's error for a file over the bound.
+var ErrTooLarge = errors.New("file too large")
+
+// ErrNotRegular is wrapped by ReadFile's error for a path that is not a
+// regular file (a FIFO, a device, a directory, a socket, or a symlink when
+// symlinks are refused).
+var ErrNotRegular = errors.New("not a regular file")
+
+// ReadFile reads the regular file at path, at most max bytes of it. It
+// opens the file without blocking (a FIFO does not hang it), checks with
+// fstat that what it opened is a regular file (a device such as /dev/zero,
+// a FIFO, a directory or a socket is refused unread) no larger than max,
+// and then reads it. A final symlink is followed; see ReadFileNoFollow.
+func ReadFile(path string, max int64) ([]byte, error) {
+	return readFile(path, max, false)
+}
+
+// ReadFileNoFollow is ReadFile, except that it refuses a symlink at path
+// (O_NOFOLLOW where the system has it): for files the agent itself wrote,
+// where a symlink can only have been planted.
+func ReadFileNoFollow(path string, max int64) ([]byte, error) {
+	return readFile(path, max, true)
+}
+
+func readFile(path string, max int64, noFollow bool) ([]byte, error) {
+	f, err := openNonblock(path, noFollow)
+	if err != nil {
+		return nil, err // an *os.PathError naming path
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: %s, %w", path, is(fi.Mode()), ErrNotRegular)
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("read %s: %w: %d bytes, more than %d", path, ErrTooLarge, fi.Size(), max)
+	}
+	// The file may grow between fstat and read: never read past max.
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("read %s: %w: grew past %d bytes while read", path, ErrTooLarge, max)
+	}
+	return b, nil
+}
+
+// Describe names a file type for an error message: "a FIFO", "a
+// character device", "a directory".
+func Describe(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symlink"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeCharDevice != 0:
+		return "a character device"
+	case t&fs.ModeDevice != 0:
+		return "a block device"
+	default:
+		return "a special file (" + t.String() + ")"
+	}
+}
+
+// is says what m is: "is a FIFO".
+func is(m fs.FileMode) string {
+	return "is " + Describe(m)
+}
+
+// MkdirAll creates the state directory path with mode 0700 (its missing
+// parents 0755) if it does not exist, then checks it with CheckDir.
+func MkdirAll(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+		if err := os.Chmod(path, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	return CheckDir(path)
+}
+
+// UnsafeError says why CheckDir or CheckFile refused a path and how to fix
+// it.
+type UnsafeError struct {
+	// Path is the file or directory at fault: the one checked or one of
+	// its ancestors.
+	Path string
+	// Problem says what is wrong, e.g. "is owned by uid 1000" or "is
+	// writable by group and others (mode 0777)".
+	Problem string
+	// Fix is a command that repairs it, e.g. "chmod go-w /var/lib/mamori".
+	Fix string
+	// Checked is the path CheckDir or CheckFile was asked about.
+	Checked string
+}
+
+func (e *UnsafeError) Error() string {
+	what := e.Path
+	if e.Checked != "" && e.Checked != e.Path {
+		what = fmt.Sprintf("%s (on the way to %s)", e.Path, e.Checked)
+	}
+	return fmt.Sprintf("unsafe: %s %s: anyone who can write it can tamper with the agent's files; fix: %s", what, e.Problem, e.Fix)
+}
+
+// errSymlink is the error for a symlink where ReadFileNoFollow wants a
+// file.
+var errSymlink = fmt.Errorf("is a symlink, %w", ErrNotRegular)
