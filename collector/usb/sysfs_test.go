@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mamori-agent/mamori/internal/safe"
 	"github.com/mamori-agent/mamori/internal/sysfstest"
 )
 
@@ -574,8 +575,9 @@ func TestMalformed(t *testing.T) {
 			},
 			paths: []string{"usb1", "1-2", "1-2.3"},
 			check: func(t *testing.T, d Device) {
-				if !strings.HasPrefix(d.Product, "AAAA") || !strings.HasSuffix(d.Product, "…") || len(d.Product) > 520 {
-					t.Errorf("product of %d bytes: %.20q...", len(d.Product), d.Product)
+				// Read up to the 64 KiB cap, then cut by safe.String.
+				if want := strings.Repeat("A", safe.MaxLen) + "…"; d.Product != want {
+					t.Errorf("product of %d bytes: %.20q..., want %d bytes", len(d.Product), d.Product, len(want))
 				}
 			},
 		},
@@ -588,7 +590,7 @@ func TestMalformed(t *testing.T) {
 			},
 			paths: []string{"usb1", "1-2", "1-2.3"},
 			check: func(t *testing.T, d Device) {
-				if d.Product != `Evil\x1b[31mKey`+"\uFFFD" {
+				if d.Product != `Evil\x1b[31mKey\xff\xfe` {
 					t.Errorf("product %q", d.Product)
 				}
 				if d.Manufacturer != `A\u{202e}B\x0d` {
@@ -596,6 +598,26 @@ func TestMalformed(t *testing.T) {
 				}
 				if d.SerialString() != `12\x0034` {
 					t.Errorf("serial %q", d.SerialString())
+				}
+			},
+		},
+		{
+			name: "only the kernel's newline is removed",
+			edit: func(t *testing.T, root, key string) {
+				writeAttr(t, key, "serial", []byte(" SN 01  \n\n"))
+				writeAttr(t, key, "product", []byte("Key\\\r\n"))
+				writeAttr(t, key, "manufacturer", []byte("NoNewline "))
+			},
+			paths: []string{"usb1", "1-2", "1-2.3"},
+			check: func(t *testing.T, d Device) {
+				if d.SerialString() != ` SN 01  \x0a` {
+					t.Errorf("serial %q", d.SerialString())
+				}
+				if d.Product != `Key\\\x0d` {
+					t.Errorf("product %q", d.Product)
+				}
+				if d.Manufacturer != "NoNewline " {
+					t.Errorf("manufacturer %q", d.Manufacturer)
 				}
 			},
 		},
@@ -891,6 +913,33 @@ func TestDevices100(t *testing.T) {
 			if d.VendorID != "1050" || len(d.Interfaces) != 1 || d.Interfaces[0].Driver != "usbhid" || d.Parent != "1-2" {
 				t.Errorf("copy %s: %+v", d.Path, dump(d))
 			}
+		}
+	}
+}
+
+// TestSerialEscapeCollision reads the two ST-Link/V2 probes of the
+// serial-escape-collision fixture: 2-10 sends its serial as raw bytes
+// (C0 and C1 controls among them), 2-11's serial is the printed text of
+// 2-10's. They must stay two serials, each exactly as escaped, and each
+// must unescape to the attribute's bytes without the kernel's newline.
+func TestSerialEscapeCollision(t *testing.T) {
+	devs := devices(t, tree(t, "umockdev/st-link-serial-collision.umockdev"))
+	for _, tc := range []struct {
+		path, want, raw string
+	}{
+		{"2-10", `Rÿq\x06J\u{0086}KR2F\x15\u{0087}`, "R\u00ffq\x06J\u0086KR2F\x15\u0087"},
+		{"2-11", `Rÿq\\x06J\\u{0086}KR2F\\x15\\u{0087}`, `Rÿq\x06J\u{0086}KR2F\x15\u{0087}`},
+	} {
+		d := find(t, devs, tc.path)
+		if d.Serial == nil || *d.Serial != tc.want {
+			t.Errorf("%s: serial %q, want %q", tc.path, d.SerialString(), tc.want)
+			continue
+		}
+		if raw, err := safe.Unescape(*d.Serial); err != nil || raw != tc.raw {
+			t.Errorf("%s: Unescape(serial) = %q, %v; want %q", tc.path, raw, err, tc.raw)
+		}
+		if d.Product != "STM32 STLink" || d.Manufacturer != "STMicroelectronics" {
+			t.Errorf("%s: strings %q %q", tc.path, d.Manufacturer, d.Product)
 		}
 	}
 }
