@@ -6,10 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"unicode/utf16"
-
-	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // Encryption schemes reported in Info.Encryption and Volume.Encryption.
@@ -31,6 +27,39 @@ const (
 	FSExt4      = "ext4"
 	FSLUKS      = "crypto_LUKS"
 	FSBitLocker = "BitLocker"
+	FSBtrfs     = "btrfs"
+	FSXFS       = "xfs"
+	FSF2FS      = "f2fs"
+	FSISO9660   = "iso9660"
+	FSUDF       = "udf"
+	FSHFSPlus   = "hfsplus"
+	FSSquashFS  = "squashfs"
+	FSSquashFS3 = "squashfs3" // squashfs before version 4, as blkid names it
+	FSSwap      = "swap"
+)
+
+// Kind says what Probe recognised, so that a caller can fail closed: only
+// KindCrypto with Info.Encrypted() is a medium shown to be encrypted.
+type Kind string
+
+// Kinds of medium in Info.Kind, after blkid's USAGE.
+const (
+	// KindUnknown: no signature Probe knows. A wiped or random medium, a
+	// header-less encryption (VeraCrypt, plain dm-crypt) and a format
+	// Probe does not know all read the same: not shown to be encrypted.
+	KindUnknown Kind = ""
+	// KindFileSystem: a plain file system, named in Info.FSType.
+	KindFileSystem Kind = "filesystem"
+	// KindCrypto: an encryption container (LUKS, BitLocker). It counts as
+	// encrypted only when Info.Encrypted() says so (a BitLocker volume with
+	// a clear key or unreadable metadata does not).
+	KindCrypto Kind = "crypto"
+	// KindOther: a plain format that is not a file system (swap): its
+	// data is readable without a key.
+	KindOther Kind = "other"
+	// KindPartitionTable: sector 0 holds a partition table (Info.
+	// PartitionTable) and no file system: probe the partitions.
+	KindPartitionTable Kind = "partition_table"
 )
 
 // Info is what the first sectors of a medium say about it.
@@ -40,6 +69,8 @@ const (
 // other header-less schemes have no signature at all and read as a medium
 // with no recognised file system (FSType ""), exactly like a wiped one.
 type Info struct {
+	// Kind says what was recognised; KindUnknown when nothing was.
+	Kind Kind
 	// Encryption is one of the Encryption* constants; "" for a plain
 	// medium, and also for a BitLocker volume whose protection is
 	// suspended (ClearKey) or whose metadata does not parse.
@@ -47,10 +78,15 @@ type Info struct {
 	// FSType is the format found: one of the FS* constants, or "" when
 	// nothing was recognised.
 	FSType string
-	// Label is the volume label, sanitised with safe.String.
+	// Label is the volume label, decoded from the medium's encoding (FAT:
+	// ProbeOptions.CodePage) and sanitised with safe.String; bytes or
+	// UTF-16 units that do not decode are kept as \xNN or \u{dNNN}
+	// escapes, never replaced by U+FFFD.
 	Label string
 	// UUID is the volume serial or UUID as blkid shows it: "1234-ABCD" for
-	// FAT and exFAT, 16 hex digits for NTFS, the UUID for ext and LUKS.
+	// FAT and exFAT, 16 hex digits for NTFS, the UUID for ext, LUKS,
+	// btrfs, xfs, f2fs, HFS+ and swap, the date for ISO 9660; "" for UDF
+	// and squashfs.
 	UUID string
 	// ClearKey is set for a BitLocker volume whose protection is suspended:
 	// its key is stored in the clear in the metadata, so anyone can read
@@ -74,22 +110,55 @@ const MaxProbeRead = 1 << 20
 // headSize is how much of the start of the medium Probe reads first.
 const headSize = 8192
 
+// ProbeOptions tune how Probe reads what it finds.
+type ProbeOptions struct {
+	// CodePage is the DOS code page FAT labels are decoded in (437, 850,
+	// 932, ...: see CodePageForLanguage); 0 or a code page not known here
+	// reads them as UTF-8, escaping what is not.
+	CodePage int
+}
+
 // Probe reads the first sectors of a medium (a partition, or a whole disk
 // without a partition table) through r, read-only, and tells its format,
 // label and whether it is encrypted. size is the medium's size in bytes, or
 // 0 when unknown. Bytes that do not parse are never trusted: the returned
 // error says what was wrong and Info holds what could be read before that.
-// A medium with no recognised format gives a zero Info and no error.
+// A medium with no recognised format gives Kind KindUnknown and no error.
+// FAT labels are read as UTF-8: see ProbeWith.
 func Probe(r io.ReaderAt, size int64) (Info, error) {
-	p := &prober{r: r, size: size, budget: MaxProbeRead}
-	return p.probe()
+	return ProbeWith(r, size, ProbeOptions{})
+}
+
+// ProbeWith is Probe with options.
+func ProbeWith(r io.ReaderAt, size int64, opts ProbeOptions) (Info, error) {
+	p := &prober{r: r, size: size, budget: MaxProbeRead, codePage: opts.CodePage}
+	info, err := p.probe()
+	info.Kind = kindOf(info)
+	return info, err
+}
+
+// kindOf classifies what probe found.
+func kindOf(info Info) Kind {
+	switch info.FSType {
+	case "":
+		if info.PartitionTable != "" {
+			return KindPartitionTable
+		}
+		return KindUnknown
+	case FSLUKS, FSBitLocker:
+		return KindCrypto
+	case FSSwap:
+		return KindOther
+	}
+	return KindFileSystem
 }
 
 type prober struct {
-	r      io.ReaderAt
-	size   int64 // 0: unknown
-	budget int64
-	head   []byte
+	r        io.ReaderAt
+	size     int64 // 0: unknown
+	budget   int64
+	head     []byte
+	codePage int // for FAT labels
 }
 
 var errBudget = errors.New("probe read limit reached")
@@ -153,6 +222,13 @@ func (p *prober) probe() (Info, error) {
 	}
 	if info, ok := p.ext(); ok {
 		return info, nil
+	}
+	for _, probe := range []func() (Info, bool, error){
+		p.xfs, p.squashfs, p.f2fs, p.hfsPlus, p.swap, p.btrfs, p.udf, p.iso9660,
+	} {
+		if info, ok, err := probe(); ok {
+			return info, err
+		}
 	}
 	if info, ok, err := p.luksSecondary(); ok {
 		return info, err
@@ -375,28 +451,23 @@ func (p *prober) fat() (Info, bool, error) {
 		return Info{}, false, nil
 	}
 	info := Info{FSType: FSVFAT}
-	var serialAt, labelAt int
+	// Serial as blkid reads it: FAT12/16 at 0x27 when the extended boot
+	// signature (0x26) is 0x28 or 0x29; FAT32 at 0x43 always.
 	if b.fatSize == 0 {
 		b.fat32 = true
 		b.fatSize = binary.LittleEndian.Uint32(h[0x24:])
 		b.rootCluster = binary.LittleEndian.Uint32(h[0x2C:])
-		if h[0x42] == 0x29 {
-			serialAt, labelAt = 0x43, 0x47
-		}
-	} else if h[0x26] == 0x29 {
-		serialAt, labelAt = 0x27, 0x2B
+		info.UUID = serial32(binary.LittleEndian.Uint32(h[0x43:]))
+	} else if h[0x26] == 0x28 || h[0x26] == 0x29 {
+		info.UUID = serial32(binary.LittleEndian.Uint32(h[0x27:]))
 	}
 	if b.fatSize == 0 {
 		return info, true, errors.New("FAT: FAT size is 0")
 	}
-	if serialAt != 0 {
-		info.UUID = serial32(binary.LittleEndian.Uint32(h[serialAt:]))
-		if l := fatLabel(h[labelAt : labelAt+11]); l != "NO NAME" {
-			info.Label = l
-		}
-	}
-	// The volume-label entry in the root directory wins over the boot
-	// sector's copy (Windows only updates the former).
+	// The label is the volume-label entry of the root directory only, as
+	// MS-DOS, Windows and blkid (util-linux 2.32 and later) read it: the
+	// boot-sector copy (0x2B, FAT32 0x47) is stale once Windows relabels
+	// or removes the label, and blkid reports it apart (LABEL_FATBOOT).
 	label, found, err := p.fatRootLabel(b)
 	if err != nil {
 		return info, true, fmt.Errorf("FAT root directory: %w", err)
@@ -428,7 +499,7 @@ func (p *prober) fatRootLabel(b fatBPB) (string, bool, error) {
 		if err != nil {
 			return "", false, err
 		}
-		label, found, _ := scanFATDir(dir)
+		label, found, _ := scanFATDir(dir, p.codePage)
 		return label, found, nil
 	}
 	clusterSize := int64(b.spc) * bps
@@ -445,7 +516,7 @@ func (p *prober) fatRootLabel(b fatBPB) (string, bool, error) {
 		if err != nil {
 			return "", false, err
 		}
-		label, found, end := scanFATDir(dir)
+		label, found, end := scanFATDir(dir, p.codePage)
 		if found || end {
 			return label, found, nil
 		}
@@ -461,9 +532,14 @@ func (p *prober) fatRootLabel(b fatBPB) (string, bool, error) {
 	return "", false, nil
 }
 
-// scanFATDir looks for the volume-label entry in a directory area. end
-// reports that the end-of-directory marker was seen.
-func scanFATDir(dir []byte) (label string, found, end bool) {
+// scanFATDir looks for the volume-label entry in a directory area, with
+// blkid's rules (libblkid vfat.c, search_fat_label): a first byte 0x00 ends
+// the directory; deleted entries (0xE5), entries with a start cluster
+// (bytes 20-21 and 26-27) and long-name entries (attributes & 0x3F ==
+// 0x0F) are skipped; the first entry with the volume-ID attribute (0x08)
+// and not the directory one (0x10) is the label. end reports that the
+// end-of-directory marker was seen.
+func scanFATDir(dir []byte, codePage int) (label string, found, end bool) {
 	for off := 0; off+32 <= len(dir); off += 32 {
 		e := dir[off : off+32]
 		switch e[0] {
@@ -473,26 +549,26 @@ func scanFATDir(dir []byte) (label string, found, end bool) {
 			continue
 		}
 		attr := e[11]
-		if attr&0x3F == 0x0F { // long-name entry
+		if attr&0x3F == 0x0F || binary.LittleEndian.Uint16(e[20:]) != 0 || binary.LittleEndian.Uint16(e[26:]) != 0 {
 			continue
 		}
 		if attr&(0x08|0x10) == 0x08 {
-			return fatLabel(e[:11]), true, false
+			return fatLabel(e[:11], codePage), true, false
 		}
 	}
 	return "", false, false
 }
 
-// fatLabel turns an 11-byte FAT name into a label. Bytes are code-page
-// bytes of unknown code page: they are kept as they are and invalid UTF-8
-// is replaced by safe.String.
-func fatLabel(b []byte) string {
-	l := make([]byte, len(b))
-	copy(l, b)
-	if l[0] == 0x05 { // stands for 0xE5, a valid lead byte in Shift-JIS
+// fatLabel turns an 11-byte FAT name into a label: a first byte 0x05
+// stands for 0xE5 (a valid lead byte in Shift-JIS), trailing spaces are
+// padding, and the bytes are in the DOS code page of the machine that
+// wrote them (see codePageLabel).
+func fatLabel(b []byte, codePage int) string {
+	l := bytes.Clone(b)
+	if len(l) > 0 && l[0] == 0x05 {
 		l[0] = 0xE5
 	}
-	return safe.String(strings.TrimRight(string(bytes.TrimRight(l, "\x00")), " "))
+	return codePageLabel(trimFATName(l), codePage)
 }
 
 func serial32(v uint32) string { return fmt.Sprintf("%04X-%04X", v>>16, v&0xFFFF) }
@@ -534,7 +610,7 @@ func (p *prober) exFAT() (Info, error) {
 				if n > 11 {
 					return info, fmt.Errorf("exFAT label entry: %d characters, at most 11", n)
 				}
-				info.Label = safe.String(utf16LE(e[2 : 2+2*n]))
+				info.Label = utf16LELabel(e[2 : 2+2*n])
 				return info, nil
 			}
 		}
@@ -551,17 +627,6 @@ func (p *prober) exFAT() (Info, error) {
 		}
 	}
 	return info, nil
-}
-
-func utf16LE(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.LittleEndian.Uint16(b[2*i:])
-	}
-	for len(u) > 0 && u[len(u)-1] == 0 {
-		u = u[:len(u)-1]
-	}
-	return string(utf16.Decode(u))
 }
 
 // ---- NTFS ------------------------------------------------------------------
@@ -658,7 +723,7 @@ func ntfsVolumeName(rec []byte) (string, error) {
 			if vlen > 2*128 || voff+vlen > n {
 				return "", fmt.Errorf("$VOLUME_NAME value %d bytes at %d out of range", vlen, voff)
 			}
-			return safe.String(utf16LE(rec[off+voff : off+voff+vlen])), nil
+			return utf16LELabel(rec[off+voff : off+voff+vlen]), nil
 		}
 		off += n
 	}
@@ -729,10 +794,11 @@ func (p *prober) partitionTable() string {
 	return ""
 }
 
-// cString returns the NUL-terminated string at the start of b, sanitised.
+// cString returns the NUL-terminated string at the start of b, read as
+// UTF-8 losslessly (see utf8Label) and sanitised.
 func cString(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
-	return safe.String(string(b))
+	return utf8Label(b)
 }
