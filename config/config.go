@@ -5,22 +5,47 @@
 // The file is YAML and read strictly: "version: 1" is required, unknown
 // and duplicate keys are rejected, anchors and aliases are refused, and
 // every problem is reported as an *Error naming file, line and column.
+//
+// The approved USB list may also be kept in CSV ledgers (台帳) that Excel
+// saves (approved.usb_ledger, see ReadLedger). Every file read, the config
+// file and the ledgers alike, must be a regular file no larger than its
+// cap (MaxFileSize, MaxLedgerSize): named pipes, devices and directories
+// are refused before anything is read.
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 )
 
 // Version is the only config file version this package reads.
 const Version = 1
 
-// MaxFileSize is the largest config file Load reads, in bytes: room for
-// about 250,000 approved entries written out in full.
+// MaxFileSize is the largest config file Load reads, in bytes (64 MiB):
+// room for about 250,000 approved entries written out in full.
 const MaxFileSize = 64 << 20
+
+// MaxLedgerSize is the largest ledger file read, in bytes (64 MiB): room
+// for about 500,000 rows.
+const MaxLedgerSize = 64 << 20
+
+// MaxLedgers is how many ledger files approved.usb_ledger may name.
+const MaxLedgers = 16
+
+// MaxApprovedUSB is the most approved USB entries a config holds, the
+// YAML list and the ledgers together (1,000,000).
+const MaxApprovedUSB = 1_000_000
+
+// Bounds of agent.rescan_interval, inclusive: a shorter interval keeps a
+// core busy rescanning, a longer one all but turns off the rescan that
+// catches what the kernel's events missed.
+const (
+	MinRescanInterval = time.Second
+	MaxRescanInterval = time.Hour
+)
 
 // Defaults for keys the file leaves out.
 const (
@@ -42,7 +67,7 @@ const (
 	BackendLibusb = "libusb"
 )
 
-// Config is one validated config file.
+// Config is one validated config file, with the ledgers it names.
 type Config struct {
 	Version  int           // always 1
 	Agent    Agent         // agent:
@@ -51,6 +76,13 @@ type Config struct {
 	Approved ApprovedLists // approved:
 	// File is the path the config was read from ("" for Default).
 	File string
+	// Files are the files read, in the order read: File, then each
+	// ledger of approved.usb_ledger (nil for Default).
+	Files []string
+	// Digest is the SHA-256 of the bytes of File followed by the bytes of
+	// each ledger, in the order of Files, as 64 lower-case hex digits, so
+	// that a policy changed between two runs shows ("" for Default).
+	Digest string
 }
 
 // Agent is the agent: section.
@@ -63,8 +95,9 @@ type Agent struct {
 	StateDir string
 	// Language is "ja" or "en" (agent.language, default "ja").
 	Language string
-	// RescanInterval is how often the agent rescans in full, always
-	// positive (agent.rescan_interval, default 60s).
+	// RescanInterval is how often the agent rescans in full
+	// (agent.rescan_interval, default 60s), from MinRescanInterval (1s)
+	// to MaxRescanInterval (1h) inclusive.
 	RescanInterval time.Duration
 }
 
@@ -73,6 +106,12 @@ type Metrics struct {
 	// Listen is the host:port of the Prometheus endpoint; "" turns the
 	// endpoint off. Default "127.0.0.1:9868" when the key is absent.
 	Listen string
+	// WebConfigFile is the path of a Prometheus exporter-toolkit web
+	// config (TLS, basic auth) for the endpoint, metrics.web_config_file;
+	// a relative path in the file is taken relative to the config file's
+	// directory and given here joined to it. "" when not set. Only its
+	// form is checked here: the agent reads it.
+	WebConfigFile string
 }
 
 // USB is the usb: section.
@@ -84,7 +123,16 @@ type USB struct {
 // ApprovedLists is the approved: section, the approved lists. (It is not
 // called Approved: that name is the Status.)
 type ApprovedLists struct {
-	USB []USBEntry // approved.usb
+	// USB is approved.usb followed by the rows of each ledger, in the
+	// order of USBLedgers. Names are unique across all of them, and no
+	// two entries have the same matching fields.
+	USB []USBEntry
+	// USBLedgers are the CSV ledgers of approved.usb_ledger, relative
+	// paths joined to the config file's directory; nil when not set.
+	USBLedgers []string
+	// USBLedgerEncoding is approved.usb_ledger_encoding: LedgerAuto
+	// (default), LedgerUTF8 or LedgerCP932.
+	USBLedgerEncoding string
 }
 
 // USBEntry is one entry of approved.usb. An entry matches a device when
@@ -98,25 +146,32 @@ type USBEntry struct {
 	VendorID  string
 	ProductID string
 	// Serial is the exact serial number; nil when not set (never empty).
+	// Entries of one Config may share the pointed-to strings.
 	Serial *string
 	// Port is the device's bus path ("1-2", "3-1.4"), "" when not set.
 	Port string
 	// Classes are short USB class names (usb.ClassNameList, or
 	// "class-XX" for codes without a name), nil when not set. The entry
 	// matches only if every interface of the device is in one of them.
+	// Entries of one Config may share the slice: do not change it.
 	Classes []string
 	// Owner is who is responsible for the device; ApprovedBy who approved
 	// it. Informational.
 	Owner      string
 	ApprovedBy string
 	// ValidFrom and ValidUntil bound the approval, inclusive days in the
-	// PC's local time zone; nil when open.
+	// PC's local time zone; nil when open. Entries of one Config share
+	// the Date of equal days: do not change it.
 	ValidFrom  *Date
 	ValidUntil *Date
 	// RequireEncryption requires storage under this entry to be encrypted.
 	RequireEncryption bool
-	// Line is where the entry starts in the file (0 when not from a file).
+	// Line is where the entry starts in File: its line in the config
+	// file, or its row's line in a ledger (0 when not from a file).
 	Line int
+	// File is the file the entry was read from: Config.File or one of
+	// ApprovedLists.USBLedgers ("" when not from a file).
+	File string
 }
 
 // Default returns the config used for every key a file leaves out, with
@@ -134,38 +189,45 @@ func Default() *Config {
 	}
 }
 
-// Load reads and validates the config file at path. A missing file gives
-// an error that wraps fs.ErrNotExist; an invalid one an ErrorList.
+// Load reads and validates the config file at path and the ledgers it
+// names. A missing file gives an error that wraps fs.ErrNotExist; a file
+// that is not a regular file (a directory, a named pipe, a device) or is
+// larger than MaxFileSize (a ledger: MaxLedgerSize) gives an error naming
+// it, without reading it; an invalid file an ErrorList.
 func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readFile(path, "config", MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read config %s: %w", path, err)
-	}
-	if len(data) > MaxFileSize {
-		return nil, ErrorList{{File: path, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
+		return nil, err
 	}
 	return Parse(path, data)
 }
 
-// Parse validates data, the contents of the config file named file (used
-// only in errors and Config.File). Every problem found is returned, in
-// file order, as an ErrorList of *Error.
+// Parse validates data, the contents of the config file named file, and
+// reads the ledgers it names (relative to file's directory). Every problem
+// found is returned, in file order, as an ErrorList of *Error: those of
+// the config file first, then those of each ledger.
 func Parse(file string, data []byte) (*Config, error) {
+	return parseWith(file, data, openLedger)
+}
+
+// parseWith is Parse with the way ledgers are opened injected.
+func parseWith(file string, data []byte, open ledgerOpener) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, ErrorList{{File: file, Msg: fmt.Sprintf("file is larger than %d bytes", MaxFileSize)}}
 	}
-	p := &parser{file: file}
-	cfg := p.parse(data)
-	if len(p.errs) > 0 {
-		p.sortErrors()
-		return nil, p.errs
+	st := newLoadState(open)
+	h := sha256.New()
+	h.Write(data)
+	cfg, errs := st.parseConfig(file, data)
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	cfg.File = file
+	cfg.Files = []string{file}
+	if errs := st.readLedgers(cfg, h); len(errs) > 0 {
+		return nil, errs
+	}
+	cfg.Digest = hex.EncodeToString(h.Sum(nil))
 	return cfg, nil
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +15,28 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// digest is the Digest of a config of the given bytes.
+func digest(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func fileDigest(t *testing.T, files ...string) string {
+	t.Helper()
+	var parts []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, string(b))
+	}
+	return digest(parts...)
+}
 
 func TestParseExample(t *testing.T) {
 	cfg, err := Load("testdata/example.yaml")
@@ -30,20 +54,22 @@ func TestParseExample(t *testing.T) {
 		Metrics: Metrics{Listen: "127.0.0.1:9868"},
 		USB:     USB{Backend: "sysfs"},
 		Approved: ApprovedLists{USB: []USBEntry{
-			{Name: "Keyboards and mice", Classes: []string{"hid"}, Line: 35},
+			{Name: "Keyboards and mice", Classes: []string{"hid"}, Line: 35, File: "testdata/example.yaml"},
 			{
 				Name: "Encrypted stick issued to the work lead", VendorID: "0951", ProductID: "1666",
 				Serial: ptr("001A4D5F1B2C"), Owner: "委託先作業責任者", ApprovedBy: "情報政策課",
-				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true, Line: 38,
+				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true, Line: 38, File: "testdata/example.yaml",
 			},
 			{
 				Name: "Label printer at the front desk (no serial number)", VendorID: "04f9", ProductID: "2042",
 				Port: "1-2", Owner: "受付", ApprovedBy: "情報政策課",
-				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, Line: 48,
+				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, Line: 48, File: "testdata/example.yaml",
 			},
-			{Name: "Webcams of one vendor for video calls", VendorID: "046d", Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課", Line: 57},
+			{Name: "Webcams of one vendor for video calls", VendorID: "046d", Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課", Line: 57, File: "testdata/example.yaml"},
 		}},
-		File: "testdata/example.yaml",
+		File:   "testdata/example.yaml",
+		Files:  []string{"testdata/example.yaml"},
+		Digest: fileDigest(t, "testdata/example.yaml"),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", cfg, want)
@@ -61,7 +87,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default()
-	want.File = "c.yaml"
+	want.File, want.Files, want.Digest = "c.yaml", []string{"c.yaml"}, digest("version: 1\n")
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got %+v, want %+v", cfg, want)
 	}
@@ -74,6 +100,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want.Digest = cfg.Digest
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("empty sections: got %+v, want %+v", cfg, want)
 	}
@@ -92,8 +119,11 @@ func TestParseValues(t *testing.T) {
 		{"listen host name", `metrics: {listen: "localhost:9868"}`, func(c *Config) bool { return c.Metrics.Listen == "localhost:9868" }},
 		{"language en", "agent: {language: en}", func(c *Config) bool { return c.Agent.Language == "en" }},
 		{"backend libusb", "usb: {backend: libusb}", func(c *Config) bool { return c.USB.Backend == "libusb" }},
-		{"tiny duration", "agent: {rescan_interval: 1ms}", func(c *Config) bool { return c.Agent.RescanInterval == time.Millisecond }},
-		{"compound duration", "agent: {rescan_interval: 1h30m}", func(c *Config) bool { return c.Agent.RescanInterval == 90*time.Minute }},
+		{"shortest duration", "agent: {rescan_interval: 1s}", func(c *Config) bool { return c.Agent.RescanInterval == time.Second }},
+		{"longest duration", "agent: {rescan_interval: 60m}", func(c *Config) bool { return c.Agent.RescanInterval == time.Hour }},
+		{"compound duration", "agent: {rescan_interval: 1m30s}", func(c *Config) bool { return c.Agent.RescanInterval == 90*time.Second }},
+		{"web config", "metrics: {web_config_file: web.yml}", func(c *Config) bool { return c.Metrics.WebConfigFile == "web.yml" }},
+		{"web config absolute", "metrics: {web_config_file: /etc/mamori/web.yml}", func(c *Config) bool { return c.Metrics.WebConfigFile == "/etc/mamori/web.yml" }},
 		{"asset id digits kept", "agent: {asset_id: 0042}", func(c *Config) bool { return c.Agent.AssetID == "0042" }},
 		{"state dir cleaned", "agent: {state_dir: /var/lib//mamori/}", func(c *Config) bool { return c.Agent.StateDir == "/var/lib/mamori" }},
 		{"unquoted ids keep their digits", "approved:\n  usb:\n    - {name: a, vendor_id: 0951, product_id: 1666}\n",
@@ -165,8 +195,22 @@ func TestParseErrors(t *testing.T) {
 		{"bidi override", v + "agent:\n  asset_id: \"PC\\u202E1\"\n", []string{`c.yaml:3:13: agent.asset_id: control character U+202E is not allowed`}},
 		{"relative state dir", v + "agent:\n  state_dir: var/lib\n", []string{`c.yaml:3:14: agent.state_dir: want an absolute path, got "var/lib"`}},
 		{"duration without unit", v + "agent:\n  rescan_interval: 60\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration with a unit, like 60s or 5m, got "60"`}},
-		{"zero duration", v + "agent:\n  rescan_interval: 0s\n", []string{`c.yaml:3:20: agent.rescan_interval: must be positive, got "0s"`}},
-		{"negative duration", v + "agent:\n  rescan_interval: -5s\n", []string{`c.yaml:3:20: agent.rescan_interval: must be positive, got "-5s"`}},
+		{"zero duration", v + "agent:\n  rescan_interval: 0s\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "0s"`}},
+		{"negative duration", v + "agent:\n  rescan_interval: -5s\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "-5s"`}},
+		{"spinning duration", v + "agent:\n  rescan_interval: 1ns\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "1ns"`}},
+		{"duration just short", v + "agent:\n  rescan_interval: 999ms\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "999ms"`}},
+		{"duration too long", v + "agent:\n  rescan_interval: 1h0m1s\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "1h0m1s"`}},
+		{"huge duration", v + "agent:\n  rescan_interval: 2562047h\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "2562047h"`}},
+		{"empty web config", v + "metrics:\n  web_config_file: \"\"\n", []string{`c.yaml:3:20: metrics.web_config_file: must not be empty`}},
+		{"web config list", v + "metrics:\n  web_config_file: [a]\n", []string{`c.yaml:3:20: metrics.web_config_file: want a single value, got a list`}},
+		{"identical matcher", v + "approved:\n  usb:\n    - {name: a, vendor_id: \"0951\", classes: [hid, audio]}\n    - {name: b, vendor_id: \"0951\", classes: [audio, HID]}\n",
+			[]string{`c.yaml:5:7: approved.usb[1]: matches exactly the devices of the entry "a" at line 4 (same vendor_id, product_id, serial, port and classes)`}},
+		{"identical matcher, dates differ", v + "approved:\n  usb:\n    - {name: a, serial: X, valid_until: 2026-01-01}\n    - {name: b, serial: X, valid_from: 2026-01-02}\n",
+			[]string{`c.yaml:5:7: approved.usb[1]: matches exactly the devices of the entry "a" at line 4 (same vendor_id, product_id, serial, port and classes)`}},
+		{"ledger empty", v + "approved:\n  usb_ledger: \"\"\n", []string{`c.yaml:3:15: approved.usb_ledger: must not be empty`}},
+		{"ledger empty list", v + "approved:\n  usb_ledger: []\n", []string{`c.yaml:3:15: approved.usb_ledger: must not be empty (leave the key out when there is no ledger)`}},
+		{"ledger twice", v + "approved:\n  usb_ledger: [a.csv, ./a.csv]\n", []string{`c.yaml:3:23: approved.usb_ledger[1]: "./a.csv" is already named at line 3`}},
+		{"ledger encoding", v + "approved:\n  usb_ledger_encoding: sjis\n", []string{`c.yaml:3:24: approved.usb_ledger_encoding: want "auto", "utf-8" or "cp932", got "sjis"`}},
 		{"bad duration", v + "agent:\n  rescan_interval: soon\n", []string{`c.yaml:3:20: agent.rescan_interval: want a duration with a unit, like 60s or 5m, got "soon"`}},
 		{"listen without port", v + "metrics:\n  listen: 127.0.0.1\n", []string{`c.yaml:3:11: metrics.listen: want host:port, like 127.0.0.1:9868, got "127.0.0.1"`}},
 		{"listen port too big", v + "metrics:\n  listen: \":65536\"\n", []string{`c.yaml:3:11: metrics.listen: want a port number 0-65535 in ":65536"`}},
@@ -206,7 +250,10 @@ func TestParseErrors(t *testing.T) {
 		{"custom tag", v + "agent:\n  language: !lang ja\n", []string{`c.yaml:3:13: agent.language: tag !lang is not allowed`}},
 		{"binary tag", v + "agent:\n  asset_id: !!binary UEMtMQ==\n", []string{`c.yaml:3:13: agent.asset_id: tag !!binary is not allowed`}},
 		{"two documents", v + "---\nversion: 1\n", []string{"c.yaml:3:1: only one YAML document is allowed per file"}},
-		{"syntax: tab indent", v + "agent:\n\tlanguage: ja\n", []string{"c.yaml:3: YAML syntax error: found character that cannot start any token"}},
+		{"syntax: tab indent", v + "agent:\n\tlanguage: ja\n", []string{"c.yaml:3:1: a tab character is not allowed for indentation in YAML; use spaces"}},
+		{"syntax: tab after spaces", v + "agent:\n  \tlanguage: ja\n", []string{"c.yaml:3:3: a tab character is not allowed for indentation in YAML; use spaces"}},
+		{"syntax: tab in a long list", v + "approved:\n  usb:\n    - name: a\n      port: 1-1\n    - name: b\n    \t  port: 1-2\n", []string{"c.yaml:7:5: a tab character is not allowed for indentation in YAML; use spaces"}},
+		{"tab in a value is fine, a later syntax error is not a tab", v + "agent:\n  asset_id: a\tb\n bad: 1\n", []string{"c.yaml:4: YAML syntax error: did not find expected key"}},
 		{"syntax: unclosed flow", v + "agent: {language: ja\nmetrics: {}\n", []string{"c.yaml:2: YAML syntax error: did not find expected ',' or '}'"}},
 		{"syntax: bad indent", v + "agent:\n  language: ja\n bad: 1\n", []string{"c.yaml:4: YAML syntax error: did not find expected key"}},
 		{"syntax: first line", "version: 1: 2\n", []string{"c.yaml:1: YAML syntax error: mapping values are not allowed in this context"}},
@@ -219,7 +266,7 @@ func TestParseErrors(t *testing.T) {
 			[]string{
 				"c.yaml:1:1: version: 1 required",
 				`c.yaml:2:13: agent.language: want "ja" or "en", got "fr"`,
-				`c.yaml:3:20: agent.rescan_interval: must be positive, got "0s"`,
+				`c.yaml:3:20: agent.rescan_interval: want a duration from 1s to 1h, got "0s"`,
 				`c.yaml:5:11: metrics.listen: want host:port, like 127.0.0.1:9868, got "nope"`,
 				`c.yaml:8:28: approved.usb[0].vendor_id: want 4 hex digits like "0951", got "12"`,
 				`c.yaml:9:7: approved.usb[1]: name is required`,

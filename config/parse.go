@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -28,19 +29,47 @@ const maxStringLen = 1024
 var (
 	topKeys     = []string{"version", "agent", "metrics", "usb", "approved"}
 	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval"}
-	metricsKeys = []string{"listen"}
+	metricsKeys = []string{"listen", "web_config_file"}
 	usbKeys     = []string{"backend"}
-	approvedKey = []string{"usb"}
+	approvedKey = []string{"usb", "usb_ledger", "usb_ledger_encoding"}
 	entryKeys   = []string{
 		"name", "vendor_id", "product_id", "serial", "port", "classes",
 		"owner", "approved_by", "valid_from", "valid_until", "require_encryption",
 	}
 )
 
-// parser walks the node tree of one file and collects every problem.
+// Indexes of entryKeys.
+const (
+	kName = iota
+	kVendor
+	kProduct
+	kSerial
+	kPort
+	kClasses
+	kOwner
+	kApprovedBy
+	kFrom
+	kUntil
+	kEncryption
+	numEntryKeys
+)
+
+// parser walks the node tree of one file (or the rows of one ledger) and
+// collects every problem.
 type parser struct {
 	file string
 	errs ErrorList
+	st   *loadState
+	// data is the whole file, for messages that quote a line.
+	data []byte
+	// fast is the approved.usb list split into items, when the file has
+	// the plain shape that allows it (see splitApproved); nil otherwise.
+	fast *splitList
+	// fastFailed is set when an item of fast did not parse on its own:
+	// the file is then read again as a whole. So it is when the document
+	// turns out not to have the list where fast found it (fastUsed false).
+	fastFailed bool
+	fastUsed   bool
 }
 
 func (p *parser) errAt(line, col int, format string, args ...any) {
@@ -64,10 +93,31 @@ func (p *parser) sortErrors() {
 
 // parse checks data and returns the config, or nil after recording why
 // not. Errors are recorded in p.errs even when a config is returned.
+//
+// A long approved.usb list in block style is not read as part of the
+// whole document: its lines are blanked in a copy of the document, and
+// each item is parsed on its own, so that only one item's node tree is
+// alive at a time. When an item does not parse on its own, the whole
+// document is read again the ordinary way, so that errors are the same.
 func (p *parser) parse(data []byte) *Config {
 	if !p.checkText(data) {
 		return nil
 	}
+	p.data = data
+	if split := splitApproved(data); split != nil {
+		p.fast = split
+		cfg := p.parseDoc(split.doc)
+		if !p.fastFailed && p.fastUsed {
+			return cfg
+		}
+		p.fast, p.fastFailed, p.errs = nil, false, nil
+		p.st.reset()
+	}
+	return p.parseDoc(data)
+}
+
+// parseDoc reads data as one YAML document.
+func (p *parser) parseDoc(data []byte) *Config {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -90,6 +140,10 @@ func (p *parser) parse(data []byte) *Config {
 			n = extra.Content[0]
 		}
 		p.errorf(n, "only one YAML document is allowed per file")
+	}
+	if p.fast != nil && len(p.errs) > 0 {
+		p.fastFailed = true
+		return nil
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
 		p.errAt(1, 1, "version: 1 required")
@@ -154,7 +208,45 @@ func (p *parser) syntax(err error) {
 			}
 		}
 	}
+	if p.fast != nil {
+		p.fastFailed = true
+		return
+	}
+	// yaml.v3 says "found character that cannot start any token" for a
+	// tab that starts a line's indentation, on that line, and "found a
+	// tab character that violates indentation" on the line before it.
+	for i, l := range []int{line, line + 1} {
+		if i > 0 && !strings.Contains(msg, "tab character") {
+			break
+		}
+		if col := leadingTab(p.data, l); col > 0 {
+			p.errAt(l, col, "a tab character is not allowed for indentation in YAML; use spaces")
+			return
+		}
+	}
 	p.errAt(line, 0, "YAML syntax error: %s", msg)
+}
+
+// leadingTab returns the 1-based column of the first tab in the
+// indentation of the given line of data, 0 when it has none.
+func leadingTab(data []byte, line int) int {
+	for l := 1; l < line; l++ {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return 0
+		}
+		data = data[i+1:]
+	}
+	for i, c := range data {
+		switch c {
+		case ' ':
+		case '\t':
+			return i + 1
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // checkText rejects what YAML rejects without saying where: bytes that are
@@ -235,6 +327,7 @@ func kindName(n *yaml.Node) string {
 type fields struct {
 	known []string
 	vals  []*yaml.Node // by index in known; nil when absent
+	keys  []*yaml.Node // the keys of vals
 }
 
 // get returns the value of key, or nil when the mapping does not have it.
@@ -266,6 +359,7 @@ func (p *parser) mapping(path string, n *yaml.Node, known []string) (fields, boo
 	}
 	f.vals = make([]*yaml.Node, len(known))
 	keyNodes := make([]*yaml.Node, len(known))
+	f.keys = keyNodes
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if !p.plain(path, k) {
@@ -441,13 +535,15 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 		}
 	}
 	if v := m.get("rescan_interval"); v != nil {
-		if d, ok := p.duration("agent.rescan_interval", v); ok {
+		if d, ok := p.duration("agent.rescan_interval", v, MinRescanInterval, MaxRescanInterval, "1s", "1h"); ok {
 			a.RescanInterval = d
 		}
 	}
 }
 
-func (p *parser) duration(path string, n *yaml.Node) (time.Duration, bool) {
+// duration reads a duration with a unit and checks that it lies within
+// [lo, hi] (loText and hiText say so in the error).
+func (p *parser) duration(path string, n *yaml.Node, lo, hi time.Duration, loText, hiText string) (time.Duration, bool) {
 	s, ok := p.scalar(path, n)
 	if !ok {
 		return 0, false
@@ -457,8 +553,8 @@ func (p *parser) duration(path string, n *yaml.Node) (time.Duration, bool) {
 		p.errorf(n, "%s: want a duration with a unit, like 60s or 5m, got %q", path, s)
 		return 0, false
 	}
-	if d <= 0 {
-		p.errorf(n, "%s: must be positive, got %q", path, s)
+	if d < lo || d > hi {
+		p.errorf(n, "%s: want a duration from %s to %s, got %q", path, loText, hiText, s)
 		return 0, false
 	}
 	return d, true
@@ -468,6 +564,11 @@ func (p *parser) metrics(n *yaml.Node, m *Metrics) {
 	f, ok := p.mapping("metrics", n, metricsKeys)
 	if !ok {
 		return
+	}
+	if v := f.get("web_config_file"); v != nil {
+		if s, ok := p.text("metrics.web_config_file", v); ok {
+			m.WebConfigFile = p.relative(s)
+		}
 	}
 	v := f.get("listen")
 	if v == nil {
@@ -492,6 +593,15 @@ func (p *parser) metrics(n *yaml.Node, m *Metrics) {
 	m.Listen = s
 }
 
+// relative joins a relative path named in the file to the file's
+// directory.
+func (p *parser) relative(path string) string {
+	if filepath.IsAbs(path) {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(filepath.Dir(p.file), path)
+}
+
 // checkListen accepts host:port with a numeric port; host is empty (every
 // address), an IP address or a host name.
 func checkListen(s string) error {
@@ -499,8 +609,7 @@ func checkListen(s string) error {
 	if err != nil {
 		return fmt.Errorf("want host:port, like 127.0.0.1:9868, got %q", s)
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || port[0] == '+' || (len(port) > 1 && port[0] == '0') {
-		_ = n
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil || port[0] == '+' || (len(port) > 1 && port[0] == '0') {
 		return fmt.Errorf("want a port number 0-65535 in %q", s)
 	}
 	if host == "" || isHostName(host) {
@@ -554,134 +663,238 @@ func (p *parser) approved(n *yaml.Node, a *ApprovedLists) {
 	if !ok {
 		return
 	}
+	if v := m.get("usb_ledger"); v != nil {
+		p.ledgers(v, a)
+	}
+	if v := m.get("usb_ledger_encoding"); v != nil {
+		if s, ok := p.scalar("approved.usb_ledger_encoding", v); ok {
+			if s != LedgerAuto && s != LedgerUTF8 && s != LedgerCP932 {
+				p.errorf(v, "approved.usb_ledger_encoding: want %q, %q or %q, got %q", LedgerAuto, LedgerUTF8, LedgerCP932, s)
+			} else {
+				a.USBLedgerEncoding = s
+			}
+		}
+	}
 	v := m.get("usb")
 	if v == nil {
 		return
 	}
-	items, _ := p.sequence("approved.usb", v)
-	names := make(map[string]int, len(items))
-	if len(items) > 0 {
-		a.USB = make([]USBEntry, 0, len(items))
+	if p.fast != nil {
+		if k := m.keys[slices.Index(approvedKey, "usb")]; isNull(v) && k.Line == p.fast.keyLine && k.Column == p.fast.keyCol {
+			p.fastUsed = true
+			p.fastItems()
+		} else {
+			p.fastFailed = true
+		}
+		return
 	}
+	items, _ := p.sequence("approved.usb", v)
+	p.st.grow(len(items))
 	for i, it := range items {
-		path := fmt.Sprintf("approved.usb[%d]", i)
-		e, nameNode, ok := p.entry(path, it)
-		if e.Name != "" {
-			if first, dup := names[e.Name]; dup {
-				p.errorf(nameNode, "%s.name: %q is already the name of the entry at line %d", path, e.Name, first)
-			} else {
-				names[e.Name] = e.Line
-			}
+		p.yamlEntry(i, it)
+	}
+}
+
+// ledgers reads approved.usb_ledger: one path or a list of them.
+func (p *parser) ledgers(v *yaml.Node, a *ApprovedLists) {
+	const path = "approved.usb_ledger"
+	var nodes []*yaml.Node
+	if v.Kind == yaml.SequenceNode {
+		items, ok := p.sequence(path, v)
+		if !ok {
+			return
 		}
-		if ok {
-			a.USB = append(a.USB, e)
+		if len(items) == 0 {
+			p.errorf(v, "%s: must not be empty (leave the key out when there is no ledger)", path)
+			return
 		}
+		if len(items) > MaxLedgers {
+			p.errorf(items[MaxLedgers], "%s: at most %d ledgers", path, MaxLedgers)
+			return
+		}
+		nodes = items
+	} else {
+		nodes = []*yaml.Node{v}
+	}
+	for i, n := range nodes {
+		ipath := path
+		if v.Kind == yaml.SequenceNode {
+			ipath = fmt.Sprintf("%s[%d]", path, i)
+		}
+		s, ok := p.text(ipath, n)
+		if !ok {
+			continue
+		}
+		file := p.relative(s)
+		if j := slices.Index(a.USBLedgers, file); j >= 0 {
+			p.errorf(n, "%s: %q is already named at line %d", ipath, s, p.st.ledgerAt[j].line)
+			continue
+		}
+		a.USBLedgers = append(a.USBLedgers, file)
+		p.st.ledgerAt = append(p.st.ledgerAt, val{s: ipath, line: n.Line, col: n.Column})
+	}
+}
+
+// fastItems reads the items of approved.usb that splitApproved found, one
+// at a time.
+func (p *parser) fastItems() {
+	f := p.fast
+	p.st.grow(len(f.items))
+	var doc yaml.Node
+	for i, it := range f.items {
+		doc = yaml.Node{}
+		if err := yaml.Unmarshal(p.data[it.start:it.end], &doc); err != nil ||
+			len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
+			p.fastFailed = true
+			return
+		}
+		n := doc.Content[0].Content[0]
+		if it.line > 1 {
+			shiftLines(n, it.line-1)
+		}
+		if !p.plain(fmt.Sprintf("approved.usb[%d]", i), n) {
+			continue
+		}
+		p.yamlEntry(i, n)
+	}
+}
+
+// shiftLines adds d to the line of n and every node under it.
+func shiftLines(n *yaml.Node, d int) {
+	n.Line += d
+	for _, c := range n.Content {
+		shiftLines(c, d)
 	}
 }
 
 var portRE = regexp.MustCompile(`^[1-9][0-9]{0,2}-[1-9][0-9]{0,2}(\.[1-9][0-9]{0,2}){0,6}$`)
 
-// entry reads one approved.usb entry. It returns the node of the name so
-// that a duplicate name can be reported there.
-func (p *parser) entry(path string, n *yaml.Node) (USBEntry, *yaml.Node, bool) {
-	e := USBEntry{Line: n.Line}
-	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: want a mapping of keys (name, vendor_id, ...), got %s", path, kindName(n))
-		return e, nil, false
+// val is one value of an entry as written, with where it was written
+// (line and column 0 when the entry leaves it out).
+type val struct {
+	s         string
+	line, col int
+	set       bool
+	bad       bool // set, but already reported as malformed
+}
+
+// rawEntry is one entry's values as read from YAML or a ledger row,
+// before they are checked.
+type rawEntry struct {
+	line, col int // where the entry starts
+	index     int // its number in approved.usb (YAML)
+	vals      [numEntryKeys]val
+	classes   []val // each class name
+	// header names the ledger's columns by key (nil for YAML, where
+	// values are named approved.usb[i].key).
+	header *[numEntryKeys]string
+	// ledger is set for a ledger row: its booleans accept more words.
+	ledger bool
+}
+
+// label names the entry (k < 0) or one of its values in messages.
+func (r *rawEntry) label(k int) string {
+	if r.header != nil {
+		if k < 0 {
+			return ""
+		}
+		return r.header[k]
 	}
+	if k < 0 {
+		return fmt.Sprintf("approved.usb[%d]", r.index)
+	}
+	return fmt.Sprintf("approved.usb[%d].%s", r.index, entryKeys[k])
+}
+
+// classLabel names the i'th class name of the entry.
+func (r *rawEntry) classLabel(i int) string {
+	if r.header != nil {
+		return r.header[kClasses]
+	}
+	return fmt.Sprintf("%s[%d]", r.label(kClasses), i)
+}
+
+// at returns where value k was written, or where the entry starts.
+func (r *rawEntry) at(k int) (int, int) {
+	if k >= 0 && r.vals[k].line > 0 {
+		return r.vals[k].line, r.vals[k].col
+	}
+	return r.line, r.col
+}
+
+// errAtKey records a problem with value k (k < 0: the entry).
+func (p *parser) errAtKey(r *rawEntry, k int, format string, args ...any) {
+	line, col := r.at(k)
+	p.errAt(line, col, "%s%s", prefix(r.label(k)), fmt.Sprintf(format, args...))
+}
+
+// yamlEntry reads the i'th approved.usb entry n and adds it.
+func (p *parser) yamlEntry(i int, n *yaml.Node) {
+	r := rawEntry{line: n.Line, col: n.Column, index: i}
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s: want a mapping of keys (name, vendor_id, ...), got %s", r.label(-1), kindName(n))
+		return
+	}
+	path := r.label(-1)
 	m, ok := p.mapping(path, n, entryKeys)
 	if !ok {
-		return e, nil, false
+		return
 	}
 	nerr := len(p.errs)
-	nameNode := m.get("name")
-	if nameNode == nil {
-		p.errorf(n, "%s: name is required", path)
-	} else if s, ok := p.text(path+".name", nameNode); ok {
-		e.Name = s
-	}
-	if v := m.get("vendor_id"); v != nil {
-		e.VendorID, _ = p.hexID(path+".vendor_id", v)
-	}
-	if v := m.get("product_id"); v != nil {
-		e.ProductID, _ = p.hexID(path+".product_id", v)
-		if m.get("vendor_id") == nil {
-			p.errorf(v, "%s.product_id: needs vendor_id as well", path)
+	for k := range numEntryKeys {
+		v := m.vals[k]
+		if v == nil {
+			continue
 		}
-	}
-	if v := m.get("serial"); v != nil {
-		if s, ok := p.scalar(path+".serial", v); ok {
-			if s == "" {
-				p.errorf(v, "%s.serial: must not be empty (leave the key out to match any serial)", path)
-			} else {
-				e.Serial = &s
-			}
+		if k == kClasses {
+			r.vals[k] = val{line: v.Line, col: v.Column, set: true}
+			r.classes = p.yamlClasses(r.label(k), v)
+			continue
 		}
+		s, ok := p.scalarOf(path, k, v)
+		r.vals[k] = val{s: s, line: v.Line, col: v.Column, set: true, bad: !ok}
 	}
-	if v := m.get("port"); v != nil {
-		if s, ok := p.scalar(path+".port", v); ok {
-			if !portRE.MatchString(s) {
-				p.errorf(v, "%s.port: want a bus path like \"1-2\" or \"3-1.4\", got %q", path, s)
-			} else {
-				e.Port = s
-			}
-		}
-	}
-	if v := m.get("classes"); v != nil {
-		e.Classes = p.classes(path+".classes", v)
-	}
-	for _, f := range []struct {
-		key string
-		dst *string
-	}{{"owner", &e.Owner}, {"approved_by", &e.ApprovedBy}} {
-		if v := m.get(f.key); v != nil {
-			*f.dst, _ = p.text(path+"."+f.key, v)
-		}
-	}
-	if v := m.get("valid_from"); v != nil {
-		e.ValidFrom = p.date(path+".valid_from", v)
-	}
-	if v := m.get("valid_until"); v != nil {
-		e.ValidUntil = p.date(path+".valid_until", v)
-		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidUntil.Compare(*e.ValidFrom) < 0 {
-			p.errorf(v, "%s.valid_until: %s is before valid_from %s", path, e.ValidUntil, e.ValidFrom)
-		}
-	}
-	if v := m.get("require_encryption"); v != nil {
-		e.RequireEncryption, _ = p.boolean(path+".require_encryption", v)
-	}
-	if !e.matchesSomething() && !slices.ContainsFunc([]string{"vendor_id", "product_id", "serial", "port", "classes"},
-		func(k string) bool { return m.get(k) != nil }) {
-		p.errorf(n, "%s: sets none of vendor_id, product_id, serial, port, classes, so it would approve every device", path)
-	}
-	return e, nameNode, len(p.errs) == nerr
+	e, _ := p.checkEntry(&r)
+	p.add(&r, &e, nerr == len(p.errs))
 }
 
-// matchesSomething reports whether e sets a matching field.
-func (e *USBEntry) matchesSomething() bool {
-	return e.VendorID != "" || e.ProductID != "" || e.Serial != nil || e.Port != "" || len(e.Classes) > 0
-}
-
-// hexID reads a vendor or product id: 4 hex digits, returned lower-case.
-func (p *parser) hexID(path string, n *yaml.Node) (string, bool) {
-	s, ok := p.scalar(path, n)
-	if !ok {
-		return "", false
+// scalarOf is scalar for entry key k, naming the value only on error.
+func (p *parser) scalarOf(path string, k int, n *yaml.Node) (string, bool) {
+	if n.Kind == yaml.ScalarNode && len(n.Value) <= maxStringLen && isPlainText(n.Value) {
+		switch n.ShortTag() {
+		case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
+			return n.Value, true
+		}
 	}
-	if len(s) != 4 || strings.IndexFunc(s, func(r rune) bool { return !isHex(r) }) >= 0 {
-		p.errorf(n, "%s: want 4 hex digits like \"0951\", got %q", path, s)
-		return "", false
+	return p.scalar(path+"."+entryKeys[k], n)
+}
+
+// isPlainText reports whether s is valid UTF-8 without control
+// characters (those scalar and checkCell refuse).
+func isPlainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return checkText(s) == ""
+		}
 	}
-	return strings.ToLower(s), true
+	return true
 }
 
-func isHex(r rune) bool {
-	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'
+// checkText returns why s is not acceptable text, or "".
+func checkText(s string) string {
+	if !utf8.ValidString(s) {
+		return "not valid UTF-8"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return fmt.Sprintf("control character U+%04X is not allowed", r)
+		}
+	}
+	return ""
 }
 
-// classes reads a non-empty list of class names, normalised to the short
-// names usb.ClassName gives.
-func (p *parser) classes(path string, n *yaml.Node) []string {
+// yamlClasses reads the classes list of an entry.
+func (p *parser) yamlClasses(path string, n *yaml.Node) []val {
 	if isNull(n) {
 		p.errorf(n, "%s: want a list of class names, like [hid]", path)
 		return nil
@@ -694,18 +907,176 @@ func (p *parser) classes(path string, n *yaml.Node) []string {
 		p.errorf(n, "%s: must not be empty (leave the key out to match any class)", path)
 		return nil
 	}
-	out := make([]string, 0, len(items))
+	out := make([]val, 0, len(items))
 	for i, it := range items {
-		ipath := fmt.Sprintf("%s[%d]", path, i)
-		s, ok := p.scalar(ipath, it)
-		if !ok {
-			continue
+		if s, ok := p.scalar(fmt.Sprintf("%s[%d]", path, i), it); ok {
+			out = append(out, val{s: s, line: it.Line, col: it.Column, set: true})
 		}
-		code, ok := classCode(s)
-		if !ok {
+	}
+	return out
+}
+
+// checkEntry checks the values of one entry, from YAML or a ledger row,
+// by the same rules, and returns the entry and whether it is valid.
+func (p *parser) checkEntry(r *rawEntry) (USBEntry, bool) {
+	e := USBEntry{Line: r.line, File: p.file}
+	nerr := len(p.errs)
+	v := &r.vals
+	good := func(k int) bool { return v[k].set && !v[k].bad }
+	if !v[kName].set {
+		p.errAtKey(r, -1, "name is required")
+	} else if !v[kName].bad {
+		if s, ok := p.nonEmpty(r, kName); ok {
+			e.Name = strings.Clone(s)
+		}
+	}
+	if good(kVendor) {
+		e.VendorID, _ = p.hexID(r, kVendor)
+	}
+	if v[kProduct].set {
+		if good(kProduct) {
+			e.ProductID, _ = p.hexID(r, kProduct)
+		}
+		if !v[kVendor].set {
+			p.errAtKey(r, kProduct, "needs vendor_id as well")
+		}
+	}
+	if good(kSerial) {
+		if s := v[kSerial].s; s == "" {
+			p.errAtKey(r, kSerial, "must not be empty (leave the key out to match any serial)")
+		} else {
+			e.Serial = p.st.serial(s)
+		}
+	}
+	if good(kPort) {
+		if s := v[kPort].s; !portRE.MatchString(s) {
+			p.errAtKey(r, kPort, "want a bus path like \"1-2\" or \"3-1.4\", got %q", s)
+		} else {
+			e.Port = p.st.intern(s)
+		}
+	}
+	if v[kClasses].set {
+		e.Classes = p.classes(r)
+	}
+	if good(kOwner) {
+		s, _ := p.nonEmpty(r, kOwner)
+		e.Owner = p.st.intern(s)
+	}
+	if good(kApprovedBy) {
+		s, _ := p.nonEmpty(r, kApprovedBy)
+		e.ApprovedBy = p.st.intern(s)
+	}
+	if good(kFrom) {
+		e.ValidFrom = p.date(r, kFrom)
+	}
+	if good(kUntil) {
+		e.ValidUntil = p.date(r, kUntil)
+		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidUntil.Compare(*e.ValidFrom) < 0 {
+			p.errAtKey(r, kUntil, "%s is before valid_from %s", e.ValidUntil, e.ValidFrom)
+		}
+	}
+	if good(kEncryption) {
+		e.RequireEncryption, _ = p.boolean(r, kEncryption)
+	}
+	if !v[kVendor].set && !v[kProduct].set && !v[kSerial].set && !v[kPort].set && !v[kClasses].set {
+		p.errAtKey(r, -1, "sets none of vendor_id, product_id, serial, port, classes, so it would approve every device")
+	}
+	return e, len(p.errs) == nerr
+}
+
+// nonEmpty returns value k, which must not be blank.
+func (p *parser) nonEmpty(r *rawEntry, k int) (string, bool) {
+	s := r.vals[k].s
+	if strings.TrimSpace(s) == "" {
+		p.errAtKey(r, k, "must not be empty")
+		return "", false
+	}
+	return s, true
+}
+
+// add puts a read entry in the list, after checking that its name and
+// its matching fields are not those of an entry before it. An invalid
+// entry (ok false) is not added, but its name still counts.
+func (p *parser) add(r *rawEntry, e *USBEntry, ok bool) {
+	st := p.st
+	if e.Name != "" {
+		if first, dup := st.names[e.Name]; dup {
+			p.errAtKey(r, kName, "%q is already the name of the entry at %s", e.Name, st.where(p.file, first))
+		} else {
+			st.names[e.Name] = st.ref(p.file, e.Line)
+		}
+	}
+	if !ok {
+		return
+	}
+	if len(st.entries) >= MaxApprovedUSB {
+		if !st.tooMany {
+			p.errAtKey(r, -1, "more than %d approved USB entries", MaxApprovedUSB)
+			st.tooMany = true
+		}
+		return
+	}
+	if first, dup := st.matcher(e, len(st.entries)); dup {
+		f := &st.entries[first]
+		p.errAtKey(r, -1, "matches exactly the devices of the entry %q at %s (same vendor_id, product_id, serial, port and classes)",
+			f.Name, st.where(p.file, st.ref(f.File, f.Line)))
+		return
+	}
+	st.entries = append(st.entries, *e)
+}
+
+// matchesSomething reports whether e sets a matching field.
+func (e *USBEntry) matchesSomething() bool {
+	return e.VendorID != "" || e.ProductID != "" || e.Serial != nil || e.Port != "" || len(e.Classes) > 0
+}
+
+// hexID reads a vendor or product id: 4 hex digits, returned lower-case.
+func (p *parser) hexID(r *rawEntry, k int) (string, bool) {
+	s := r.vals[k].s
+	if v, ok := parseID(s); ok {
+		return hexIDString(v), true
+	}
+	p.errAtKey(r, k, "want 4 hex digits like \"0951\", got %q", s)
+	return "", false
+}
+
+// hexIDTable holds "0000" to "ffff", so that ids share it.
+var hexIDTable = sync.OnceValue(func() string {
+	const digits = "0123456789abcdef"
+	b := make([]byte, 0, 4<<16)
+	for v := range 1 << 16 {
+		b = append(b, digits[v>>12], digits[v>>8&15], digits[v>>4&15], digits[v&15])
+	}
+	return string(b)
+})
+
+// hexIDString returns v as 4 lower-case hex digits.
+func hexIDString(v uint16) string {
+	i := int(v) * 4
+	return hexIDTable()[i : i+4]
+}
+
+func isHex(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'
+}
+
+// classes checks the class names of an entry, normalised to the short
+// names usb.ClassName gives.
+func (p *parser) classes(r *rawEntry) []string {
+	if len(r.classes) == 0 {
+		return nil
+	}
+	var buf [8]string
+	out := buf[:0]
+	ok := true
+	for i, c := range r.classes {
+		code, known := classCode(c.s)
+		if !known {
 			known := usb.ClassNameList()
 			slices.Sort(known)
-			p.errorf(it, "%s: unknown USB class %q (known: %s, or class-XX with a hex code)", ipath, s, strings.Join(known, ", "))
+			p.errAt(c.line, c.col, "%sunknown USB class %q (known: %s, or class-XX with a hex code)",
+				prefix(r.classLabel(i)), c.s, strings.Join(known, ", "))
+			ok = false
 			continue
 		}
 		name := usb.ClassName(code)
@@ -713,12 +1084,18 @@ func (p *parser) classes(path string, n *yaml.Node) []string {
 			out = append(out, name)
 		}
 	}
-	return out
+	if !ok {
+		return nil
+	}
+	return p.st.classList(out)
 }
 
 // classCode maps a class name ("hid", "HID", "class-3f") to its 2-digit
 // lower-case hex code.
 func classCode(name string) (string, bool) {
+	if code, ok := usb.ClassCode(name); ok {
+		return code, true
+	}
 	name = strings.ToLower(name)
 	if code, ok := usb.ClassCode(name); ok {
 		return code, true
@@ -729,30 +1106,35 @@ func classCode(name string) (string, bool) {
 	return "", false
 }
 
-func (p *parser) date(path string, n *yaml.Node) *Date {
-	s, ok := p.scalar(path, n)
-	if !ok {
-		return nil
-	}
-	d, err := ParseDate(s)
+func (p *parser) date(r *rawEntry, k int) *Date {
+	d, err := ParseDate(r.vals[k].s)
 	if err != nil {
-		p.errorf(n, "%s: %v", path, err)
+		p.errAtKey(r, k, "%v", err)
 		return nil
 	}
-	return &d
+	return p.st.date(d)
 }
 
-func (p *parser) boolean(path string, n *yaml.Node) (bool, bool) {
-	s, ok := p.scalar(path, n)
-	if !ok {
-		return false, false
-	}
+// boolean reads require_encryption: true or false; a ledger also takes
+// TRUE/FALSE in any case, 1/0, yes/no, ○/× (and ◯, ✕).
+func (p *parser) boolean(r *rawEntry, k int) (bool, bool) {
+	s := r.vals[k].s
 	switch s {
 	case "true":
 		return true, true
 	case "false":
 		return false, true
 	}
-	p.errorf(n, "%s: want true or false, got %q", path, s)
+	if r.ledger {
+		switch strings.ToLower(s) {
+		case "true", "1", "yes", "○", "◯":
+			return true, true
+		case "false", "0", "no", "×", "✕":
+			return false, true
+		}
+		p.errAtKey(r, k, "want true or false (or 1/0, yes/no, ○/×), got %q", s)
+		return false, false
+	}
+	p.errAtKey(r, k, "want true or false, got %q", s)
 	return false, false
 }
