@@ -320,13 +320,29 @@ func TestVerifyDetects(t *testing.T) {
 	}
 }
 
-// TestTrailingDeleteWithoutHead documents the limit: with the head file
-// gone too, a shorter chain is a valid chain.
+// TestTrailingDeleteWithoutHead: cutting records off the end and deleting
+// the head file too is still seen: a log with records has a head.
 func TestTrailingDeleteWithoutHead(t *testing.T) {
 	dir, _ := writeLog(t, 5, Options{})
 	path := filepath.Join(dir, CurrentName)
 	writeLines(t, path, readLines(t, path)[:3])
 	os.Remove(filepath.Join(dir, HeadName))
+	rep := mustVerify(t, dir)
+	if p := rep.Problem; p == nil || p.File != HeadName || !strings.Contains(p.Reason, "no head file") || rep.Records != 3 {
+		t.Fatalf("Verify: %+v, problem %v; want the missing head after 3 records", rep, p)
+	}
+	l := openLog(t, dir, Options{})
+	if d := l.Damaged(); len(d) != 1 || d[0].Kind != DamageHeadMissing || d[0].Seq != 3 {
+		t.Fatalf("Damaged = %v, want head_missing at seq 3", d)
+	}
+	l.Close()
+	// Open wrote a new head: the damage is reported once, not at every
+	// start, and Verify, which has no memory, now accepts the log.
+	l = openLog(t, dir, Options{})
+	if d := l.Damaged(); d != nil {
+		t.Errorf("second Open: Damaged = %v", d)
+	}
+	l.Close()
 	wantOK(t, dir, 3)
 }
 
@@ -625,7 +641,7 @@ func TestChangedOutside(t *testing.T) {
 	if _, err := l.Append(testEvent(6)); err != nil {
 		t.Fatal(err)
 	}
-	if d := l.Damaged(); len(d) != 1 || d[0].Kind != DamageOutside {
+	if d := l.Damaged(); len(d) != 1 || d[0].Kind != DamageTruncated {
 		t.Errorf("Damaged = %v", d)
 	}
 	l.Close()

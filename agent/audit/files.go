@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mamori-agent/mamori/internal/fsguard"
 )
 
 // File names inside the state directory.
@@ -186,7 +189,7 @@ func firstLine(r io.Reader) ([]byte, error) {
 // readLastRecord parses the last line of the named file, which must end in
 // a newline.
 func readLastRecord(path string) (parsed, error) {
-	f, err := openRegular(path, os.O_RDONLY, 0)
+	f, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		return parsed{}, err
 	}
@@ -209,25 +212,60 @@ func readLastRecord(path string) (parsed, error) {
 	return p, nil
 }
 
-// openRegular opens path, refusing anything but a regular file (a FIFO or
-// device planted in the state directory must not hang or feed the log).
-// os.ErrNotExist passes through unwrapped-compatible.
-func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
-	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("open %s: not a regular file (%s)", path, fi.Mode().Type())
-	}
-	f, err := os.OpenFile(path, flag, perm)
-	if err != nil {
-		return nil, err
-	}
+// errNotRegular is wrapped by openFile's error for a path that holds a
+// symlink, FIFO, device, directory or socket instead of a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// checkRegular checks with fstat that f, opened from path, is a regular
+// file.
+func checkRegular(f *os.File, path string) error {
 	fi, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat %s: %w", path, err)
+		return fmt.Errorf("stat %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("open %s: not a regular file (%s)", path, fi.Mode().Type())
+		return fmt.Errorf("open %s: is %s, %w", path, fsguard.Describe(fi.Mode()), errNotRegular)
 	}
-	return f, nil
+	return nil
+}
+
+// openRegular opens an existing regular file; see openFile.
+func openRegular(path string, flag int) (*os.File, error) {
+	return openFile(path, flag&^(os.O_CREATE|os.O_EXCL|os.O_TRUNC), 0)
+}
+
+// openOrCreate opens the regular file at path, or creates it (O_EXCL, mode
+// 0600) when there is none. created says which.
+func openOrCreate(path string, flag int) (f *os.File, created bool, err error) {
+	for range 3 {
+		f, err = openRegular(path, flag)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return f, false, err
+		}
+		f, err = openFile(path, flag|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err == nil, err
+		}
+		// Created by someone else meanwhile: open that one.
+	}
+	return nil, false, err
+}
+
+// tornPrefix starts the names of side files holding torn tails.
+const tornPrefix = CurrentName + ".torn-"
+
+// tornFiles returns the names of the torn-tail side files in dir: traces
+// that the log held (or was writing) records.
+func tornFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read directory %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tornPrefix) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
 }

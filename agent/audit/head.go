@@ -66,7 +66,7 @@ func isDigits(b []byte) bool {
 // readHead reads dir's head file. It returns ok false, and no error, when
 // there is none.
 func readHead(path string) (h head, ok bool, err error) {
-	f, err := openRegular(path, os.O_RDONLY, 0)
+	f, err := openRegular(path, os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return head{}, false, nil
 	}

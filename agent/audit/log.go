@@ -51,43 +51,6 @@ type Record struct {
 	Hash string // 64 lower-case hex digits
 }
 
-// DamageKind says what Open found wrong.
-type DamageKind string
-
-// Kinds of damage Open reports.
-const (
-	// DamageTornTail: the file ended in a partial line, the remains of a
-	// write that never completed (a crash or power loss mid-append). Its
-	// bytes were moved to a audit.jsonl.torn-<unix time> file. The record
-	// was never acknowledged, so nothing recorded is missing.
-	DamageTornTail DamageKind = "torn_tail"
-	// DamageLastRecord: the last record cannot be read, or its hash does
-	// not match its content (it was edited).
-	DamageLastRecord DamageKind = "bad_last_record"
-	// DamageOutside: while the Log was open, the current file changed
-	// size behind its back (records cut off or added by someone else).
-	DamageOutside DamageKind = "changed_outside"
-	// DamageHead: the head file is unreadable, or names a record the log
-	// no longer has (records were removed from the end) or a different
-	// one (the chain was rewritten).
-	DamageHead DamageKind = "head_mismatch"
-)
-
-// Damage is something Open found wrong with the log and worked around.
-// The agent should raise it: it may be tampering.
-type Damage struct {
-	Kind DamageKind
-	File string // base name within the directory
-	// Seq is the record concerned, 0 when unknown.
-	Seq    uint64
-	Reason string
-}
-
-// String formats d for a log line or a warning.
-func (d Damage) String() string {
-	return fmt.Sprintf("%s: %s (seq %d): %s", d.Kind, d.File, d.Seq, d.Reason)
-}
-
 // Log is an open audit log. Its methods are safe for concurrent use.
 type Log struct {
 	dir    string
@@ -105,8 +68,21 @@ type Log struct {
 	rotateAt int64
 	// dirty means a failed append could not be cut back: the file must be
 	// truncated to size before the next write.
-	dirty  bool
-	damage []Damage
+	dirty bool
+	// needNL means the current file, changed outside, does not end in a
+	// newline: the next write starts with one so its record stays a line.
+	needNL bool
+	// dirInfo and fileInfo identify the directory and the current file
+	// as opened, for Check.
+	dirInfo  os.FileInfo
+	fileInfo os.FileInfo
+	damage   []Damage
+	// opened is how many of damage Open found; handed how many
+	// TakeDamage or Check have returned (from opened on).
+	opened, handed int
+	// fault is the kind of damage Check found and could not recover
+	// from, reported once until recovery succeeds.
+	fault  DamageKind
 	closed bool
 
 	headKick chan struct{} // wakes the head writer; closed by Close
@@ -139,18 +115,17 @@ func Open(dir string, opts Options) (*Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create audit directory: %w", err)
+		return nil, fmt.Errorf("create audit directory %s: %w", dir, err)
 	}
-	lockPath := filepath.Join(dir, lockName)
-	lock, err := openRegular(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	dirInfo, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open audit lock: %w", err)
+		return nil, fmt.Errorf("stat audit directory: %w", err)
 	}
-	if err := lockFile(lock); err != nil {
-		lock.Close()
-		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	lock, err := takeLock(dir)
+	if err != nil {
+		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock,
+	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirInfo: dirInfo,
 		headKick: make(chan struct{}, 1), headDone: make(chan struct{})}
 	if err := l.resume(); err != nil {
 		if l.f != nil {
@@ -159,11 +134,26 @@ func Open(dir string, opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.opened, l.handed = len(l.damage), len(l.damage)
 	for _, d := range l.damage {
 		l.logger.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
 	}
 	go l.headLoop()
 	return l, nil
+}
+
+// takeLock opens (creating if needed) and locks dir's lock file.
+func takeLock(dir string) (*os.File, error) {
+	lockPath := filepath.Join(dir, lockName)
+	lock, _, err := openOrCreate(lockPath, os.O_RDWR)
+	if err != nil {
+		return nil, fmt.Errorf("open audit lock: %w", err)
+	}
+	if err := lockFile(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock %s: %w", lockPath, err)
+	}
+	return lock, nil
 }
 
 func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }
@@ -231,7 +221,22 @@ func (l *Log) resume() error {
 	switch {
 	case err != nil:
 		l.addDamage(DamageHead, HeadName, 0, "head file ignored: %v", err)
+	case !ok && lastFile != "":
+		l.addDamage(DamageHeadMissing, HeadName, l.seq,
+			"the log holds records (%s ends at seq %d) but its head file is gone: records may have been cut off the end; a new head is written", lastFile, l.seq)
 	case !ok:
+		torn, terr := tornFiles(l.dir)
+		if terr != nil {
+			return terr
+		}
+		if len(torn) > 0 {
+			l.addDamage(DamageLogEmptied, CurrentName, 0,
+				"the log is empty and its head file is gone, but %s shows it held records: the log was emptied; the chain restarts at seq 1", torn[0])
+		}
+	case lastFile == "" && h.seq > 0:
+		l.seq, l.hash = h.seq, h.hash
+		l.addDamage(DamageLogEmptied, CurrentName, h.seq,
+			"the log is empty but its head file names seq %d: the log was emptied; appending continues from the head record", h.seq)
 	case !haveLast:
 		l.seq, l.hash = h.seq, h.hash
 		l.addDamage(DamageHead, HeadName, h.seq, "appending continues from the head record (seq %d)", h.seq)
@@ -247,14 +252,21 @@ func (l *Log) resume() error {
 	if !haveLast && lastFile != "" && !ok {
 		l.addDamage(DamageLastRecord, lastFile, 0, "no head file either: appending restarts the chain at seq 1")
 	}
+	if !ok {
+		// Write the head now, before any record: a log with records and
+		// no head is then always damage, never the remains of a crash.
+		if err := l.storeHeadForce(head{l.seq, l.hash}); err != nil {
+			// Not fatal: recording matters more; Verify will report it.
+			l.logger.Warn("audit head not written", "err", err)
+		}
+	}
 	return nil
 }
 
 // openCurrent opens (creating if needed) the current file for appending.
 func (l *Log) openCurrent() error {
 	path := l.path(CurrentName)
-	_, statErr := os.Lstat(path)
-	f, err := openRegular(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, created, err := openOrCreate(path, os.O_RDWR|os.O_APPEND)
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
 	}
@@ -263,13 +275,13 @@ func (l *Log) openCurrent() error {
 		f.Close()
 		return fmt.Errorf("stat %s: %w", path, err)
 	}
-	if errors.Is(statErr, os.ErrNotExist) {
+	if created {
 		if err := atomicfile.SyncDir(l.dir); err != nil {
 			f.Close()
 			return err
 		}
 	}
-	l.f, l.size, l.firstSeq = f, fi.Size(), 0
+	l.f, l.fileInfo, l.size, l.firstSeq, l.needNL = f, fi, fi.Size(), 0, false
 	return nil
 }
 
@@ -289,7 +301,7 @@ func (l *Log) cutTornTail() error {
 	name := base
 	var tf *os.File
 	for i := 2; ; i++ {
-		tf, err = os.OpenFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		tf, err = openFile(l.path(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if !errors.Is(err, os.ErrExist) || i > 100 {
 			break
 		}
@@ -324,8 +336,9 @@ func (l *Log) cutTornTail() error {
 	return nil
 }
 
-// Damaged returns what Open, and appends since, found wrong and worked
-// around; nil when the end of the log and its head checked out.
+// Damaged returns everything Open, and Check and Append since, found wrong
+// and worked around; nil when nothing was. It hands nothing out: see
+// TakeDamage.
 func (l *Log) Damaged() []Damage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -361,6 +374,7 @@ func (l *Log) Append(rec any) (Record, error) {
 	if len(line) > MaxLineSize {
 		return Record{}, fmt.Errorf("audit record: %d bytes, more than %d", len(line), MaxLineSize)
 	}
+	l.check()
 	if l.dirty && l.f != nil {
 		if err := l.cutBack(); err != nil {
 			return Record{}, fmt.Errorf("append to %s: earlier failed write not undone: %w", l.path(CurrentName), err)
@@ -402,15 +416,10 @@ func (l *Log) Append(rec any) (Record, error) {
 // as it was.
 func (l *Log) write(line []byte) error {
 	path := l.path(CurrentName)
-	if fi, err := l.f.Stat(); err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	} else if fi.Size() != l.size {
-		// Someone else wrote to or cut the file. The next record still
-		// chains to the last one this Log wrote, so Verify shows it.
-		l.addDamage(DamageOutside, CurrentName, l.seq,
-			"the file changed size outside the log (%d bytes, expected %d)", fi.Size(), l.size)
-		l.logger.Warn("audit log damaged", "kind", DamageOutside, "file", path, "expected", l.size, "size", fi.Size())
-		l.size = fi.Size()
+	if l.needNL {
+		// The file was changed outside and ends in a partial line:
+		// end it, so that this record is a line of its own.
+		line = append([]byte{'\n'}, line...)
 	}
 	_, err := l.f.Write(line)
 	if err == nil {
@@ -424,6 +433,7 @@ func (l *Log) write(line []byte) error {
 		return fmt.Errorf("append to %s: %w", path, err)
 	}
 	l.size += int64(len(line))
+	l.needNL = false
 	return nil
 }
 
@@ -492,6 +502,18 @@ func (l *Log) storeHead(h head) error {
 	if h.seq == 0 || h == l.headLast || h.seq < l.headLast.seq {
 		return nil
 	}
+	return l.writeHead(h)
+}
+
+// storeHeadForce writes h to the head file whatever it held.
+func (l *Log) storeHeadForce(h head) error {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	return l.writeHead(h)
+}
+
+// writeHead replaces the head file with h; headMu is held.
+func (l *Log) writeHead(h head) error {
 	err := atomicfile.WriteFile(l.path(HeadName), h.marshal())
 	if err != nil {
 		if msg := err.Error(); msg != l.headErr {
