@@ -32,11 +32,23 @@ type descriptors struct {
 	Configs []descConfig
 }
 
-// descConfig is one configuration: its bConfigurationValue and its
-// interfaces, alternate setting 0 only, one per bInterfaceNumber, sorted
-// by number. Drivers are unknown here.
+// descConfig is one configuration: its bConfigurationValue, bmAttributes
+// and bMaxPower, the first interface descriptor in it, and its
+// interfaces, one per bInterfaceNumber, sorted by number. Drivers are
+// unknown here.
 type descConfig struct {
-	Value      int
+	Value      int  // bConfigurationValue
+	Attributes byte // bmAttributes (0x40: self-powered)
+	MaxPower   byte // bMaxPower: 2 mA units, 8 mA at SuperSpeed (usb_get_max_power)
+	// First is the first interface descriptor of the configuration, of
+	// whatever number and alternate setting: the kernel's
+	// intf_cache[0]->altsetting[0], which usb_choose_configuration
+	// looks at. HasFirst is false for a configuration without any.
+	First    Interface
+	HasFirst bool
+	// Interfaces holds, per interface number, alternate setting 0, or
+	// the first alternate setting listed when there is no 0: the one
+	// usb_set_configuration installs and drivers match against.
 	Interfaces []Interface
 }
 
@@ -92,12 +104,23 @@ func parseDescriptors(b []byte) (descriptors, error) {
 	return d, nil
 }
 
+// maxInterfaces is the kernel's USB_MAXINTERFACES: interface numbers
+// beyond the first 32 distinct ones of a configuration are ignored.
+const maxInterfaces = 32
+
 // parseConfig parses one configuration descriptor and what follows it
 // (b is exactly wTotalLength bytes, or fewer when truncated); off is its
-// offset in the attribute, for errors.
+// offset in the attribute, for errors. Like usb_parse_configuration
+// (drivers/usb/core/config.c) it skips interface descriptors shorter
+// than 9 bytes and stops at a descriptor whose bLength is below 2 or
+// runs past the end.
 func parseConfig(b []byte, off int) (descConfig, error) {
-	cfg := descConfig{Value: int(b[5])}
-	var seen [256]bool
+	cfg := descConfig{Value: int(b[5]), Attributes: b[7], MaxPower: b[8]}
+	type found struct {
+		in   Interface
+		alt0 bool
+	}
+	var ifaces []found
 	var err error
 	for i := int(b[0]); i < len(b); {
 		if i < configDescLen {
@@ -113,38 +136,153 @@ func parseConfig(b []byte, off int) (descConfig, error) {
 		}
 		if b[i+1] == descTypeInterface && l >= interfaceDescLen {
 			num, alt := int(b[i+2]), b[i+3]
-			if alt == 0 && !seen[num] {
-				seen[num] = true
-				cfg.Interfaces = append(cfg.Interfaces, Interface{
-					Number:   num,
-					Class:    hex2(b[i+5]),
-					SubClass: hex2(b[i+6]),
-					Protocol: hex2(b[i+7]),
-				})
+			in := Interface{
+				Number:   num,
+				Class:    hex2(b[i+5]),
+				SubClass: hex2(b[i+6]),
+				Protocol: hex2(b[i+7]),
+			}
+			if !cfg.HasFirst {
+				cfg.First, cfg.HasFirst = in, true
+			}
+			k := slices.IndexFunc(ifaces, func(f found) bool { return f.in.Number == num })
+			switch {
+			case k < 0 && len(ifaces) < maxInterfaces:
+				ifaces = append(ifaces, found{in, alt == 0})
+			case k >= 0 && alt == 0 && !ifaces[k].alt0:
+				ifaces[k] = found{in, true}
 			}
 		}
 		i += l
+	}
+	for _, f := range ifaces {
+		cfg.Interfaces = append(cfg.Interfaces, f.in)
 	}
 	slices.SortFunc(cfg.Interfaces, func(a, b Interface) int { return a.Number - b.Number })
 	return cfg, err
 }
 
-// interfaces returns the interfaces of the configuration whose
-// bConfigurationValue is active, or of the first configuration when
-// none matches (an unconfigured or unauthorized device has value 0).
-// The slice is a copy.
-func (d *descriptors) interfaces(active int) []Interface {
-	if len(d.Configs) == 0 {
+// configIndex returns the index in d.Configs of the configuration whose
+// bConfigurationValue is value, or -1 (value 0 is "unconfigured" and
+// never matches).
+func (d *descriptors) configIndex(value int) int {
+	if value == 0 {
+		return -1
+	}
+	return slices.IndexFunc(d.Configs, func(c descConfig) bool { return c.Value == value })
+}
+
+// interfacesAt returns a copy of the interfaces of configuration i, nil
+// when i is -1.
+func (d *descriptors) interfacesAt(i int) []Interface {
+	if i < 0 || i >= len(d.Configs) {
 		return nil
 	}
-	cfg := d.Configs[0]
-	for _, c := range d.Configs {
-		if c.Value == active && active != 0 {
-			cfg = c
-			break
+	return slices.Clone(d.Configs[i].Interfaces)
+}
+
+// interfaces returns the interfaces of the configuration whose
+// bConfigurationValue is active or, when active is 0 or names none, of
+// the configuration the kernel will choose (chooseConfig). The slice is
+// a copy.
+func (d *descriptors) interfaces(active int, pw busPower) []Interface {
+	i := d.configIndex(active)
+	if i < 0 {
+		i = d.chooseConfig(pw)
+	}
+	return d.interfacesAt(i)
+}
+
+// busPower is what usb_choose_configuration weighs each configuration's
+// bMaxPower against: udev->bus_mA, the current the parent hub's port
+// gives, and the device's speed, which sets bMaxPower's unit.
+type busPower struct {
+	SuperSpeed bool // speed 5000 Mbit/s or more: bMaxPower in 8 mA units, else 2 mA
+	BudgetMA   int  // udev->bus_mA
+}
+
+// Hub port budgets (hub_configure in drivers/usb/core/hub.c): a root hub
+// or self-powered hub gives each port a full load, a bus-powered hub one
+// unit load.
+const (
+	fullLoadMA   = 500
+	fullLoadSSMA = 900
+	unitLoadMA   = 100
+	unitLoadSSMA = 150
+)
+
+// Interface class codes usb_choose_configuration tests.
+const (
+	classAudio  = "01" // USB_CLASS_AUDIO
+	classComm   = "02" // USB_CLASS_COMM
+	classMisc   = "ef" // USB_CLASS_MISC
+	classVendor = "ff" // USB_CLASS_VENDOR_SPEC
+	uacVersion3 = "30" // UAC_VERSION_3, bInterfaceProtocol of a UAC3 audio interface
+)
+
+// chooseConfig returns the index in d.Configs of the configuration that
+// usb_choose_configuration (drivers/usb/core/generic.c) sets on a device
+// the kernel configures (at enumeration, or when it is authorized), or
+// -1 when it sets none. Walking the configurations in order:
+//
+//   - one that draws more than the port gives (bMaxPower × 2 mA, × 8 mA
+//     at SuperSpeed, above pw.BudgetMA) is skipped;
+//   - one whose first interface is audio is taken at once if it is UAC3
+//     (bInterfaceProtocol 0x30), kept as the choice if it is the first
+//     configuration, and otherwise passed over;
+//   - when there are several configurations, a first one whose first
+//     interface is RNDIS (02/02/ff) or ActiveSync (ef/01/01) is kept as
+//     the choice without ending the walk: this assumes a kernel built
+//     with CONFIG_USB_NET_RNDIS_HOST (Debian, Ubuntu and Fedora build it
+//     as a module); without it such a configuration is skipped;
+//   - the first one whose first interface is not vendor-specific (ff),
+//     on a device whose bDeviceClass is not vendor-specific, is taken;
+//   - else the first one not skipped is kept.
+//
+// What descriptors cannot show is not modelled: a device driver's own
+// choose_configuration (r8152's configuration selector picks the vendor
+// configuration of Realtek network adapters on kernels that have it) and
+// a port claimed through usbfs.
+func (d *descriptors) chooseConfig(pw busPower) int {
+	mul := 2
+	if pw.SuperSpeed {
+		mul = 8
+	}
+	best := -1
+	for i, c := range d.Configs {
+		if int(c.MaxPower)*mul > pw.BudgetMA {
+			continue
+		}
+		first := c.First
+		if c.HasFirst && first.Class == classAudio {
+			if first.Protocol == uacVersion3 {
+				return i
+			}
+			if i == 0 {
+				best = i
+			}
+			continue
+		}
+		switch {
+		case i == 0 && len(d.Configs) > 1 && c.HasFirst && (isRNDIS(first) || isActiveSync(first)):
+			best = i
+		case d.Class != classVendor && c.HasFirst && first.Class != classVendor:
+			return i
+		case best < 0:
+			best = i
 		}
 	}
-	return slices.Clone(cfg.Interfaces)
+	return best
+}
+
+// isRNDIS is the kernel's is_rndis: Microsoft's RNDIS as CDC 02/02/ff.
+func isRNDIS(in Interface) bool {
+	return in.Class == classComm && in.SubClass == "02" && in.Protocol == "ff"
+}
+
+// isActiveSync is the kernel's is_activesync: ef/01/01.
+func isActiveSync(in Interface) bool {
+	return in.Class == classMisc && in.SubClass == "01" && in.Protocol == "01"
 }
 
 const hexDigits = "0123456789abcdef"

@@ -93,8 +93,10 @@ func TestParseDescriptorsESP(t *testing.T) {
 		// settings 0 and 1, both 0a/00/00; only one is kept.
 		{"rtl8153 config 2 cdc-ecm", []string{"axagon_device_desc_fs_hs", "axagon_config_desc_hs_1", "axagon_config_desc_hs_2"}, 2, "0bda:8153", "00/00/00", 2,
 			ifs("0:02/06/00", "1:0a/00/00")},
+		// Unconfigured: usb_choose_configuration passes over the vendor
+		// configuration 1 for the CDC-ECM configuration 2.
 		{"rtl8153 unconfigured", []string{"axagon_device_desc_fs_hs", "axagon_config_desc_hs_1", "axagon_config_desc_hs_2"}, 0, "0bda:8153", "00/00/00", 2,
-			ifs("0:ff/ff/00")},
+			ifs("0:02/06/00", "1:0a/00/00")},
 		// CDC + mass storage composite behind an interface association.
 		{"tinyusb cdc+msc", []string{"tusb_composite_device_desc", "tusb_composite_config_desc"}, 1, "303a:4001", "ef/02/01", 1,
 			ifs("0:02/02/00", "1:0a/00/00", "2:08/06/50")},
@@ -116,7 +118,7 @@ func TestParseDescriptorsESP(t *testing.T) {
 			if len(d.Configs) != tc.configs {
 				t.Errorf("%d configs, want %d", len(d.Configs), tc.configs)
 			}
-			if got := d.interfaces(tc.active); !slices.Equal(got, tc.want) {
+			if got := d.interfaces(tc.active, usb2Port); !slices.Equal(got, tc.want) {
 				t.Errorf("interfaces\n got %v\nwant %v", got, tc.want)
 			}
 		})
@@ -193,7 +195,9 @@ func TestParseDescriptorsMalformed(t *testing.T) {
 		{"zero bLength inside", cat(dev, set(cfg, 9+9+9, 0)), "bLength 0", ifs("0:03/01/01")},
 		{"bLength past the end", cat(dev, set(cfg, 9+9+9+7+9, 0xff)), "bLength 255", ifs("0:03/01/01", "1:03/00/00")},
 		{"short interface descriptor ignored", cat(dev, set(set(cfg, 9, 5), 9+5, 4)), "", ifs("1:03/00/00")},
-		{"alternate setting 1 only", cat(dev, set(cfg, 9+3, 1)), "", ifs("1:03/00/00")},
+		// Interface 0 has only alternate setting 1: usb_set_configuration
+		// installs it (the first listed), and drivers match it.
+		{"alternate setting 1 only", cat(dev, set(cfg, 9+3, 1)), "", ifs("0:03/01/01", "1:03/00/00")},
 		{"duplicate interface number", cat(dev, set(cfg, 9+9+9+7+2, 0)), "", ifs("0:03/01/01")},
 		{"config bLength below 9", cat(dev, set(cfg, 0, 2)), "", ifs("0:03/01/01", "1:03/00/00")},
 	} {
@@ -205,7 +209,7 @@ func TestParseDescriptorsMalformed(t *testing.T) {
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
-			if got := d.interfaces(1); !slices.Equal(got, tc.want) {
+			if got := d.interfaces(1, usb2Port); !slices.Equal(got, tc.want) {
 				t.Errorf("interfaces\n got %v\nwant %v", got, tc.want)
 			}
 		})
@@ -229,7 +233,12 @@ func FuzzParseDescriptors(f *testing.F) {
 		if err == nil && len(b) < 18 {
 			t.Fatal("short input accepted")
 		}
-		ifaces := d.interfaces(active)
+		for _, pw := range []busPower{usb2Port, usb2BusPowered, ssPort} {
+			if i := d.chooseConfig(pw); i < -1 || i >= len(d.Configs) {
+				t.Fatalf("chooseConfig = %d of %d", i, len(d.Configs))
+			}
+		}
+		ifaces := d.interfaces(active, usb2Port)
 		for i, in := range ifaces {
 			if i > 0 && ifaces[i-1].Number >= in.Number {
 				t.Fatalf("interfaces not sorted and unique: %v", ifaces)
@@ -251,6 +260,6 @@ func BenchmarkParseDescriptors(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d, _ := parseDescriptors(in)
-		_ = d.interfaces(1)
+		_ = d.interfaces(1, usb2Port)
 	}
 }

@@ -458,7 +458,7 @@ func (s *scanner) readDevice(dir sysDir, busPath, sysPath string) (Device, error
 			d.Authorized = ptr(false)
 		}
 	}
-	ifaces, err := s.interfaces(dir, busPath, &id.desc, id.haveDesc)
+	ifaces, err := s.interfaces(dir, &d, &id.desc, id.haveDesc)
 	if err != nil {
 		return d, err
 	}
@@ -525,14 +525,21 @@ func (s *scanner) readIdentity(dir sysDir, busPath, sysPath string) (identity, e
 }
 
 // interfaces returns the device's interfaces: one per interface of the
-// active configuration, alternate setting 0, with the driver bound to
-// its directory. Classes come from the descriptors when they were read
-// (the directory shows the current alternate setting, not 0); an
-// interface directory the descriptors do not list, or all of them when
-// there are no descriptors, is read from its own attributes. Without
-// interface directories (an unauthorized device, a kernel that hides
-// them) the descriptors alone answer, with no driver.
-func (s *scanner) interfaces(dir sysDir, busPath string, desc *descriptors, haveDesc bool) ([]Interface, error) {
+// active configuration (alternate setting 0, or the first listed), with
+// the driver bound to its directory. Classes come from the descriptors
+// when they were read (the directory shows the current alternate
+// setting, not 0); an interface directory the descriptors do not list,
+// or all of them when there are no descriptors, is read from its own
+// attributes.
+//
+// The active configuration is the one the interface directories name,
+// else bConfigurationValue. A device that is not configured
+// (bConfigurationValue empty or 0) or not authorized (authorized 0: the
+// kernel keeps it unconfigured) is judged by the configuration the
+// kernel will set once it configures it, from the descriptors alone
+// (chooseConfig, as usb_choose_configuration does), with no driver.
+func (s *scanner) interfaces(dir sysDir, d *Device, desc *descriptors, haveDesc bool) ([]Interface, error) {
+	busPath := d.Path
 	ents, err := dir.entries(s.dirBuf, true)
 	if err != nil {
 		return nil, err
@@ -559,7 +566,14 @@ func (s *scanner) interfaces(dir sysDir, busPath string, desc *descriptors, have
 		} else if v, ok := s.text(dir, "bConfigurationValue"); ok {
 			active, _ = strconv.Atoi(v)
 		}
-		out = desc.interfaces(active)
+		i := -1
+		if d.Authorized == nil || *d.Authorized || len(dirs) > 0 {
+			i = desc.configIndex(active)
+		}
+		if i < 0 {
+			i = desc.chooseConfig(s.busPower(dir, d))
+		}
+		out = desc.interfacesAt(i)
 	}
 	for _, id := range dirs {
 		i := slices.IndexFunc(out, func(in Interface) bool { return in.Number == id.num })
@@ -577,6 +591,33 @@ func (s *scanner) interfaces(dir sysDir, busPath string, desc *descriptors, have
 		out = []Interface{}
 	}
 	return out, nil
+}
+
+// busPower returns what the device's port gives it, as hub_configure
+// (drivers/usb/core/hub.c) sets udev->bus_mA: a port of a root hub or of
+// a self-powered hub gives a full load (500 mA, 900 mA at SuperSpeed), a
+// port of a bus-powered hub one unit load (100 mA, 150 mA). Sysfs does
+// not show the hub's power status (GET_STATUS) nor a host controller's
+// own power_budget, so the budget is a full load unless the parent hub's
+// bmAttributes says it cannot be self-powered (bit 0x40 clear). A speed
+// of 5000 Mbit/s or more counts bMaxPower in 8 mA units.
+func (s *scanner) busPower(dir sysDir, d *Device) busPower {
+	pw := busPower{BudgetMA: fullLoadMA}
+	if n, err := strconv.ParseFloat(d.Speed, 64); err == nil && n >= 5000 {
+		pw = busPower{SuperSpeed: true, BudgetMA: fullLoadSSMA}
+	}
+	if d.Parent == "" || strings.HasPrefix(d.Parent, "usb") || path.Base(path.Dir(d.SysPath)) != d.Parent {
+		return pw // on a root hub, or the hub's directory is not the one above
+	}
+	if v, err := s.hexAttr(dir, "../bmAttributes", 8); err == nil {
+		if n, err := strconv.ParseUint(v, 16, 8); err == nil && n&0x40 == 0 {
+			pw.BudgetMA = unitLoadMA
+			if pw.SuperSpeed {
+				pw.BudgetMA = unitLoadSSMA
+			}
+		}
+	}
+	return pw
 }
 
 // interfaceFromDir reads an interface's class from its directory.
