@@ -237,6 +237,8 @@ func (l *Log) resume() error {
 		l.seq, l.hash = h.seq, h.hash
 		l.addDamage(DamageLogEmptied, CurrentName, h.seq,
 			"the log is empty but its head file names seq %d: the log was emptied; appending continues from the head record", h.seq)
+	case lastFile == "":
+		// A log without records whose head says seq 0: a new log.
 	case !haveLast:
 		l.seq, l.hash = h.seq, h.hash
 		l.addDamage(DamageHead, HeadName, h.seq, "appending continues from the head record (seq %d)", h.seq)

@@ -404,4 +404,3 @@ func skipLine(br *bufio.Reader) error {
 		}
 	}
 }
-
