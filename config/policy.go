@@ -2,7 +2,6 @@ package config
 
 import (
 	"hash/maphash"
-	"slices"
 	"time"
 
 	"github.com/mamori-agent/mamori/collector/usb"
@@ -52,22 +51,52 @@ type Decision struct {
 // a decision does not grow with the number of entries, only with the
 // number of entries that share the device's exact identifiers and with
 // the number of distinct class sets among entries that set only classes.
+// The index is lean: about 40 bytes per entry besides the entries.
 // A Policy is immutable and safe for concurrent use.
 type Policy struct {
 	entries []USBEntry
+	meta    []entryMeta // by entry
 	seed    maphash.Seed
-	// index holds a node per key (anchor and extras), by keyHash.
-	index map[uint64]*node
-	// filter is a Bloom filter of the keys in index. It is small enough
+	// table is an open-addressed hash table of the entries that have an
+	// anchor, by keyHash; a slot holds the hash's high 32 bits and the
+	// entry's index + 1 (0: empty).
+	table []slot
+	mask  uint64
+	// filter is a Bloom filter of the keys in table. It is small enough
 	// to stay in the CPU's cache, so that most lookups of a device that
-	// is not in the list never touch the index itself.
+	// is not in the list never touch the table itself.
 	filter bloom
 	// combos[anchor] has bit 1<<extras set for every combination of
-	// anchor and extras in index.
+	// anchor and extras in table.
 	combos [anchorPort + 1]uint8
-	// classOnly holds the entries that set only classes.
-	classOnly bucket
+	// classOnly holds the entries that set only classes, grouped by
+	// class set.
+	classOnly []classGroup
+	// classSets are the distinct class sets of the entries.
+	classSets []classSet
 	loc       *time.Location
+}
+
+type slot struct {
+	tag uint32
+	idx uint32 // entry index + 1; 0 when the slot is empty
+}
+
+// entryMeta is what Decide needs of an entry besides its strings.
+type entryMeta struct {
+	from, until int64  // YYYYMMDD, 0 when open
+	classes     int32  // index in classSets; -1: any class
+	product     uint32 // vendor<<16|product, or vendor alone
+	anchor      uint8
+	extras      uint8
+	score       uint8
+	ok          bool // the entry can match
+}
+
+// classGroup is the class-only entries with one class set, in order.
+type classGroup struct {
+	set  classSet
+	idxs []int32
 }
 
 // PolicyOption configures NewPolicy.
@@ -98,106 +127,12 @@ const (
 	extraPort
 )
 
-// node is an index slot: the entries whose identifying fields are
-// exactly one key.
-type node struct {
-	bucket
-}
-
-// bucket holds entries grouped by exact key and class set. The first
-// group is kept inline, so that the usual lookup (one group, one entry)
-// reads one piece of memory after the index.
-type bucket struct {
-	n     int // number of groups
-	first group
-	rest  []group
-}
-
-// group returns the i'th group.
-func (b *bucket) group(i int) *group {
-	if i == 0 {
-		return &b.first
-	}
-	return &b.rest[i-1]
-}
-
-// add appends g and returns its number.
-func (b *bucket) add(g group) int {
-	if b.n == 0 {
-		b.first = g
-	} else {
-		b.rest = append(b.rest, g)
-	}
-	b.n++
-	return b.n - 1
-}
-
-// group is entries that match exactly the same devices: the same
-// identifying fields and classes. They differ only in their dates (and
-// informational fields), so the first valid one in file order stands for
-// the group.
-type group struct {
-	ids      ids
-	classes  classSet
-	anyClass bool // the entries set no classes
-	score    int
-	// first and rest are the entries, in file order.
-	first candidate
-	rest  []candidate
-	n     int
-}
-
-// add appends c.
-func (g *group) add(c candidate) {
-	if g.n == 0 {
-		g.first = c
-	} else {
-		g.rest = append(g.rest, c)
-	}
-	g.n++
-}
-
 // ids are an entry's identifying fields, with the device's vendor and
 // product id as one number (vendor<<16 | product).
 type ids struct {
 	anchor  uint8
 	extras  uint8
 	product uint32 // vendor<<16|product, or vendor alone for anchorVendor
-	serial  istr
-	port    istr
-}
-
-// istrMax is the longest string istr keeps inline.
-const istrMax = 30
-
-// istr is a string that, when short (as serial numbers and bus paths
-// are), is also kept inline, so that comparing it reads no memory beyond
-// the group that holds it.
-type istr struct {
-	n uint8 // length when inline, 0xff when not
-	b [istrMax]byte
-	s string
-}
-
-func newIstr(s string) istr {
-	k := istr{n: 0xff, s: s}
-	if len(s) <= istrMax {
-		k.n = uint8(len(s))
-		copy(k.b[:], s)
-	}
-	return k
-}
-
-func (k *istr) equal(s string) bool {
-	if k.n != 0xff {
-		return len(s) == int(k.n) && string(k.b[:k.n]) == s
-	}
-	return k.s == s
-}
-
-type candidate struct {
-	idx         int32
-	from, until int64 // YYYYMMDD, 0 when open
 }
 
 // Specificity scores: serial > port > vendor+product > vendor > classes.
@@ -209,70 +144,96 @@ const (
 	scoreSerial
 )
 
-// NewPolicy indexes entries (it keeps a copy). Entries that set no
-// matching field, a malformed id or a class it does not know never match.
+// NewPolicy indexes entries. It keeps the slice, not a copy: the entries
+// must not change afterwards (those of a Config never do). Entries that
+// set no matching field, a malformed id or a class it does not know never
+// match.
 func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 	p := &Policy{
-		entries: slices.Clone(entries),
+		entries: entries,
+		meta:    make([]entryMeta, len(entries)),
 		seed:    maphash.MakeSeed(),
-		index:   make(map[uint64]*node, len(entries)),
 		loc:     time.Local,
 	}
 	for _, o := range opts {
 		o(p)
 	}
-	type groupKey struct {
-		ids      ids
-		classes  classSet
-		anyClass bool
-	}
-	type groupRef struct {
-		b *bucket
-		i int
-	}
-	where := make(map[groupKey]groupRef, len(entries))
-	for i := range p.entries {
-		e := &p.entries[i]
+	setIdx := map[classSet]int32{}
+	groupIdx := map[classSet]int{}
+	hashes := make([]uint64, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		m := &p.meta[i]
+		m.classes = -1
 		id, score, ok := entryIDs(e)
 		if !ok {
 			continue
 		}
-		gk := groupKey{ids: id, anyClass: len(e.Classes) == 0}
-		if !gk.anyClass {
+		if len(e.Classes) > 0 {
+			var cs classSet
 			for _, name := range e.Classes {
 				code, known := classCode(name)
-				ok = ok && known && gk.classes.add(code)
+				ok = ok && known && cs.add(code)
 			}
 			if !ok {
 				continue
 			}
 			score |= scoreClasses
-		}
-		ref, ok := where[gk]
-		if !ok {
-			ref.b = &p.classOnly
-			if id.anchor != 0 {
-				ref.b = &p.nodeFor(id).bucket
+			si, seen := setIdx[cs]
+			if !seen {
+				si = int32(len(p.classSets))
+				p.classSets = append(p.classSets, cs)
+				setIdx[cs] = si
 			}
-			ref.i = ref.b.add(group{ids: id, classes: gk.classes, anyClass: gk.anyClass, score: score})
-			where[gk] = ref
+			m.classes = si
+			if id.anchor == 0 {
+				gi, seen := groupIdx[cs]
+				if !seen {
+					gi = len(p.classOnly)
+					p.classOnly = append(p.classOnly, classGroup{set: cs})
+					groupIdx[cs] = gi
+				}
+				p.classOnly[gi].idxs = append(p.classOnly[gi].idxs, int32(i))
+			}
 		}
-		c := candidate{idx: int32(i)}
+		m.anchor, m.extras, m.product, m.score, m.ok = id.anchor, id.extras, id.product, uint8(score), true
 		if e.ValidFrom != nil {
-			c.from = e.ValidFrom.ordinal()
+			m.from = e.ValidFrom.ordinal()
 		}
 		if e.ValidUntil != nil {
-			c.until = e.ValidUntil.ordinal()
+			m.until = e.ValidUntil.ordinal()
 		}
-		ref.b.group(ref.i).add(c)
+		if id.anchor != 0 {
+			p.combos[id.anchor] |= 1 << id.extras
+			var serial, port uint64
+			if e.Serial != nil && (id.anchor == anchorSerial || id.extras&extraSerial != 0) {
+				serial = p.strHash(*e.Serial)
+			}
+			if id.anchor == anchorPort || id.extras&extraPort != 0 {
+				port = p.strHash(e.Port)
+			}
+			hashes[i] = p.keyHash(id.anchor, id.extras, id.product, serial, port)
+		}
 	}
-	p.filter = newBloom(len(p.index))
-	for h := range p.index {
+	n := uint64(16)
+	for n < uint64(len(hashes))*2 {
+		n <<= 1
+	}
+	p.table, p.mask = make([]slot, n), n-1
+	p.filter = newBloom(len(hashes))
+	for i, h := range hashes {
+		if p.meta[i].anchor == 0 || !p.meta[i].ok {
+			continue
+		}
 		p.filter.add(h)
+		j := h & p.mask
+		for p.table[j].idx != 0 {
+			j = (j + 1) & p.mask
+		}
+		p.table[j] = slot{tag: uint32(h >> 32), idx: uint32(i) + 1}
 	}
 	return p
 }
-
 // bloom is a Bloom filter of 64-bit hashes, about 16 bits per key, with
 // both probes in one 64-bit word so that a lookup reads memory once
 // (about 1.5% false positives).
@@ -302,18 +263,6 @@ func (b *bloom) add(h uint64) {
 func (b *bloom) has(h uint64) bool {
 	w, bits := b.bits(h)
 	return b.words[w]&bits == bits
-}
-
-// nodeFor returns the index node for id, creating it.
-func (p *Policy) nodeFor(id ids) *node {
-	p.combos[id.anchor] |= 1 << id.extras
-	h := p.keyHash(id.anchor, id.extras, id.product, p.strHash(id.serial.s), p.strHash(id.port.s))
-	n := p.index[h]
-	if n == nil {
-		n = &node{}
-		p.index[h] = n
-	}
-	return n
 }
 
 func (p *Policy) strHash(s string) uint64 {
@@ -371,24 +320,22 @@ func entryIDs(e *USBEntry) (ids, int, bool) {
 	case e.ProductID != "":
 		return id, 0, false // a product id means nothing without a vendor
 	case e.Serial != nil:
-		id.anchor, id.serial = anchorSerial, newIstr(*e.Serial)
+		id.anchor = anchorSerial
 		if e.Port != "" {
-			id.extras, id.port = extraPort, newIstr(e.Port)
+			id.extras = extraPort
 		}
 		return id, score, true
 	case e.Port != "":
-		id.anchor, id.port = anchorPort, newIstr(e.Port)
+		id.anchor = anchorPort
 		return id, score, true
 	default:
 		return id, score, len(e.Classes) > 0
 	}
 	if e.Serial != nil {
 		id.extras |= extraSerial
-		id.serial = newIstr(*e.Serial)
 	}
 	if e.Port != "" {
 		id.extras |= extraPort
-		id.port = newIstr(e.Port)
 	}
 	return id, score, true
 }
@@ -415,13 +362,13 @@ func (p *Policy) Len() int { return len(p.entries) }
 // choice is the best candidate found so far.
 type choice struct {
 	idx   int32 // -1 when none
-	score int
-	c     candidate
+	score uint8
+	m     *entryMeta
 }
 
 // better reports whether a candidate with score s at idx beats ch: more
 // specific first, then earlier in the file.
-func (ch *choice) better(s int, idx int32) bool {
+func (ch *choice) better(s uint8, idx int32) bool {
 	return ch.idx < 0 || s > ch.score || s == ch.score && idx < ch.idx
 }
 
@@ -478,14 +425,26 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 	}
 	p.probe(&r, &dev, anchorSerial, 0)
 	p.probe(&r, &dev, anchorPort, 0)
-	r.consider(&p.classOnly, &dev)
+	if dev.classesOK {
+		for gi := range p.classOnly {
+			g := &p.classOnly[gi]
+			if !dev.classes.subsetOf(&g.set) {
+				continue
+			}
+			for _, i := range g.idxs {
+				if r.consider(p, i) {
+					break // later entries of the group can only lose
+				}
+			}
+		}
+	}
 
 	switch {
 	case r.valid.idx >= 0:
 		return Decision{Status: Approved, Entry: &p.entries[r.valid.idx]}
 	case r.stale.idx >= 0:
 		st := Expired
-		if r.stale.c.from != 0 && r.today < r.stale.c.from {
+		if r.stale.m.from != 0 && r.today < r.stale.m.from {
 			st = NotYetValid
 		}
 		return Decision{Status: st, Entry: &p.entries[r.stale.idx]}
@@ -494,7 +453,7 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 }
 
 // probe looks up the device under one anchor with each combination of
-// extras that the index holds.
+// extras that the table holds.
 func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 	combos := p.combos[anchor]
 	for extras := range extraSerial | extraPort + 1 {
@@ -515,63 +474,63 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 		if !p.filter.has(h) {
 			continue
 		}
-		if n := p.index[h]; n != nil {
-			r.consider(&n.bucket, dev)
-		}
-	}
-}
-
-// consider checks each group of b against the device in full and keeps
-// the best candidates.
-func (r *decision) consider(b *bucket, dev *device) {
-	for gi := range b.n {
-		g := b.group(gi)
-		if !g.matches(dev) {
-			continue
-		}
-		for i := range g.n {
-			c := &g.first
-			if i > 0 {
-				c = &g.rest[i-1]
+		tag := uint32(h >> 32)
+		for j := h & p.mask; p.table[j].idx != 0; j = (j + 1) & p.mask {
+			s := p.table[j]
+			if s.tag != tag {
+				continue
 			}
-			if c.validOn(r.today) {
-				if r.valid.better(g.score, c.idx) {
-					r.valid = choice{idx: c.idx, score: g.score, c: *c}
-				}
-				break // later entries of the group can only lose
-			}
-			if r.stale.better(g.score, c.idx) {
-				r.stale = choice{idx: c.idx, score: g.score, c: *c}
+			i := int32(s.idx - 1)
+			if m := &p.meta[i]; m.anchor == anchor && m.extras == extras && p.matches(i, dev) {
+				r.consider(p, i)
 			}
 		}
 	}
 }
 
-// matches checks every field the group's entries set.
-func (g *group) matches(dev *device) bool {
+// consider weighs entry i, which matches the device; it reports whether
+// the entry is valid today.
+func (r *decision) consider(p *Policy, i int32) bool {
+	m := &p.meta[i]
+	if m.validOn(r.today) {
+		if r.valid.better(m.score, i) {
+			r.valid = choice{idx: i, score: m.score, m: m}
+		}
+		return true
+	}
+	if r.stale.better(m.score, i) {
+		r.stale = choice{idx: i, score: m.score, m: m}
+	}
+	return false
+}
+
+// matches checks every field entry i sets against the device.
+func (p *Policy) matches(i int32, dev *device) bool {
+	m := &p.meta[i]
+	e := &p.entries[i]
 	d := dev.d
-	switch g.ids.anchor {
+	switch m.anchor {
 	case anchorProduct:
-		if !dev.idsOK || dev.product != g.ids.product {
+		if !dev.idsOK || dev.product != m.product {
 			return false
 		}
 	case anchorVendor:
-		if !dev.idsOK || dev.product>>16 != g.ids.product {
+		if !dev.idsOK || dev.product>>16 != m.product {
 			return false
 		}
 	}
-	if (g.ids.anchor == anchorSerial || g.ids.extras&extraSerial != 0) && (d.Serial == nil || !g.ids.serial.equal(*d.Serial)) {
+	if (m.anchor == anchorSerial || m.extras&extraSerial != 0) && (d.Serial == nil || *e.Serial != *d.Serial) {
 		return false
 	}
-	if (g.ids.anchor == anchorPort || g.ids.extras&extraPort != 0) && !g.ids.port.equal(d.Path) {
+	if (m.anchor == anchorPort || m.extras&extraPort != 0) && e.Port != d.Path {
 		return false
 	}
-	return g.anyClass || dev.classesOK && dev.classes.subsetOf(&g.classes)
+	return m.classes < 0 || dev.classesOK && dev.classes.subsetOf(&p.classSets[m.classes])
 }
 
-// validOn reports whether the candidate's dates include today (inclusive).
-func (c candidate) validOn(today int64) bool {
-	return (c.from == 0 || c.from <= today) && (c.until == 0 || today <= c.until)
+// validOn reports whether the entry's dates include today (inclusive).
+func (m *entryMeta) validOn(today int64) bool {
+	return (m.from == 0 || m.from <= today) && (m.until == 0 || today <= m.until)
 }
 
 // classSet is a set of USB class codes, one bit per code.
