@@ -42,6 +42,22 @@ func (d sysDir) ino() (uint64, bool) {
 	return st.Ino, true
 }
 
+// isSysfsMount reports whether path lies on a sysfs mount: statfs gives
+// SYSFS_MAGIC (0x62656572), which nothing but the kernel's sysfs has.
+func isSysfsMount(path string) (bool, error) {
+	var st unix.Statfs_t
+	for {
+		err := unix.Statfs(path, &st)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, &fs.PathError{Op: "statfs", Path: path, Err: err}
+		}
+		return st.Type == unix.SYSFS_MAGIC, nil
+	}
+}
+
 func (d sysDir) close() {
 	if d.fd >= 0 {
 		syscall.Close(d.fd)

@@ -30,6 +30,10 @@ func openDir(path string) (sysDir, error) {
 
 func (d sysDir) close() {}
 
+// isSysfsMount is false off Linux: there is no sysfs to mount, only
+// copied trees.
+func isSysfsMount(string) (bool, error) { return false, nil }
+
 // ino is unknown off Linux: no identity cache there.
 func (d sysDir) ino() (uint64, bool) { return 0, false }
 

@@ -107,6 +107,49 @@ func (c *identityCache) keep(seen map[string]bool) {
 	c.mu.Unlock()
 }
 
+// ErrNotSysfs is wrapped by the error of Check, and of Devices, when the
+// root is not a sysfs tree: what cannot be seen must not read as an
+// empty, compliant inventory.
+var ErrNotSysfs = errors.New("not a sysfs tree")
+
+// Check reports whether the root is a sysfs tree, and why not in an
+// error wrapping ErrNotSysfs (and fs.ErrNotExist when the root is
+// missing). A directory whose file system is sysfs (statfs f_type
+// SYSFS_MAGIC, 0x62656572, on Linux) is one when it holds devices/ (the
+// root, not a directory inside it). Any other directory, a fixture tree
+// or a copy, must have the structure the kernel creates: a devices/
+// directory and a bus/ or class/ directory.
+func (f FS) Check() error {
+	fi, err := os.Stat(f.root)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotSysfs, f.root, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %s is not a directory", ErrNotSysfs, f.root)
+	}
+	magic, _ := isSysfsMount(f.root) // a failing statfs leaves the structure to decide
+	if !f.isDir("devices") {
+		if magic {
+			return fmt.Errorf("%w: %s is a directory inside sysfs, not its root (no devices/)", ErrNotSysfs, f.root)
+		}
+		return fmt.Errorf("%w: %s has no devices/ directory", ErrNotSysfs, f.root)
+	}
+	if !magic && !f.isDir("bus") && !f.isDir("class") {
+		return fmt.Errorf("%w: %s has devices/ but neither bus/ nor class/", ErrNotSysfs, f.root)
+	}
+	return nil
+}
+
+// HasUSBBus reports whether the sysfs has a USB bus (bus/usb): without
+// one (no USB controller, or a kernel built without USB) Devices finds
+// nothing, and a caller should say so rather than show an empty list.
+func (f FS) HasUSBBus() bool { return f.isDir("bus/usb") }
+
+func (f FS) isDir(rel string) bool {
+	fi, err := os.Stat(f.path(rel))
+	return err == nil && fi.IsDir()
+}
+
 // Root returns the sysfs root the FS reads.
 func (f FS) Root() string { return f.root }
 
@@ -119,14 +162,15 @@ const busDevicesDir = "bus/usb/devices"
 
 // Devices reads every USB device under bus/usb/devices, root hubs
 // included, sorted by bus then port numbers ("usb1" < "1-2" < "1-2.1" <
-// "1-10"). A sysfs without bus/usb (no USB controller, a container)
-// gives an empty list and no error; a root that does not exist is an
-// error. A device that cannot be read is left out and named in the
+// "1-10"). A root that is not a sysfs tree (Check) is an error wrapping
+// ErrNotSysfs, with no list; a sysfs without bus/usb (no USB controller,
+// a container) gives an empty list and no error (HasUSBBus tells the
+// two empty cases apart). A device that cannot be read is left out and named in the
 // returned error (errors.Join, one per device); a device that vanished
 // during the scan (unplugged) is left out silently.
 func (f FS) Devices() ([]Device, error) {
-	if _, err := os.Stat(f.root); err != nil {
-		return nil, fmt.Errorf("sysfs root: %w", err)
+	if err := f.Check(); err != nil {
+		return nil, err
 	}
 	s := newScanner(f)
 	s.cached = true

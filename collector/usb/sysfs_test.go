@@ -465,13 +465,21 @@ func TestOwnerOf(t *testing.T) {
 
 func TestNoUSBBus(t *testing.T) {
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "class/net"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"devices/virtual/net/lo", "class/net"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	fsys := NewFS(root)
+	if err := fsys.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+	if fsys.HasUSBBus() {
+		t.Error("HasUSBBus without bus/usb")
+	}
 	devs, err := fsys.Devices()
 	if err != nil || devs == nil || len(devs) != 0 {
-		t.Errorf("Devices on a sysfs without bus/usb = %v, %v; want empty, nil", devs, err)
+		t.Errorf("Devices on a sysfs without bus/usb = %#v, %v; want empty, nil", devs, err)
 	}
 	blocks, err := fsys.USBBlockDevices()
 	if err != nil || len(blocks) != 0 {
@@ -480,8 +488,72 @@ func TestNoUSBBus(t *testing.T) {
 	if _, err := fsys.Device("1-1"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Device: %v", err)
 	}
-	if _, err := NewFS(filepath.Join(root, "missing")).Devices(); err == nil {
-		t.Error("missing root: no error")
+}
+
+// TestCheck: a root that is not a sysfs tree is an error wrapping
+// ErrNotSysfs, from Check and from Devices, never an empty inventory.
+func TestCheck(t *testing.T) {
+	mk := func(t *testing.T, dirs ...string) string {
+		root := t.TempDir()
+		for _, d := range dirs {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return root
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	writeAttr(t, filepath.Dir(file), "file", []byte("x"))
+	for _, tc := range []struct {
+		name    string
+		root    string
+		wantErr string // "" for a sysfs
+		usb     bool
+	}{
+		{"etc-like", mk(t, "ssh", "default"), "has no devices/ directory", false},
+		{"empty", mk(t), "has no devices/ directory", false},
+		{"devices only", mk(t, "devices"), "has devices/ but neither bus/ nor class/", false},
+		{"bus/usb without devices/", mk(t, "bus/usb/devices"), "has no devices/ directory", true},
+		{"missing", filepath.Join(t.TempDir(), "missing"), "no such file or directory", false},
+		{"a file", file, "is not a directory", false},
+		{"devices and class", mk(t, "devices", "class"), "", false},
+		{"devices and bus/usb", mk(t, "devices", "bus/usb/devices"), "", true},
+		{"recorded tree", tree(t, "umockdev/fido2.umockdev"), "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := NewFS(tc.root)
+			err := fsys.Check()
+			if got := fsys.HasUSBBus(); got != tc.usb {
+				t.Errorf("HasUSBBus = %v, want %v", got, tc.usb)
+			}
+			devs, derr := fsys.Devices()
+			if tc.wantErr == "" {
+				if err != nil || derr != nil || devs == nil {
+					t.Errorf("Check: %v; Devices: %d, %v", err, len(devs), derr)
+				}
+				return
+			}
+			want := "not a sysfs tree: " + tc.root
+			if err == nil || !errors.Is(err, ErrNotSysfs) || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("Check: %v, want %q ... %q", err, want, tc.wantErr)
+			}
+			if devs != nil || derr == nil || derr.Error() != err.Error() {
+				t.Errorf("Devices = %v, %v; want nil and Check's error", devs, derr)
+			}
+		})
+	}
+	if _, err := os.Stat("/sys/devices"); err == nil {
+		if mounted, _ := isSysfsMount("/sys"); mounted {
+			if err := NewFS("/sys").Check(); err != nil {
+				t.Errorf("/sys: %v", err)
+			}
+			if err := NewFS("/sys/class").Check(); !errors.Is(err, ErrNotSysfs) || !strings.Contains(err.Error(), "inside sysfs") {
+				t.Errorf("/sys/class: %v", err)
+			}
+		}
+	}
+	if err := NewFS(filepath.Join(t.TempDir(), "missing")).Check(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing root: %v does not wrap fs.ErrNotExist", err)
 	}
 }
 
