@@ -3,10 +3,13 @@ package media
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // Mount is one line of /proc/<pid>/mountinfo (proc(5)):
@@ -41,6 +44,17 @@ func (m Mount) ReadOnly() bool {
 	return hasOption(m.Options, "ro") || hasOption(m.SuperOptions, "ro")
 }
 
+// CodePage returns the DOS code page of a FAT mount, from its
+// "codepage=" super option ("codepage=932"), or 0 when it has none.
+func (m Mount) CodePage() int {
+	for _, o := range m.SuperOptions {
+		if v, ok := strings.CutPrefix(o, "codepage="); ok {
+			return parseCodePage(v)
+		}
+	}
+	return 0
+}
+
 func hasOption(opts []string, o string) bool {
 	for _, x := range opts {
 		if x == o {
@@ -58,11 +72,11 @@ func ReadMountInfo(procfs string) ([]Mount, error) {
 	path := filepath.Join(procfs, "self", "mountinfo")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", safe.String(path), dropPath(err))
 	}
 	mounts, err := parseMountInfo(b)
 	if err != nil {
-		err = fmt.Errorf("parse %s: %w", path, err)
+		err = fmt.Errorf("parse %s: %w", safe.String(path), err)
 	}
 	return mounts, err
 }
@@ -219,4 +233,15 @@ func truncate(s string) string {
 		return s[:40] + "..."
 	}
 	return s
+}
+
+// dropPath returns an *fs.PathError's operation and cause without its
+// path: the caller's message names the path already, escaped, and the
+// path in a PathError is raw. errors.Is still sees the cause.
+func dropPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Err != nil {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }

@@ -22,6 +22,28 @@ type Options struct {
 	// re-reading mountinfo does not probe a mounted medium again at every
 	// change: a probe reads the device, and a dying device can stall it.
 	Known func(Mount) (Volume, bool)
+	// CodePage is the DOS code page FAT labels are decoded in when the
+	// mount does not say (see Mount.CodePage): 932 on a Japanese machine
+	// (CodePageForLanguage("ja")); 0 reads them as UTF-8, escaping what is
+	// not.
+	CodePage int
+}
+
+// kernelDefaultCodePage is CONFIG_FAT_DEFAULT_CODEPAGE in distribution
+// kernels; the vfat driver shows "codepage=437" for every mount that did
+// not choose one.
+const kernelDefaultCodePage = 437
+
+// labelCodePage chooses the code page for a mounted volume's FAT label:
+// the mount's own codepage= option, unless it is the kernel's default 437
+// (which the kernel shows whether or not anyone chose it) and the caller
+// gave a code page; else the caller's.
+func labelCodePage(m Mount, fallback int) int {
+	cp := m.CodePage()
+	if cp == 0 || cp == kernelDefaultCodePage && fallback != 0 {
+		return fallback
+	}
+	return cp
 }
 
 // EncryptionDMCrypt is Volume.Encryption for a mount through a kernel
@@ -46,7 +68,7 @@ const maxStackDepth = 8
 func Volumes(mounts []Mount, blockToUSB map[string]string, opts Options) []Volume {
 	var vols []Volume
 	for _, m := range mounts {
-		name := blockName(m, opts.SysfsRoot)
+		name := blockName(m, opts.SysfsRoot, opts.DevRoot)
 		if name == "" {
 			continue
 		}
@@ -80,7 +102,7 @@ func describe(m Mount, name, usbPath, backing string, opts Options) Volume {
 	}
 	v.Size, _ = blockSize(opts.SysfsRoot, name) // 0 when unknown
 	var errs []error
-	info, err := ProbeBlock(opts.DevRoot, name)
+	info, err := ProbeBlockWith(opts.DevRoot, name, ProbeOptions{CodePage: labelCodePage(m, opts.CodePage)})
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -107,7 +129,7 @@ func describe(m Mount, name, usbPath, backing string, opts Options) Volume {
 				v.Encryption = EncryptionDMCrypt
 			}
 		} else if binfo.Encrypted() {
-			errs = append(errs, fmt.Errorf("%s on %s, but %s is not a dm-crypt mapping: not counted as encrypted", binfo.Encryption, backing, name))
+			errs = append(errs, fmt.Errorf("%s on %s, but %s is not a dm-crypt mapping: not counted as encrypted", binfo.Encryption, safe.String(backing), safe.String(name)))
 		}
 	}
 	v.Encrypted = v.Encryption != EncryptionNone
@@ -119,20 +141,165 @@ func describe(m Mount, name, usbPath, backing string, opts Options) Volume {
 
 func isFAT(fstype string) bool { return fstype == "vfat" || fstype == "msdos" || fstype == "fat" }
 
-// blockName finds the kernel block name of a mount's device.
-func blockName(m Mount, sysfs string) string {
+// blockName finds the kernel block name of a mount's device, through what
+// the kernel and udev themselves hold, never by the shape of a name:
+//
+//  1. <sysfs>/dev/block/<field 3>: the device number of a block file
+//     system. btrfs (and anything with an anonymous 0:N) has none.
+//  2. The source (field 10): /dev/NAME with NAME in <sysfs>/class/block;
+//     /dev/block/MAJ:MIN through <sysfs>/dev/block; /dev/mapper/NAME as
+//     the dm-N whose <sysfs>/class/block/dm-N/dm/name is NAME (the node
+//     name may carry libdevmapper's \xNN mangling); /dev/VG/LV as the LVM
+//     mapping named "VG-LV" with each '-' in VG and LV doubled and a dm/uuid
+//     starting "LVM-".
+//  3. A source that is a symbolic link under <DevRoot> (/dev/disk/by-uuid/...,
+//     /dev/disk/by-label/..., /dev/VG/LV, /dev/mapper/NAME): the links are
+//     followed inside DevRoot to a node whose name is in class/block.
+func blockName(m Mount, sysfs, devRoot string) string {
 	if target, err := os.Readlink(filepath.Join(sysfs, "dev", "block", m.MajorMinor)); err == nil {
-		return validBlockName(filepath.Base(target))
+		if name := validBlockName(filepath.Base(target)); name != "" {
+			return name
+		}
 	}
-	if strings.HasPrefix(m.Source, "/dev/") {
-		name := validBlockName(filepath.Base(m.Source))
-		if name != "" {
-			if _, err := os.Stat(filepath.Join(sysfs, "class", "block", name)); err == nil {
+	rel, ok := devRelative(m.Source)
+	if !ok {
+		return ""
+	}
+	if name := validBlockName(rel); name != "" && isBlock(sysfs, name) {
+		return name
+	}
+	dir, base := filepath.Split(rel)
+	switch dir {
+	case "block/":
+		if validMajorMinor(base) {
+			if target, err := os.Readlink(filepath.Join(sysfs, "dev", "block", base)); err == nil {
+				return validBlockName(filepath.Base(target))
+			}
+		}
+	case "mapper/":
+		if name := dmByName(sysfs, base, ""); name != "" {
+			return name
+		}
+		if u := unmangleDMName(base); u != base {
+			if name := dmByName(sysfs, u, ""); name != "" {
 				return name
 			}
 		}
 	}
+	if name := followDevLink(devRoot, rel, sysfs); name != "" {
+		return name
+	}
+	if vg, lv, ok := strings.Cut(rel, "/"); ok && vg != "" && lv != "" && !strings.Contains(lv, "/") {
+		return dmByName(sysfs, strings.ReplaceAll(vg, "-", "--")+"-"+strings.ReplaceAll(lv, "-", "--"), "LVM-")
+	}
 	return ""
+}
+
+// devRelative returns the part of a mount source after "/dev/", cleaned,
+// or false when the source is not a path below /dev.
+func devRelative(source string) (string, bool) {
+	if !strings.HasPrefix(source, "/dev/") || strings.ContainsRune(source, 0) {
+		return "", false
+	}
+	clean := filepath.Clean(source)
+	rel, ok := strings.CutPrefix(clean, "/dev/")
+	if !ok || rel == "" {
+		return "", false
+	}
+	return rel, true
+}
+
+func isBlock(sysfs, name string) bool {
+	_, err := os.Stat(filepath.Join(sysfs, "class", "block", name))
+	return err == nil
+}
+
+// dmByName returns the kernel name (dm-N) of the device-mapper device whose
+// <sysfs>/class/block/<dev>/dm/name is name and, when uuidPrefix is set,
+// whose dm/uuid starts with it; "" when there is none.
+func dmByName(sysfs, name, uuidPrefix string) string {
+	if name == "" {
+		return ""
+	}
+	entries, _ := os.ReadDir(filepath.Join(sysfs, "class", "block"))
+	for _, e := range entries {
+		dev := validBlockName(e.Name())
+		if dev == "" {
+			continue
+		}
+		dm := filepath.Join(sysfs, "class", "block", dev, "dm")
+		b, err := os.ReadFile(filepath.Join(dm, "name"))
+		if err != nil || strings.TrimSuffix(string(b), "\n") != name {
+			continue
+		}
+		if uuidPrefix != "" {
+			u, err := os.ReadFile(filepath.Join(dm, "uuid"))
+			if err != nil || !strings.HasPrefix(string(u), uuidPrefix) {
+				continue
+			}
+		}
+		return dev
+	}
+	return ""
+}
+
+// unmangleDMName undoes libdevmapper's mangling of /dev/mapper node names
+// (characters outside its whitelist written as \xNN).
+func unmangleDMName(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// maxDevLinks bounds the symbolic links followed from a mount source.
+const maxDevLinks = 8
+
+// followDevLink follows <devRoot>/<rel> through symbolic links that stay
+// inside devRoot (udev's /dev/disk/by-*/, /dev/mapper/, /dev/VG/ links are
+// relative: "../../sdb1", "../dm-0") and returns the kernel block name it
+// ends at, or "".
+func followDevLink(devRoot, rel, sysfs string) string {
+	if devRoot == "" {
+		return ""
+	}
+	followed := false
+	for range maxDevLinks {
+		target, err := os.Readlink(filepath.Join(devRoot, rel))
+		if err != nil {
+			break
+		}
+		followed = true
+		if filepath.IsAbs(target) {
+			r, ok := devRelative(target)
+			if !ok {
+				return ""
+			}
+			rel = r
+		} else {
+			rel = filepath.Clean(filepath.Join(filepath.Dir(rel), target))
+			if rel == ".." || strings.HasPrefix(rel, "../") {
+				return ""
+			}
+		}
+	}
+	// The name where the links end, never the source's own last element.
+	name := validBlockName(filepath.Base(rel))
+	if !followed || name == "" || !isBlock(sysfs, name) {
+		return ""
+	}
+	return name
 }
 
 // validBlockName returns name if it can be a kernel block name (one path
@@ -200,11 +367,11 @@ func blockSize(sysfs, name string) (int64, error) {
 	path := filepath.Join(sysfs, "class", "block", name, "size")
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", path, err)
+		return 0, fmt.Errorf("read %s: %w", safe.String(path), dropPath(err))
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 	if err != nil || n < 0 || n > 1<<53 {
-		return 0, fmt.Errorf("parse %s: %q is not a sector count", path, truncate(string(b)))
+		return 0, fmt.Errorf("parse %s: %q is not a sector count", safe.String(path), truncate(string(b)))
 	}
 	return n * 512, nil
 }
@@ -214,23 +381,28 @@ func blockSize(sysfs, name string) (int64, error) {
 // is encrypted before anyone mounts it. name is a kernel block name such as
 // "sdb1"; a name with a path separator is refused.
 func ProbeBlock(devRoot, name string) (Info, error) {
+	return ProbeBlockWith(devRoot, name, ProbeOptions{})
+}
+
+// ProbeBlockWith is ProbeBlock with options (the code page of FAT labels).
+func ProbeBlockWith(devRoot, name string, opts ProbeOptions) (Info, error) {
 	if validBlockName(name) == "" {
 		return Info{}, fmt.Errorf("probe: %q is not a block device name", truncate(name))
 	}
 	path := filepath.Join(devRoot, name)
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return Info{}, fmt.Errorf("probe %s: %w", path, err)
+		return Info{}, fmt.Errorf("probe %s: %w", safe.String(path), dropPath(err))
 	}
 	defer f.Close()
 	// Block devices report size 0 to stat; seeking to the end tells.
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
-		return Info{}, fmt.Errorf("probe %s: size: %w", path, err)
+		return Info{}, fmt.Errorf("probe %s: size: %w", safe.String(path), err)
 	}
-	info, err := Probe(f, size)
+	info, err := ProbeWith(f, size, opts)
 	if err != nil {
-		return info, fmt.Errorf("probe %s: %w", path, err)
+		return info, fmt.Errorf("probe %s: %w", safe.String(path), err)
 	}
 	return info, nil
 }

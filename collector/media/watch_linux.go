@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // MountWatcher tells when the mount table of the reader's mount namespace
@@ -36,7 +38,7 @@ func NewMountWatcher(procfs string) (*MountWatcher, error) {
 	path := filepath.Join(procfs, "self", "mountinfo")
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", safe.String(path), dropPath(err))
 	}
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
@@ -89,7 +91,7 @@ func (w *MountWatcher) Wait(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("poll %s: %w", w.path, err)
+			return fmt.Errorf("poll %s: %w", safe.String(w.path), err)
 		}
 		if fds[1].Revents != 0 {
 			w.drain()
@@ -105,7 +107,7 @@ func (w *MountWatcher) Wait(ctx context.Context) error {
 			// A wake-up left over from an earlier Wait's context.
 		}
 		if r := fds[0].Revents; r&unix.POLLNVAL != 0 {
-			return fmt.Errorf("poll %s: invalid file descriptor", w.path)
+			return fmt.Errorf("poll %s: invalid file descriptor", safe.String(w.path))
 		} else if r&(unix.POLLPRI|unix.POLLERR) != 0 {
 			// poll itself records the event as seen (mounts_poll in
 			// fs/proc_namespace.c), so the next Wait blocks until the
