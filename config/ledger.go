@@ -300,12 +300,15 @@ func (p *parser) readRows(src io.Reader, cp932 bool) {
 			}
 			empty = false
 			cl, _ := cr.FieldPos(i)
+			k := cols[i]
 			if msg := checkCell(cell, cp932); msg != "" {
-				p.errAt(cl, i+1, "%s%s", prefix(columnLabel(&header, cols[i])), msg)
+				p.errAt(cl, i+1, "%s%s", prefix(columnLabel(&header, k)), msg)
 				ok = false
+				if k >= 0 {
+					r.vals[k] = val{line: cl, col: i + 1, set: true, bad: true}
+				}
 				continue
 			}
-			k := cols[i]
 			if k < 0 {
 				p.errAt(cl, i+1, "the column has no name in the header row")
 				ok = false

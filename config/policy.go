@@ -234,6 +234,7 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 	}
 	return p
 }
+
 // bloom is a Bloom filter of 64-bit hashes, about 16 bits per key, with
 // both probes in one 64-bit word so that a lookup reads memory once
 // (about 1.5% false positives).
