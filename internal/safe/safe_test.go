@@ -16,7 +16,7 @@ func TestString(t *testing.T) {
 		{"  spaced  ", "  spaced  "},
 		{"a\x1b[31mred", `a\x1b[31mred`},
 		{"bad\xff\xfeutf8", `bad\xff\xfeutf8`},
-		{"\xe2\x82", `\xe2\x82`}, // a cut-off 3-byte sequence: two escapes
+		{"\xe2\x82", `\xe2\x82`},         // a cut-off 3-byte sequence: two escapes
 		{"\xed\xa0\x80", `\xed\xa0\x80`}, // a UTF-8 surrogate is invalid
 		{"\xc0\xaf", `\xc0\xaf`},         // overlong
 		{"tab\there", `tab\x09here`},
