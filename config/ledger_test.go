@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,7 +180,7 @@ func TestUnreadable(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if runtime.GOOS != "windows" {
-		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		if err := mkfifo(fifo); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,4 +275,44 @@ func BenchmarkLoadYAML100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// memLedger is a ledger in memory.
+type memLedger struct{ *strings.Reader }
+
+func (memLedger) Close() error { return nil }
+
+// FuzzLedger reads arbitrary ledgers: every outcome is a valid config or
+// an ErrorList of well-formed errors in file order.
+func FuzzLedger(f *testing.F) {
+	for _, s := range []string{
+		jaLedger, "\ufeff" + jaLedger, toCP932(f, jaLedger),
+		"name,serial\nA,\"x\"\"y\"\n", "name,,port\na,,1-1\nb,\"x,1-2\n", "",
+		"name,classes,require_encryption\na,hid;audio,○\nb,video,×\n",
+		"名称,ポート\r\na,1-1\r\na,1-2\r\n", "name,vendor_id\na,0951\nb,0951\n",
+	} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, enc uint8) {
+		encoding := []string{LedgerAuto, LedgerUTF8, LedgerCP932}[enc%3]
+		open := func(path string) (ledgerFile, error) { return memLedger{strings.NewReader(string(data))}, nil }
+		yml := "version: 1\napproved:\n  usb_ledger: l.csv\n  usb_ledger_encoding: " + encoding + "\n  usb:\n    - {name: y, port: 1-1}\n"
+		cfg, err := parseWith("f.yaml", []byte(yml), open)
+		if err != nil {
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error %T %v is not a non-empty ErrorList", err, err)
+			}
+			for i, e := range list {
+				if e.File != "l.csv" || e.Line < 0 || e.Column < 0 || e.Msg == "" {
+					t.Fatalf("malformed error %#v", e)
+				}
+				if i > 0 && (e.Line < list[i-1].Line || e.Line == list[i-1].Line && e.Column < list[i-1].Column) {
+					t.Fatalf("errors out of order: %v", err)
+				}
+			}
+			return
+		}
+		checkConfig(t, cfg)
+	})
 }

@@ -927,7 +927,7 @@ func (p *parser) checkEntry(r *rawEntry) (USBEntry, bool) {
 		p.errAtKey(r, -1, "name is required")
 	} else if !v[kName].bad {
 		if s, ok := p.nonEmpty(r, kName); ok {
-			e.Name = strings.Clone(s)
+			e.Name = p.st.arena.clone(s)
 		}
 	}
 	if good(kVendor) {

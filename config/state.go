@@ -30,6 +30,7 @@ type loadState struct {
 	dates   map[Date]*Date
 	classes map[string][]string
 	serials []string // slab the Serial pointers point into
+	arena   arena    // the bytes of names and serials
 	// ledgerAt is where each ledger is named in the config file.
 	ledgerAt []val
 }
@@ -56,6 +57,33 @@ func (st *loadState) reset() {
 	st.dates = map[Date]*Date{}
 	st.classes = map[string][]string{}
 	st.serials = nil
+	st.arena = arena{}
+}
+
+// arena copies strings into large shared buffers, so that 100,000 short
+// names are a few dense allocations instead of 100,000 scattered ones
+// (which the garbage of parsing would otherwise keep apart).
+type arena struct {
+	b strings.Builder
+}
+
+// arenaChunk is the size of an arena buffer, in bytes.
+const arenaChunk = 64 << 10
+
+// clone returns a copy of s in the arena. A strings.Builder never
+// changes bytes once written, and within its capacity it never moves
+// them, so substrings of its String stay valid.
+func (a *arena) clone(s string) string {
+	if len(s) > arenaChunk/8 {
+		return strings.Clone(s)
+	}
+	if a.b.Cap()-a.b.Len() < len(s) {
+		a.b = strings.Builder{}
+		a.b.Grow(arenaChunk)
+	}
+	start := a.b.Len()
+	a.b.WriteString(s)
+	return a.b.String()[start:]
 }
 
 // grow makes room for n more entries.
@@ -123,7 +151,7 @@ func (st *loadState) intern(s string) string {
 	if c, ok := st.strs[s]; ok {
 		return c
 	}
-	c := strings.Clone(s)
+	c := st.arena.clone(s)
 	st.strs[c] = c
 	return c
 }
@@ -133,7 +161,7 @@ func (st *loadState) serial(s string) *string {
 	if len(st.serials) == cap(st.serials) {
 		st.serials = make([]string, 0, 1024)
 	}
-	st.serials = append(st.serials, strings.Clone(s))
+	st.serials = append(st.serials, st.arena.clone(s))
 	return &st.serials[len(st.serials)-1]
 }
 
