@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // needToolPkg is needTool with the Debian package named in the skip
@@ -176,4 +177,56 @@ func TestProbeFormatsDamaged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProbeSeedImages: the stored images (fuzz seeds) probe as what made
+// them, so the fuzzer starts from every format.
+func TestProbeSeedImages(t *testing.T) {
+	seeds := fuzzSeeds(t)
+	for name, want := range map[string]Info{
+		"btrfs.img":    {Kind: KindFileSystem, FSType: FSBtrfs, Label: "usb"},
+		"xfs.img":      {Kind: KindFileSystem, FSType: FSXFS, Label: "xlabel"},
+		"f2fs.img":     {Kind: KindFileSystem, FSType: FSF2FS, Label: "lab"},
+		"iso9660.img":  {Kind: KindFileSystem, FSType: FSISO9660, Label: "ISO_LABEL"},
+		"udf.img":      {Kind: KindFileSystem, FSType: FSUDF, Label: "UDFラベル"},
+		"squashfs.img": {Kind: KindFileSystem, FSType: FSSquashFS},
+		"swap.img":     {Kind: KindOther, FSType: FSSwap, Label: "swlabel"},
+	} {
+		b, ok := seeds[name]
+		if !ok {
+			t.Errorf("%s: no seed", name)
+			continue
+		}
+		info, err := Probe(bytes.NewReader(b), int64(len(b)))
+		info.UUID = ""
+		if err != nil || info != want {
+			t.Errorf("%s: %+v, %v", name, info, err)
+		}
+	}
+}
+
+// FuzzLabel: the label decoders never panic, always give valid UTF-8 and
+// never make up a U+FFFD the input did not hold.
+func FuzzLabel(f *testing.F) {
+	for _, s := range []string{"\x83\x65\x83\x58\x83\x67", "\x05\xe5\xe5", "plain", "\xff\xfe\x00\xd8", "\x1b[31m", ""} {
+		f.Add([]byte(s), 932)
+		f.Add([]byte(s), 850)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, cp int) {
+		hasFFFD := bytes.Contains(b, []byte("\uFFFD"))
+		u16 := utf16Units(b, false)
+		for _, u := range u16 {
+			if u == 0xFFFD {
+				hasFFFD = true
+			}
+		}
+		for _, out := range []string{utf8Label(b), codePageLabel(b, cp), utf16Label(u16), fatLabel(append(b, make([]byte, 11)...)[:11], cp)} {
+			if !utf8.ValidString(out) {
+				t.Fatalf("invalid UTF-8 %q", out)
+			}
+			if !hasFFFD && strings.ContainsRune(out, utf8.RuneError) {
+				t.Fatalf("U+FFFD made up: %q from %q", out, b)
+			}
+		}
+	})
 }

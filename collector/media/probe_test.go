@@ -14,8 +14,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/mamori-agent/mamori/internal/safe"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ---- helpers -----------------------------------------------------------------
@@ -689,7 +689,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 	for _, n := range []string{"bitlk-aes-xts-128", "bitlk-clearkey-aes-cbc-128", "bitlk-togo-aes-xts-128"} {
 		seeds[n] = compactBitLocker(t, n)
 	}
-	for _, p := range []string{"fat12.img", "exfat.img", "ext4.img", "ntfs.img"} {
+	for _, p := range []string{"fat12.img", "exfat.img", "ext4.img", "ntfs.img", "btrfs.img", "xfs.img", "f2fs.img", "iso9660.img", "udf.img", "squashfs.img", "swap.img"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "images", p+".gz"))
 		if err != nil {
 			continue
@@ -729,8 +729,16 @@ func FuzzProbe(f *testing.F) {
 		if len(b) < 512 && err == nil {
 			t.Fatal("short medium without error")
 		}
-		if info.Label != "" && info.Label != safe.String(info.Label) {
-			t.Fatalf("label not sanitised: %q", info.Label)
+		if !utf8.ValidString(info.Label) {
+			t.Fatalf("label not valid UTF-8: %q", info.Label)
+		}
+		for _, r := range info.Label {
+			if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || unicode.Is(unicode.Cf, r) && r != 0x200d {
+				t.Fatalf("label not sanitised: %q", info.Label)
+			}
+		}
+		if info.Kind != kindOf(info) {
+			t.Fatalf("kind %q for %+v", info.Kind, info)
 		}
 	})
 }
