@@ -33,8 +33,12 @@
 //
 // Deleting whole records from the end of a chain leaves a valid, shorter
 // chain. To catch that, the log also keeps state_dir/audit.head, the seq and
-// hash of its last record, replaced atomically (write, sync, rename, sync
-// the directory). Verify reports a log that ends before its head record, or
+// hash of its last record, replaced atomically (write a new file, sync,
+// rename, sync the directory). Open writes it (seq 0 for a new log) before
+// the first record, so a log that holds records always has one: a missing
+// or unreadable head beside records is damage, and so is an empty log
+// whose head names a record or, with the head gone, that left torn-tail
+// side files. Verify reports a log that ends before its head record, or
 // whose record at the head's seq has another hash; Open reports the same
 // and continues the chain from the head, so the gap stays in the log.
 //
@@ -42,16 +46,31 @@
 // and a rename), so by default a background writer follows the log,
 // coalescing bursts, and Close writes it last (Options.SyncHead makes it
 // synchronous). After a crash the head may lag by the records appended
-// during its last write, typically none or one; records cut off the end
-// while the agent runs are seen at the next Append regardless, because the
-// next record chains to the last one the agent wrote. Anchoring the hashes
-// Append returns with a remote party (the central endpoint) closes the
-// rest.
+// during its last write, typically none or one; that is not damage (its
+// seq is at most the last one and its record has its hash). Records cut
+// off the end while the agent runs are seen at once by Check, which Append
+// also runs: a truncated, grown, deleted or replaced audit.jsonl, or a
+// deleted or replaced state directory, is reported once and recording
+// continues, chained to the last record the Log wrote, so Verify shows the
+// break. Anchoring the hashes Append returns with a remote party (the
+// central endpoint) closes the rest; VerifyWith checks a log from such an
+// anchor, older rotated files archived away.
+//
+// # Hostile files
+//
+// The agent runs as root in a directory someone at the PC might be able
+// to write. Every file is opened with O_NOFOLLOW (a planted symlink is
+// refused, never followed) and O_NONBLOCK (a planted FIFO cannot hang the
+// agent), checked with fstat to be a regular file, and new files are
+// created with O_EXCL; the head is replaced through a new randomly named
+// file (internal/atomicfile), so a symlink at any name is never written
+// through.
 //
 // # Limits
 //
 // The chain has no secret: someone who can write the state directory can
-// rewrite the whole log and recompute every hash and the head. The log makes
+// rewrite the whole log and recompute every hash and the head, or delete
+// every file at once (the directory then looks like a new log). The log makes
 // edits evident; it does not make them impossible. Anchoring recent hashes
 // somewhere the PC's users cannot write (the central endpoint) is what turns
 // it into proof.
