@@ -471,7 +471,7 @@ func bigConfig(n int) []byte {
 
 func TestParseBig(t *testing.T) {
 	n := 100_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 1000
 	}
 	cfg, err := Parse("big.yaml", bigConfig(n))

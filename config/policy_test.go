@@ -275,7 +275,7 @@ func BenchmarkNewPolicy100k(b *testing.B) {
 // scan over the entries would.
 func TestDecide100kCorrect(t *testing.T) {
 	n := 100_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 5_000
 	}
 	entries, devs := benchEntries(n)
