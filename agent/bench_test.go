@@ -38,8 +38,6 @@ func BenchmarkRescan100(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, _ := loadState(dir, "")
-	a.state = st
 	a.now = func() time.Time { return time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC) }
 	a.audit = openBenchAudit(b, cfg.Agent.StateDir)
 	a.rescan("start")

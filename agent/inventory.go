@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mamori-agent/mamori/collector/media"
@@ -46,11 +48,14 @@ type sources struct {
 	enum   usb.Enumerator
 	closer func() error
 	log    *slog.Logger
+	// codePage decodes FAT labels when the mount does not say (932 for
+	// agent.language ja).
+	codePage int
 }
 
 func newSources(cfg *config.Config, roots Roots, log *slog.Logger) (*sources, error) {
 	roots = roots.withDefaults()
-	c := &sources{roots: roots, sysfs: usb.NewFS(roots.Sysfs), log: log}
+	c := &sources{roots: roots, sysfs: usb.NewFS(roots.Sysfs), log: log, codePage: media.CodePageForLanguage(cfg.Agent.Language)}
 	c.enum = c.sysfs
 	if cfg.USB.Backend == "libusb" {
 		e, err := usb.NewLibusb(log)
@@ -85,35 +90,8 @@ func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media
 	if err != nil && len(mounts) == 0 {
 		return nil, errors.Join(berr, err)
 	}
-	vols := media.Volumes(mounts, blocks, media.Options{SysfsRoot: c.roots.Sysfs, DevRoot: c.roots.Dev, Known: known})
+	vols := media.Volumes(mounts, blocks, media.Options{SysfsRoot: c.roots.Sysfs, DevRoot: c.roots.Dev, Known: known, CodePage: c.codePage})
 	return vols, errors.Join(berr, err)
-}
-
-// mediumEncrypted tells whether the medium of storage device d is
-// encrypted: known is false when it cannot tell yet (no block device has
-// appeared, or none could be read).
-func (c *sources) mediumEncrypted(d *usb.Device) (encrypted, known bool) {
-	plain, enc := 0, 0
-	for _, b := range d.BlockDevices {
-		info, err := media.ProbeBlock(c.roots.Dev, b.Name)
-		if err != nil {
-			c.log.Debug("probe block device", "device", b.Name, "err", err)
-			continue
-		}
-		switch {
-		case info.Encryption != "":
-			enc++
-		case info.FSType != "":
-			plain++
-		}
-	}
-	if plain > 0 {
-		return false, true
-	}
-	if enc > 0 {
-		return true, true
-	}
-	return false, false
 }
 
 // Report is the result of one scan: the stable JSON of `mamori scan`.
@@ -123,8 +101,16 @@ type Report struct {
 	Devices    []DeviceReport `json:"usb_devices"`
 	Volumes    []media.Volume `json:"volumes"`
 	Violations []Violation    `json:"violations"`
-	Errors     []string       `json:"errors,omitempty"`
+	// USBBus is false when the sysfs has no USB bus at all (bus/usb): an
+	// empty inventory then means "nothing to see", not "nothing attached".
+	USBBus bool `json:"usb_bus"`
+	// Errors are the parts that could not be read: the scan is incomplete,
+	// and no violation found among the rest does not mean all clear.
+	Errors []string `json:"errors,omitempty"`
 }
+
+// Incomplete reports whether parts of the system could not be read.
+func (r *Report) Incomplete() bool { return len(r.Errors) > 0 }
 
 // DeviceReport is a device with the policy's verdict.
 type DeviceReport struct {
@@ -159,14 +145,26 @@ func Scan(opts ScanOptions) (*Report, error) {
 	}
 	pol := NewPolicy(opts.Config)
 	rep := &Report{Time: now, AssetID: opts.Config.Agent.AssetID, Devices: []DeviceReport{}, Volumes: []media.Volume{}, Violations: []Violation{}}
+	if err := c.check(); err != nil {
+		// Not a sysfs, or no procfs: nothing seen is not all clear.
+		return nil, err
+	}
+	rep.USBBus = c.hasUSBBus()
 	devs, derr := c.devices()
 	if derr != nil && devs == nil {
-		// Nothing could be listed at all (no such sysfs root): not an
-		// empty inventory but a failed scan.
+		// Nothing could be listed at all: not an empty inventory but a
+		// failed scan.
 		return nil, fmt.Errorf("usb: %w", derr)
 	}
 	if derr != nil {
 		rep.Errors = append(rep.Errors, derr.Error())
+	}
+	vols, verr := c.volumes(nil)
+	if verr != nil {
+		rep.Errors = append(rep.Errors, verr.Error())
+	}
+	if vols != nil {
+		rep.Volumes = vols
 	}
 	for i := range devs {
 		d := &devs[i]
@@ -185,18 +183,44 @@ func Scan(opts ScanOptions) (*Report, error) {
 		rep.Devices = append(rep.Devices, dr)
 		if dec.Violation != nil {
 			rep.Violations = append(rep.Violations, *dec.Violation)
-		} else if dec.Entry != nil && dec.Entry.RequireEncryption && d.IsStorage() {
-			if enc, known := c.mediumEncrypted(d); known && !enc {
-				rep.Violations = append(rep.Violations, *pol.Unencrypted(d, dec.Entry))
+		}
+		if dec.requiresEncryption(d) {
+			var own []media.Volume
+			for _, v := range rep.Volumes {
+				if v.USBDevice == d.Path {
+					own = append(own, v)
+				}
+			}
+			for _, m := range c.media(d, own) {
+				if !m.Encrypted {
+					rep.Violations = append(rep.Violations, *pol.Unencrypted(d, dec.Entry, m))
+				}
 			}
 		}
 	}
-	vols, verr := c.volumes(nil)
-	if verr != nil {
-		rep.Errors = append(rep.Errors, verr.Error())
-	}
-	if vols != nil {
-		rep.Volumes = vols
-	}
 	return rep, nil
+}
+
+// check tells whether the roots can be seen at all: a root that is not a
+// sysfs, or a procfs without self/mountinfo, is an error, never an empty
+// inventory.
+func (c *sources) check() error {
+	if c.enum == usb.Enumerator(c.sysfs) {
+		if err := c.sysfs.Check(); err != nil {
+			return err
+		}
+	}
+	p := filepath.Join(c.roots.Procfs, "self", "mountinfo")
+	if _, err := os.Stat(p); err != nil {
+		return fmt.Errorf("procfs %s: cannot read the mounts: %w", c.roots.Procfs, err)
+	}
+	return nil
+}
+
+// hasUSBBus reports whether the system has a USB bus to look at.
+func (c *sources) hasUSBBus() bool {
+	if c.enum != usb.Enumerator(c.sysfs) {
+		return true
+	}
+	return c.sysfs.HasUSBBus()
 }

@@ -36,6 +36,8 @@ type Metrics struct {
 	uevents       prometheus.Counter
 	auditRecords  prometheus.Counter
 	auditErrors   prometheus.Counter
+	auditPending  prometheus.Gauge
+	auditLost     prometheus.Counter
 	collectErrors *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -114,6 +116,12 @@ func NewMetrics() *Metrics {
 		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mamori_audit_errors_total", Help: "Events that could not be appended to the audit log.",
 		}),
+		auditPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mamori_audit_pending_events", Help: "Events waiting, in memory and in order, for the audit log to take records again.",
+		}),
+		auditLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mamori_audit_lost_events_total", Help: "Events lost because more were waiting for the audit log than the pending queue holds.",
+		}),
 		collectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mamori_collect_errors_total", Help: "Errors while reading devices or media, by collector.",
 		}, []string{"collector"}),
@@ -135,7 +143,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
-		m.auditRecords, m.auditErrors, m.collectErrors, build, (*deviceCollector)(m), m.ueventDrops,
+		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, build, (*deviceCollector)(m), m.ueventDrops,
 	)
 	return m
 }
@@ -222,6 +230,16 @@ func action(typ string) string {
 		return "stopped"
 	case TypeAuditDamaged:
 		return "audit_damaged"
+	case TypeAgentUncleanStop:
+		return "unclean_stop"
+	case TypeAuditGap:
+		return "audit_gap"
+	case TypeConfigReloaded:
+		return "config_reloaded"
+	case TypeConfigReloadFailed:
+		return "config_reload_failed"
+	case TypeMetricsUnavailable:
+		return "metrics_unavailable"
 	}
 	return typ
 }

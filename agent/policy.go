@@ -37,8 +37,8 @@ const (
 	messageExpiredJA      = "USB 機器 %[2]s（ポート %[3]s）の承認「%[1]s」は %[4]s に期限が切れています。期限切れの承認では使用できません（第7条・第11条）。"
 	messageNotYetEN       = "The approval \"%s\" for USB device %s at port %s starts on %s, not before (articles 7 and 11)."
 	messageNotYetJA       = "USB 機器 %[2]s（ポート %[3]s）の承認「%[1]s」は %[4]s からです。それまでは使用できません（第7条・第11条）。"
-	messageUnencryptedEN  = "USB storage %s at port %s is approved only encrypted (\"%s\"), but its medium is not encrypted (article 6-3)."
-	messageUnencryptedJA  = "USB 記憶媒体 %[1]s（ポート %[2]s）は暗号化を条件に承認されていますが（「%[3]s」）、媒体が暗号化されていません（第6条第3項）。"
+	messageUnencryptedEN  = "USB storage %s at port %s is approved only encrypted (\"%s\"), but its medium %s is not shown to be encrypted: %s (article 6-3)."
+	messageUnencryptedJA  = "USB 記憶媒体 %[1]s（ポート %[2]s）は暗号化を条件に承認されていますが（「%[3]s」）、媒体 %[4]s が暗号化されていることを確認できません: %[5]s（第6条第3項）。"
 )
 
 // Decision is the policy's verdict on one device.
@@ -89,13 +89,42 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 	return Decision{Violation: p.violation(d, kind, nil)}
 }
 
-// Unencrypted returns the media_unencrypted violation for a device whose
-// approving entry requires encryption.
-func (p *Policy) Unencrypted(d *usb.Device, e *config.USBEntry) *Violation {
-	return p.violation(d, KindMediaUnencrypted, e)
+// Unencrypted returns the media_unencrypted violation for medium m of a
+// device whose approving entry e requires encryption.
+func (p *Policy) Unencrypted(d *usb.Device, e *config.USBEntry, m *MediumRecord) *Violation {
+	return p.violationOf(d, KindMediaUnencrypted, e, m)
+}
+
+// Record returns the grounds of dec for the audit log.
+func (dec Decision) Record(d *usb.Device) *DecisionRecord {
+	r := &DecisionRecord{Status: "unapproved"}
+	switch {
+	case d.IsRootHub():
+		r.Status = "root_hub"
+	case dec.Approved:
+		r.Status = "approved"
+	case dec.Violation != nil && dec.Violation.Kind == KindApprovalExpired:
+		r.Status = "expired"
+	case dec.Violation != nil && dec.Violation.Kind == KindApprovalNotYet:
+		r.Status = "not_yet_valid"
+	}
+	if e := dec.Entry; e != nil {
+		r.Entry, r.EntryLine, r.RequireEncryption = e.Name, e.Line, e.RequireEncryption
+	}
+	return r
+}
+
+// requiresEncryption reports whether dec approves storage device d only
+// with encrypted media.
+func (dec Decision) requiresEncryption(d *usb.Device) bool {
+	return dec.Approved && dec.Entry != nil && dec.Entry.RequireEncryption && d.IsStorage()
 }
 
 func (p *Policy) violation(d *usb.Device, kind string, e *config.USBEntry) *Violation {
+	return p.violationOf(d, kind, e, nil)
+}
+
+func (p *Policy) violationOf(d *usb.Device, kind string, e *config.USBEntry, m *MediumRecord) *Violation {
 	desc := Describe(d)
 	v := &Violation{Kind: kind, Device: d.Path}
 	if e != nil {
@@ -131,8 +160,12 @@ func (p *Policy) violation(d *usb.Device, kind string, e *config.USBEntry) *Viol
 		}
 	case KindMediaUnencrypted:
 		v.Severity, v.Article = severityHigh, articleEncryption
-		v.MessageEN = fmt.Sprintf(messageUnencryptedEN, desc, d.Path, e.Name)
-		v.MessageJA = fmt.Sprintf(messageUnencryptedJA, desc, d.Path, e.Name)
+		disk, seen := "", "no medium read"
+		if m != nil {
+			disk, seen = m.Disk, m.Seen
+		}
+		v.MessageEN = fmt.Sprintf(messageUnencryptedEN, desc, d.Path, e.Name, disk, seen)
+		v.MessageJA = fmt.Sprintf(messageUnencryptedJA, desc, d.Path, e.Name, disk, seen)
 		v.RemedyEN, v.RemedyJA = remedyEncryptEN, remedyEncryptJA
 	}
 	v.Message = v.MessageJA

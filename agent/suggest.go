@@ -3,18 +3,39 @@ package agent
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mamori-agent/mamori/collector/usb"
 )
 
-// Suggest writes an `approved.usb` YAML list for the devices attached now,
-// for IT to review: serial where the device has one, port where it does
-// not. Root hubs are left out (they are never violations). Device strings
-// are hostile, so the YAML is produced by the encoder, never by hand.
-func Suggest(devs []usb.Device, assetID string, now time.Time) ([]byte, error) {
+// Limits that keep a suggestion loadable: the config refuses strings
+// longer than 1024 bytes.
+const (
+	maxSuggestName   = 200
+	maxSuggestSerial = 1000
+)
+
+// capString cuts s to at most n bytes on a rune boundary, marking the cut.
+func capString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Suggest writes an `approved.usb` YAML list for devs, for IT to review:
+// serial where the device has one, port where it does not. Root hubs are
+// left out (they are never violations). Device strings are hostile, so
+// the YAML is produced by the encoder, never by hand. With entriesOnly it
+// writes only the list items, indented to paste under "approved: usb:".
+func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool) ([]byte, error) {
 	var items []*yaml.Node
 	for i := range devs {
 		d := &devs[i]
@@ -27,10 +48,11 @@ func Suggest(devs []usb.Device, assetID string, now time.Time) ([]byte, error) {
 				&yaml.Node{Kind: yaml.ScalarNode, Value: k},
 				&yaml.Node{Kind: yaml.ScalarNode, Value: v, Style: style, Tag: "!!str"})
 		}
-		add("name", Describe(d), 0)
+		add("name", capString(Describe(d), maxSuggestName), 0)
 		add("vendor_id", d.VendorID, yaml.DoubleQuotedStyle)
 		add("product_id", d.ProductID, yaml.DoubleQuotedStyle)
-		if d.Serial != nil && *d.Serial != "" {
+		longSerial := d.Serial != nil && len(*d.Serial) > maxSuggestSerial
+		if d.Serial != nil && *d.Serial != "" && !longSerial {
 			add("serial", *d.Serial, yaml.DoubleQuotedStyle)
 		} else {
 			add("port", d.Path, yaml.DoubleQuotedStyle)
@@ -40,14 +62,34 @@ func Suggest(devs []usb.Device, assetID string, now time.Time) ([]byte, error) {
 		entry.Content = append(entry.Content,
 			&yaml.Node{Kind: yaml.ScalarNode, Value: "valid_from"},
 			&yaml.Node{Kind: yaml.ScalarNode, Value: now.Format(time.DateOnly)})
-		classes := d.ClassNames()
-		entry.HeadComment = fmt.Sprintf("%s at port %s; classes: %v", d.VendorID+":"+d.ProductID, d.Path, classes)
+		entry.HeadComment = fmt.Sprintf("%s at port %s; classes: [%s]", d.VendorID+":"+d.ProductID, d.Path, strings.Join(d.ClassNames(), ", "))
+		if longSerial {
+			entry.HeadComment += fmt.Sprintf("; its serial is %d bytes long, more than a config value holds: matched by port instead", len(*d.Serial))
+		}
 		if d.IsStorage() {
 			entry.HeadComment += "; storage: consider require_encryption: true"
 		}
 		items = append(items, entry)
 	}
 	list := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
+	if entriesOnly {
+		if len(items) == 0 {
+			return []byte("# nothing to suggest: every attached device is approved\n"), nil
+		}
+		var buf bytes.Buffer
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(list); err != nil {
+			return nil, fmt.Errorf("encode suggestion: %w", err)
+		}
+		enc.Close()
+		// Indented for pasting under "approved:\n  usb:".
+		var out bytes.Buffer
+		for line := range strings.Lines(buf.String()) {
+			out.WriteString("    " + line)
+		}
+		return out.Bytes(), nil
+	}
 	if len(items) == 0 {
 		list.Style = yaml.FlowStyle
 	}
@@ -71,10 +113,18 @@ func Suggest(devs []usb.Device, assetID string, now time.Time) ([]byte, error) {
 }
 
 // SuggestOptions configures SuggestFromSystem.
-type SuggestOptions = ScanOptions
+type SuggestOptions struct {
+	ScanOptions
+	// All includes the devices the config approves already; by default
+	// only those it does not (unapproved, expired, not yet valid) are
+	// suggested.
+	All bool
+	// EntriesOnly writes only the list items, for merging.
+	EntriesOnly bool
+}
 
 // SuggestFromSystem enumerates the devices attached now and suggests an
-// approved list for them.
+// approved list for those not approved yet.
 func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 	c, err := newSources(opts.Config, opts.Roots, opts.Logger)
 	if err != nil {
@@ -86,7 +136,17 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	out, err := Suggest(devs, opts.Config.Agent.AssetID, now)
+	if !opts.All {
+		pol := NewPolicy(opts.Config)
+		keep := devs[:0:0]
+		for i := range devs {
+			if dec := pol.Decide(&devs[i], now); dec.Violation != nil {
+				keep = append(keep, devs[i])
+			}
+		}
+		devs = keep
+	}
+	out, err := Suggest(devs, opts.Config.Agent.AssetID, now, opts.EntriesOnly)
 	if err != nil {
 		return nil, err
 	}

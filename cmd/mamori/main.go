@@ -18,11 +18,11 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/mamori-agent/mamori/agent"
 	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/fsguard"
 	"github.com/mamori-agent/mamori/internal/safe"
 )
 
@@ -31,20 +31,63 @@ const (
 	exitOK         = 0
 	exitViolations = 1
 	exitError      = 2
+	// exitIncomplete: parts of the system could not be read and no
+	// violation was found in the rest; never "all clear".
+	exitIncomplete = 3
 )
 
 const defaultConfig = "/etc/mamori/mamori.yaml"
 
-const usage = `mamori: watches USB devices and removable media against the approved lists.
+// command is one subcommand: its synopsis, its help and what it runs.
+type command struct {
+	name     string
+	synopsis string
+	help     string
+	run      func(args []string, stdout, stderr io.Writer) int
+}
 
-Usage:
-  mamori scan    [--config F] [--sysfs D] [--procfs D] [--format table|json]
-  mamori run     [--config F] [--sysfs D] [--procfs D] [--log-format text|json]
-  mamori config check --config F
-  mamori policy suggest [--config F] [--sysfs D]
-  mamori audit verify [--state-dir D | --config F]
-  mamori version
-`
+var commands []*command
+
+func init() {
+	commands = []*command{
+		{"scan", "one inventory and policy pass; prints devices, volumes and violations", `Exit: 0 no violations, 1 violations, 2 error (cannot see: the sysfs root is not a sysfs,
+no procfs, a bad config), 3 incomplete (parts could not be read; no violation in the rest).`, cmdScan},
+		{"run", "the agent in the foreground until SIGINT/SIGTERM", `Exit: 0 after SIGINT or SIGTERM (agent_stopped recorded first), 2 when it cannot start. SIGHUP reloads the config file
+(approved lists, language, rescan interval; the state dir and metrics endpoint stay) and
+records config_reloaded, or config_reload_failed keeping the old config.
+Refuses to start (exit 2) on a config, ledger or state dir that someone other than root or
+this user owns or can write.`, cmdRun},
+		{"config check", "validate a config file (and its ledgers)", `Usage: mamori config check [--config] FILE
+Exit: 0 good, 2 bad (every error as FILE:LINE:COL: message).`, cmdConfigCheck},
+		{"policy suggest", "an approved.usb YAML list for the attached devices not approved yet", `owner and approved_by are left empty, so the output does not load until IT has reviewed it.
+--all includes devices already approved; --entries-only prints only the list items, indented
+for pasting under an existing "approved: usb:" list.
+Exit: 0, 2 error.`, cmdSuggest},
+		{"audit verify", "check the audit log's hash chain", `Reads agent.state_dir of the config (--config, else `+defaultConfig+`), or --state-dir.
+Reports every problem found, not only the first. --from SEQ:HASH starts at a record IT has
+archived the files before (rotated files wholly before it may be absent).
+Exit: 0 intact, 1 broken, 2 error.`, cmdAuditVerify},
+		{"version", "version, Go version, platform", "Exit: 0.", cmdVersion},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `mamori: watches USB devices and removable media against the approved lists,
+records a tamper-evident audit log, serves Prometheus metrics and warns the person at the PC.
+
+Usage: mamori COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.synopsis)
+	}
+	fmt.Fprint(w, `
+"mamori COMMAND --help" shows a command's flags and exit codes.
+Without --config, `+defaultConfig+` is used when it exists, else built-in defaults
+with an empty approved list.
+`)
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -52,36 +95,114 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		usage(stderr)
 		return exitError
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "scan":
-		return cmdScan(rest, stdout, stderr)
-	case "run":
-		return cmdRun(rest, stdout, stderr)
-	case "config":
-		if len(rest) > 0 && rest[0] == "check" {
-			return cmdConfigCheck(rest[1:], stdout, stderr)
-		}
-	case "policy":
-		if len(rest) > 0 && rest[0] == "suggest" {
-			return cmdSuggest(rest[1:], stdout, stderr)
-		}
-	case "audit":
-		if len(rest) > 0 && rest[0] == "verify" {
-			return cmdAuditVerify(rest[1:], stdout, stderr)
-		}
-	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "mamori %s (%s, %s/%s)\n", agent.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		return exitOK
+	switch args[0] {
 	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, usage)
+		if len(args) > 1 {
+			return run(append(args[1:], "--help"), stdout, stderr)
+		}
+		usage(stdout)
 		return exitOK
+	case "--version", "-version":
+		return cmdVersion(nil, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "mamori: unknown command %q\n\n%s", strings.Join(args[:min(2, len(args))], " "), usage)
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && slicesEqual(args[:len(words)], words) {
+			return c.run(args[len(words):], stdout, stderr)
+		}
+	}
+	// A group name alone ("mamori policy") lists its subcommands.
+	var sub []*command
+	for _, c := range commands {
+		if strings.HasPrefix(c.name, args[0]+" ") {
+			sub = append(sub, c)
+		}
+	}
+	if len(sub) > 0 {
+		w, code := stdout, exitOK
+		if len(args) > 1 && !isHelp(args[1]) {
+			fmt.Fprintf(stderr, "mamori %s: unknown subcommand %q\n\n", args[0], args[1])
+			w, code = stderr, exitError
+		}
+		fmt.Fprintf(w, "Usage: mamori %s SUBCOMMAND [flags]\n\nSubcommands:\n", args[0])
+		for _, c := range sub {
+			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.synopsis)
+		}
+		return code
+	}
+	fmt.Fprintf(stderr, "mamori: unknown command %q\n\n", args[0])
+	usage(stderr)
 	return exitError
+}
+
+func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	panic("no command " + name)
+}
+
+// newFlags makes the flag set of command name, whose --help prints the
+// command's synopsis, flags and exit codes on stdout.
+func newFlags(name string, stdout, stderr io.Writer) *flag.FlagSet {
+	c := lookup(name)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: mamori %s [flags]\n\n%s.\n\nFlags:\n", c.name, upperFirst(c.synopsis))
+		fs.PrintDefaults()
+		fmt.Fprintf(w, "\n%s\n", c.help)
+	}
+	return fs
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// parse parses args; ok false means exit with code.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer, positional int) (code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if isHelp(a) && a != "help" {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return exitOK, false
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError, false
+	}
+	if fs.NArg() > positional {
+		fmt.Fprintf(fs.Output(), "mamori %s: unexpected argument %q (see mamori %s --help)\n", fs.Name(), fs.Arg(positional), fs.Name())
+		return exitError, false
+	}
+	return 0, true
 }
 
 // common holds the flags most commands share.
@@ -95,11 +216,11 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet, roots bool) {
-	fs.StringVar(&c.config, "config", "", "config file (default "+defaultConfig+" when it exists)")
+	fs.StringVar(&c.config, "config", "", "config `file` (default "+defaultConfig+" when it exists)")
 	if roots {
-		fs.StringVar(&c.sysfs, "sysfs", "/sys", "sysfs mount point")
-		fs.StringVar(&c.procfs, "procfs", "/proc", "procfs mount point")
-		fs.StringVar(&c.dev, "devfs", "/dev", "device node directory")
+		fs.StringVar(&c.sysfs, "sysfs", "/sys", "sysfs mount point (`dir`)")
+		fs.StringVar(&c.procfs, "procfs", "/proc", "procfs mount point (`dir`)")
+		fs.StringVar(&c.dev, "devfs", "/dev", "device node directory (`dir`)")
 	}
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
@@ -124,27 +245,37 @@ func (c *common) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is neither text nor json", c.logFormat)
 }
 
-// warner shows violations on the terminal in both languages; with JSON
-// logs (a service, a pipeline) they go to the log only, which carries the
-// same messages, so that the stream stays machine-readable.
+// warner shows each violation once: on the terminal in both languages
+// with text logs, in the log only (which carries the same messages) with
+// JSON logs, so that the stream stays machine-readable.
 func (c *common) warner(stderr io.Writer, log *slog.Logger) agent.Warner {
 	if c.logFormat == "json" {
 		return &agent.ConsoleWarner{Logger: log}
 	}
-	return &agent.ConsoleWarner{W: stderr, Logger: log}
+	return &agent.ConsoleWarner{W: stderr}
+}
+
+// configPath is --config, or the default file when it exists ("" for the
+// built-in defaults).
+func (c *common) configPath(log *slog.Logger) string {
+	if c.config != "" {
+		return c.config
+	}
+	if _, err := os.Stat(defaultConfig); errors.Is(err, fs.ErrNotExist) {
+		if log != nil {
+			log.Warn("no config file; using defaults with an empty approved list", "looked_for", defaultConfig)
+		}
+		return ""
+	}
+	return defaultConfig
 }
 
 // loadConfig loads --config, or the default file when it exists, or the
 // built-in defaults (nothing approved) when it does not.
 func (c *common) loadConfig(log *slog.Logger) (*config.Config, error) {
-	path := c.config
+	path := c.configPath(log)
 	if path == "" {
-		cfg, err := config.Load(defaultConfig)
-		if errors.Is(err, fs.ErrNotExist) {
-			log.Warn("no config file; using defaults with an empty approved list", "looked_for", defaultConfig)
-			return config.Default(), nil
-		}
-		return cfg, err
+		return config.Default(), nil
 	}
 	return config.Load(path)
 }
@@ -163,25 +294,41 @@ func (c *common) setup(name string, stderr io.Writer) (*slog.Logger, *config.Con
 	return nil, nil, false
 }
 
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) bool {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return false
+// checkOwnership refuses config files (the config and its ledgers, the
+// metrics web config) that someone other than root or this user owns or
+// can write: whoever can write them decides what the agent approves.
+func checkOwnership(cfg *config.Config) error {
+	files := append([]string(nil), cfg.Files...)
+	if cfg.Metrics.WebConfigFile != "" {
+		files = append(files, cfg.Metrics.WebConfigFile)
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mamori %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return false
+	var errs []error
+	for _, f := range files {
+		if err := fsguard.CheckFile(f); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return true
+	return errors.Join(errs...)
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	if args != nil {
+		fs := newFlags("version", stdout, stderr)
+		if code, ok := parse(fs, args, stdout, 0); !ok {
+			return code
+		}
+	}
+	fmt.Fprintf(stdout, "mamori %s (%s, %s/%s)\n", agent.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
 }
 
 func cmdScan(args []string, stdout, stderr io.Writer) int {
 	var c common
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	fs := newFlags("scan", stdout, stderr)
 	c.register(fs, true)
 	format := fs.String("format", "table", "output format: table or json")
-	if !parse(fs, args, stderr) {
-		return exitError
+	if code, ok := parse(fs, args, stdout, 0); !ok {
+		return code
 	}
 	if *format != "table" && *format != "json" {
 		fmt.Fprintf(stderr, "mamori scan: --format %q is neither table nor json\n", *format)
@@ -193,7 +340,7 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	}
 	rep, err := agent.Scan(agent.ScanOptions{Config: cfg, Roots: c.roots(), Logger: log})
 	if err != nil {
-		fmt.Fprintln(stderr, "mamori scan:", err)
+		fmt.Fprintln(stderr, "mamori scan:", safe.String(err.Error()))
 		return exitError
 	}
 	for _, e := range rep.Errors {
@@ -209,62 +356,29 @@ func cmdScan(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeTable(stdout, rep, cfg.Agent.Language)
 	}
-	if len(rep.Violations) > 0 {
+	switch {
+	case len(rep.Violations) > 0:
 		return exitViolations
+	case rep.Incomplete():
+		return exitIncomplete
 	}
 	return exitOK
 }
 
-func writeTable(w io.Writer, rep *agent.Report, lang string) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATH\tID\tSERIAL\tCLASSES\tSTORAGE\tAPPROVED\tENTRY\tDEVICE")
-	for _, d := range rep.Devices {
-		serial := "-"
-		if d.Serial != nil {
-			serial = *d.Serial
-		}
-		entry := "-"
-		if d.Entry != nil {
-			entry = *d.Entry
-		}
-		fmt.Fprintf(tw, "%s\t%s:%s\t%s\t%s\t%v\t%v\t%s\t%s\n", d.Path, d.VendorID, d.ProductID, serial,
-			strings.Join(d.ClassNames(), ","), d.Storage, d.Approved, entry, agent.Describe(&d.Device))
-	}
-	tw.Flush()
-	if len(rep.Volumes) > 0 {
-		fmt.Fprintln(w)
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "VOLUME\tMOUNT POINT\tFS\tSIZE\tRO\tENCRYPTED\tUSB")
-		for _, v := range rep.Volumes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%v\t%s\n", v.Device, v.MountPoint, v.FSType, v.Size, v.ReadOnly, v.Encrypted, v.USBDevice)
-		}
-		tw.Flush()
-	}
-	fmt.Fprintln(w)
-	if len(rep.Violations) == 0 {
-		fmt.Fprintln(w, "No violations. 違反はありません。")
-		return
-	}
-	fmt.Fprintf(w, "%d violation(s) / 違反 %d 件:\n", len(rep.Violations), len(rep.Violations))
-	for _, v := range rep.Violations {
-		msg, remedy := v.MessageJA, v.RemedyJA
-		if lang == "en" {
-			msg, remedy = v.MessageEN, v.RemedyEN
-		}
-		fmt.Fprintf(w, "- [%s] %s (article %s, device %s)\n    %s\n    → %s\n", v.Severity, v.Kind, v.Article, v.Device, msg, remedy)
-	}
-}
-
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c common
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs := newFlags("run", stdout, stderr)
 	c.register(fs, true)
-	stateDir := fs.String("state-dir", "", "state directory (overrides agent.state_dir)")
-	if !parse(fs, args, stderr) {
-		return exitError
+	stateDir := fs.String("state-dir", "", "state `dir`ectory (overrides agent.state_dir)")
+	if code, ok := parse(fs, args, stdout, 0); !ok {
+		return code
 	}
 	log, cfg, ok := c.setup("run", stderr)
 	if !ok {
+		return exitError
+	}
+	if err := checkOwnership(cfg); err != nil {
+		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
 	}
 	if *stateDir != "" {
@@ -277,7 +391,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Warner: c.warner(stderr, log),
 		Ready: func(url string) {
 			if url == "" {
-				log.Info("mamori running; metrics off", "state_dir", cfg.Agent.StateDir)
+				log.Info("mamori running; metrics not served", "state_dir", cfg.Agent.StateDir)
+				fmt.Fprintf(stdout, "mamori %s running: audit log in %s, metrics not served (Ctrl-C stops)\n", agent.Version, cfg.Agent.StateDir)
 				return
 			}
 			log.Info("mamori running", "metrics", url, "state_dir", cfg.Agent.StateDir)
@@ -288,6 +403,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
 	}
+	go reloadOnHangup(ctx, a, &c, log)
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
@@ -296,13 +412,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("config check", flag.ContinueOnError)
-	path := fs.String("config", "", "config file to check")
-	if !parse(fs, args, stderr) {
-		return exitError
+	fs := newFlags("config check", stdout, stderr)
+	path := fs.String("config", "", "config `file` to check (or give it as the argument)")
+	if code, ok := parse(fs, args, stdout, 1); !ok {
+		return code
+	}
+	if fs.NArg() == 1 {
+		if *path != "" {
+			fmt.Fprintln(stderr, "mamori config check: give the file either as --config or as the argument, not both")
+			return exitError
+		}
+		*path = fs.Arg(0)
 	}
 	if *path == "" {
-		fmt.Fprintln(stderr, "mamori config check: --config is required")
+		fmt.Fprintln(stderr, "mamori config check: which file? mamori config check FILE")
 		return exitError
 	}
 	cfg, err := config.Load(*path)
@@ -310,24 +433,30 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitError
 	}
+	if err := checkOwnership(cfg); err != nil {
+		fmt.Fprintf(stderr, "warning: mamori run will refuse this: %v\n", err)
+	}
 	fmt.Fprintf(stdout, "%s: ok (version %d, %d approved USB entries)\n", *path, cfg.Version, len(cfg.Approved.USB))
 	return exitOK
 }
 
 func cmdSuggest(args []string, stdout, stderr io.Writer) int {
 	var c common
-	fs := flag.NewFlagSet("policy suggest", flag.ContinueOnError)
+	fs := newFlags("policy suggest", stdout, stderr)
 	c.register(fs, true)
-	if !parse(fs, args, stderr) {
-		return exitError
+	all := fs.Bool("all", false, "include devices the config already approves")
+	entriesOnly := fs.Bool("entries-only", false, "print only the list items, for pasting under an existing approved.usb list")
+	if code, ok := parse(fs, args, stdout, 0); !ok {
+		return code
 	}
 	log, cfg, ok := c.setup("policy suggest", stderr)
 	if !ok {
 		return exitError
 	}
-	out, err := agent.SuggestFromSystem(agent.SuggestOptions{Config: cfg, Roots: c.roots(), Logger: log})
+	out, err := agent.SuggestFromSystem(agent.SuggestOptions{ScanOptions: agent.ScanOptions{Config: cfg, Roots: c.roots(), Logger: log},
+		All: *all, EntriesOnly: *entriesOnly})
 	if out == nil {
-		fmt.Fprintln(stderr, "mamori policy suggest:", err)
+		fmt.Fprintln(stderr, "mamori policy suggest:", safe.String(err.Error()))
 		return exitError
 	}
 	if err != nil {
@@ -339,11 +468,12 @@ func cmdSuggest(args []string, stdout, stderr io.Writer) int {
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	var c common
-	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs := newFlags("audit verify", stdout, stderr)
 	c.register(fs, false)
-	dir := fs.String("state-dir", "", "state directory holding audit.jsonl (default: agent.state_dir of the config)")
-	if !parse(fs, args, stderr) {
-		return exitError
+	dir := fs.String("state-dir", "", "state `dir`ectory holding audit.jsonl (default: agent.state_dir of the config)")
+	from := fs.String("from", "", "verify from an archived record, `SEQ:HASH` (files wholly before it may be absent)")
+	if code, ok := parse(fs, args, stdout, 0); !ok {
+		return code
 	}
 	if *dir == "" {
 		_, cfg, ok := c.setup("audit verify", stderr)
@@ -352,16 +482,30 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		*dir = cfg.Agent.StateDir
 	}
-	rep, err := audit.Verify(*dir)
+	var opts audit.VerifyOptions
+	if *from != "" {
+		a, err := audit.ParseAnchor(*from)
+		if err != nil {
+			fmt.Fprintln(stderr, "mamori audit verify: --from:", err)
+			return exitError
+		}
+		opts.From = &a
+	}
+	rep, err := audit.VerifyWith(*dir, opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "mamori audit verify:", err)
 		return exitError
 	}
-	if p := rep.Problem; p != nil {
-		fmt.Fprintf(stdout, "BROKEN: %s line %d (seq %d): %s\n", p.File, p.Line, p.Seq, p.Reason)
-		fmt.Fprintf(stdout, "%d records in %d files verified before it\n", rep.Records, rep.Files)
+	if len(rep.Problems) > 0 {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(stdout, "BROKEN: %s line %d (seq %d): %s\n", p.File, p.Line, p.Seq, safe.String(p.Reason))
+		}
+		if rep.MoreProblems > 0 {
+			fmt.Fprintf(stdout, "... and %d more problems\n", rep.MoreProblems)
+		}
+		fmt.Fprintf(stdout, "%d records in %d files read, %d problems\n", rep.Records, rep.Files, len(rep.Problems)+rep.MoreProblems)
 		return exitViolations
 	}
-	fmt.Fprintf(stdout, "ok: %d records in %d files, chain intact, last seq %d, last hash %s\n", rep.Records, rep.Files, rep.LastSeq, rep.LastHash)
+	fmt.Fprintf(stdout, "ok: %d records in %d files in %s, chain intact, last seq %d, last hash %s\n", rep.Records, rep.Files, *dir, rep.LastSeq, rep.LastHash)
 	return exitOK
 }

@@ -207,10 +207,23 @@ func TestScanTable(t *testing.T) {
 
 func TestScanExitCodes(t *testing.T) {
 	f := newFixture(t)
-	// Nothing attached: no violations, exit 0.
+	// A sysfs without a USB bus: nothing attached, exit 0, and it says so.
 	empty := t.TempDir()
-	if _, stderr, code := runBinary(t, "scan", "--config", f.config, "--sysfs", empty, "--procfs", f.procfs); code != 0 {
-		t.Errorf("empty sysfs: exit %d, want 0; stderr:\n%s", code, stderr)
+	for _, d := range []string{"devices", "class", "bus/pci"} {
+		must(t, os.MkdirAll(filepath.Join(empty, d), 0o755))
+	}
+	if out, stderr, code := runBinary(t, "scan", "--config", f.config, "--sysfs", empty, "--procfs", f.procfs); code != 0 || !strings.Contains(out, "no USB bus") {
+		t.Errorf("sysfs without USB: exit %d, want 0 and a note; stdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if out, _, _ := runBinary(t, "scan", "--format", "json", "--config", f.config, "--sysfs", empty, "--procfs", f.procfs); !strings.Contains(out, `"usb_bus": false`) {
+		t.Errorf("JSON lacks usb_bus false:\n%s", out)
+	}
+	// Could not see is never all clear.
+	if _, stderr, code := runBinary(t, "scan", "--config", f.config, "--sysfs", "/etc", "--procfs", f.procfs); code != 2 || !strings.Contains(stderr, "sysfs") {
+		t.Errorf("--sysfs /etc: exit %d, want 2 naming the sysfs; stderr:\n%s", code, stderr)
+	}
+	if _, stderr, code := runBinary(t, "scan", "--config", f.config, "--sysfs", f.sysfs, "--procfs", filepath.Join(empty, "nonexistent")); code != 2 || !strings.Contains(stderr, "procfs") {
+		t.Errorf("--procfs nonexistent: exit %d, want 2 naming the procfs; stderr:\n%s", code, stderr)
 	}
 	if _, _, code := runBinary(t, "scan", "--config", f.config, "--sysfs", filepath.Join(empty, "no-such-root")); code != 2 {
 		t.Errorf("missing sysfs root: exit %d, want 2", code)
@@ -245,7 +258,18 @@ func TestConfigCheck(t *testing.T) {
 
 func TestPolicySuggestRoundTrip(t *testing.T) {
 	f := newFixture(t)
-	out, stderr, code := runBinary(t, "policy", "suggest", "--sysfs", f.sysfs, "--config", f.config)
+	// By default only what is not approved yet: the reader (unapproved),
+	// the fingerprint reader (expired) and the phone.
+	unapproved, _, code := runBinary(t, "policy", "suggest", "--sysfs", f.sysfs, "--config", f.config)
+	if code != 0 || strings.Contains(unapproved, "04a9") || !strings.Contains(unapproved, "058f") {
+		t.Errorf("default suggestion must leave out approved devices (the camera) and hold the reader:\n%s", unapproved)
+	}
+	entries, _, _ := runBinary(t, "policy", "suggest", "--entries-only", "--sysfs", f.sysfs, "--config", f.config)
+	merged := "version: 1\napproved:\n  usb:\n    - name: existing\n      classes: [hub]\n" + strings.ReplaceAll(strings.ReplaceAll(entries, `owner: ""`, `owner: x`), `approved_by: ""`, `approved_by: y`)
+	if _, err := config.Parse("merged.yaml", []byte(merged)); err != nil {
+		t.Errorf("--entries-only output does not merge under an existing list: %v\n%s", err, merged)
+	}
+	out, stderr, code := runBinary(t, "policy", "suggest", "--all", "--sysfs", f.sysfs, "--config", f.config)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"errors"
+	"io/fs"
+	"slices"
+
+	"github.com/mamori-agent/mamori/collector/usb"
+)
+
+// rescan re-reads everything and reconciles it with what the agent knows.
+func (a *Agent) rescan(trigger string) {
+	a.metrics.rescans.Inc()
+	a.checkAudit(trigger)
+	a.flushPending()
+	devs, err := a.coll.devices()
+	if err != nil {
+		a.metrics.collectErrors.WithLabelValues("usb").Inc()
+		a.warnOnce("usb", "USB scan incomplete", err)
+	} else {
+		delete(a.lastErr, "usb")
+	}
+	seen := make(map[string]bool, len(devs))
+	for path := range a.departed {
+		if !slices.ContainsFunc(devs, func(d usb.Device) bool { return d.Path == path }) {
+			delete(a.departed, path)
+		}
+	}
+	for i := range devs {
+		seen[devs[i].Path] = true
+		a.observe(&devs[i], trigger, nil)
+	}
+	for path := range a.present {
+		if !seen[path] && a.gone(path) {
+			a.removeDevice(path, trigger, nil)
+		}
+	}
+	if trigger == "start" {
+		// Devices that left while the agent was down.
+		for _, path := range sortedKeys(a.carried) {
+			s := a.carried[path]
+			if _, ok := a.present[path]; !ok {
+				a.emit(&Event{Type: TypeDeviceRemoved, Source: "usb", Trigger: trigger, Path: path,
+					VendorID: s.VendorID, ProductID: s.ProductID, Serial: s.Serial,
+					Message: "removed while the agent was not running"})
+			}
+		}
+		clear(a.carried)
+	}
+	a.refreshVolumes(trigger, nil)
+	a.judgeAllMedia(trigger, nil)
+	a.updateDeviceMetrics()
+}
+
+// gone tells whether a device missing from a scan has really left: a
+// device that is there but could not be read this time has not.
+func (a *Agent) gone(path string) bool {
+	if a.cfg.USB.Backend == "libusb" {
+		return true
+	}
+	_, err := a.coll.sysfs.Device(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err != nil {
+			a.log.Debug("device unreadable this scan; kept", "path", path, "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// observe reconciles one device read from the system with what is known.
+func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
+	if n, ok := a.departed[d.Path]; ok {
+		if n == d.DevNum || d.DevNum == 0 {
+			// The remains of a device the kernel has removed (with its
+			// devnum file already gone, when 0).
+			return
+		}
+		delete(a.departed, d.Path)
+	}
+	if d.DevNum == 0 && !d.IsRootHub() {
+		// Every attached device has a device number from its first
+		// uevent on; a read without one caught the device being torn
+		// down (its attributes go before its remove uevent comes).
+		a.log.Debug("partial read of a departing device ignored", "path", d.Path)
+		return
+	}
+	ap := a.present[d.Path]
+	if ap != nil && (ap.dev.BusNum != d.BusNum || ap.dev.DevNum != d.DevNum) {
+		// Unplugged and plugged again between two looks.
+		a.removeDevice(d.Path, trigger, cause)
+		ap = nil
+	}
+	if ap != nil {
+		// The same appearance: its identity (ids, serial, strings,
+		// class) was fixed at enumeration and cannot change; a later read
+		// that lacks parts of it caught the device being torn down. Only
+		// what can change is taken: interfaces' drivers, block devices,
+		// authorized.
+		merged := ap.dev
+		if len(d.Interfaces) > 0 {
+			merged.Interfaces = d.Interfaces
+		}
+		merged.BlockDevices = d.BlockDevices
+		if d.Authorized != nil {
+			merged.Authorized = d.Authorized
+		}
+		d = &merged
+	}
+	dec := a.policy.Decide(d, a.now())
+	if ap == nil {
+		ap = &appearance{dev: *d, decision: dec, recorded: map[string]bool{}}
+		a.present[d.Path] = ap
+		if s, ok := a.carried[d.Path]; ok && s.BusNum == d.BusNum && s.DevNum == d.DevNum {
+			// Attached before a restart of the agent, in this boot: the
+			// same appearance, with what the log says was recorded.
+			for _, k := range s.Recorded {
+				ap.recorded[k] = true
+			}
+			delete(a.carried, d.Path)
+		} else {
+			ev := deviceEvent(TypeDeviceAdded, d, trigger, cause)
+			ev.Device = d
+			ev.Decision = dec.Record(d)
+			a.emit(ev)
+		}
+	} else {
+		ap.dev = *d
+		ap.decision = dec
+	}
+	if v := dec.Violation; v != nil && a.shouldRecord(ap, v.Kind) {
+		a.recordViolation(ap, v, nil, trigger, cause)
+	}
+}
+
+// judgeAllMedia judges the media of every attached device whose approval
+// requires encryption.
+func (a *Agent) judgeAllMedia(trigger string, cause *ueventCause) {
+	for _, path := range sortedKeys(a.present) {
+		a.judgeMedia(a.present[path], trigger, cause)
+	}
+}
+
+// judgeMedia records media_unencrypted once for each medium of ap that is
+// not shown to be encrypted, when its approval requires encryption. Every
+// medium is looked at each time: a card swapped, a second LUN, a stick
+// re-formatted in place is a new medium.
+func (a *Agent) judgeMedia(ap *appearance, trigger string, cause *ueventCause) {
+	if !ap.decision.requiresEncryption(&ap.dev) {
+		return
+	}
+	for _, m := range a.coll.media(&ap.dev, a.volumesOf(ap.dev.Path)) {
+		k := mediumViolationKey(m)
+		if m.Encrypted || ap.recorded[k] {
+			continue
+		}
+		a.recordViolation(ap, a.policy.Unencrypted(&ap.dev, ap.decision.Entry, m), m, trigger, cause)
+	}
+}
+
+// approvalKinds are the violations about a device's approval; a device gets
+// one of them per appearance, except that a device first judged a plain
+// device and then found to be storage (its interfaces came later) is
+// recorded again as storage.
+var approvalKinds = []string{KindStorageUnapproved, KindDeviceUnapproved, KindApprovalExpired, KindApprovalNotYet}
+
+func (a *Agent) shouldRecord(ap *appearance, kind string) bool {
+	if ap.recorded[kind] {
+		return false
+	}
+	if !slices.Contains(approvalKinds, kind) {
+		return true
+	}
+	for _, k := range approvalKinds {
+		if ap.recorded[k] && !(k == KindDeviceUnapproved && kind == KindStorageUnapproved) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Agent) recordViolation(ap *appearance, v *Violation, m *MediumRecord, trigger string, cause *ueventCause) {
+	key := v.Kind
+	if m != nil {
+		key = mediumViolationKey(m)
+	}
+	ap.recorded[key] = true
+	ev := deviceEvent(TypeViolation, &ap.dev, trigger, cause)
+	ev.Violation = v
+	ev.Device = &ap.dev
+	ev.Medium = m
+	a.emit(ev)
+}
+
+func (a *Agent) removeDevice(path, trigger string, cause *ueventCause) {
+	ap, ok := a.present[path]
+	if !ok {
+		return
+	}
+	delete(a.present, path)
+	ev := deviceEvent(TypeDeviceRemoved, &ap.dev, trigger, cause)
+	a.emit(ev)
+}
+
+func deviceEvent(typ string, d *usb.Device, trigger string, cause *ueventCause) *Event {
+	ev := &Event{Type: typ, Source: "usb", Trigger: trigger, Path: d.Path,
+		VendorID: d.VendorID, ProductID: d.ProductID, Serial: d.Serial}
+	cause.apply(ev)
+	return ev
+}
+
+func (a *Agent) updateDeviceMetrics() {
+	devs := make([]*usb.Device, 0, len(a.present))
+	approved := make(map[*usb.Device]bool, len(a.present))
+	for _, ap := range a.present {
+		devs = append(devs, &ap.dev)
+		approved[&ap.dev] = ap.decision.Approved
+	}
+	a.metrics.SetDevices(devs, func(d *usb.Device) bool { return approved[d] })
+}

@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/collector/media"
+	"github.com/mamori-agent/mamori/internal/fsguard"
+)
+
+// No state outside the hash chain decides what is recorded. The open
+// appearances (which devices are attached, which violations were already
+// recorded for them, which volumes are mounted) are rebuilt at start from
+// the audit log itself: from the last agent_started record, which carries
+// what was open when it was written, through the records after it. Editing
+// or deleting a side file therefore changes nothing, and editing the log
+// breaks its chain, which is recorded.
+
+// priorRun is what the audit log says about the previous run.
+type priorRun struct {
+	bootID  string // of the last agent_started; "" when unknown
+	open    OpenState
+	records int
+	last    replayRecord // the last record of the log
+}
+
+// replayRecord is the part of an audit record the replay reads.
+type replayRecord struct {
+	Seq     uint64                `json:"seq"`
+	Type    string                `json:"type"`
+	Time    time.Time             `json:"time"`
+	Path    string                `json:"path"`
+	Kind    string                `json:"kind"`
+	Agent   *AgentRecord          `json:"agent"`
+	Device  *OpenDevice           `json:"device"`
+	Volume  *OpenVolume           `json:"volume"`
+	Medium  *struct{ Key string } `json:"medium"`
+	Vendor  string                `json:"vendor_id"`
+	Product string                `json:"product_id"`
+	Serial  *string               `json:"serial"`
+}
+
+var agentStartedMarker = []byte(`"type":"` + TypeAgentStarted + `"`)
+
+// replay reads the log back from the last agent_started and rebuilds the
+// appearances open at its end.
+func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
+	var p priorRun
+	entries, damage, err := audit.ReadBack(dir, func(line []byte) bool {
+		return bytes.Contains(line, agentStartedMarker)
+	})
+	if err != nil {
+		return p, damage, err
+	}
+	devices := map[string]*OpenDevice{}
+	volumes := map[string]OpenVolume{}
+	for _, e := range entries {
+		var r replayRecord
+		if err := json.Unmarshal(e.Line, &r); err != nil {
+			damage = append(damage, audit.Damage{Kind: "unreadable_record", File: audit.CurrentName, Seq: e.Seq,
+				Reason: fmt.Sprintf("record cannot be read back: %v", err)})
+			continue
+		}
+		p.records++
+		p.last = r
+		switch r.Type {
+		case TypeAgentStarted:
+			clear(devices)
+			clear(volumes)
+			p.bootID = ""
+			if r.Agent != nil {
+				p.bootID = r.Agent.BootID
+				if o := r.Agent.Open; o != nil {
+					for i := range o.Devices {
+						d := o.Devices[i]
+						devices[d.Path] = &d
+					}
+					for _, v := range o.Volumes {
+						volumes[volumeKeyOf(v.Device, v.MountPoint)] = v
+					}
+				}
+			}
+		case TypeDeviceAdded:
+			d := OpenDevice{Path: r.Path, VendorID: r.Vendor, ProductID: r.Product, Serial: r.Serial}
+			if r.Device != nil {
+				d.BusNum, d.DevNum = r.Device.BusNum, r.Device.DevNum
+			}
+			devices[r.Path] = &d
+		case TypeDeviceRemoved:
+			delete(devices, r.Path)
+		case TypeViolation:
+			if d, ok := devices[r.Path]; ok {
+				k := r.Kind
+				if r.Kind == KindMediaUnencrypted && r.Medium != nil {
+					k = KindMediaUnencrypted + ":" + r.Medium.Key
+				}
+				d.Recorded = append(d.Recorded, k)
+			}
+		case TypeVolumeMounted:
+			if r.Volume != nil {
+				volumes[volumeKeyOf(r.Volume.Device, r.Volume.MountPoint)] = *r.Volume
+			}
+		case TypeVolumeUnmounted:
+			if r.Volume != nil {
+				delete(volumes, volumeKeyOf(r.Volume.Device, r.Volume.MountPoint))
+			}
+		}
+	}
+	p.open = OpenState{Devices: []OpenDevice{}, Volumes: []OpenVolume{}}
+	for _, k := range sortedKeys(devices) {
+		p.open.Devices = append(p.open.Devices, *devices[k])
+	}
+	for _, k := range sortedKeys(volumes) {
+		p.open.Volumes = append(p.open.Volumes, volumes[k])
+	}
+	// A run of this release always states its boot id; the same boot id
+	// now means the devices still attached are the same appearances.
+	if bootID == "" || p.bootID != bootID {
+		p.bootID = ""
+	}
+	return p, damage, nil
+}
+
+// thisBoot returns the appearances to carry over: those of the previous
+// run when it was in this boot, none otherwise.
+func (p priorRun) thisBoot() OpenState {
+	if p.bootID == "" {
+		return OpenState{Devices: []OpenDevice{}, Volumes: []OpenVolume{}}
+	}
+	return p.open
+}
+
+// uncleanStop says how the previous run ended when it did not end with
+// agent_stopped; "" when it did, or when there was none.
+func (p priorRun) uncleanStop() string {
+	if p.records == 0 || p.last.Type == TypeAgentStopped {
+		return ""
+	}
+	return fmt.Sprintf("the previous run did not end with agent_stopped (a crash, kill -9, power loss, or records cut off the end): its last record is seq %d, %s at %s",
+		p.last.Seq, p.last.Type, p.last.Time.Format(time.RFC3339))
+}
+
+// closePreviousBoot ends the appearances that the previous run left open
+// in an earlier boot: the devices were unplugged or the PC rebooted, and
+// whatever is attached now is a new appearance.
+func (a *Agent) closePreviousBoot(p priorRun) {
+	if p.bootID != "" {
+		return
+	}
+	for _, d := range p.open.Devices {
+		a.emit(&Event{Type: TypeDeviceRemoved, Source: "usb", Trigger: "start", Path: d.Path,
+			VendorID: d.VendorID, ProductID: d.ProductID, Serial: d.Serial,
+			Message: "appearance ended by a reboot (or an unknown boot) while the agent was not running"})
+	}
+	for _, v := range p.open.Volumes {
+		a.emit(&Event{Type: TypeVolumeUnmounted, Source: "media", Trigger: "start", Path: v.USBDevice,
+			Message: "mount ended by a reboot (or an unknown boot) while the agent was not running",
+			Volume:  volumeOf(v)})
+	}
+}
+
+// readBootID returns the kernel's boot id, or "" when it cannot be read
+// (then every start is a new appearance).
+func readBootID(procfs string) string {
+	b, err := fsguard.ReadFile(filepath.Join(procfs, "sys/kernel/random/boot_id"), 64)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// legacyState is the side file of the USB-core release: no longer read.
+const legacyState = "appearances.json"
+
+// prepareStateDir creates the state directory (0700) when missing and
+// refuses one that someone other than root or this user owns or can write:
+// the agent, running as root, must not write where others can plant links.
+func prepareStateDir(dir string) error {
+	if err := fsguard.MkdirAll(dir); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	os.Remove(filepath.Join(dir, legacyState))
+	return nil
+}
+
+func volumeOf(v OpenVolume) *media.Volume {
+	return &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
+}
