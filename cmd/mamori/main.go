@@ -63,7 +63,7 @@ Exit: 0 good, 2 bad (every error as FILE:LINE:COL: message).`, cmdConfigCheck},
 --all includes devices already approved; --entries-only prints only the list items, indented
 for pasting under an existing "approved: usb:" list.
 Exit: 0, 2 error.`, cmdSuggest},
-		{"audit verify", "check the audit log's hash chain", `Reads agent.state_dir of the config (--config, else `+defaultConfig+`), or --state-dir.
+		{"audit verify", "check the audit log's hash chain", `Reads agent.state_dir of the config (--config, else ` + defaultConfig + `), or --state-dir.
 Reports every problem found, not only the first. --from SEQ:HASH starts at a record IT has
 archived the files before (rotated files wholly before it may be absent).
 Exit: 0 intact, 1 broken, 2 error.`, cmdAuditVerify},
