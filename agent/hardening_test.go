@@ -48,13 +48,13 @@ func TestMediumReformattedInPlace(t *testing.T) {
 	if err := os.Rename(fat, img); err != nil {
 		t.Fatal(err)
 	}
-	recs := e.waitFor("media_unencrypted for the new medium", func(rs []record) bool {
+	e.waitFor("media_unencrypted for the new medium", func(rs []record) bool {
 		return count(rs, TypeViolation, "8-1.4", KindMediaUnencrypted) == 1
 	})
 	before := testutilRescans(r)
 	e.waitFor("more rescans", func(rs []record) bool { return testutilRescans(r) >= before+5 })
 	r.stop(t)
-	recs = e.records()
+	recs := e.records()
 	if n := count(recs, TypeViolation, "", ""); n != 1 {
 		t.Fatalf("want exactly one violation, got %d:\n%s", n, dump(recs))
 	}
@@ -165,11 +165,6 @@ func cutLastRecord(t *testing.T, dir string) {
 	lines := strings.SplitAfter(strings.TrimSuffix(raw, "\n"), "\n")
 	kept := strings.Join(lines[:len(lines)-1], "")
 	os.WriteFile(filepath.Join(dir, audit.CurrentName), []byte(kept), 0o600)
-	rep, err := audit.Verify(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = rep
 	os.Remove(filepath.Join(dir, audit.HeadName))
 	l, err := audit.Open(dir, audit.Options{})
 	if err != nil {
