@@ -5,13 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/config"
-	"github.com/mamori-agent/mamori/internal/sysfstest"
 )
 
 // luksImage makes a real LUKS2 volume at path.
@@ -212,63 +210,5 @@ func TestMetricsPortTakenDoesNotStopDetection(t *testing.T) {
 			t.Fatal("metrics never served after the port was freed")
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// TestPendingEventsSurviveDiskFull: a violation raised while the disk is
-// full is not lost: it is written, in order, once space returns, followed
-// by an audit_gap record that says so.
-func TestPendingEventsSurviveDiskFull(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	e := newEnv(t, testConfig, kbd)
-	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	e.state = filepath.Join(mnt, "state")
-	e.cfg.Agent.StateDir = e.state
-	e.cfg.Agent.RescanInterval = 20 * time.Millisecond
-	r := e.start(Options{})
-	defer r.stop(t)
-	filler := filepath.Join(mnt, "filler")
-	fillUp(t, filler)
-	// The log's last page may still have room: plug enough to need more.
-	sysfstest.Build(t, e.sysfs, reader, camera, phone, finger, fido)
-	deadline := time.Now().Add(10 * time.Second)
-	for testutilPending(r) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no event waiting while the disk is full")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	os.Remove(filler)
-	e.waitFor("the violation and the gap record", func(rs []record) bool {
-		return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == 1 && count(rs, TypeAuditGap, "", "") == 1
-	})
-	if rep, err := audit.Verify(e.state); err != nil || len(rep.Problems) > 0 {
-		t.Fatalf("log after a full disk: %v %+v", err, rep.Problems)
-	}
-}
-
-func fillUp(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			break
-		}
-	}
-	for {
-		if _, err := f.Write(buf[:1]); err != nil {
-			break
-		}
 	}
 }

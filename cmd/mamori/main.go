@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -381,6 +382,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
 	}
+	// Loading a large approved list leaves garbage behind; give it back
+	// before the agent settles (a one-time cost).
+	debug.FreeOSMemory()
 	if *stateDir != "" {
 		cfg.Agent.StateDir = *stateDir
 	}
