@@ -70,6 +70,8 @@ type parser struct {
 	// turns out not to have the list where fast found it (fastUsed false).
 	fastFailed bool
 	fastUsed   bool
+	// classBuf is scratch for the class names of the entry fastRaw reads.
+	classBuf []val
 }
 
 func (p *parser) errAt(line, col int, format string, args ...any) {
@@ -252,6 +254,9 @@ func leadingTab(data []byte, line int) int {
 // checkText rejects what YAML rejects without saying where: bytes that are
 // not UTF-8 and control characters.
 func (p *parser) checkText(data []byte) bool {
+	if textOK(data) {
+		return true
+	}
 	line, col := 1, 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
@@ -272,6 +277,25 @@ func (p *parser) checkText(data []byte) bool {
 		default:
 			col++
 		}
+	}
+	return true
+}
+
+// textOK reports quickly whether checkText accepts data.
+func textOK(data []byte) bool {
+	for i := 0; i < len(data); {
+		if c := data[i]; c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 || r <= 0x9f && r != 0x85 || r == 0xfffe || r == 0xffff {
+			return false
+		}
+		i += size
 	}
 	return true
 }
@@ -741,7 +765,12 @@ func (p *parser) fastItems() {
 	f := p.fast
 	p.st.grow(len(f.items))
 	var doc yaml.Node
+	var r rawEntry
 	for i, it := range f.items {
+		if !p.st.yamlItems && p.fastRaw(i, it, &r) {
+			p.finishEntry(&r, len(p.errs))
+			continue
+		}
 		doc = yaml.Node{}
 		if err := yaml.Unmarshal(p.data[it.start:it.end], &doc); err != nil ||
 			len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != 1 {
@@ -830,15 +859,33 @@ func (p *parser) errAtKey(r *rawEntry, k int, format string, args ...any) {
 
 // yamlEntry reads the i'th approved.usb entry n and adds it.
 func (p *parser) yamlEntry(i int, n *yaml.Node) {
-	r := rawEntry{line: n.Line, col: n.Column, index: i}
+	var r rawEntry
+	if nerr, ok := p.yamlRaw(i, n, &r); ok {
+		p.finishEntry(&r, nerr)
+	}
+}
+
+// finishEntry checks the values of r and adds the entry; nerr is the
+// number of errors before its values were read (the entry is added only
+// when there are no more).
+func (p *parser) finishEntry(r *rawEntry, nerr int) {
+	e, _ := p.checkEntry(r)
+	p.add(r, &e, nerr == len(p.errs))
+}
+
+// yamlRaw reads the values of the i'th approved.usb entry n into r, and
+// returns the number of errors before its values were read, or false
+// when n is not a mapping of entry keys (recording why).
+func (p *parser) yamlRaw(i int, n *yaml.Node, r *rawEntry) (int, bool) {
+	*r = rawEntry{line: n.Line, col: n.Column, index: i}
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, "%s: want a mapping of keys (name, vendor_id, ...), got %s", r.label(-1), kindName(n))
-		return
+		return 0, false
 	}
 	path := r.label(-1)
 	m, ok := p.mapping(path, n, entryKeys)
 	if !ok {
-		return
+		return 0, false
 	}
 	nerr := len(p.errs)
 	for k := range numEntryKeys {
@@ -854,8 +901,7 @@ func (p *parser) yamlEntry(i int, n *yaml.Node) {
 		s, ok := p.scalarOf(path, k, v)
 		r.vals[k] = val{s: s, line: v.Line, col: v.Column, set: true, bad: !ok}
 	}
-	e, _ := p.checkEntry(&r)
-	p.add(&r, &e, nerr == len(p.errs))
+	return nerr, true
 }
 
 // scalarOf is scalar for entry key k, naming the value only on error.

@@ -33,6 +33,9 @@ type loadState struct {
 	arena   arena    // the bytes of names and serials
 	// ledgerAt is where each ledger is named in the config file.
 	ledgerAt []val
+	// yamlItems makes every approved.usb item read with yaml.v3 (tests
+	// compare it with fastRaw).
+	yamlItems bool
 }
 
 // entryRef is where an entry was read: a file of loadState.files, a line.
