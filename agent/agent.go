@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -178,6 +179,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if rerr != nil {
 		a.log.Warn("could not read back the audit log; devices attached now count as new appearances", "err", rerr)
 	}
+	// The lock file stays from every earlier run: a log without records
+	// beside it was emptied (with its head removed or reset).
+	_, lockErr := os.Lstat(filepath.Join(dir, "audit.lock"))
+	emptied := lockErr == nil && prior.records == 0 && rerr == nil
 	a.audit, err = audit.Open(dir, audit.Options{Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
@@ -203,7 +208,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	// Damage found when the log was opened or read back (a torn tail after
 	// a crash, an edited record, records cut off the end, a missing head)
 	// is itself recorded.
-	for _, d := range append(rdamage, a.audit.Damaged()...) {
+	damage := append(rdamage, a.audit.Damaged()...)
+	if emptied && len(damage) == 0 {
+		damage = append(damage, audit.Damage{Kind: audit.DamageLogEmptied, File: audit.CurrentName,
+			Reason: "the log has no records, but the lock file of earlier runs is still there: the log and its head were removed or emptied"})
+	}
+	for _, d := range damage {
 		a.recordDamage(d, "start")
 	}
 	a.closePreviousBoot(prior)

@@ -212,3 +212,16 @@ func TestMetricsPortTakenDoesNotStopDetection(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestEmptiedLogIsDamage: the log and its head removed between two runs
+// (the lock file of the earlier run stays) is recorded as damage.
+func TestEmptiedLogIsDamage(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	e.start(Options{}).stop(t)
+	os.Remove(filepath.Join(e.state, audit.CurrentName))
+	os.Remove(filepath.Join(e.state, audit.HeadName))
+	e.start(Options{}).stop(t)
+	if n := count(e.records(), TypeAuditDamaged, "", ""); n != 1 {
+		t.Fatalf("want one audit_damaged for the emptied log:\n%s", dump(e.records()))
+	}
+}

@@ -71,7 +71,10 @@ func (c *sources) media(d *usb.Device, vols []media.Volume) []*MediumRecord {
 func (c *sources) unit(b usb.BlockDevice, vols []media.Volume) (u MediumUnit, skip bool) {
 	u = MediumUnit{Name: b.Name, Size: b.Size}
 	for _, v := range vols {
-		if v.BlockName == b.Name && v.Backing == "" {
+		// Mounted straight from the unit, or through a mapping over it
+		// that is not dm-crypt (dm-linear, LVM): its data is readable
+		// without a key whatever signature its first sector carries.
+		if (v.BlockName == b.Name && v.Backing == "") || (v.Backing == b.Name && !v.Encrypted) {
 			u.MountedDirectly = true
 			if u.FSType == "" {
 				u.FSType = v.FSType
@@ -126,7 +129,7 @@ func describeUnit(u MediumUnit) string {
 	case u.Encryption != "" && u.ClearKey:
 		s = u.Encryption + " with its protection suspended (clear key)"
 	case u.Encryption != "" && u.MountedDirectly:
-		s = u.Encryption + " signature, but mounted directly as " + u.FSType
+		s = u.Encryption + " signature, but its data is mounted without decryption (directly or through a mapping that is not dm-crypt) as " + u.FSType
 	case u.Encryption != "":
 		s = u.Encryption
 	case u.FSType != "":

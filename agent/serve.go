@@ -134,6 +134,10 @@ func (a *Agent) metricsServer() *http.Server {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<html><head><title>mamori</title></head><body><h1>mamori</h1><p><a href="/metrics">Metrics</a></p></body></html>`)
 	})
-	return &http.Server{Handler: mux, ReadHeaderTimeout: metricsHeaderTimeout, ReadTimeout: metricsReadTimeout,
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: metricsHeaderTimeout, ReadTimeout: metricsReadTimeout,
 		WriteTimeout: metricsWriteTimeout, IdleTimeout: metricsIdleTimeout, MaxHeaderBytes: 16 << 10}
+	// One request per connection: a local user holding every slot with
+	// idle keep-alive connections would lock Prometheus out.
+	srv.SetKeepAlivesEnabled(false)
+	return srv
 }

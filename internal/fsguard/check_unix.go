@@ -50,6 +50,21 @@ func check(path string, wantDir bool) error {
 		return fmt.Errorf("check %s: %s, not a regular file", path, is(fi.Mode()))
 	}
 	euid := os.Geteuid()
+	// A symlink on the way (the path itself or an ancestor as written)
+	// is only as trustworthy as its owner: in a sticky directory such as
+	// /tmp anyone may plant one, and its own mode means nothing.
+	for p := abs; ; p = filepath.Dir(p) {
+		if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+			if st, ok := lfi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != 0 && int(st.Uid) != euid {
+				return &UnsafeError{Path: p, Checked: path,
+					Problem: fmt.Sprintf("is a symlink owned by uid %d, not by root or this process's user (uid %d)", st.Uid, euid),
+					Fix:     "remove it and use a path root owns: rm " + p}
+			}
+		}
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
 	name := path
 	if resolved != abs {
 		name = fmt.Sprintf("%s (%s)", path, resolved)
