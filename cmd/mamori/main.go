@@ -438,7 +438,8 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if err := checkOwnership(cfg); err != nil {
-		fmt.Fprintf(stderr, "warning: mamori run will refuse this: %v\n", err)
+		fmt.Fprintf(stderr, "%s: mamori run refuses it: %v\n", *path, err)
+		return exitError
 	}
 	fmt.Fprintf(stdout, "%s: ok (version %d, %d approved USB entries)\n", *path, cfg.Version, len(cfg.Approved.USB))
 	return exitOK

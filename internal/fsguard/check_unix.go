@@ -57,7 +57,7 @@ func check(path string, wantDir bool) error {
 		if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
 			if st, ok := lfi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != 0 && int(st.Uid) != euid {
 				return &UnsafeError{Path: p, Checked: path,
-					Problem: fmt.Sprintf("is a symlink owned by uid %d, not by root or this process's user (uid %d)", st.Uid, euid),
+					Problem: fmt.Sprintf("is owned by uid %d, not by root or this process's user (uid %d), and is a symlink anyone could have planted", st.Uid, euid),
 					Fix:     "remove it and use a path root owns: rm " + p}
 			}
 		}
