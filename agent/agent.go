@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -170,6 +171,10 @@ func (a *Agent) Reload(cfg *config.Config, err error) {
 // directory that others can write, an audit log that cannot be opened.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	defer a.coll.close()
+	// A root that is not a sysfs, or no procfs, means watching nothing.
+	if err := a.coll.check(); err != nil {
+		return err
+	}
 	dir := a.cfg.Agent.StateDir
 	if err := prepareStateDir(dir); err != nil {
 		return err
@@ -208,10 +213,20 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	// Damage found when the log was opened or read back (a torn tail after
 	// a crash, an edited record, records cut off the end, a missing head)
 	// is itself recorded.
-	damage := append(rdamage, a.audit.Damaged()...)
+	// What Open found comes first; the read-back reports a record Open
+	// already named (the same seq) only once.
+	damage := a.audit.Damaged()
+	for _, d := range rdamage {
+		if !slices.ContainsFunc(damage, func(o audit.Damage) bool { return d.Seq != 0 && o.Seq == d.Seq }) {
+			a.log.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
+			damage = append(damage, d)
+		}
+	}
 	if emptied && len(damage) == 0 {
-		damage = append(damage, audit.Damage{Kind: audit.DamageLogEmptied, File: audit.CurrentName,
-			Reason: "the log has no records, but the lock file of earlier runs is still there: the log and its head were removed or emptied"})
+		d := audit.Damage{Kind: audit.DamageLogEmptied, File: audit.CurrentName,
+			Reason: "the log has no records, but the lock file of earlier runs is still there: the log and its head were removed or emptied"}
+		a.log.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "reason", d.Reason)
+		damage = append(damage, d)
 	}
 	for _, d := range damage {
 		a.recordDamage(d, "start")

@@ -225,3 +225,20 @@ func TestEmptiedLogIsDamage(t *testing.T) {
 		t.Fatalf("want one audit_damaged for the emptied log:\n%s", dump(e.records()))
 	}
 }
+
+// TestEditedLastRecordRecordedOnce: one edit is one audit_damaged record,
+// though both the open of the log and the read-back see it.
+func TestEditedLastRecordRecordedOnce(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	e.start(Options{}).stop(t)
+	p := filepath.Join(e.state, audit.CurrentName)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(b), `"mamori stopped"`, `"mamori stoppex"`, 1)), 0o600)
+	e.start(Options{}).stop(t)
+	if n := count(e.records(), TypeAuditDamaged, "", ""); n != 1 {
+		t.Fatalf("want one audit_damaged for one edit, got %d:\n%s", n, dump(e.records()))
+	}
+}

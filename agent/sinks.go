@@ -133,8 +133,8 @@ func (a *Agent) appendEvent(ev *Event) error {
 }
 
 // recordDamage records damage to the audit log or the state directory.
+// The audit package has logged it already where it found it.
 func (a *Agent) recordDamage(d audit.Damage, trigger string) {
-	a.log.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
 	a.emit(&Event{Type: TypeAuditDamaged, Source: "agent", Trigger: trigger,
 		Message: fmt.Sprintf("%s in %s (seq %d): %s", d.Kind, d.File, d.Seq, d.Reason)})
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -29,6 +30,31 @@ func ParseDate(s string) (Date, error) {
 		return Date{}, fmt.Errorf("want a date YYYY-MM-DD, got %q", s)
 	}
 	return DateOf(t), nil
+}
+
+// parseLedgerDate parses a date cell of a ledger: "YYYY-MM-DD" as in the
+// YAML, or "YYYY/M/D" with or without leading zeros, as Excel on a
+// Japanese PC writes dates into CSV ("2026/4/1").
+func parseLedgerDate(s string) (Date, error) {
+	y, rest, ok1 := strings.Cut(s, "/")
+	m, d, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || len(y) != 4 || len(m) < 1 || len(m) > 2 || len(d) < 1 || len(d) > 2 {
+		if d, err := ParseDate(s); err == nil {
+			return d, nil
+		}
+		return Date{}, fmt.Errorf("want a date YYYY-MM-DD or YYYY/M/D, got %q", s)
+	}
+	pad := func(v string) string {
+		if len(v) == 1 {
+			return "0" + v
+		}
+		return v
+	}
+	v, err := ParseDate(y + "-" + pad(m) + "-" + pad(d))
+	if err != nil {
+		return Date{}, fmt.Errorf("want a date YYYY-MM-DD or YYYY/M/D, got %q", s)
+	}
+	return v, nil
 }
 
 // DateOf returns the civil date of t in t's own location.

@@ -60,6 +60,7 @@ func TestLedger(t *testing.T) {
 		{"CP932 forced", toCP932(t, jaLedger), "cp932"},
 		{"UTF-8 forced", jaLedger, "utf-8"},
 		{"BOM wins over cp932", "\ufeff" + jaLedger, "cp932"},
+		{"dates as Excel writes them", strings.ReplaceAll(jaLedger, "2026-04-01,2027-03-31", "2026/4/1,2027/03/31"), ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			yml := "version: 1\napproved:\n  usb_ledger: ledger.csv\n  usb:\n    - {name: yaml entry, classes: [hid]}\n"
@@ -138,7 +139,8 @@ func TestLedgerErrors(t *testing.T) {
 		{"nothing to match", "", hdr + "a,,,,,,true\n", []string{`L:2:1: sets none of vendor_id, product_id, serial, port, classes, so it would approve every device`}},
 		{"bad bool", "", hdr + "a,0951,,,,,maybe\n", []string{`L:2:7: require_encryption: want true or false (or 1/0, yes/no, ○/×), got "maybe"`}},
 		{"bad class", "", hdr + "a,,,,,hid;keyboard,\n", []string{`L:2:6: classes: unknown USB class "keyboard" (known: application-specific, audio, audio-video, billboard, cdc-data, communications, content-security, diagnostic, hid, hub, mass-storage, misc, per-interface, personal-healthcare, physical, printer, smart-card, still-image, type-c-bridge, vendor-specific, video, wireless, or class-XX with a hex code)`}},
-		{"bad date, Japanese header", "", "名称,ポート,有効期間終了\na,1-1,2026/03/31\n", []string{`L:2:3: 有効期間終了: want a date YYYY-MM-DD, got "2026/03/31"`}},
+		{"bad date, Japanese header", "", "名称,ポート,有効期間終了\na,1-1,2026/02/30\n", []string{`L:2:3: 有効期間終了: want a date YYYY-MM-DD or YYYY/M/D, got "2026/02/30"`}},
+		{"serial in Excel's exponent notation", "", "name,serial\na,1.23457E+11\n", []string{`L:2:2: serial: "1.23457E+11" is a number Excel rewrote in exponent notation, not the serial: format the column as text and type the serial again`}},
 		{"dates out of order", "", "name,port,valid_from,valid_until\na,1-1,2026-04-01,2026-03-31\n", []string{`L:2:4: valid_until: 2026-03-31 is before valid_from 2026-04-01`}},
 		{"duplicate name in ledger", "", hdr + "a,0951,,,,,\na,0952,,,,,\n", []string{`L:3:1: name: "a" is already the name of the entry at line 2`}},
 		{"duplicate name across files", "  usb:\n    - {name: a, port: 1-1}\n", hdr + "a,0951,,,,,\n", []string{`L:2:1: name: "a" is already the name of the entry at line 5 of C`}},

@@ -181,6 +181,10 @@ func (p *parser) parseDoc(data []byte) *Config {
 	return cfg
 }
 
+// excelExponent is how Excel shows a long numeric serial it took for a
+// number ("1.23457E+11"): the digits are lost, the entry would never match.
+var excelExponent = regexp.MustCompile(`^[0-9](\.[0-9]+)?E\+[0-9]+$`)
+
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlParserErrors are the messages of yaml's parser (as opposed to its
@@ -990,6 +994,8 @@ func (p *parser) checkEntry(r *rawEntry) (USBEntry, bool) {
 	if good(kSerial) {
 		if s := v[kSerial].s; s == "" {
 			p.errAtKey(r, kSerial, "must not be empty (leave the key out to match any serial)")
+		} else if r.ledger && excelExponent.MatchString(s) {
+			p.errAtKey(r, kSerial, "%q is a number Excel rewrote in exponent notation, not the serial: format the column as text and type the serial again", s)
 		} else {
 			e.Serial = p.st.serial(s)
 		}
@@ -1153,7 +1159,11 @@ func classCode(name string) (string, bool) {
 }
 
 func (p *parser) date(r *rawEntry, k int) *Date {
-	d, err := ParseDate(r.vals[k].s)
+	parse := ParseDate
+	if r.ledger {
+		parse = parseLedgerDate
+	}
+	d, err := parse(r.vals[k].s)
 	if err != nil {
 		p.errAtKey(r, k, "%v", err)
 		return nil

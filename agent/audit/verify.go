@@ -182,12 +182,15 @@ func snapshot(dir string) ([]byte, error) {
 
 // verifier walks the chain.
 type verifier struct {
-	rep      Report
-	from     Anchor
-	reached  bool   // a record past the anchor's seq, or the anchor, was read
-	seq      uint64 // the base: last record read (or the anchor)
-	hash     string
-	skipped  int // lines that were not records since the base
+	rep     Report
+	from    Anchor
+	reached bool   // a record past the anchor's seq, or the anchor, was read
+	seq     uint64 // the base: last record read (or the anchor)
+	hash    string
+	skipped int // lines that were not records since the base
+	// any counts every record line found, those before an anchor too: an
+	// anchor past the end does not make a full log look emptied.
+	any      int
 	head     head
 	haveHead bool
 	buf      []byte
@@ -243,11 +246,11 @@ func verifyOnce(dir string, opts VerifyOptions) (Report, error) {
 	switch {
 	case herr != nil:
 		v.problem(HeadName, 0, 0, "%v", herr)
-	case !v.haveHead && (v.rep.Read > 0 || len(rotated) > 0):
+	case !v.haveHead && (v.any > 0 || len(rotated) > 0):
 		v.problem(HeadName, 0, 0, "the log holds records (up to seq %d) but has no head file: it was deleted, and records cut off the end would go unseen", v.rep.EndSeq)
 	case !v.haveHead && len(torn) > 0:
 		v.problem(CurrentName, 0, 0, "the log is empty and has no head file, but %s shows it held records: the log was emptied", torn[0])
-	case v.haveHead && v.head.seq > 0 && v.rep.Read == 0 && len(rotated) == 0:
+	case v.haveHead && v.head.seq > 0 && v.any == 0 && len(rotated) == 0:
 		v.problem(HeadName, 0, v.head.seq, "the log is empty but the head file names seq %d: the log was emptied (it is shorter than its head record)", v.head.seq)
 	case v.haveHead && v.head.seq > v.seq:
 		v.problem(HeadName, 0, v.head.seq, "the log ends at seq %d but the head file names seq %d: the log is shorter than its head record (records removed from the end)",
@@ -329,6 +332,7 @@ func (v *verifier) file(dir string, rf rotatedFile) error {
 // record checks one parsed record against the base and makes it the new
 // base.
 func (v *verifier) record(rf rotatedFile, lineNo int, p parsed) {
+	v.any++
 	v.rep.Read++
 	v.rep.EndSeq, v.rep.EndHash = p.seq, p.hash
 	defer func() { v.seq, v.hash, v.skipped = p.seq, p.hash, 0 }()

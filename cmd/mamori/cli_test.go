@@ -185,3 +185,30 @@ func TestAuditVerifyFindsStateDirOfConfig(t *testing.T) {
 		t.Errorf("audit verify --config: exit %d\n%s%s", code, out, stderr)
 	}
 }
+
+// TestRunAndSuggestRefuseWhatTheyCannotDo: run with no procfs cannot
+// watch anything (exit 2, like scan); --entries-only with --all would
+// paste entries the config already has.
+func TestRunAndSuggestRefuseWhatTheyCannotDo(t *testing.T) {
+	f := newFixture(t)
+	_, stderr, code := runBinary(t, "run", "--config", f.config, "--sysfs", f.sysfs, "--procfs", filepath.Join(t.TempDir(), "none"), "--devfs", f.dev, "--state-dir", f.state)
+	if code != 2 || !strings.Contains(stderr, "procfs") {
+		t.Errorf("run without procfs: exit %d, want 2 naming the procfs\n%s", code, stderr)
+	}
+	if _, _, code := runBinary(t, "policy", "suggest", "--all", "--entries-only", "--config", f.config, "--sysfs", f.sysfs); code != 2 {
+		t.Errorf("suggest --all --entries-only: exit %d, want 2", code)
+	}
+}
+
+// TestVerifyAnchorPastTheEnd: an anchor after the last record says so,
+// and does not call an intact log emptied.
+func TestVerifyAnchorPastTheEnd(t *testing.T) {
+	f := newFixture(t)
+	cmd, _ := startRun(t, f)
+	must(t, cmd.Process.Signal(syscall.SIGTERM))
+	cmd.Wait()
+	out, _, code := runBinary(t, "audit", "verify", "--state-dir", f.state, "--from", "999:"+strings.Repeat("ab", 32))
+	if code != 1 || strings.Contains(out, "emptied") || !strings.Contains(out, "before the anchor") {
+		t.Errorf("anchor past the end: exit %d\n%s", code, out)
+	}
+}

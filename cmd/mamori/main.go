@@ -454,6 +454,10 @@ func cmdSuggest(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args, stdout, 0); !ok {
 		return code
 	}
+	if *all && *entriesOnly {
+		fmt.Fprintln(stderr, "mamori policy suggest: --entries-only is for merging into the config, so it leaves out what the config approves: drop --all")
+		return exitError
+	}
 	log, cfg, ok := c.setup("policy suggest", stderr)
 	if !ok {
 		return exitError
@@ -503,12 +507,16 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rep.Problems) > 0 {
 		for _, p := range rep.Problems {
-			fmt.Fprintf(stdout, "BROKEN: %s line %d (seq %d): %s\n", p.File, p.Line, p.Seq, safe.String(p.Reason))
+			where := p.File
+			if p.Line > 0 {
+				where += fmt.Sprintf(" line %d", p.Line)
+			}
+			fmt.Fprintf(stdout, "BROKEN: %s (seq %d): %s\n", where, p.Seq, safe.String(p.Reason))
 		}
 		if rep.MoreProblems > 0 {
 			fmt.Fprintf(stdout, "... and %d more problems\n", rep.MoreProblems)
 		}
-		fmt.Fprintf(stdout, "%d records in %d files read, %d problems\n", rep.Records, rep.Files, len(rep.Problems)+rep.MoreProblems)
+		fmt.Fprintf(stdout, "%d records in %d files read, %d intact before the first problem, %d problems\n", rep.Read, rep.Files, rep.Records, len(rep.Problems)+rep.MoreProblems)
 		return exitViolations
 	}
 	fmt.Fprintf(stdout, "ok: %d records in %d files in %s, chain intact, last seq %d, last hash %s\n", rep.Records, rep.Files, *dir, rep.LastSeq, rep.LastHash)
