@@ -76,16 +76,13 @@ func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool)
 		if len(items) == 0 {
 			return []byte("# nothing to suggest: every attached device is approved\n"), nil
 		}
-		var buf bytes.Buffer
-		enc := yaml.NewEncoder(&buf)
-		enc.SetIndent(2)
-		if err := enc.Encode(list); err != nil {
-			return nil, fmt.Errorf("encode suggestion: %w", err)
+		b, err := encodeYAML(list)
+		if err != nil {
+			return nil, err
 		}
-		enc.Close()
 		// Indented for pasting under "approved:\n  usb:".
 		var out bytes.Buffer
-		for line := range strings.Lines(buf.String()) {
+		for line := range strings.Lines(string(b)) {
 			out.WriteString("    " + line)
 		}
 		return out.Bytes(), nil
@@ -102,13 +99,20 @@ func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool)
 			{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "usb"}, list}},
 		},
 	}}}
+	return encodeYAML(doc)
+}
+
+// encodeYAML writes n with two-space indentation.
+func encodeYAML(n *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
+	if err := enc.Encode(n); err != nil {
 		return nil, fmt.Errorf("encode suggestion: %w", err)
 	}
-	enc.Close()
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode suggestion: %w", err)
+	}
 	return buf.Bytes(), nil
 }
 

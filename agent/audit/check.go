@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+
+	"github.com/mamori-agent/mamori/internal/fsguard"
 )
 
 // Check looks, with a few stat calls, for what may have happened to the
@@ -126,17 +128,18 @@ func (l *Log) adoptSize(size int64) {
 
 // reopen replaces the handle on a current file that is no longer at its
 // path by one on the file now there (created when there is none).
-func (l *Log) reopen() {
+func (l *Log) reopen() bool {
 	if l.f != nil {
 		l.f.Close()
 		l.f = nil
 	}
 	if err := l.openCurrent(); err != nil {
 		l.logger.Warn("audit log: cannot open the current file again", "err", err)
-		return
+		return false
 	}
 	l.fault = ""
 	l.adoptSize(l.size)
+	return true
 }
 
 // recoverDir creates the state directory again if it is missing, takes a
@@ -153,6 +156,18 @@ func (l *Log) recoverDir() {
 		l.logger.Warn("audit log: cannot stat the state directory", "err", err)
 		return
 	}
+	if err := fsguard.CheckDir(l.dir); err != nil {
+		// Someone else's directory (a symlink swapped in /tmp, say):
+		// never write there. The open file moved with the old
+		// directory; records go on into it, and the fault stays.
+		l.logger.Warn("audit log: the directory now at the state path is not safe; records go on into the file opened before", "err", err)
+		return
+	}
+	dirf, err := os.Open(l.dir)
+	if err != nil {
+		l.logger.Warn("audit log: cannot open the state directory", "err", err)
+		return
+	}
 	lock, err := takeLock(l.dir)
 	if err != nil {
 		// Another process holds the new directory: keep the old lock
@@ -163,16 +178,13 @@ func (l *Log) recoverDir() {
 		l.lock = lock
 	}
 	l.dirInfo = fi
-	if l.f != nil {
-		l.f.Close()
-		l.f = nil
-	}
-	if err := l.openCurrent(); err != nil {
-		l.logger.Warn("audit log: cannot open the current file again", "err", err)
+	if !l.reopen() {
+		dirf.Close()
 		return
 	}
-	l.adoptSize(l.size)
 	l.headMu.Lock()
+	l.dirf.Close()
+	l.dirf = dirf
 	l.headLast = head{}
 	err = l.writeHead(head{l.seq, l.hash})
 	l.headMu.Unlock()

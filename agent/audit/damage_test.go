@@ -290,7 +290,9 @@ func TestCheck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "state")
-			l := openLog(t, dir, Options{})
+			// SyncHead: no background head write races with the
+			// tampering below (RemoveAll failed on its temp file).
+			l := openLog(t, dir, Options{SyncHead: true})
 			for i := range 4 {
 				l.Append(testEvent(i))
 			}
@@ -434,5 +436,44 @@ func TestReadBack(t *testing.T) {
 	l := openLog(t, dir, Options{})
 	if r, err := l.Append(testEvent(61)); err != nil || r.Seq != 61 {
 		t.Errorf("Append after ReadBack: %+v, %v", r, err)
+	}
+}
+
+// TestCheckRefusesUnsafeReplacementDir: a directory put at the state path
+// while the log is open that others can write (here 0777) is never written
+// to; records go on into the file opened before, which moved with the old
+// directory, and the damage is reported once.
+func TestCheckRefusesUnsafeReplacementDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	l := openLog(t, dir, Options{})
+	for i := range 3 {
+		l.Append(testEvent(i))
+	}
+	// Made aside and renamed in, as an attacker would: never a moment
+	// when the path holds a safe directory.
+	swap := dir + ".swap"
+	if err := os.Mkdir(swap, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(swap, 0o777)
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(swap, dir); err != nil {
+		t.Fatal(err)
+	}
+	wantKinds(t, "Check", l.Check(), DamageDirReplaced)
+	if r, err := l.Append(testEvent(4)); err != nil || r.Seq != 4 {
+		t.Fatalf("Append after = %+v, %v", r, err)
+	}
+	if d := l.Check(); d != nil {
+		t.Errorf("second Check = %v, want nothing new", d)
+	}
+	l.Close()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the unsafe directory was written to: %v", entries)
+	}
+	if lines := readLines(t, filepath.Join(dir+".old", CurrentName)); len(lines) != 4 {
+		t.Errorf("the moved log has %d records, want 4", len(lines))
 	}
 }

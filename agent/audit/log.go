@@ -88,8 +88,12 @@ type Log struct {
 	headKick chan struct{} // wakes the head writer; closed by Close
 	headDone chan struct{} // closed when the head writer has returned
 	headMu   sync.Mutex    // serialises head writes; mu is never taken under it
-	headLast head          // what the head file holds, as far as known
-	headErr  string        // last head write error, to log each once
+	// dirf is the state directory as opened (headMu guards it): the head
+	// is written inside it (openat, renameat), never through the path,
+	// which someone may swap for a directory of their own.
+	dirf     *os.File
+	headLast head   // what the head file holds, as far as known
+	headErr  string // last head write error, to log each once
 }
 
 // Open opens the audit log in dir, creating dir (0700) and the log file
@@ -121,17 +125,23 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stat audit directory: %w", err)
 	}
+	dirf, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open audit directory: %w", err)
+	}
 	lock, err := takeLock(dir)
 	if err != nil {
+		dirf.Close()
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirInfo: dirInfo,
+	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirInfo: dirInfo, dirf: dirf,
 		headKick: make(chan struct{}, 1), headDone: make(chan struct{})}
 	if err := l.resume(); err != nil {
 		if l.f != nil {
 			l.f.Close()
 		}
 		lock.Close()
+		dirf.Close()
 		return nil, err
 	}
 	l.opened, l.handed = len(l.damage), len(l.damage)
@@ -516,7 +526,7 @@ func (l *Log) storeHeadForce(h head) error {
 
 // writeHead replaces the head file with h; headMu is held.
 func (l *Log) writeHead(h head) error {
-	err := atomicfile.WriteFile(l.path(HeadName), h.marshal())
+	err := replaceAt(l.dirf, l.dir, HeadName, h.marshal())
 	if err != nil {
 		if msg := err.Error(); msg != l.headErr {
 			l.headErr = msg
@@ -548,5 +558,8 @@ func (l *Log) Close() error {
 		errs = append(errs, l.f.Close())
 	}
 	errs = append(errs, l.lock.Close())
+	l.headMu.Lock()
+	errs = append(errs, l.dirf.Close())
+	l.headMu.Unlock()
 	return errors.Join(errs...)
 }
