@@ -73,6 +73,7 @@ type Config struct {
 	Agent    Agent         // agent:
 	Metrics  Metrics       // metrics:
 	USB      USB           // usb:
+	Network  Network       // network:
 	Approved ApprovedLists // approved:
 	// File is the path the config was read from ("" for Default).
 	File string
@@ -99,6 +100,10 @@ type Agent struct {
 	// (agent.rescan_interval, default 60s), from MinRescanInterval (1s)
 	// to MaxRescanInterval (1h) inclusive.
 	RescanInterval time.Duration
+	// Contact is who the person at the PC asks for permission, named in
+	// every remedy (agent.contact, default DefaultContact): a division,
+	// a phone extension, an address.
+	Contact string
 }
 
 // Metrics is the metrics: section.
@@ -133,6 +138,10 @@ type ApprovedLists struct {
 	// USBLedgerEncoding is approved.usb_ledger_encoding: LedgerAuto
 	// (default), LedgerUTF8 or LedgerCP932.
 	USBLedgerEncoding string
+	// Networks is approved.networks; names are unique.
+	Networks []NetworkEntry
+	// LANDevices is approved.lan_devices; names and MACs are unique.
+	LANDevices []LANDevice
 }
 
 // USBEntry is one entry of approved.usb. An entry matches a device when
@@ -183,7 +192,9 @@ func Default() *Config {
 			StateDir:       DefaultStateDir,
 			Language:       DefaultLanguage,
 			RescanInterval: DefaultRescanInterval,
+			Contact:        DefaultContact,
 		},
+		Network: Network{WatchLAN: true, LANReportWindow: DefaultLANReportWindow},
 		Metrics: Metrics{Listen: DefaultMetricsListen},
 		USB:     USB{Backend: DefaultUSBBackend},
 	}

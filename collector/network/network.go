@@ -1,0 +1,210 @@
+// Package network observes the network side of the PC from the kernel of
+// the caller's network namespace: links (interfaces), their addresses,
+// default routes and the neighbour table (ARP, NDP), and the Wi-Fi network
+// each wireless link is on. It only ever reads: it never sends a probe,
+// never captures a packet.
+//
+// On Linux everything comes from rtnetlink (NETLINK_ROUTE) and nl80211,
+// with sysfs (/sys/class/net) for what links hang off; a Monitor
+// subscribes to the change groups before it dumps, so that nothing between
+// the dump and the first change is missed. Elsewhere Open returns
+// errors.ErrUnsupported.
+package network
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Kind is what sort of link an interface is.
+type Kind string
+
+// Link kinds. The words are the record schema's (wire.Link.Kind).
+const (
+	KindEthernet Kind = "ethernet"
+	KindWireless Kind = "wireless"
+	// KindUSB is a network adapter whose device hangs off USB (tethering
+	// over RNDIS, CDC-ECM or CDC-NCM, a USB Ethernet dongle, a USB Wi-Fi
+	// stick).
+	KindUSB      Kind = "usb"
+	KindTunnel   Kind = "tunnel"
+	KindBridge   Kind = "bridge" // bridge or bond master
+	KindVirtual  Kind = "virtual"
+	KindLoopback Kind = "loopback"
+)
+
+// Link is one network interface (RTM_NEWLINK).
+type Link struct {
+	Index int    // ifindex
+	Name  string // IFLA_IFNAME, sanitised
+	Kind  Kind
+	// Type is the ARPHRD_* hardware type (ifinfomsg.ifi_type); InfoKind is
+	// IFLA_INFO_KIND ("bridge", "veth", "wireguard", "" for a physical
+	// NIC).
+	Type     uint16
+	InfoKind string
+	// MAC is IFLA_ADDRESS; nil when the link has none, or it is all zero.
+	MAC net.HardwareAddr
+	// AdminUp is IFF_UP; Carrier is IFF_LOWER_UP; OperState is
+	// IFLA_OPERSTATE in the kernel's words (RFC 2863): "unknown",
+	// "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up".
+	AdminUp   bool
+	Carrier   bool
+	OperState string
+	// MasterIndex is IFLA_MASTER: the bridge or bond this link is a port
+	// of, 0 when none.
+	MasterIndex int
+	// Hardware is set when the link has a device behind it in sysfs
+	// (/sys/class/net/<name>/device): a physical or USB NIC, not a
+	// virtual interface.
+	Hardware bool
+	// USB is the bus path ("1-2", "3-1.4") of the USB device the link's
+	// device hangs off, found by walking the sysfs parent chain; "" when
+	// none.
+	USB string
+	// Driver is the driver bound to the link's device ("rndis_host",
+	// "cdc_ether", "e1000e"), "" when none.
+	Driver string
+	// SSID is the Wi-Fi network a wireless link is associated with
+	// (nl80211 BSS in state associated), "" when none; SSIDErr says why
+	// it could not be read.
+	SSID    string
+	SSIDErr string
+}
+
+// Connected reports whether the link counts as up for judging several
+// networks at once: administratively up and either carrier present or
+// operstate "unknown" (tunnels, dummies and CDC-ECM report "unknown").
+func (l *Link) Connected() bool {
+	return l.AdminUp && (l.Carrier || l.OperState == "unknown")
+}
+
+// Addr is one address on a link (RTM_NEWADDR).
+type Addr struct {
+	Index int
+	// Prefix is the local address (IFA_LOCAL, else IFA_ADDRESS) with its
+	// prefix length.
+	Prefix netip.Prefix
+	// Peer is the far end of a point-to-point link (IFA_ADDRESS when it
+	// differs from IFA_LOCAL); invalid when none. Never judged.
+	Peer netip.Addr
+}
+
+// Countable reports whether the address puts its link on a network:
+// anything but loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16,
+// fe80::/10), unspecified and multicast addresses.
+func (a Addr) Countable() bool {
+	ip := a.Prefix.Addr()
+	return ip.IsValid() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// Route is one nexthop of a default route (RTM_NEWROUTE with dst_len 0 in
+// the main table).
+type Route struct {
+	Index   int        // the link it leaves through
+	Gateway netip.Addr // RTA_GATEWAY (or RTA_VIA), invalid for an on-link default
+	// Family is 4 or 6.
+	Family   int
+	Priority uint32 // RTA_PRIORITY, the metric
+}
+
+// Neighbour is one entry of the neighbour table (RTM_NEWNEIGH).
+type Neighbour struct {
+	Index int
+	IP    netip.Addr       // NDA_DST
+	MAC   net.HardwareAddr // NDA_LLADDR; nil when the kernel has none
+	// State is the NUD_* state bits (ndmsg.ndm_state); Flags the NTF_*
+	// flags.
+	State uint16
+	Flags uint8
+}
+
+// NUD states (include/uapi/linux/neighbour.h).
+const (
+	NUDIncomplete = 0x01
+	NUDReachable  = 0x02
+	NUDStale      = 0x04
+	NUDDelay      = 0x08
+	NUDProbe      = 0x10
+	NUDFailed     = 0x20
+	NUDNoARP      = 0x40
+	NUDPermanent  = 0x80
+)
+
+// HasMAC reports whether the entry's state carries a MAC that the kernel
+// learnt or was given (REACHABLE, STALE, DELAY, PROBE, PERMANENT, NOARP)
+// and the MAC is a unicast, non-zero one.
+func (n *Neighbour) HasMAC() bool {
+	const withMAC = NUDReachable | NUDStale | NUDDelay | NUDProbe | NUDPermanent | NUDNoARP
+	return n.State&withMAC != 0 && IsUnicastMAC(n.MAC)
+}
+
+// IsUnicastMAC reports whether mac is a 6-byte unicast, non-zero MAC.
+func IsUnicastMAC(mac net.HardwareAddr) bool {
+	if len(mac) != 6 || mac[0]&0x01 != 0 {
+		return false
+	}
+	for _, b := range mac {
+		if b != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLocallyAdministered reports whether mac has the locally administered
+// bit (0x02 of the first octet) set and is not multicast: a randomised or
+// assigned MAC, not a maker's.
+func IsLocallyAdministered(mac net.HardwareAddr) bool {
+	return len(mac) > 0 && mac[0]&0x02 != 0 && mac[0]&0x01 == 0
+}
+
+// Snapshot is the whole network state at one moment.
+type Snapshot struct {
+	Links      []Link
+	Addrs      []Addr
+	Routes     []Route // default routes only
+	Neighbours []Neighbour
+}
+
+// ChangeKind says what a change notification is about.
+type ChangeKind int
+
+// Change kinds.
+const (
+	ChangeLink ChangeKind = iota + 1
+	ChangeAddr
+	ChangeRoute
+	ChangeNeighbour
+	// ChangeWireless is an nl80211 event (connect, disconnect, roam).
+	ChangeWireless
+	// ChangeOverrun means notifications were lost (ENOBUFS): take a whole
+	// new Snapshot.
+	ChangeOverrun
+)
+
+// Change is one change notification, decoded. Exactly one of Link, Addr,
+// Route, Neighbour is set for the matching kind; Deleted is set for
+// RTM_DEL* messages. Changes of route tables other than main and of routes
+// other than defaults are dropped before they get here.
+type Change struct {
+	Kind      ChangeKind
+	Deleted   bool
+	Link      *Link
+	Addr      *Addr
+	Route     *Route
+	Neighbour *Neighbour
+	// Time is when the notification was read from the socket.
+	Time time.Time
+}
+
+// Options configures a Monitor.
+type Options struct {
+	// Sysfs is the sysfs root for the links' parent chains (default
+	// "/sys"). rtnetlink itself always answers for the caller's network
+	// namespace.
+	Sysfs string
+	// NoWireless turns nl80211 off (SSIDs stay empty).
+	NoWireless bool
+}
