@@ -27,11 +27,11 @@ const maxStringLen = 1024
 
 // Keys of each mapping, in the order the documentation lists them.
 var (
-	topKeys     = []string{"version", "agent", "metrics", "usb", "approved"}
-	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval"}
+	topKeys     = []string{"version", "agent", "metrics", "usb", "network", "approved"}
+	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval", "contact"}
 	metricsKeys = []string{"listen", "web_config_file"}
 	usbKeys     = []string{"backend"}
-	approvedKey = []string{"usb", "usb_ledger", "usb_ledger_encoding"}
+	approvedKey = []string{"usb", "usb_ledger", "usb_ledger_encoding", "networks", "lan_devices"}
 	entryKeys   = []string{
 		"name", "vendor_id", "product_id", "serial", "port", "classes",
 		"owner", "approved_by", "valid_from", "valid_until", "require_encryption",
@@ -174,6 +174,9 @@ func (p *parser) parseDoc(data []byte) *Config {
 	}
 	if n := top.get("usb"); n != nil {
 		p.usb(n, &cfg.USB)
+	}
+	if n := top.get("network"); n != nil {
+		p.network(n, &cfg.Network)
 	}
 	if n := top.get("approved"); n != nil {
 		p.approved(n, &cfg.Approved)
@@ -567,6 +570,9 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 			a.RescanInterval = d
 		}
 	}
+	if v := m.get("contact"); v != nil {
+		p.contact(v, a)
+	}
 }
 
 // duration reads a duration with a unit and checks that it lies within
@@ -693,6 +699,12 @@ func (p *parser) approved(n *yaml.Node, a *ApprovedLists) {
 	}
 	if v := m.get("usb_ledger"); v != nil {
 		p.ledgers(v, a)
+	}
+	if v := m.get("networks"); v != nil {
+		p.networks(v, a)
+	}
+	if v := m.get("lan_devices"); v != nil {
+		p.lanDevices(v, a)
 	}
 	if v := m.get("usb_ledger_encoding"); v != nil {
 		if s, ok := p.scalar("approved.usb_ledger_encoding", v); ok {

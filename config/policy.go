@@ -197,12 +197,7 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 			}
 		}
 		m.anchor, m.extras, m.product, m.score, m.ok = id.anchor, id.extras, id.product, uint8(score), true
-		if e.ValidFrom != nil {
-			m.from = e.ValidFrom.ordinal()
-		}
-		if e.ValidUntil != nil {
-			m.until = e.ValidUntil.ordinal()
-		}
+		m.from, m.until = dateNumber(e.ValidFrom), dateNumber(e.ValidUntil)
 		if id.anchor != 0 {
 			p.combos[id.anchor] |= 1 << id.extras
 			var serial, port uint64
@@ -403,9 +398,8 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 	if d == nil || len(p.entries) == 0 {
 		return Decision{Status: Unapproved}
 	}
-	y, m, day := now.In(p.loc).Date()
 	r := decision{
-		today: int64(y)*10000 + int64(m)*100 + int64(day),
+		today: dayNumber(now, p.loc),
 		valid: choice{idx: -1},
 		stale: choice{idx: -1},
 	}
@@ -531,7 +525,28 @@ func (p *Policy) matches(i int32, dev *device) bool {
 
 // validOn reports whether the entry's dates include today (inclusive).
 func (m *entryMeta) validOn(today int64) bool {
-	return (m.from == 0 || m.from <= today) && (m.until == 0 || today <= m.until)
+	return inDates(m.from, m.until, today)
+}
+
+// dayNumber returns the day of t in the time zone loc as YYYYMMDD, the
+// form dateNumber gives dates in.
+func dayNumber(t time.Time, loc *time.Location) int64 {
+	y, m, d := t.In(loc).Date()
+	return int64(y)*10000 + int64(m)*100 + int64(d)
+}
+
+// dateNumber returns d as YYYYMMDD, 0 for nil (an open bound).
+func dateNumber(d *Date) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.ordinal()
+}
+
+// inDates reports whether day lies within from and until, inclusive
+// (all YYYYMMDD; 0 is an open bound).
+func inDates(from, until, day int64) bool {
+	return (from == 0 || from <= day) && (until == 0 || day <= until)
 }
 
 // classSet is a set of USB class codes, one bit per code.
