@@ -89,6 +89,10 @@ type Addr struct {
 	// Peer is the far end of a point-to-point link (IFA_ADDRESS when it
 	// differs from IFA_LOCAL); invalid when none. Never judged.
 	Peer netip.Addr
+	// Flags is the IFA_F_* flags (IFA_FLAGS, else ifaddrmsg.ifa_flags):
+	// IFA_F_TENTATIVE 0x40, IFA_F_DEPRECATED 0x20, IFA_F_PERMANENT 0x80,
+	// IFA_F_DADFAILED 0x08, ...
+	Flags uint32
 }
 
 // Countable reports whether the address puts its link on a network:
@@ -102,9 +106,14 @@ func (a Addr) Countable() bool {
 // Route is one nexthop of a default route (RTM_NEWROUTE with dst_len 0 in
 // the main table).
 type Route struct {
-	Index   int        // the link it leaves through
-	Gateway netip.Addr // RTA_GATEWAY (or RTA_VIA), invalid for an on-link default
-	// Family is 4 or 6.
+	// Index is the link it leaves through (RTA_OIF, or rtnexthop.rtnh_ifindex
+	// of a multipath route's nexthop).
+	Index int
+	// Gateway is RTA_GATEWAY (or the address of RTA_VIA, then possibly an
+	// IPv6 gateway of an IPv4 route), of the route or of its nexthop;
+	// invalid for an on-link default.
+	Gateway netip.Addr
+	// Family is the route's family (rtmsg.rtm_family): 4 or 6.
 	Family   int
 	Priority uint32 // RTA_PRIORITY, the metric
 }
