@@ -313,11 +313,13 @@ func (p *NetworkPolicy) linkFindings(fs []Finding, lv *LinkVerdict, st *linkStat
 	l := &lv.Link
 	idx := strconv.Itoa(l.Index)
 	var ssidJA, ssidEN, ssidKey string
+	isJA := " は"
 	if l.SSID != "" {
 		ssid := safe.String(l.SSID)
 		ssidJA = "（Wi-Fi ネットワーク「" + ssid + "」）"
 		ssidEN = " on Wi-Fi network \"" + ssid + "\""
 		ssidKey = "|ssid=" + ssid
+		isJA = "は"
 	}
 	for _, a := range st.unapproved {
 		pfx := a.Prefix.String()
@@ -326,7 +328,7 @@ func (p *NetworkPolicy) linkFindings(fs []Finding, lv *LinkVerdict, st *linkStat
 			Link: l,
 			Violation: p.texts.violationLang(wire.KindNetworkUnapproved, l.Name,
 				same("interface", l.Name),
-				textValue{"detail", "アドレス " + pfx + ssidJA + " は許可されたネットワークのものではありません",
+				textValue{"detail", "アドレス " + pfx + ssidJA + isJA + "許可されたネットワークのものではありません",
 					"address " + pfx + ssidEN + " is in no approved network"}),
 		})
 	}
