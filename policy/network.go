@@ -28,7 +28,7 @@ type NetworkPolicy struct {
 	watchLAN bool
 	window   time.Duration
 	texts    Texts
-	lan      *cfgLANIndex
+	lan      *config.LANIndex
 	// pins maps every pinned gateway_mac to the first network pinning it:
 	// a pinned gateway is a registered LAN device (network.md, Gateways).
 	pins map[[6]byte]*config.NetworkEntry
@@ -43,7 +43,7 @@ func NewNetworkPolicy(cfg *config.Config) *NetworkPolicy {
 		watchLAN: cfg.Network.WatchLAN,
 		window:   cfg.Network.LANReportWindow,
 		texts:    Texts{Language: cfg.Agent.Language, Contact: cfg.Agent.Contact},
-		lan:      cfgNewLANIndex(cfg.Approved.LANDevices),
+		lan:      config.NewLANIndex(cfg.Approved.LANDevices),
 		pins:     make(map[[6]byte]*config.NetworkEntry),
 	}
 	for i := range cfg.Approved.Networks {
@@ -299,7 +299,7 @@ func (p *NetworkPolicy) matches(e *config.NetworkEntry, l *network.Link, a netwo
 	if !e.CIDR.IsValid() && e.SSID == "" {
 		return false
 	}
-	if e.CIDR.IsValid() && !cfgMatchesAddr(e, a.Prefix.Addr()) {
+	if e.CIDR.IsValid() && !e.MatchesAddr(a.Prefix.Addr()) {
 		return false
 	}
 	return e.SSID == "" || e.SSID == l.SSID
@@ -456,11 +456,11 @@ func pinsFor(nets []*config.NetworkEntry, family int) []*config.NetworkEntry {
 // lookAlike is the network_unapproved finding of a gateway whose MAC is
 // not the pinned one.
 func (p *NetworkPolicy) lookAlike(l *network.Link, g *GatewayVerdict, pins []*config.NetworkEntry) Finding {
-	seen := cfgFormatMAC(g.MAC)
+	seen := config.FormatMAC(g.MAC)
 	var ja, en []string
 	for _, e := range pins {
-		ja = append(ja, "「"+e.Name+"」の "+cfgFormatMAC(e.GatewayMAC))
-		en = append(en, cfgFormatMAC(e.GatewayMAC)+" pinned for "+e.Name)
+		ja = append(ja, "「"+e.Name+"」の "+config.FormatMAC(e.GatewayMAC))
+		en = append(en, config.FormatMAC(e.GatewayMAC)+" pinned for "+e.Name)
 	}
 	ip := g.IP.String()
 	return Finding{
@@ -741,7 +741,7 @@ func pickIP(ips []netip.Addr) netip.Addr {
 
 // unregistered is the lan_device_unregistered finding of row r.
 func (p *NetworkPolicy) unregistered(l *network.Link, r *NeighbourVerdict) Finding {
-	mac := cfgFormatMAC(r.MAC)
+	mac := config.FormatMAC(r.MAC)
 	ip := r.IP.String()
 	var localJA, localEN string
 	if r.LocallyAdministered {
@@ -765,7 +765,7 @@ func (v *LinkVerdict) Wire() wire.Link {
 		OperState: l.OperState, Carrier: l.Carrier, USB: l.USB, SSID: l.SSID, Master: v.Master,
 		Ignored: v.Ignored}
 	if len(l.MAC) > 0 {
-		m := cfgFormatMAC(l.MAC)
+		m := config.FormatMAC(l.MAC)
 		w.MAC = &m
 	}
 	for _, a := range v.Addrs {
@@ -788,7 +788,7 @@ func (g *GatewayVerdict) Wire() wire.Gateway {
 		w.IP = g.IP.String()
 	}
 	if len(g.MAC) > 0 {
-		m := cfgFormatMAC(g.MAC)
+		m := config.FormatMAC(g.MAC)
 		w.MAC = &m
 	}
 	return w
@@ -796,7 +796,7 @@ func (g *GatewayVerdict) Wire() wire.Gateway {
 
 // Wire returns the LAN device as records show it (wire.Neighbour).
 func (n *NeighbourVerdict) Wire() wire.Neighbour {
-	w := wire.Neighbour{Interface: n.Interface, MAC: cfgFormatMAC(n.MAC), IP: n.IP.String(),
+	w := wire.Neighbour{Interface: n.Interface, MAC: config.FormatMAC(n.MAC), IP: n.IP.String(),
 		Registered: n.Registered, LocallyAdministered: n.LocallyAdministered, Name: n.Entry}
 	w.IPs = make([]string, len(n.IPs))
 	for i, ip := range n.IPs {

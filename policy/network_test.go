@@ -620,8 +620,16 @@ func TestJudgeNetwork(t *testing.T) {
 		{
 			name: "multicast, broadcast, zero-MAC, MAC-less and bridge forwarding entries are not devices",
 			snap: plus(onLAN(), network.Snapshot{Neighbours: []network.Neighbour{
-				func() network.Neighbour { n := neigh(2, "224.0.0.251", "01:00:5e:00:00:fb"); n.State = network.NUDNoARP; return n }(),
-				func() network.Neighbour { n := neigh(2, "10.20.255.255", "ff:ff:ff:ff:ff:ff"); n.State = network.NUDNoARP; return n }(),
+				func() network.Neighbour {
+					n := neigh(2, "224.0.0.251", "01:00:5e:00:00:fb")
+					n.State = network.NUDNoARP
+					return n
+				}(),
+				func() network.Neighbour {
+					n := neigh(2, "10.20.255.255", "ff:ff:ff:ff:ff:ff")
+					n.State = network.NUDNoARP
+					return n
+				}(),
 				neigh(2, "10.20.5.1", "00:00:00:00:00:00"),
 				neigh(2, "10.20.5.2", ""),
 				{Index: 2, MAC: mustMAC(stranger), State: network.NUDPermanent, Flags: 0x02},
