@@ -61,6 +61,13 @@ var fastItemSeeds = []string{
 	"    - name: <<\n      port: 1-1\n",
 	"    - name: a\n      <<: {port: 1-1}\n",
 	"    - name: dup\n      port: 1-1\n    - name: dup\n      port: 1-1\n",
+	// The network keys after the list: where the list ends, and that they
+	// read the same either way.
+	"    - name: a\n      port: 1-1\n  networks:\n    - name: LAN\n      cidr: 10.20.0.0/16\n      gateway_mac: \"00:11:22:33:44:55\"\n" +
+		"  lan_devices:\n    - name: printer\n      mac: 00-1B-A9-00-00-01\n      valid_from: 2026-04-01\nnetwork:\n  ignore_interfaces: [\"docker*\"]\n  watch_lan: false\n",
+	"    - name: a\n      port: 1-1\n  networks:\n  - {name: Wi-Fi, ssid: city-staff}\n  lan_devices:\n  - {name: b, mac: \"01:00:5e:00:00:01\"}\nagent:\n  contact: \"\"\n",
+	"    - name: a\n      port: 1-1\n  networks:\n    - name: a\n      cidr: 10.20.3.4/16\n      usb: x\n  usb:\n    - name: b\n      port: 1-2\n",
+	"    - name: a\n      port: 1-1\n  lan_devices:\n    - name: a\n    mac: \"00:1b:a9:00:00:01\"\n",
 }
 
 // yamlItemRaw reads item i of split as fastItems does with yaml.v3.
@@ -82,7 +89,8 @@ func yamlItemRaw(p *parser, i int, it splitItem, r *rawEntry) (nerr int, ok bool
 
 // checkFastItems checks, for each item of approved.usb in data, that
 // fastRaw either declines or reads what yamlRaw reads with no error; and
-// that the whole file parses to the same config or errors either way.
+// that the whole file parses to the same config or errors either way,
+// and also when it is read as one document, never split.
 // It returns how many items fastRaw read.
 func checkFastItems(t *testing.T, data []byte) int {
 	t.Helper()
@@ -116,6 +124,11 @@ func checkFastItems(t *testing.T, data []byte) int {
 	want, werrs := slow.parseConfig("f.yaml", data)
 	if !reflect.DeepEqual(fast, want) || ferrs.Error() != werrs.Error() {
 		t.Fatalf("%q:\nfast %+v\n%v\nyaml.v3 %+v\n%v", data, fast, ferrs, want, werrs)
+	}
+	whole := newLoadState(nil)
+	whole.wholeDoc = true
+	if want, werrs := whole.parseConfig("f.yaml", data); !reflect.DeepEqual(fast, want) || ferrs.Error() != werrs.Error() {
+		t.Fatalf("%q:\nsplit %+v\n%v\nwhole document %+v\n%v", data, fast, ferrs, want, werrs)
 	}
 	return read
 }

@@ -106,6 +106,9 @@ func (p *parser) parse(data []byte) *Config {
 		return nil
 	}
 	p.data = data
+	if p.st.wholeDoc {
+		return p.parseDoc(data)
+	}
 	if split := splitApproved(data); split != nil {
 		p.fast = split
 		cfg := p.parseDoc(split.doc)

@@ -36,6 +36,9 @@ type loadState struct {
 	// yamlItems makes every approved.usb item read with yaml.v3 (tests
 	// compare it with fastRaw).
 	yamlItems bool
+	// wholeDoc makes the file read as one document, never split (tests
+	// compare it with the split reading).
+	wholeDoc bool
 }
 
 // entryRef is where an entry was read: a file of loadState.files, a line.
