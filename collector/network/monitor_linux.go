@@ -259,7 +259,7 @@ func (m *Monitor) readRoute() {
 		}
 		var cs []Change
 		for _, msg := range msgs {
-			if cs, err = appendMessage(cs, uint16(msg.Header.Type), msg.Data); err != nil {
+			if cs, err = appendMessage(cs, uint16(msg.Header.Type), uint16(msg.Header.Flags), msg.Data); err != nil {
 				// One bad message must not stop the watch: the caller
 				// learns of it as an overrun and takes a new snapshot.
 				cs = append(cs, Change{Kind: ChangeOverrun})
@@ -284,24 +284,6 @@ func (m *Monitor) readRoute() {
 		}
 	}
 }
-
-// nl80211 commands and attributes (include/uapi/linux/nl80211.h).
-const (
-	nl80211CmdGetScan    = 32 // NL80211_CMD_GET_SCAN
-	nl80211CmdConnect    = 46 // NL80211_CMD_CONNECT
-	nl80211CmdRoam       = 47 // NL80211_CMD_ROAM
-	nl80211CmdDisconnect = 48 // NL80211_CMD_DISCONNECT
-
-	nl80211AttrIfindex = 3  // NL80211_ATTR_IFINDEX
-	nl80211AttrBSS     = 47 // NL80211_ATTR_BSS
-
-	nl80211BSSInformationElements = 6  // NL80211_BSS_INFORMATION_ELEMENTS
-	nl80211BSSStatus              = 9  // NL80211_BSS_STATUS
-	nl80211BSSBeaconIEs           = 11 // NL80211_BSS_BEACON_IES
-
-	nl80211BSSStatusAssociated = 1 // NL80211_BSS_STATUS_ASSOCIATED
-	nl80211BSSStatusIBSSJoined = 2 // NL80211_BSS_STATUS_IBSS_JOINED
-)
 
 // readMLME reads nl80211 mlme events until Close and turns connect, roam
 // and disconnect into ChangeWireless with the link re-read.
@@ -343,21 +325,6 @@ func (m *Monitor) readMLME() {
 	}
 }
 
-// nl80211Ifindex returns NL80211_ATTR_IFINDEX of a message's attributes.
-func nl80211Ifindex(b []byte) (int, bool) {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return 0, false
-	}
-	for ad.Next() {
-		if ad.Type() == nl80211AttrIfindex {
-			v := ad.Uint32()
-			return int(v), ad.Err() == nil
-		}
-	}
-	return 0, false
-}
-
 // linkByIndex reads one link (RTM_GETLINK by index) and enriches it; a
 // link that cannot be read is returned with its index alone, as wireless.
 func (m *Monitor) linkByIndex(index int) *Link {
@@ -372,7 +339,7 @@ func (m *Monitor) linkByIndex(index int) *Link {
 	var cs []Change
 	for _, msg := range msgs {
 		if err == nil {
-			cs, err = appendMessage(cs, uint16(msg.Header.Type), msg.Data)
+			cs, err = appendMessage(cs, uint16(msg.Header.Type), uint16(msg.Header.Flags), msg.Data)
 		}
 	}
 	if err != nil || len(cs) == 0 || cs[0].Link == nil {
@@ -442,7 +409,7 @@ func (m *Monitor) dumpAll(typ uint16, hdrLen int) ([]Change, error) {
 	}
 	cs := make([]Change, 0, len(msgs))
 	for i, msg := range msgs {
-		if cs, err = appendMessage(cs, uint16(msg.Header.Type), msg.Data); err != nil {
+		if cs, err = appendMessage(cs, uint16(msg.Header.Type), uint16(msg.Header.Flags), msg.Data); err != nil {
 			return nil, fmt.Errorf("message %d (%s): %w", i, typeName(uint16(msg.Header.Type)), err)
 		}
 	}
@@ -520,63 +487,4 @@ func (w *wlan) ssid(index int) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-// associatedSSID finds, in one NL80211_CMD_NEW_SCAN_RESULTS message, a
-// BSS with status associated or IBSS joined and returns its SSID
-// information element (element ID 0) from NL80211_BSS_INFORMATION_ELEMENTS,
-// else NL80211_BSS_BEACON_IES.
-func associatedSSID(b []byte) (string, bool) {
-	ad, err := netlink.NewAttributeDecoder(b)
-	if err != nil {
-		return "", false
-	}
-	for ad.Next() {
-		if ad.Type() != nl80211AttrBSS {
-			continue
-		}
-		bss, err := netlink.NewAttributeDecoder(ad.Bytes())
-		if err != nil {
-			return "", false
-		}
-		var (
-			status       = -1
-			ies, beacons []byte
-		)
-		for bss.Next() {
-			switch bss.Type() {
-			case nl80211BSSStatus:
-				status = int(bss.Uint32())
-			case nl80211BSSInformationElements:
-				ies = bss.Bytes()
-			case nl80211BSSBeaconIEs:
-				beacons = bss.Bytes()
-			}
-		}
-		if bss.Err() != nil || (status != nl80211BSSStatusAssociated && status != nl80211BSSStatusIBSSJoined) {
-			return "", false
-		}
-		if s, ok := ssidElement(ies); ok {
-			return s, true
-		}
-		s, ok := ssidElement(beacons)
-		return s, ok
-	}
-	return "", false
-}
-
-// ssidElement returns the SSID element (ID 0) of a list of 802.11
-// information elements (ID, length, data).
-func ssidElement(b []byte) (string, bool) {
-	for len(b) >= 2 {
-		id, l := b[0], int(b[1])
-		if len(b) < 2+l {
-			return "", false
-		}
-		if id == 0 {
-			return string(b[2 : 2+l]), true
-		}
-		b = b[2+l:]
-	}
-	return "", false
 }

@@ -194,12 +194,19 @@ const (
 )
 
 // Change is one change notification, decoded. Exactly one of Link, Addr,
-// Route, Neighbour is set for the matching kind; Deleted is set for
+// Route, Neighbour is set for the matching kind (Link for ChangeWireless,
+// none for ChangeOverrun); Deleted is set for
 // RTM_DEL* messages. Changes of route tables other than main and of routes
 // other than defaults are dropped before they get here.
 type Change struct {
-	Kind      ChangeKind
-	Deleted   bool
+	Kind    ChangeKind
+	Deleted bool
+	// Replace is set for an RTM_NEWROUTE with NLM_F_REPLACE (ip route
+	// replace): the route took the place of the default route of the same
+	// family and priority, and no RTM_DELROUTE came for the old one. Each
+	// nexthop of a multipath route is a Change of its own, all with the
+	// same Replace.
+	Replace   bool
 	Link      *Link
 	Addr      *Addr
 	Route     *Route

@@ -24,6 +24,8 @@ const (
 	nlmsgDone    = 0x3 // NLMSG_DONE
 	nlmsgOverrun = 0x4 // NLMSG_OVERRUN
 
+	nlmFReplace = 0x100 // NLM_F_REPLACE
+
 	rtmNewLink  = 16 // RTM_NEWLINK
 	rtmDelLink  = 17 // RTM_DELLINK
 	rtmGetLink  = 18 // RTM_GETLINK
@@ -83,7 +85,8 @@ var ErrMalformed = errors.New("malformed rtnetlink message")
 // link messages of a family other than AF_UNSPEC (a bridge's port
 // notifications, AF_BRIDGE, which are not about the link itself);
 // NLMSG_NOOP, NLMSG_DONE and message types it does not know. Decoding
-// stops at NLMSG_DONE.
+// stops at NLMSG_DONE. Each nexthop of a multipath route (RTA_MULTIPATH)
+// is a Change of its own.
 //
 // Input that is truncated or malformed returns an error that wraps
 // ErrMalformed and names the message (its index from 0, and its type),
@@ -99,6 +102,7 @@ func ParseMessages(b []byte) ([]Change, error) {
 		}
 		l := binary.NativeEndian.Uint32(b[0:4])
 		typ := binary.NativeEndian.Uint16(b[4:6])
+		flags := binary.NativeEndian.Uint16(b[6:8])
 		if l < nlmsgHdrLen || uint64(l) > uint64(len(b)) {
 			return out, fmt.Errorf("network: message %d (%s): length %d, %d bytes left: %w", i, typeName(typ), l, len(b), ErrMalformed)
 		}
@@ -122,7 +126,7 @@ func ParseMessages(b []byte) ([]Change, error) {
 			continue
 		}
 		var err error
-		if out, err = appendMessage(out, typ, data); err != nil {
+		if out, err = appendMessage(out, typ, flags, data); err != nil {
 			return out, fmt.Errorf("network: message %d (%s): %w", i, typeName(typ), err)
 		}
 	}
@@ -168,7 +172,7 @@ func typeName(typ uint16) string {
 // is dropped (see ParseMessages), or one per nexthop of a multipath route.
 // It is the one place where rtnetlink messages become this package's
 // types, for ParseMessages, Monitor.Snapshot and Monitor.Receive alike.
-func appendMessage(dst []Change, typ uint16, data []byte) ([]Change, error) {
+func appendMessage(dst []Change, typ, flags uint16, data []byte) ([]Change, error) {
 	switch typ {
 	case rtmNewLink, rtmDelLink:
 		l, ok, err := decodeLink(data)
@@ -188,7 +192,7 @@ func appendMessage(dst []Change, typ uint16, data []byte) ([]Change, error) {
 			return dst, err
 		}
 		for i := range rs {
-			dst = append(dst, Change{Kind: ChangeRoute, Deleted: typ == rtmDelRoute, Route: &rs[i]})
+			dst = append(dst, Change{Kind: ChangeRoute, Deleted: typ == rtmDelRoute, Replace: typ == rtmNewRoute && flags&nlmFReplace != 0, Route: &rs[i]})
 		}
 		return dst, nil
 	case rtmNewNeigh, rtmDelNeigh:
