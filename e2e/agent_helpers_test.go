@@ -107,13 +107,38 @@ type auditRec struct {
 		MountPoint string `json:"mount_point"`
 		USBDevice  string `json:"usb_device"`
 	} `json:"volume"`
+	Link    *auditLink `json:"link"`
+	Address *struct {
+		Interface string `json:"interface"`
+		Index     int    `json:"index"`
+		Prefix    string `json:"prefix"`
+	} `json:"address"`
 	Violation *struct {
-		Kind      string `json:"kind"`
-		Severity  string `json:"severity"`
-		Article   string `json:"article"`
-		MessageEN string `json:"message_en"`
-		MessageJA string `json:"message_ja"`
+		Kind       string   `json:"kind"`
+		Device     string   `json:"device"`
+		Severity   string   `json:"severity"`
+		Article    string   `json:"article"`
+		MessageEN  string   `json:"message_en"`
+		MessageJA  string   `json:"message_ja"`
+		RemedyEN   string   `json:"remedy_en"`
+		RemedyJA   string   `json:"remedy_ja"`
+		Interface  string   `json:"interface"`
+		Interfaces []string `json:"interfaces"`
 	} `json:"violation"`
+}
+
+// auditLink is a network link as records show it (wire.Link).
+type auditLink struct {
+	Name      string   `json:"name"`
+	Index     int      `json:"index"`
+	Kind      string   `json:"kind"`
+	MAC       *string  `json:"mac"`
+	AdminUp   bool     `json:"admin_up"`
+	OperState string   `json:"oper_state"`
+	Carrier   bool     `json:"carrier"`
+	USB       string   `json:"usb"`
+	SSID      string   `json:"ssid"`
+	Addresses []string `json:"addresses"`
 }
 
 func (r auditRec) serial() string {
@@ -128,9 +153,19 @@ func (r auditRec) String() string {
 	if r.Serial != nil {
 		s = fmt.Sprintf("%q", *r.Serial)
 	}
-	out := fmt.Sprintf("#%d %s %s %s path=%s %s:%s serial=%s trigger=%s", r.Seq, r.Time.Format("15:04:05.000000"), r.Type, r.Kind, r.Path, r.VendorID, r.ProductID, s, r.Trigger)
+	out := fmt.Sprintf("#%d %s %s/%s %s path=%s %s:%s serial=%s trigger=%s", r.Seq, r.Time.Format("15:04:05.000000"), r.Source, r.Type, r.Kind, r.Path, r.VendorID, r.ProductID, s, r.Trigger)
 	if r.UeventTime != nil {
 		out += " uevent_time=" + r.UeventTime.Format("15:04:05.000000")
+	}
+	if r.Link != nil {
+		out += fmt.Sprintf(" link=%s#%d kind=%s usb=%q ssid=%q admin_up=%v oper=%s carrier=%v addrs=%v",
+			r.Link.Name, r.Link.Index, r.Link.Kind, r.Link.USB, r.Link.SSID, r.Link.AdminUp, r.Link.OperState, r.Link.Carrier, r.Link.Addresses)
+	}
+	if r.Address != nil {
+		out += fmt.Sprintf(" address=%s#%d %s", r.Address.Interface, r.Address.Index, r.Address.Prefix)
+	}
+	if r.Violation != nil && r.Violation.Device != "" {
+		out += fmt.Sprintf(" device=%q", r.Violation.Device)
 	}
 	if r.Device != nil {
 		var cl []string
@@ -149,13 +184,20 @@ func (r auditRec) String() string {
 // which is no part of the agent's latency on a real PC.
 func (v *vm) startAgent() {
 	v.t.Helper()
+	v.startAgentWith(guestConfig)
+}
+
+// startAgentWith is startAgent with another config (written only when
+// /etc/mamori.yaml does not exist yet).
+func (v *vm) startAgentWith(config string) {
+	v.t.Helper()
 	from := v.Agent.mark()
 	v.Run(fmt.Sprintf(`mkdir -p /etc %s
 [ -e /etc/mamori.yaml ] || echo %s | base64 -d > /etc/mamori.yaml
 [ -p /run/agent.fifo ] || mkfifo /run/agent.fifo
 cat /run/agent.fifo > /dev/ttyS1 &
 /bin/mamori run --config /etc/mamori.yaml --sysfs /sys --procfs /proc --log-format json </dev/null >/run/agent.fifo 2>&1 &
-echo $! > /run/mamori.pid`, guestStateDir, base64.StdEncoding.EncodeToString([]byte(guestConfig))))
+echo $! > /run/mamori.pid`, guestStateDir, base64.StdEncoding.EncodeToString([]byte(config))))
 	v.waitRecorded(from, "agent_started", 30*time.Second, func(l agentLine) bool { return l.Type == "agent_started" })
 }
 

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"path"
 	"strings"
 )
 
@@ -76,6 +77,16 @@ func (c *cpioWriter) File(name string, perm uint32, data []byte) {
 // Symlink adds a symbolic link name → target.
 func (c *cpioWriter) Symlink(name, target string) {
 	c.entry(name, modeSymlink|0o777, []byte(target))
+}
+
+// Parents adds the directories above name that are not there yet.
+func (c *cpioWriter) Parents(name string) {
+	dir := path.Dir(strings.TrimPrefix(name, "/"))
+	if dir == "." || c.names[dir] {
+		return
+	}
+	c.Parents(dir)
+	c.Dir(dir)
 }
 
 // Close writes the trailer.

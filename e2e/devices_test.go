@@ -54,10 +54,17 @@ func (v *vm) PlugStick(id, img, serial string, removable bool) *stick {
 // Unplug removes a QMP device and waits for DEVICE_DELETED.
 func (v *vm) Unplug(id string) time.Time {
 	v.t.Helper()
+	return v.UnplugWithin(id, 20*time.Second)
+}
+
+// UnplugWithin is Unplug with another timeout: a PCIe device leaves only
+// when the guest acks the hot-unplug, seconds later under TCG.
+func (v *vm) UnplugWithin(id string, timeout time.Duration) time.Time {
+	v.t.Helper()
 	from := v.QMP.Events.mark()
 	sent := time.Now()
 	v.Do("device_del", map[string]any{"id": id})
-	v.WaitEvent(from, "DEVICE_DELETED", 20*time.Second, func(d json.RawMessage) bool {
+	v.WaitEvent(from, "DEVICE_DELETED", timeout, func(d json.RawMessage) bool {
 		var x struct {
 			Device string `json:"device"`
 		}

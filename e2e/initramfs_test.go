@@ -25,6 +25,16 @@ type initramfsSpec struct {
 	// ModuleArgs are insmod arguments per module, e.g.
 	// {"usb_storage": "delay_use=0"}.
 	ModuleArgs map[string]string
+	// Later are modules carried but not loaded at boot: /etc/modules.later
+	// lists them and those of their dependencies the boot does not load,
+	// in order, with their ModuleArgs; /bin/e2e-modules-later loads them.
+	Later []string
+	// Programs are dynamically linked host programs, carried at the same
+	// path with every shared library ldd names and the ELF interpreter.
+	Programs []string
+	// Data maps read-only files into the image (0644, parent directories
+	// made): guest path → host path.
+	Data map[string]string
 }
 
 // initScript is the guest's /init. It mounts the pseudo file systems,
@@ -77,6 +87,18 @@ echo "e2e: control channel closed" >/dev/console
 sleep 1000000
 `
 
+// modulesLaterScript loads /etc/modules.later (the spec's Later modules,
+// dependencies first), skipping what is loaded already.
+const modulesLaterScript = `#!/bin/sh
+rc=0
+while read -r name args; do
+	[ -n "$name" ] || continue
+	[ -d /sys/module/$name ] && continue
+	insmod /lib/modules/$name.ko $args || { echo "e2e: insmod $name failed" >&2; rc=1; }
+done </etc/modules.later
+exit $rc
+`
+
 // buildInitramfs writes a gzip-compressed newc cpio to path.
 func buildInitramfs(path string, spec initramfsSpec) error {
 	mods, err := resolveModules(spec.Kernel.ModDir, spec.Modules)
@@ -117,6 +139,48 @@ func buildInitramfs(path string, spec initramfsSpec) error {
 		fmt.Fprintf(&load, "%s %s\n", m.Name, spec.ModuleArgs[m.Name])
 	}
 	c.File("etc/modules.load", 0o644, []byte(load.String()))
+	if len(spec.Later) > 0 {
+		later, err := resolveModules(spec.Kernel.ModDir, append(append([]string{}, spec.Modules...), spec.Later...))
+		if err != nil {
+			return err
+		}
+		var list strings.Builder
+		for _, m := range later[len(mods):] {
+			data, err := os.ReadFile(m.Path)
+			if err != nil {
+				return fmt.Errorf("read module: %w", err)
+			}
+			c.File("lib/modules/"+m.Name+".ko", 0o644, data)
+			fmt.Fprintf(&list, "%s %s\n", m.Name, spec.ModuleArgs[m.Name])
+		}
+		c.File("etc/modules.later", 0o644, []byte(list.String()))
+		c.File("bin/e2e-modules-later", 0o755, []byte(modulesLaterScript))
+	}
+	for _, prog := range spec.Programs {
+		files, err := programFiles(prog)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if c.names[strings.TrimPrefix(f, "/")] {
+				continue // a library two programs share
+			}
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("read %s (for %s): %w", f, prog, err)
+			}
+			c.Parents(f)
+			c.File(f, 0o755, data)
+		}
+	}
+	for guestPath, hostPath := range spec.Data {
+		data, err := os.ReadFile(hostPath)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", hostPath, err)
+		}
+		c.Parents(guestPath)
+		c.File(guestPath, 0o644, data)
+	}
 	c.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\n"))
 	c.File("etc/group", 0o644, []byte("root:x:0:\n"))
 	if spec.Sysdump != "" {
@@ -157,6 +221,28 @@ func buildInitramfs(path string, spec initramfsSpec) error {
 		return fmt.Errorf("write initramfs: %w", err)
 	}
 	return f.Close()
+}
+
+// programFiles returns prog, the shared libraries ldd resolves for it
+// and its ELF interpreter: host paths, which are also the guest paths.
+func programFiles(prog string) ([]string, error) {
+	out, err := exec.Command("ldd", prog).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w: %s", prog, err, out)
+	}
+	files := []string{prog}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			files = append(files, f[2])
+		case len(f) >= 3 && f[1] == "=>":
+			return nil, fmt.Errorf("ldd %s: library not found: %s", prog, strings.TrimSpace(l))
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			files = append(files, f[0]) // the interpreter
+		}
+	}
+	return files, nil
 }
 
 // busyboxApplets lists applet paths ("bin/ls", "usr/bin/wget") of bb.

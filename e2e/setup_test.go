@@ -18,8 +18,9 @@ import (
 type env struct {
 	Kernel    *kernel
 	Work      string
-	Initramfs string // with delay_use=0 for usb_storage
-	Mamori    string // "" when it did not build
+	Initramfs string        // with delay_use=0 for usb_storage
+	Spec      initramfsSpec // what Initramfs was built from
+	Mamori    string        // "" when it did not build
 	MamoriErr error
 	Setup     time.Duration
 }
@@ -88,6 +89,7 @@ func doSetup(logf func(string, ...any)) (*env, error) {
 	}
 	spec := initramfsSpec{Kernel: k, Busybox: bb, Mamori: e.Mamori, Sysdump: sysdump, Modules: guestModules,
 		ModuleArgs: map[string]string{"usb_storage": "delay_use=0"}}
+	e.Spec = spec
 	e.Initramfs = filepath.Join(e.Work, "initramfs.cpio.gz")
 	if err := buildInitramfs(e.Initramfs, spec); err != nil {
 		return nil, err
