@@ -918,7 +918,9 @@ func TestNetworkExpandLikeWire(t *testing.T) {
 	}
 	for _, tmpl := range []string{"", "{", "}", "{{contact}", "a{contact}b{", "{contact}{nope}{contact}", "{}"} {
 		want := wire.Expand(tmpl, map[string]string{"contact": "C"})
-		if got := (Texts{Contact: "C"}).expand(tmpl, nil, true); got != want {
+		var b strings.Builder
+		if (Texts{Contact: "C"}).expand(&b, tmpl, nil, true); b.String() != want {
+			got := b.String()
 			t.Errorf("expand(%q) = %q, want %q", tmpl, got, want)
 		}
 	}
