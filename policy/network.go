@@ -105,8 +105,9 @@ type LinkVerdict struct {
 // (network.md, Gateways).
 type GatewayVerdict struct {
 	Interface string // "" when the link is not in the snapshot
-	Index     int
-	IP        netip.Addr // invalid for an on-link default route
+	// Index is the link the route leaves through.
+	Index int
+	IP    netip.Addr // invalid for an on-link default route
 	// MAC is the gateway's MAC from the neighbour table; nil while the
 	// kernel has none (INCOMPLETE, FAILED, absent): then there is no
 	// verdict yet.
@@ -404,6 +405,8 @@ func (p *NetworkPolicy) gateways(links []LinkVerdict, pos map[int]int, s *networ
 		i, known := pos[r.Index]
 		if known {
 			g.Interface = links[i].Link.Name
+		} else if j := slices.IndexFunc(s.Links, func(l network.Link) bool { return l.Index == r.Index }); j >= 0 {
+			g.Interface = s.Links[j].Name // loopback
 		}
 		if r.Gateway.IsValid() {
 			g.MAC = macs[gwKey{r.Index, r.Gateway.WithZone("")}]

@@ -441,6 +441,17 @@ func TestJudgeNetwork(t *testing.T) {
 			},
 		},
 		{
+			name: "ignore patterns match the whole name, case-sensitive",
+			snap: network.Snapshot{
+				Links: []network.Link{
+					{Index: 5, Name: "Docker0", Kind: network.KindVirtual, AdminUp: true, OperState: "unknown"},
+					{Index: 6, Name: "xvirbr0", Kind: network.KindVirtual, AdminUp: true, OperState: "unknown"},
+				},
+				Addrs: []network.Addr{addr(5, "172.17.0.1/16"), addr(6, "192.168.122.1/24")},
+			},
+			want: []string{"network_unapproved|if=5|172.17.0.1/16", "network_unapproved|if=6|192.168.122.1/24"},
+		},
+		{
 			name: "a tethered phone renamed docker0 is not ignored",
 			snap: plus(onLAN(), network.Snapshot{
 				Links: []network.Link{usbLink("docker0", "1-2")},
