@@ -81,6 +81,11 @@ func TestParseNetworkExample(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, in)
 		}
+		// The new sections must not turn the fast path off.
+		p := &parser{file: "c.yaml", st: newLoadState(nil)}
+		if p.parse([]byte(in)); !p.fastUsed || p.fastFailed || len(p.errs) > 0 {
+			t.Errorf("fast path not used (failed %v, errors %v):\n%s", p.fastFailed, p.errs, in)
+		}
 		if len(c.Approved.USB) != 1 || len(c.Approved.Networks) != 2 || len(c.Approved.LANDevices) != 1 || !reflect.DeepEqual(c.Network, wantNet) {
 			t.Errorf("with approved.usb: %+v\n%s", c, in)
 		}
