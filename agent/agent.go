@@ -17,15 +17,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/collector/uevent"
-	"github.com/mamori-agent/mamori/collector/usb"
 	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/safe"
+	"github.com/mamori-agent/mamori/policy"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // Options configures an Agent.
@@ -44,6 +46,13 @@ type Options struct {
 	NoUevents bool
 	// NoMountWatch turns the mountinfo watcher off: rescans only.
 	NoMountWatch bool
+	// NoNetwork turns the network source off; Network replaces it (nil:
+	// rtnetlink in the agent's network namespace). NetSysfs is the sysfs
+	// root for the links' devices (default /sys): the links themselves
+	// always come from the agent's network namespace, whatever Roots say.
+	NoNetwork bool
+	Network   NetworkSource
+	NetSysfs  string
 	// Ready, when set, is called once the agent has done its first scan,
 	// with the metrics URL ("" when metrics are off or could not listen
 	// yet).
@@ -51,6 +60,12 @@ type Options struct {
 	// MaxPending bounds the events kept in memory while the audit log
 	// cannot be written; zero means DefaultMaxPending.
 	MaxPending int
+	// Sinks receive every event after the audit log, each behind a
+	// bounded queue of its own (the hub reporter, the desktop helper).
+	Sinks []Sink
+	// SinkQueue is the queue length of each sink; zero means
+	// DefaultSinkQueue.
+	SinkQueue int
 	// ListenRetry is the first wait before the metrics endpoint tries to
 	// listen again; zero means 2 s (doubling up to 5 min).
 	ListenRetry time.Duration
@@ -71,18 +86,20 @@ type Agent struct {
 	// mu guards everything below.
 	mu      sync.Mutex
 	cfg     *config.Config
-	policy  *Policy
+	policy  *policy.USBPolicy
 	stopped bool
-	present map[string]*appearance // by bus path
+	// subjects are the open appearances of every source.
+	subjects *appearances
+	present  map[string]*usbAppearance // by bus path
 	// departed remembers, by bus path, the device number of a device the
 	// kernel announced as removed. Its sysfs directory outlives the
 	// remove uevent for a moment; a read of it then must not bring the
 	// device back. A re-plug gets a new device number.
 	departed map[string]int
 	volumes  map[string]*media.Volume // by volumeKey
-	// carried are the appearances open at the end of the previous run in
-	// this boot, rebuilt from the audit log: a device found attached with
-	// the same bus and device number is the same appearance.
+	// carried are the USB devices open at the end of the previous run in
+	// this boot (their appearances are in subjects), by bus path: what
+	// is recorded when they turn out to have left.
 	carried map[string]OpenDevice
 	// lastErr is the last error logged per collector: a device that stays
 	// unreadable is logged once, not at every rescan (it is still counted
@@ -90,17 +107,15 @@ type Agent struct {
 	lastErr map[string]string
 	pending pendingQueue
 	reload  chan reloadRequest
-}
+	// sinks run behind their queues (the warner first).
+	sinks []*queuedSink
 
-// appearance is one plug-in of one device: from the moment it appears to
-// the moment it leaves. Violations are recorded once per appearance, and
-// once per medium appearance within it.
-type appearance struct {
-	dev      usb.Device
-	decision Decision
-	// recorded holds the violation kinds recorded in this appearance, and
-	// "media_unencrypted:<medium key>" for each medium found plain.
-	recorded map[string]bool
+	// The network source (network.go).
+	netMon     NetworkSource
+	net        *netState
+	netPolicy  *policy.NetworkPolicy
+	netVerdict *policy.NetworkVerdict
+	linkNames  map[int]string // last name seen per ifindex
 }
 
 type reloadRequest struct {
@@ -134,9 +149,10 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{
 		opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
-		policy: NewPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
-		present: map[string]*appearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
+		policy: policy.NewUSBPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
+		subjects: newAppearances(), present: map[string]*usbAppearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
 		carried: map[string]OpenDevice{}, lastErr: map[string]string{}, reload: make(chan reloadRequest, 1),
+		net: newNetState(), netPolicy: policy.NewNetworkPolicy(opts.Config), linkNames: map[int]string{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	return a, nil
@@ -193,12 +209,17 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer a.audit.Close()
+	a.startSinks()
+	defer a.stopSinks()
 
 	a.mu.Lock()
 	carried := prior.thisBoot()
 	for _, d := range carried.Devices {
 		a.carried[d.Path] = d
+		a.subjects.restore([]wire.OpenSubject{{Source: wire.SourceUSB, ID: d.Path,
+			Instance: strconv.Itoa(d.BusNum) + ":" + strconv.Itoa(d.DevNum), Recorded: d.Recorded}})
 	}
+	a.subjects.restore(carried.Subjects)
 	for _, v := range carried.Volumes {
 		a.volumes[volumeKeyOf(v.Device, v.MountPoint)] = &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
 	}
@@ -257,6 +278,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 		defer src.Close()
 		go a.readUevents(ctx, src)
+	}
+	// The network source subscribes before the first dump (in the
+	// first rescan), so no change between the two is missed.
+	a.netMon = a.openNetwork()
+	if a.netMon != nil {
+		defer a.netMon.Close()
+		go a.readNetwork(ctx, a.netMon)
 	}
 	mountCh := make(chan struct{}, 1)
 	if !a.opts.NoMountWatch {
@@ -319,7 +347,8 @@ func (a *Agent) applyReload(r reloadRequest) bool {
 	cfg.Agent.StateDir = a.cfg.Agent.StateDir
 	cfg.Metrics = a.cfg.Metrics
 	a.cfg = &cfg
-	a.policy = NewPolicy(&cfg)
+	a.policy = policy.NewUSBPolicy(&cfg)
+	a.netPolicy = policy.NewNetworkPolicy(&cfg)
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	a.emit(&Event{Type: TypeConfigReloaded, Source: "agent", Trigger: "reload", Agent: a.agentRecord(),
 		Message: fmt.Sprintf("config reloaded; %d approved USB entries; config digest %s", a.policy.Entries(), shortDigest(&cfg))})
@@ -331,7 +360,7 @@ func (a *Agent) applyReload(r reloadRequest) bool {
 }
 
 func (a *Agent) agentRecord() *AgentRecord {
-	return &AgentRecord{Version: Version, PID: os.Getpid(), BootID: a.bootID,
+	return &AgentRecord{Version: Version, Schema: wire.SchemaVersion, PID: os.Getpid(), BootID: a.bootID,
 		ConfigFiles: a.cfg.Files, ConfigDigest: a.cfg.Digest, Entries: a.policy.Entries()}
 }
 

@@ -138,6 +138,10 @@ func (e *testEnv) start(opts Options) *running {
 	if opts.Uevents == nil {
 		opts.NoUevents = true
 	}
+	if opts.Network == nil {
+		// The host's own network is not part of these tests.
+		opts.NoNetwork = true
+	}
 	ready := make(chan struct{})
 	opts.Ready = func(string) { close(ready) }
 	a, err := New(opts)

@@ -4,9 +4,26 @@ import (
 	"errors"
 	"io/fs"
 	"slices"
+	"strconv"
 
 	"github.com/mamori-agent/mamori/collector/usb"
+	"github.com/mamori-agent/mamori/policy"
+	"github.com/mamori-agent/mamori/wire"
 )
+
+// usbAppearance is one plug-in of one USB device: its appearance (what
+// was recorded in it) with the device as last read and the verdict.
+type usbAppearance struct {
+	*appearance
+	dev      usb.Device
+	decision policy.USBDecision
+}
+
+// usbInstance tells one plug-in from the next: the kernel gives every
+// plug-in a new device number on its bus.
+func usbInstance(d *usb.Device) string {
+	return strconv.Itoa(d.BusNum) + ":" + strconv.Itoa(d.DevNum)
+}
 
 // rescan re-reads everything and reconciles it with what the agent knows.
 func (a *Agent) rescan(trigger string) {
@@ -37,19 +54,16 @@ func (a *Agent) rescan(trigger string) {
 	}
 	if trigger == "start" {
 		// Devices that left while the agent was down.
-		for _, path := range sortedKeys(a.carried) {
-			s := a.carried[path]
-			if _, ok := a.present[path]; !ok {
-				a.emit(&Event{Type: TypeDeviceRemoved, Source: "usb", Trigger: trigger, Path: path,
-					VendorID: s.VendorID, ProductID: s.ProductID, Serial: s.Serial,
-					Message: "removed while the agent was not running"})
-			}
+		for _, ap := range a.subjects.carriedOf(wire.SourceUSB) {
+			a.subjects.end(ap.key.source, ap.key.id)
+			a.emitCarriedRemoved(ap.key.id, trigger)
 		}
 		clear(a.carried)
 	}
 	a.refreshVolumes(trigger, nil)
 	a.judgeAllMedia(trigger, nil)
 	a.updateDeviceMetrics()
+	a.rescanNetwork(trigger)
 }
 
 // gone tells whether a device missing from a scan has really left: a
@@ -109,18 +123,20 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 	}
 	dec := a.policy.Decide(d, a.now())
 	if ap == nil {
-		ap = &appearance{dev: *d, decision: dec, recorded: map[string]bool{}}
+		// Attached before a restart of the agent, in this boot, with the
+		// same device number: the same appearance, with what the log
+		// says was recorded (not fresh).
+		app, fresh, ended := a.subjects.begin(wire.SourceUSB, d.Path, usbInstance(d))
+		if ended != nil {
+			// Carried from the previous run, but another plug-in.
+			a.emitCarriedRemoved(d.Path, trigger)
+		}
+		delete(a.carried, d.Path)
+		ap = &usbAppearance{appearance: app, dev: *d, decision: dec}
 		a.present[d.Path] = ap
-		if s, ok := a.carried[d.Path]; ok && s.BusNum == d.BusNum && s.DevNum == d.DevNum {
-			// Attached before a restart of the agent, in this boot: the
-			// same appearance, with what the log says was recorded.
-			for _, k := range s.Recorded {
-				ap.recorded[k] = true
-			}
-			delete(a.carried, d.Path)
-		} else {
+		if fresh {
 			ev := deviceEvent(TypeDeviceAdded, d, trigger, cause)
-			ev.Device = d
+			ev.Device = wireDevice(d)
 			ev.Decision = dec.Record(d)
 			a.emit(ev)
 		}
@@ -145,33 +161,26 @@ func (a *Agent) judgeAllMedia(trigger string, cause *ueventCause) {
 // not shown to be encrypted, when its approval requires encryption. Every
 // medium is looked at each time: a card swapped, a second LUN, a stick
 // re-formatted in place is a new medium.
-func (a *Agent) judgeMedia(ap *appearance, trigger string, cause *ueventCause) {
-	if !ap.decision.requiresEncryption(&ap.dev) {
-		return
-	}
-	for _, m := range a.coll.media(&ap.dev, a.volumesOf(ap.dev.Path)) {
-		k := mediumViolationKey(m)
-		if m.Encrypted || ap.recorded[k] {
-			continue
+func (a *Agent) judgeMedia(ap *usbAppearance, trigger string, cause *ueventCause) {
+	for _, f := range a.coll.judgeMedia(a.policy, &ap.dev, ap.decision, a.volumesOf(ap.dev.Path)) {
+		if !ap.recorded[mediumViolationKey(f.medium)] {
+			a.recordViolation(ap, f.violation, f.medium, trigger, cause)
 		}
-		a.recordViolation(ap, a.policy.Unencrypted(&ap.dev, ap.decision.Entry, m), m, trigger, cause)
 	}
 }
 
-// approvalKinds are the violations about a device's approval; a device gets
-// one of them per appearance, except that a device first judged a plain
-// device and then found to be storage (its interfaces came later) is
-// recorded again as storage.
-var approvalKinds = []string{KindStorageUnapproved, KindDeviceUnapproved, KindApprovalExpired, KindApprovalNotYet}
-
-func (a *Agent) shouldRecord(ap *appearance, kind string) bool {
+// shouldRecord tells whether violation kind is still to be recorded in
+// ap: a device gets one of the approval kinds per appearance, except that
+// a device first judged a plain device and then found to be storage (its
+// interfaces came later) is recorded again as storage.
+func (a *Agent) shouldRecord(ap *usbAppearance, kind string) bool {
 	if ap.recorded[kind] {
 		return false
 	}
-	if !slices.Contains(approvalKinds, kind) {
+	if !slices.Contains(policy.ApprovalKinds, kind) {
 		return true
 	}
-	for _, k := range approvalKinds {
+	for _, k := range policy.ApprovalKinds {
 		if ap.recorded[k] && !(k == KindDeviceUnapproved && kind == KindStorageUnapproved) {
 			return false
 		}
@@ -179,7 +188,7 @@ func (a *Agent) shouldRecord(ap *appearance, kind string) bool {
 	return true
 }
 
-func (a *Agent) recordViolation(ap *appearance, v *Violation, m *MediumRecord, trigger string, cause *ueventCause) {
+func (a *Agent) recordViolation(ap *usbAppearance, v *Violation, m *MediumRecord, trigger string, cause *ueventCause) {
 	key := v.Kind
 	if m != nil {
 		key = mediumViolationKey(m)
@@ -187,7 +196,7 @@ func (a *Agent) recordViolation(ap *appearance, v *Violation, m *MediumRecord, t
 	ap.recorded[key] = true
 	ev := deviceEvent(TypeViolation, &ap.dev, trigger, cause)
 	ev.Violation = v
-	ev.Device = &ap.dev
+	ev.Device = wireDevice(&ap.dev)
 	ev.Medium = m
 	a.emit(ev)
 }
@@ -198,6 +207,7 @@ func (a *Agent) removeDevice(path, trigger string, cause *ueventCause) {
 		return
 	}
 	delete(a.present, path)
+	a.subjects.end(wire.SourceUSB, path)
 	ev := deviceEvent(TypeDeviceRemoved, &ap.dev, trigger, cause)
 	a.emit(ev)
 }
@@ -217,4 +227,14 @@ func (a *Agent) updateDeviceMetrics() {
 		approved[&ap.dev] = ap.decision.Approved
 	}
 	a.metrics.SetDevices(devs, func(d *usb.Device) bool { return approved[d] })
+}
+
+// emitCarriedRemoved records the end of a device appearance carried from
+// the previous run: the device left while the agent was not running.
+func (a *Agent) emitCarriedRemoved(path, trigger string) {
+	s := a.carried[path]
+	delete(a.carried, path)
+	a.emit(&Event{Type: TypeDeviceRemoved, Source: wire.SourceUSB, Trigger: trigger, Path: path,
+		VendorID: s.VendorID, ProductID: s.ProductID, Serial: s.Serial,
+		Message: "removed while the agent was not running"})
 }

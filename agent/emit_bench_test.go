@@ -34,7 +34,7 @@ func BenchmarkEmitViolation(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ev := deviceEvent(TypeViolation, d, "uevent", nil)
-		ev.Device, ev.Violation = d, dec.Violation
+		ev.Device, ev.Violation = wireDevice(d), dec.Violation
 		a.emit(ev)
 	}
 }

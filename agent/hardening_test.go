@@ -86,7 +86,7 @@ func TestUnrecognisedMediumFailsClosed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, encryptionConfig, reader)
 			c.make(filepath.Join(e.dev, "sda1"))
-			rep, err := Scan(ScanOptions{Config: e.cfg, Roots: e.roots()})
+			rep, err := Scan(ScanOptions{NoNetwork: true, Config: e.cfg, Roots: e.roots()})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/collector/media"
+	"github.com/mamori-agent/mamori/collector/network"
 	"github.com/mamori-agent/mamori/collector/usb"
 	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/policy"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // Roots are the file-system roots the collectors read below. Every OS path
@@ -99,8 +102,11 @@ type Report struct {
 	Time       time.Time      `json:"time"`
 	AssetID    string         `json:"asset_id"`
 	Devices    []DeviceReport `json:"usb_devices"`
-	Volumes    []media.Volume `json:"volumes"`
+	Volumes    []wire.Volume  `json:"volumes"`
 	Violations []Violation    `json:"violations"`
+	// Network is what the network source sees now, with the verdicts; nil
+	// when the system has no network source (not Linux).
+	Network *NetworkReport `json:"network,omitempty"`
 	// USBBus is false when the sysfs has no USB bus at all (bus/usb): an
 	// empty inventory then means "nothing to see", not "nothing attached".
 	USBBus bool `json:"usb_bus"`
@@ -109,15 +115,44 @@ type Report struct {
 	Errors []string `json:"errors,omitempty"`
 }
 
+// NetworkReport is the network part of a scan: the links (loopback left
+// out), the default routes' gateways and the LAN devices on approved
+// networks. MACs are lower-case and colon-separated.
+type NetworkReport struct {
+	Interfaces []wire.Link      `json:"interfaces"`
+	Gateways   []wire.Gateway   `json:"gateways"`
+	Neighbors  []wire.Neighbour `json:"neighbors"`
+}
+
+// networkReport judges snap against cfg: the report and its findings.
+func networkReport(cfg *config.Config, snap *network.Snapshot, now time.Time, usbFor func(string) (bool, string)) (*NetworkReport, []policy.Finding) {
+	v := policy.NewNetworkPolicy(cfg).Judge(snap, now, usbFor)
+	r := &NetworkReport{Interfaces: []wire.Link{}, Gateways: []wire.Gateway{}, Neighbors: []wire.Neighbour{}}
+	for i := range v.Links {
+		r.Interfaces = append(r.Interfaces, v.Links[i].Wire())
+	}
+	for i := range v.Gateways {
+		r.Gateways = append(r.Gateways, v.Gateways[i].Wire())
+	}
+	for i := range v.Neighbours {
+		r.Neighbors = append(r.Neighbors, v.Neighbours[i].Wire())
+	}
+	return r, v.Findings
+}
+
 // Incomplete reports whether parts of the system could not be read.
 func (r *Report) Incomplete() bool { return len(r.Errors) > 0 }
 
 // DeviceReport is a device with the policy's verdict.
 type DeviceReport struct {
-	usb.Device
-	Storage  bool    `json:"storage"`
-	Approved bool    `json:"approved"`
-	Entry    *string `json:"entry"`
+	wire.USBDevice
+	// Classes are the short class names of the interfaces; Name names the
+	// device for people (policy.Describe). Both are for the table.
+	Classes  []string `json:"-"`
+	Name     string   `json:"-"`
+	Storage  bool     `json:"storage"`
+	Approved bool     `json:"approved"`
+	Entry    *string  `json:"entry"`
 }
 
 // ScanOptions configures Scan.
@@ -126,6 +161,20 @@ type ScanOptions struct {
 	Roots  Roots
 	Logger *slog.Logger
 	Now    time.Time
+	// NoNetwork leaves the network out; NetSysfs is the sysfs root for
+	// the links' devices (default /sys).
+	NoNetwork bool
+	NetSysfs  string
+}
+
+// networkSnapshot takes one dump of the network of this namespace.
+func networkSnapshot(sysfs string) (network.Snapshot, error) {
+	m, err := network.Open(network.Options{Sysfs: sysfs})
+	if err != nil {
+		return network.Snapshot{}, err
+	}
+	defer m.Close()
+	return m.Snapshot()
 }
 
 // Scan runs one inventory and policy pass.
@@ -143,8 +192,8 @@ func Scan(opts ScanOptions) (*Report, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	pol := NewPolicy(opts.Config)
-	rep := &Report{Time: now, AssetID: opts.Config.Agent.AssetID, Devices: []DeviceReport{}, Volumes: []media.Volume{}, Violations: []Violation{}}
+	pol := policy.NewUSBPolicy(opts.Config)
+	rep := &Report{Time: now, AssetID: opts.Config.Agent.AssetID, Devices: []DeviceReport{}, Volumes: []wire.Volume{}, Violations: []Violation{}}
 	if err := c.check(); err != nil {
 		// Not a sysfs, or no procfs: nothing seen is not all clear.
 		return nil, err
@@ -163,19 +212,15 @@ func Scan(opts ScanOptions) (*Report, error) {
 	if verr != nil {
 		rep.Errors = append(rep.Errors, verr.Error())
 	}
-	if vols != nil {
-		rep.Volumes = vols
+	for i := range vols {
+		rep.Volumes = append(rep.Volumes, *wireVolume(&vols[i]))
 	}
+	decisions := map[string]policy.USBDecision{}
 	for i := range devs {
 		d := &devs[i]
 		dec := pol.Decide(d, now)
-		dr := DeviceReport{Device: *d, Storage: d.IsStorage(), Approved: dec.Approved}
-		if dr.Interfaces == nil {
-			dr.Interfaces = []usb.Interface{}
-		}
-		if dr.BlockDevices == nil {
-			dr.BlockDevices = []usb.BlockDevice{}
-		}
+		decisions[d.Path] = dec
+		dr := DeviceReport{USBDevice: *wireDevice(d), Classes: d.ClassNames(), Name: policy.Describe(d), Storage: d.IsStorage(), Approved: dec.Approved}
 		if dec.Entry != nil {
 			name := dec.Entry.Name
 			dr.Entry = &name
@@ -184,17 +229,35 @@ func Scan(opts ScanOptions) (*Report, error) {
 		if dec.Violation != nil {
 			rep.Violations = append(rep.Violations, *dec.Violation)
 		}
-		if dec.requiresEncryption(d) {
-			var own []media.Volume
-			for _, v := range rep.Volumes {
-				if v.USBDevice == d.Path {
-					own = append(own, v)
-				}
+		var own []media.Volume
+		for _, v := range vols {
+			if v.USBDevice == d.Path {
+				own = append(own, v)
 			}
-			for _, m := range c.media(d, own) {
-				if !m.Encrypted {
-					rep.Violations = append(rep.Violations, *pol.Unencrypted(d, dec.Entry, m))
+		}
+		for _, f := range c.judgeMedia(pol, d, dec, own) {
+			rep.Violations = append(rep.Violations, *f.violation)
+		}
+	}
+	if !opts.NoNetwork {
+		snap, err := networkSnapshot(opts.NetSysfs)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+		case err != nil:
+			rep.Errors = append(rep.Errors, "network: "+err.Error())
+		default:
+			usbFor := func(path string) (bool, string) {
+				for i := range devs {
+					if devs[i].Path == path {
+						return decisions[path].Approved, policy.Describe(&devs[i])
+					}
 				}
+				return false, path
+			}
+			var findings []policy.Finding
+			rep.Network, findings = networkReport(opts.Config, &snap, now, usbFor)
+			for _, f := range findings {
+				rep.Violations = append(rep.Violations, *f.Violation)
 			}
 		}
 	}

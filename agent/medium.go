@@ -9,6 +9,7 @@ import (
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/collector/usb"
 	"github.com/mamori-agent/mamori/internal/safe"
+	"github.com/mamori-agent/mamori/policy"
 )
 
 // A medium is its own subject: a stick's disk, the card in each slot of a
@@ -22,6 +23,30 @@ import (
 // encryptionSchemes are the containers that count as encrypted.
 var encryptionSchemes = []string{
 	media.EncryptionLUKS1, media.EncryptionLUKS2, media.EncryptionBitLocker, media.EncryptionBitLockerToGo,
+}
+
+// mediumFinding is a medium that is not shown to be encrypted, with its
+// violation.
+type mediumFinding struct {
+	medium    *MediumRecord
+	violation *Violation
+}
+
+// judgeMedia is the one judge of media, for scan and run alike: under an
+// approval that requires encryption, every medium of d not shown to be
+// encrypted is a media_unencrypted violation. vols are the mounted
+// volumes on d.
+func (c *sources) judgeMedia(pol *policy.USBPolicy, d *usb.Device, dec policy.USBDecision, vols []media.Volume) []mediumFinding {
+	if !dec.RequiresEncryption(d) {
+		return nil
+	}
+	var out []mediumFinding
+	for _, m := range c.media(d, vols) {
+		if !m.Encrypted {
+			out = append(out, mediumFinding{m, pol.Unencrypted(d, dec.Entry, m)})
+		}
+	}
+	return out
 }
 
 // media returns the media in storage device d now, each judged. Disks

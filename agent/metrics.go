@@ -12,16 +12,17 @@ import (
 
 	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/collector/usb"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // Version is the agent's version, set at build time with
 // -ldflags "-X github.com/mamori-agent/mamori/agent.Version=...".
 var Version = "dev"
 
-// AllKinds lists every violation kind, so that their counters exist from
-// the start (a rate over a counter that appears late misses its first
-// increment).
-var AllKinds = []string{KindStorageUnapproved, KindDeviceUnapproved, KindApprovalExpired, KindApprovalNotYet, KindMediaUnencrypted}
+// AllKinds lists every violation kind (wire.Kinds), so that their counters
+// exist from the start (a rate over a counter that appears late misses its
+// first increment).
+var AllKinds = wire.KindNames()
 
 // Metrics is the Prometheus sink. It owns a registry of its own (no global
 // state) holding the go and process collectors and mamori's metrics.
@@ -39,6 +40,9 @@ type Metrics struct {
 	auditPending  prometheus.Gauge
 	auditLost     prometheus.Counter
 	collectErrors *prometheus.CounterVec
+	sinkDropped   *prometheus.CounterVec
+	netIfaces     *prometheus.GaugeVec
+	lanNeighbours *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	devices map[deviceKey]float64 // current snapshot for mamori_usb_devices
@@ -125,14 +129,27 @@ func NewMetrics() *Metrics {
 		collectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mamori_collect_errors_total", Help: "Errors while reading devices or media, by collector.",
 		}, []string{"collector"}),
+		sinkDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamori_sink_dropped_events_total", Help: "Events a sink (warn, report, notify) did not get because its queue was full; they are in the audit log.",
+		}, []string{"sink"}),
+		netIfaces: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mamori_network_interfaces", Help: "Network interfaces now, except loopback, by kind (ethernet, wireless, usb, tunnel, bridge, virtual) and approved (true, false, or none when not on a network).",
+		}, []string{"kind", "approved"}),
+		lanNeighbours: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mamori_lan_neighbors", Help: "Devices in the neighbour table (ARP, NDP) on approved networks now, by registered.",
+		}, []string{"registered"}),
 		devices:     map[deviceKey]float64{},
 		ueventDrops: &ueventDropCollector{},
 	}
 	for _, k := range AllKinds {
 		m.violations.WithLabelValues(k)
 	}
-	for _, c := range []string{"usb", "media"} {
+	for _, c := range []string{"usb", "media", "network"} {
 		m.collectErrors.WithLabelValues(c)
+	}
+	m.sinkDropped.WithLabelValues("warn")
+	for _, r := range []string{"true", "false"} {
+		m.lanNeighbours.WithLabelValues(r)
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "mamori_build_info", Help: "A metric with a constant '1' value labeled by version, revision and goversion.",
@@ -143,7 +160,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
-		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, build, (*deviceCollector)(m), m.ueventDrops,
+		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, m.sinkDropped, m.netIfaces, m.lanNeighbours, build, (*deviceCollector)(m), m.ueventDrops,
 	)
 	return m
 }
@@ -240,6 +257,18 @@ func action(typ string) string {
 		return "config_reload_failed"
 	case TypeMetricsUnavailable:
 		return "metrics_unavailable"
+	case wire.TypeLinkAdded, wire.TypeAddressAdded:
+		return "added"
+	case wire.TypeLinkRemoved, wire.TypeAddressRemoved:
+		return "removed"
+	case wire.TypeLinkUp:
+		return "up"
+	case wire.TypeLinkDown:
+		return "down"
+	case wire.TypeRouteChanged, wire.TypeSSIDChanged:
+		return "changed"
+	case wire.TypeViolationCleared:
+		return "cleared"
 	}
 	return typ
 }

@@ -2,16 +2,18 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
-	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/internal/fsguard"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // No state outside the hash chain decides what is recorded. The open
@@ -44,6 +46,10 @@ type replayRecord struct {
 	Vendor  string                `json:"vendor_id"`
 	Product string                `json:"product_id"`
 	Serial  *string               `json:"serial"`
+	Source  string                `json:"source"`
+	Subject string                `json:"subject"`
+	Inst    string                `json:"instance"`
+	Until   *time.Time            `json:"until"`
 }
 
 var agentStartedMarker = []byte(`"type":"` + TypeAgentStarted + `"`)
@@ -60,6 +66,7 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 	}
 	devices := map[string]*OpenDevice{}
 	volumes := map[string]OpenVolume{}
+	subjects := map[subjectKey]*wire.OpenSubject{}
 	for _, e := range entries {
 		var r replayRecord
 		if err := json.Unmarshal(e.Line, &r); err != nil {
@@ -73,6 +80,7 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 		case TypeAgentStarted:
 			clear(devices)
 			clear(volumes)
+			clear(subjects)
 			p.bootID = ""
 			if r.Agent != nil {
 				p.bootID = r.Agent.BootID
@@ -84,6 +92,10 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 					for _, v := range o.Volumes {
 						volumes[volumeKeyOf(v.Device, v.MountPoint)] = v
 					}
+					for i := range o.Subjects {
+						s := o.Subjects[i]
+						subjects[subjectKey{s.Source, s.ID}] = &s
+					}
 				}
 			}
 		case TypeDeviceAdded:
@@ -94,7 +106,33 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 			devices[r.Path] = &d
 		case TypeDeviceRemoved:
 			delete(devices, r.Path)
+		case wire.TypeLinkAdded, wire.TypeAddressAdded, wire.TypeLinkUp, wire.TypeSSIDChanged, wire.TypeRouteChanged:
+			if r.Subject != "" {
+				subjects[subjectKey{r.Source, r.Subject}] = &wire.OpenSubject{Source: r.Source, ID: r.Subject, Instance: r.Inst}
+			}
+		case wire.TypeLinkRemoved, wire.TypeAddressRemoved, wire.TypeLinkDown, wire.TypeViolationCleared:
+			delete(subjects, subjectKey{r.Source, r.Subject})
+			if idx, ok := strings.CutPrefix(r.Subject, "link:"); ok && r.Type == wire.TypeLinkRemoved {
+				// What was on the link ended with it.
+				for k := range subjects {
+					if k.source == r.Source && (k.id == "up:"+idx || k.id == "ssid:"+idx || strings.HasPrefix(k.id, "addr:"+idx+":")) {
+						delete(subjects, k)
+					}
+				}
+			}
 		case TypeViolation:
+			if r.Subject != "" {
+				// A network or LAN violation is an appearance of its own.
+				k := subjectKey{r.Source, r.Subject}
+				s := subjects[k]
+				if s == nil {
+					s = &wire.OpenSubject{Source: r.Source, ID: r.Subject}
+					subjects[k] = s
+				}
+				s.Recorded = append(s.Recorded, r.Kind)
+				s.Until = r.Until
+				continue
+			}
 			if d, ok := devices[r.Path]; ok {
 				k := r.Kind
 				if r.Kind == KindMediaUnencrypted && r.Medium != nil {
@@ -119,6 +157,12 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 	for _, k := range sortedKeys(volumes) {
 		p.open.Volumes = append(p.open.Volumes, volumes[k])
 	}
+	for _, s := range subjects {
+		p.open.Subjects = append(p.open.Subjects, *s)
+	}
+	slices.SortFunc(p.open.Subjects, func(a, b wire.OpenSubject) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
+	})
 	// A run of this release always states its boot id; the same boot id
 	// now means the devices still attached are the same appearances.
 	if bootID == "" || p.bootID != bootID {
@@ -189,6 +233,6 @@ func prepareStateDir(dir string) error {
 	return nil
 }
 
-func volumeOf(v OpenVolume) *media.Volume {
-	return &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
+func volumeOf(v OpenVolume) *wire.Volume {
+	return &wire.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
 }

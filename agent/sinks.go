@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // DefaultMaxPending is how many events the agent keeps in memory, in
@@ -27,26 +28,120 @@ type pendingQueue struct {
 	lastErr string
 }
 
-// auditRecord is one line of the audit log: the event, with the violation
-// kind lifted to the top so that every record names what it is about.
-type auditRecord struct {
-	*Event
-	Kind string `json:"kind,omitempty"`
+// Sink consumes the agent's events after the audit log has recorded
+// them: the local warning, the hub reporter, the desktop helper. Each sink
+// gets a bounded queue and a goroutine of its own (see Options.Sinks), so a
+// slow or stuck sink never holds the detection path; when its queue is
+// full the event is dropped for that sink only, logged and counted in
+// mamori_sink_dropped_events_total{sink}. It is never lost from the audit
+// log, which comes first.
+type Sink interface {
+	// Name names the sink in logs and metrics ("warn", "report").
+	Name() string
+	// Handle takes one event. ev is shared with the other sinks and must
+	// not be changed. An error is logged; the event is not retried here
+	// (a sink that must not lose events keeps its own durable queue).
+	Handle(ev *Event) error
+}
+
+// DefaultSinkQueue is the queue length of each sink when
+// Options.SinkQueue is zero.
+const DefaultSinkQueue = 1024
+
+// queuedSink runs one sink on its own goroutine behind a bounded queue.
+type queuedSink struct {
+	sink    Sink
+	ch      chan *Event
+	done    chan struct{}
+	dropped func()
+	log     func(err error)
+}
+
+func newQueuedSink(s Sink, size int, dropped func(), logErr func(error)) *queuedSink {
+	q := &queuedSink{sink: s, ch: make(chan *Event, size), done: make(chan struct{}), dropped: dropped, log: logErr}
+	go q.run()
+	return q
+}
+
+func (q *queuedSink) run() {
+	defer close(q.done)
+	for ev := range q.ch {
+		if err := q.sink.Handle(ev); err != nil {
+			q.log(err)
+		}
+	}
+}
+
+// offer queues ev without waiting; false when the queue was full.
+func (q *queuedSink) offer(ev *Event) bool {
+	select {
+	case q.ch <- ev:
+		return true
+	default:
+		q.dropped()
+		return false
+	}
+}
+
+// close stops taking events and waits up to wait for the queued ones to
+// be handled.
+func (q *queuedSink) close(wait time.Duration) {
+	close(q.ch)
+	select {
+	case <-q.done:
+	case <-time.After(wait):
+	}
+}
+
+// warnSink shows violations through a Warner.
+type warnSink struct{ w Warner }
+
+func (warnSink) Name() string { return "warn" }
+
+func (s warnSink) Handle(ev *Event) error {
+	if ev.Violation == nil {
+		return nil
+	}
+	return s.w.Warn(ev)
+}
+
+// startSinks starts the warner and Options.Sinks behind their queues.
+func (a *Agent) startSinks() {
+	size := a.opts.SinkQueue
+	if size <= 0 {
+		size = DefaultSinkQueue
+	}
+	for _, s := range append([]Sink{warnSink{a.warner}}, a.opts.Sinks...) {
+		name := s.Name()
+		drops := a.metrics.sinkDropped.WithLabelValues(name)
+		a.sinks = append(a.sinks, newQueuedSink(s, size,
+			func() {
+				drops.Inc()
+				a.log.Warn("sink queue full; event dropped for this sink (it is in the audit log)", "sink", name)
+			},
+			func(err error) { a.log.Warn("sink", "sink", name, "err", err) }))
+	}
+}
+
+// stopSinks lets each sink finish what is queued, up to a second each.
+func (a *Agent) stopSinks() {
+	for _, q := range a.sinks {
+		q.close(time.Second)
+	}
+	a.sinks = nil
 }
 
 // emit sends one event to every sink. The audit log comes first: the event
 // counts as recorded once it is flushed there. An event the log refuses is
 // kept, in order, and written as soon as the log takes records again; the
-// metrics and the warning do not wait for it.
+// metrics and the other sinks do not wait for it.
 func (a *Agent) emit(ev *Event) {
 	ev.Time = a.now()
 	ev.AssetID = a.cfg.Agent.AssetID
 	a.record(ev)
 	a.metrics.Handle(ev)
-	if ev.Violation != nil {
-		if err := a.warner.Warn(ev); err != nil {
-			a.log.Warn("local warning", "err", err)
-		}
+	for _, q := range a.sinks {
+		q.offer(ev)
 	}
 }
 
@@ -110,10 +205,7 @@ func (a *Agent) flushPending() {
 
 // appendEvent writes one event to the audit log.
 func (a *Agent) appendEvent(ev *Event) error {
-	rec := auditRecord{Event: ev}
-	if ev.Violation != nil {
-		rec.Kind = ev.Violation.Kind
-	}
+	rec := wire.NewRecord(ev)
 	r, err := a.audit.Append(rec)
 	if err != nil {
 		a.metrics.auditErrors.Inc()

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"fmt"
+	"github.com/mamori-agent/mamori/policy"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -48,7 +49,7 @@ func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool)
 				&yaml.Node{Kind: yaml.ScalarNode, Value: k},
 				&yaml.Node{Kind: yaml.ScalarNode, Value: v, Style: style, Tag: "!!str"})
 		}
-		add("name", capString(Describe(d), maxSuggestName), 0)
+		add("name", capString(policy.Describe(d), maxSuggestName), 0)
 		add("vendor_id", d.VendorID, yaml.DoubleQuotedStyle)
 		add("product_id", d.ProductID, yaml.DoubleQuotedStyle)
 		longSerial := d.Serial != nil && len(*d.Serial) > maxSuggestSerial
@@ -141,7 +142,7 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 		now = time.Now()
 	}
 	if !opts.All {
-		pol := NewPolicy(opts.Config)
+		pol := policy.NewUSBPolicy(opts.Config)
 		keep := devs[:0:0]
 		for i := range devs {
 			if dec := pol.Decide(&devs[i], now); dec.Violation != nil {

@@ -65,7 +65,7 @@ func (a *Agent) volumesOf(path string) []media.Volume {
 }
 
 func (a *Agent) volumeEvent(typ string, v *media.Volume, trigger string, cause *ueventCause) *Event {
-	ev := &Event{Type: typ, Source: "media", Trigger: trigger, Path: v.USBDevice, Volume: v}
+	ev := &Event{Type: typ, Source: "media", Trigger: trigger, Path: v.USBDevice, Volume: wireVolume(v)}
 	if ap, ok := a.present[v.USBDevice]; ok {
 		ev.VendorID, ev.ProductID, ev.Serial = ap.dev.VendorID, ap.dev.ProductID, ap.dev.Serial
 	}

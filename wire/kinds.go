@@ -72,7 +72,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "contact"},
 	},
 	{
-		Kind: KindUSBApprovalExpired, Source: SourceUSB, Severity: SeverityMedium, Article: "7, 11",
+		Kind: KindUSBApprovalExpired, Source: SourceUSB, Severity: SeverityMedium, Article: "11",
 		TitleJA: "USB 機器の承認の期限切れ", TitleEN: "USB approval expired",
 		MessageJA: "USB 機器 {device}（ポート {port}）の承認「{entry}」は {date} に期限が切れています。期限切れの承認では使用できません（第7条・第11条）。",
 		MessageEN: "The approval \"{entry}\" for USB device {device} at port {port} ended on {date}. An expired approval is no permission (articles 7 and 11).",
@@ -81,7 +81,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "entry", "date", "contact"},
 	},
 	{
-		Kind: KindUSBApprovalNotYet, Source: SourceUSB, Severity: SeverityMedium, Article: "7, 11",
+		Kind: KindUSBApprovalNotYet, Source: SourceUSB, Severity: SeverityMedium, Article: "11",
 		TitleJA: "USB 機器の承認の期間前", TitleEN: "USB approval not yet valid",
 		MessageJA: "USB 機器 {device}（ポート {port}）の承認「{entry}」は {date} からです。それまでは使用できません（第7条・第11条）。",
 		MessageEN: "The approval \"{entry}\" for USB device {device} at port {port} starts on {date}, not before (articles 7 and 11).",

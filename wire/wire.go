@@ -70,6 +70,11 @@ const (
 	// TypeSSIDChanged is recorded when a Wi-Fi link joins, leaves or
 	// changes its network (nl80211).
 	TypeSSIDChanged = "ssid_changed"
+	// TypeViolationCleared is recorded when the condition of a network
+	// violation ends (the unapproved address is gone, the second network
+	// left): its next appearance is recorded again. It carries the
+	// violation it clears.
+	TypeViolationCleared = "violation_cleared"
 )
 
 // Sources: the "source" field of an event.
@@ -117,6 +122,19 @@ type Event struct {
 	Address   *Address   `json:"address,omitempty"`
 	Routes    []Gateway  `json:"routes,omitempty"`
 	Neighbour *Neighbour `json:"neighbour,omitempty"`
+
+	// Subject is the identity, within Source, of what a network or LAN
+	// record is about: "link:3", "addr:3:10.20.1.5/16", or a violation's
+	// condition ("network_unapproved|if=3|172.16.0.5/24"). The records of
+	// one appearance share it (schema 2).
+	Subject string `json:"subject,omitempty"`
+	// Instance tells one appearance of Subject from the next where the
+	// identity alone does not: the SSID of "ssid:3", the set of default
+	// routes of "routes".
+	Instance string `json:"instance,omitempty"`
+	// Until is when the appearance a windowed violation opened ends
+	// (lan_device_unregistered: once per lan_report_window).
+	Until *time.Time `json:"until,omitempty"`
 
 	Violation *Violation `json:"violation,omitempty"`
 	Message   string     `json:"message,omitempty"`

@@ -59,10 +59,10 @@ func TestRealWorldShapes(t *testing.T) {
 					check = append(check, c.variant)
 				}
 			}
-			if out, err := exec.Command("sh", build...).CombinedOutput(); err != nil {
+			if out, err := isolate(exec.Command("sh", build...)).CombinedOutput(); err != nil {
 				t.Fatalf("build.sh: %v\n%s", err, out)
 			}
-			out, err := exec.Command("sh", check...).CombinedOutput()
+			out, err := isolate(exec.Command("sh", check...)).CombinedOutput()
 			if err != nil {
 				t.Fatalf("check.sh says mamori decided wrongly: %v\n%s", err, out)
 			}

@@ -104,7 +104,7 @@ func TestRunRefusesUnsafeStateDir(t *testing.T) {
 // startRun starts `mamori run` on the fixture and waits until it is ready.
 func startRun(t *testing.T, f fixture, extra ...string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(binary, append(append(f.args("run"), "--state-dir", f.state), extra...)...)
+	cmd := isolate(exec.Command(binary, append(append(f.args("run"), "--state-dir", f.state), extra...)...))
 	stdout, err := cmd.StdoutPipe()
 	must(t, err)
 	var stderr strings.Builder

@@ -38,7 +38,7 @@ func writeTable(w io.Writer, rep *agent.Report, lang string) {
 			entry = cell(*d.Entry)
 		}
 		fmt.Fprintf(tw, "%s\t%s:%s\t%s\t%s\t%v\t%v\t%s\t%s\n", cell(d.Path), cell(d.VendorID), cell(d.ProductID), serial,
-			cell(strings.Join(d.ClassNames(), ",")), d.Storage, d.Approved, entry, cell(agent.Describe(&d.Device)))
+			cell(strings.Join(d.Classes, ",")), d.Storage, d.Approved, entry, cell(d.Name))
 	}
 	tw.Flush()
 	if !rep.USBBus {
