@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"testing"
@@ -18,7 +19,7 @@ func neighbours10k(registered bool) (*NetworkPolicy, network.Snapshot) {
 	for i := range 10_000 {
 		d := i % 8000
 		mac := net.HardwareAddr{0x00, 0x1b, 0xa9, 0x10, byte(d >> 8), byte(d)}
-		ip := netip.AddrFrom4([4]byte{10, 20, byte(d >> 8), byte(d)})
+		ip := netip.AddrFrom4([4]byte{10, 20, 100 + byte(d>>8), byte(d)})
 		if i >= 8000 {
 			ip = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(d >> 8), 15: byte(d)})
 		}
@@ -27,6 +28,10 @@ func neighbours10k(registered bool) (*NetworkPolicy, network.Snapshot) {
 			cfg.Approved.LANDevices = append(cfg.Approved.LANDevices, config.LANDevice{Name: "dev " + ip.String(), MAC: mac})
 		}
 	}
+	// In no order, as the kernel's hash tables dump them.
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(s.Neighbours), func(i, j int) {
+		s.Neighbours[i], s.Neighbours[j] = s.Neighbours[j], s.Neighbours[i]
+	})
 	return NewNetworkPolicy(cfg), s
 }
 
