@@ -1,6 +1,7 @@
 // Package config loads and validates mamori's one config file, including
 // the approved lists, and answers "is this USB device approved, and by
-// which entry" (Policy).
+// which entry" (Policy), "is this MAC a registered LAN device" (LANIndex)
+// and "is this address on an approved network" (NetworkEntry.MatchesAddr).
 //
 // The file is YAML and read strictly: "version: 1" is required, unknown
 // and duplicate keys are rejected, anchors and aliases are refused, and

@@ -52,7 +52,8 @@ type NetworkEntry struct {
 	GatewayMAC net.HardwareAddr
 	// Zone is a free-text zone ("lgwan", "internet"); "" for none.
 	Zone string
-	// Line is the entry's line in File.
+	// Line is the entry's line in File, the config file it was read from
+	// (0 and "" when not from a file).
 	Line int
 	File string
 }
@@ -62,7 +63,8 @@ type NetworkEntry struct {
 type LANDevice struct {
 	// Name names the device; required and unique.
 	Name string
-	// MAC is the device's MAC, 6 bytes.
+	// MAC is the device's MAC, 6 bytes (as ParseMAC gives it: never
+	// all zero, broadcast or multicast).
 	MAC net.HardwareAddr
 	// Owner and ApprovedBy are informational.
 	Owner      string
@@ -72,6 +74,8 @@ type LANDevice struct {
 	// registered.
 	ValidFrom  *Date
 	ValidUntil *Date
-	Line       int
-	File       string
+	// Line is the entry's line in File, the config file it was read from
+	// (0 and "" when not from a file).
+	Line int
+	File string
 }
