@@ -2,8 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"github.com/mamori-agent/mamori/policy"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -11,6 +11,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mamori-agent/mamori/collector/usb"
+	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/policy"
 )
 
 // Limits that keep a suggestion loadable: the config refuses strings
@@ -37,6 +39,85 @@ func capString(s string, n int) string {
 // the YAML is produced by the encoder, never by hand. With entriesOnly it
 // writes only the list items, indented to paste under "approved: usb:".
 func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool) ([]byte, error) {
+	return suggest(devs, nil, assetID, now, entriesOnly, false)
+}
+
+// scalarPair appends key: value to a mapping node.
+func scalarPair(m *yaml.Node, k, v string, style yaml.Style) {
+	m.Content = append(m.Content,
+		&yaml.Node{Kind: yaml.ScalarNode, Value: k},
+		&yaml.Node{Kind: yaml.ScalarNode, Value: v, Style: style, Tag: "!!str"})
+}
+
+// suggestNetwork returns approved.networks and approved.lan_devices items
+// for what v saw: the networks the links are on (by CIDR, masked, with the
+// gateway's MAC pinned when the kernel knows it, and by SSID for Wi-Fi)
+// and the LAN devices on them. Without all, only what is not approved or
+// registered yet.
+func suggestNetwork(v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node) {
+	seen := map[string]bool{}
+	for i := range v.Links {
+		lv := &v.Links[i]
+		if lv.Ignored || !lv.OnNetwork || (lv.Approved && !all) {
+			continue
+		}
+		var pin string
+		for _, g := range v.Gateways {
+			if g.Index == lv.Link.Index && g.MAC != nil && g.IP.Is4() {
+				pin = config.FormatMAC(g.MAC)
+				break
+			}
+		}
+		if lv.Link.SSID != "" && !seen["ssid:"+lv.Link.SSID] {
+			seen["ssid:"+lv.Link.SSID] = true
+			e := &yaml.Node{Kind: yaml.MappingNode, HeadComment: fmt.Sprintf("Wi-Fi seen on %s; set zone if the city splits its networks", lv.Link.Name)}
+			scalarPair(e, "name", capString("Wi-Fi "+lv.Link.SSID, maxSuggestName), 0)
+			scalarPair(e, "ssid", lv.Link.SSID, yaml.DoubleQuotedStyle)
+			nets = append(nets, e)
+		}
+		for _, a := range lv.Addrs {
+			if !a.Countable() {
+				continue
+			}
+			cidr := a.Prefix.Masked()
+			if seen[cidr.String()] {
+				continue
+			}
+			seen[cidr.String()] = true
+			e := &yaml.Node{Kind: yaml.MappingNode,
+				HeadComment: fmt.Sprintf("%s holds %s; check that %s is the city's network before approving it, and add zone: (lgwan, internet) if the city splits its networks", lv.Link.Name, a.Prefix, cidr)}
+			scalarPair(e, "name", capString(fmt.Sprintf("%s %s", lv.Link.Name, cidr), maxSuggestName), 0)
+			scalarPair(e, "cidr", cidr.String(), 0)
+			if pin != "" && cidr.Addr().Is4() {
+				scalarPair(e, "gateway_mac", pin, yaml.DoubleQuotedStyle)
+			}
+			nets = append(nets, e)
+		}
+	}
+	for i := range v.Neighbours {
+		n := &v.Neighbours[i]
+		if n.Registered && !all {
+			continue
+		}
+		mac := config.FormatMAC(n.MAC)
+		if seen["mac:"+mac] {
+			continue
+		}
+		seen["mac:"+mac] = true
+		e := &yaml.Node{Kind: yaml.MappingNode, HeadComment: fmt.Sprintf("seen at %s on %s (%s)", n.IP, n.Interface, n.Network)}
+		if n.LocallyAdministered {
+			e.HeadComment += "; a locally administered MAC: it may be randomised and change"
+		}
+		scalarPair(e, "name", capString(fmt.Sprintf("%s on %s", n.IP, n.Interface), maxSuggestName), 0)
+		scalarPair(e, "mac", mac, yaml.DoubleQuotedStyle)
+		scalarPair(e, "owner", "", yaml.DoubleQuotedStyle)
+		scalarPair(e, "approved_by", "", yaml.DoubleQuotedStyle)
+		lans = append(lans, e)
+	}
+	return nets, lans
+}
+
+func suggest(devs []usb.Device, v *policy.NetworkVerdict, assetID string, now time.Time, entriesOnly, all bool) ([]byte, error) {
 	var items []*yaml.Node
 	for i := range devs {
 		d := &devs[i]
@@ -91,13 +172,25 @@ func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool)
 	if len(items) == 0 {
 		list.Style = yaml.FlowStyle
 	}
+	approved := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "usb"}, list}}
+	if v != nil {
+		nets, lans := suggestNetwork(v, all)
+		if len(nets) > 0 {
+			approved.Content = append(approved.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "networks"},
+				&yaml.Node{Kind: yaml.SequenceNode, Content: nets})
+		}
+		if len(lans) > 0 {
+			approved.Content = append(approved.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "lan_devices"},
+				&yaml.Node{Kind: yaml.SequenceNode, Content: lans})
+		}
+	}
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{
 		Kind: yaml.MappingNode,
 		HeadComment: fmt.Sprintf("Suggested by mamori policy suggest on %s at %s.\nReview every entry, fill in owner, approved_by and valid_until, then merge into the config.",
 			assetID, now.Format(time.RFC3339)),
 		Content: []*yaml.Node{
 			{Kind: yaml.ScalarNode, Value: "approved"},
-			{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "usb"}, list}},
+			approved,
 		},
 	}}}
 	return encodeYAML(doc)
@@ -151,7 +244,18 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 		}
 		devs = keep
 	}
-	out, err := Suggest(devs, opts.Config.Agent.AssetID, now, opts.EntriesOnly)
+	var verdict *policy.NetworkVerdict
+	if !opts.NoNetwork && !opts.EntriesOnly {
+		snap, err := networkSnapshot(opts.NetSysfs)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+		case err != nil:
+			derr = errors.Join(derr, fmt.Errorf("network: %w", err))
+		default:
+			verdict = policy.NewNetworkPolicy(opts.Config).Judge(&snap, now, nil)
+		}
+	}
+	out, err := suggest(devs, verdict, opts.Config.Agent.AssetID, now, opts.EntriesOnly, opts.All)
 	if err != nil {
 		return nil, err
 	}

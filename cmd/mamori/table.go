@@ -54,6 +54,9 @@ func writeTable(w io.Writer, rep *agent.Report, lang string) {
 		}
 		tw.Flush()
 	}
+	if n := rep.Network; n != nil {
+		writeNetworkTable(w, n)
+	}
 	fmt.Fprintln(w)
 	if len(rep.Errors) > 0 {
 		fmt.Fprintf(w, "INCOMPLETE: %d part(s) could not be read; what is not seen is not cleared. 一部を読み取れませんでした:\n", len(rep.Errors))
@@ -77,5 +80,61 @@ func writeTable(w io.Writer, rep *agent.Report, lang string) {
 			msg, remedy = v.MessageEN, v.RemedyEN
 		}
 		fmt.Fprintf(w, "- [%s] %s (article %s, device %s)\n    %s\n    → %s\n", v.Severity, v.Kind, v.Article, cell(v.Device), cell(msg), cell(remedy))
+	}
+}
+
+// writeNetworkTable shows the links, gateways and LAN devices.
+func writeNetworkTable(w io.Writer, n *agent.NetworkReport) {
+	fmt.Fprintln(w)
+	if len(n.Interfaces) == 0 {
+		fmt.Fprintln(w, "No network interfaces but loopback. ループバック以外のネットワークインターフェースはありません。")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "INTERFACE\tINDEX\tKIND\tMAC\tSTATE\tUSB\tSSID\tADDRESSES\tAPPROVED\tNETWORK")
+	for _, l := range n.Interfaces {
+		mac := "-"
+		if l.MAC != nil {
+			mac = *l.MAC
+		}
+		state := "down"
+		if l.AdminUp {
+			state = "up/" + l.OperState
+			if l.Carrier {
+				state += ",carrier"
+			}
+		}
+		approved := "-"
+		switch {
+		case l.Ignored:
+			approved = "ignored"
+		case l.Approved != nil:
+			approved = fmt.Sprint(*l.Approved)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cell(l.Name), l.Index, l.Kind, mac, state, cell(l.USB), cell(l.SSID),
+			cell(strings.Join(l.Addresses, ",")), approved, cell(l.Network))
+	}
+	tw.Flush()
+	if len(n.Gateways) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEFAULT ROUTE\tGATEWAY\tGATEWAY MAC")
+		for _, g := range n.Gateways {
+			mac := "(not known yet)"
+			if g.MAC != nil {
+				mac = *g.MAC
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cell(g.Interface), cell(g.IP), mac)
+		}
+		tw.Flush()
+	}
+	if len(n.Neighbors) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LAN DEVICE\tIP\tINTERFACE\tREGISTERED\tENTRY\tLOCALLY ADMINISTERED")
+		for _, nb := range n.Neighbors {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%v\n", nb.MAC, cell(nb.IP), cell(nb.Interface), nb.Registered, cell(nb.Name), nb.LocallyAdministered)
+		}
+		tw.Flush()
 	}
 }
