@@ -361,7 +361,8 @@ func (a *Agent) applyReload(r reloadRequest) bool {
 
 func (a *Agent) agentRecord() *AgentRecord {
 	return &AgentRecord{Version: Version, Schema: wire.SchemaVersion, PID: os.Getpid(), BootID: a.bootID,
-		ConfigFiles: a.cfg.Files, ConfigDigest: a.cfg.Digest, Entries: a.policy.Entries()}
+		ConfigFiles: a.cfg.Files, ConfigDigest: a.cfg.Digest, Entries: a.policy.Entries(),
+		Networks: len(a.cfg.Approved.Networks), LANDevices: len(a.cfg.Approved.LANDevices)}
 }
 
 func shortDigest(cfg *config.Config) string {

@@ -430,7 +430,8 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: mamori run refuses it: %v\n", *path, err)
 		return exitError
 	}
-	fmt.Fprintf(stdout, "%s: ok (version %d, %d approved USB entries)\n", *path, cfg.Version, len(cfg.Approved.USB))
+	fmt.Fprintf(stdout, "%s: ok (version %d, %d approved USB entries, %d approved networks, %d registered LAN devices)\n",
+		*path, cfg.Version, len(cfg.Approved.USB), len(cfg.Approved.Networks), len(cfg.Approved.LANDevices))
 	return exitOK
 }
 
