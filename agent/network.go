@@ -279,7 +279,10 @@ func (a *Agent) usbForLink(path string) (bool, string) {
 // judgeNetwork judges the table and records what changed.
 func (a *Agent) judgeNetwork(trigger string) {
 	now := a.now()
-	v := a.netPolicy.Judge(a.net.snapshot(), now, a.usbForLink)
+	v := a.netPolicy.JudgeKnown(a.net.snapshot(), now, a.usbForLink, func(key string) bool {
+		ap := a.subjects.get(wire.SourceLAN, key)
+		return ap != nil && ap.recorded[wire.KindLANDeviceUnregistered] && !now.After(ap.until)
+	})
 	a.netVerdict = v
 	seen := map[subjectKey]bool{}
 	open := func(id, instance string) (*appearance, bool) {
@@ -422,7 +425,7 @@ func (a *Agent) recordFindings(findings []policy.Finding, now time.Time, trigger
 	for i := range findings {
 		f := &findings[i]
 		src := wire.SourceNetwork
-		if k, ok := wire.KindOf(f.Violation.Kind); ok && k.Source == wire.SourceLAN {
+		if k, ok := wire.KindOf(f.Kind); ok && k.Source == wire.SourceLAN {
 			src = wire.SourceLAN
 		}
 		key := subjectKey{src, f.Key}
@@ -436,10 +439,10 @@ func (a *Agent) recordFindings(findings []policy.Finding, now time.Time, trigger
 			ap, _, _ = a.subjects.begin(src, f.Key, "")
 		}
 		ap.carried = false
-		if ap.recorded[f.Violation.Kind] {
+		if ap.recorded[f.Kind] || f.Violation == nil {
 			continue
 		}
-		ap.recorded[f.Violation.Kind] = true
+		ap.recorded[f.Kind] = true
 		ev := &Event{Type: wire.TypeViolation, Source: src, Trigger: trigger, Subject: f.Key, Violation: f.Violation}
 		if f.Window > 0 {
 			u := now.Add(f.Window)

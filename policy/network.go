@@ -157,11 +157,14 @@ type Finding struct {
 	//	network_zone_bridge|eth0,wlan0            the interfaces, sorted
 	//	lan_device_unregistered|<mac>             per MAC, whatever interface
 	Key string
+	// Kind is the violation kind (Violation.Kind when Violation is set).
+	Kind string
 	// Window is set for lan_device_unregistered: the finding is recorded
 	// once per window (network.lan_report_window); the agent does the
 	// windowing.
 	Window time.Duration
-	// Violation is the record, texts from the kinds table.
+	// Violation is the record, texts from the kinds table; nil for a
+	// finding JudgeKnown was told is known.
 	Violation *wire.Violation
 	// Link is the main interface involved; nil for none.
 	Link *network.Link
@@ -193,6 +196,16 @@ type linkState struct {
 // It reads nothing and sends nothing (network.md: judge what the kernel
 // shows, never probe).
 func (p *NetworkPolicy) Judge(s *network.Snapshot, now time.Time, usb func(busPath string) (approved bool, name string)) *NetworkVerdict {
+	return p.JudgeKnown(s, now, usb, nil)
+}
+
+// JudgeKnown is Judge for a caller that has recorded some findings
+// already: for a lan_device_unregistered finding whose key known reports,
+// the texts are not built (Violation is nil; Key, Kind, Window and Link are
+// set). A LAN of thousands of unregistered devices is then judged at every
+// change without building thousands of texts that are recorded once per
+// lan_report_window.
+func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(busPath string) (approved bool, name string), known func(key string) bool) *NetworkVerdict {
 	v := &NetworkVerdict{}
 	links := make([]LinkVerdict, 0, len(s.Links))
 	for i := range s.Links {
@@ -269,11 +282,16 @@ func (p *NetworkPolicy) Judge(s *network.Snapshot, now time.Time, usb func(busPa
 	fs = p.zoneBridge(fs, links)
 	if p.watchLAN {
 		var lfs []Finding
-		v.Neighbours, lfs = p.neighbours(links, pos, s, now)
+		v.Neighbours, lfs = p.neighbours(links, pos, s, now, known)
 		fs = append(fs, lfs...)
 	}
 	slices.SortStableFunc(fs, func(a, b Finding) int { return strings.Compare(a.Key, b.Key) })
 	v.Findings = slices.CompactFunc(fs, func(a, b Finding) bool { return a.Key == b.Key })
+	for i := range v.Findings {
+		if f := &v.Findings[i]; f.Kind == "" && f.Violation != nil {
+			f.Kind = f.Violation.Kind
+		}
+	}
 	return v
 }
 
@@ -659,7 +677,7 @@ func sortedUnique(s []string) []string {
 // rows, their MACs and their addresses made in one allocation each: a
 // table of 10,000 entries is judged within the 5 ms the network issue
 // allows, with no allocation per entry.
-func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *network.Snapshot, now time.Time) ([]NeighbourVerdict, []Finding) {
+func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *network.Snapshot, now time.Time, known func(string) bool) ([]NeighbourVerdict, []Finding) {
 	// sortKey orders a group: its link's rank by name, then MAC.
 	type sortKey struct {
 		mac  uint64
@@ -791,7 +809,14 @@ func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *netw
 	vs := make([]wire.Violation, len(unreg))
 	nets := make([]string, len(unreg))
 	for j, i := range unreg {
-		p.unregistered(&fs[j], &vs[j], nets[j:j+1:j+1], &links[linkOf[keys[i].rank]].Link, &rows[i])
+		l := &links[linkOf[keys[i].rank]].Link
+		if known != nil {
+			if key := wire.KindLANDeviceUnregistered + "|" + config.FormatMAC(rows[i].MAC); known(key) {
+				fs[j] = Finding{Key: key, Kind: wire.KindLANDeviceUnregistered, Window: p.window, Link: l}
+				continue
+			}
+		}
+		p.unregistered(&fs[j], &vs[j], nets[j:j+1:j+1], l, &rows[i])
 	}
 	return rows, fs
 }

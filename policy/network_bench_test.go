@@ -36,22 +36,27 @@ func neighbours10k(registered bool) (*NetworkPolicy, network.Snapshot) {
 }
 
 // BenchmarkJudgeNeighbours10k judges a neighbour table of 10,000 entries
-// (the network issue: at most 5 ms): all devices registered, and none (a
-// finding with its texts for each of the 8,000 devices).
+// (the network issue: at most 5 ms): all devices registered; none
+// registered, first seen (a finding with its texts for each of the 8,000
+// devices, as when they are recorded); and none registered but recorded
+// already in their window (JudgeKnown, what the agent does at every later
+// change).
 func BenchmarkJudgeNeighbours10k(b *testing.B) {
+	known := func(string) bool { return true }
 	for _, bc := range []struct {
 		name       string
 		registered bool
+		known      func(string) bool
 		findings   int
-	}{{"registered", true, 0}, {"unregistered", false, 8000}} {
+	}{{"registered", true, nil, 0}, {"unregistered", false, nil, 8000}, {"unregistered-recorded", false, known, 8000}} {
 		b.Run(bc.name, func(b *testing.B) {
 			p, s := neighbours10k(bc.registered)
-			if v := p.Judge(&s, testNow, nil); len(v.Neighbours) != 8001 || len(v.Findings) != bc.findings {
+			if v := p.JudgeKnown(&s, testNow, nil, bc.known); len(v.Neighbours) != 8001 || len(v.Findings) != bc.findings {
 				b.Fatalf("%d neighbours, %d findings", len(v.Neighbours), len(v.Findings))
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				p.Judge(&s, testNow, nil)
+				p.JudgeKnown(&s, testNow, nil, bc.known)
 			}
 		})
 	}
