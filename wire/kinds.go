@@ -42,6 +42,8 @@ type KindInfo struct {
 	Article string
 	// TitleJA and TitleEN are the short names (the README table, the hub).
 	TitleJA, TitleEN string
+	// When says in English when the kind is raised (the README table).
+	When string
 	// MessageJA and MessageEN say what happened; RemedyJA and RemedyEN
 	// what to do.
 	MessageJA, MessageEN string
@@ -54,7 +56,7 @@ type KindInfo struct {
 // every violation, the hub's list and the README table are built from it.
 var Kinds = []KindInfo{
 	{
-		Kind: KindUSBStorageUnapproved, Source: SourceUSB, Severity: SeverityHigh, Article: "6, 7",
+		Kind: KindUSBStorageUnapproved, When: "storage (a mass-storage interface, or block devices beneath it) that no entry of `approved.usb` matches", Source: SourceUSB, Severity: SeverityHigh, Article: "6, 7",
 		TitleJA: "許可されていない USB 記憶媒体", TitleEN: "Unapproved USB storage",
 		MessageJA: "許可されていない USB 記憶媒体 {device} がポート {port} に接続されました。電磁的記録媒体の持ち込み・持ち出しには甲の事前の許可が必要です（第6条・第7条）。",
 		MessageEN: "Unapproved USB storage {device} connected at port {port}. Bringing media in or out needs the city's prior permission (articles 6 and 7).",
@@ -63,7 +65,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "contact"},
 	},
 	{
-		Kind: KindUSBDeviceUnapproved, Source: SourceUSB, Severity: SeverityMedium, Article: "11",
+		Kind: KindUSBDeviceUnapproved, When: "any other USB device no entry matches", Source: SourceUSB, Severity: SeverityMedium, Article: "11",
 		TitleJA: "許可されていない USB 機器", TitleEN: "Unapproved USB device",
 		MessageJA: "許可されていない USB 機器 {device} がポート {port} に接続されました。周辺機器の持ち込みには甲の事前の許可が必要です（第11条）。",
 		MessageEN: "Unapproved USB device {device} connected at port {port}. Bringing in peripherals needs the city's prior permission (article 11).",
@@ -72,7 +74,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "contact"},
 	},
 	{
-		Kind: KindUSBApprovalExpired, Source: SourceUSB, Severity: SeverityMedium, Article: "11",
+		Kind: KindUSBApprovalExpired, When: "the matching entry's `valid_until` has passed (high, articles 6 and 7, for storage)", Source: SourceUSB, Severity: SeverityMedium, Article: "11",
 		TitleJA: "USB 機器の承認の期限切れ", TitleEN: "USB approval expired",
 		MessageJA: "USB 機器 {device}（ポート {port}）の承認「{entry}」は {date} に期限が切れています。期限切れの承認では使用できません（第7条・第11条）。",
 		MessageEN: "The approval \"{entry}\" for USB device {device} at port {port} ended on {date}. An expired approval is no permission (articles 7 and 11).",
@@ -81,7 +83,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "entry", "date", "contact"},
 	},
 	{
-		Kind: KindUSBApprovalNotYet, Source: SourceUSB, Severity: SeverityMedium, Article: "11",
+		Kind: KindUSBApprovalNotYet, When: "before the matching entry's `valid_from` (high, articles 6 and 7, for storage)", Source: SourceUSB, Severity: SeverityMedium, Article: "11",
 		TitleJA: "USB 機器の承認の期間前", TitleEN: "USB approval not yet valid",
 		MessageJA: "USB 機器 {device}（ポート {port}）の承認「{entry}」は {date} からです。それまでは使用できません（第7条・第11条）。",
 		MessageEN: "The approval \"{entry}\" for USB device {device} at port {port} starts on {date}, not before (articles 7 and 11).",
@@ -90,7 +92,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "entry", "date", "contact"},
 	},
 	{
-		Kind: KindMediaUnencrypted, Source: SourceMedia, Severity: SeverityHigh, Article: "6-3",
+		Kind: KindMediaUnencrypted, When: "`require_encryption` and a medium is not shown to be encrypted", Source: SourceMedia, Severity: SeverityHigh, Article: "6-3",
 		TitleJA: "暗号化されていない媒体", TitleEN: "Medium not encrypted",
 		MessageJA: "USB 記憶媒体 {device}（ポート {port}）は暗号化を条件に承認されていますが（「{entry}」）、媒体 {disk} が暗号化されていることを確認できません: {seen}（第6条第3項）。",
 		MessageEN: "USB storage {device} at port {port} is approved only encrypted (\"{entry}\"), but its medium {disk} is not shown to be encrypted: {seen} (article 6-3).",
@@ -99,7 +101,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "entry", "disk", "seen", "contact"},
 	},
 	{
-		Kind: KindNetworkUnapproved, Source: SourceNetwork, Severity: SeverityHigh, Article: "9",
+		Kind: KindNetworkUnapproved, When: "an interface holds an address in no approved network (or carries a default route without one), or a default route's gateway answers with another MAC than the pinned `gateway_mac` (a look-alike gateway)", Source: SourceNetwork, Severity: SeverityHigh, Article: "9",
 		TitleJA: "許可されていないネットワークへの接続", TitleEN: "Unapproved network",
 		MessageJA: "インターフェース {interface} が許可されていないネットワークに接続されています: {detail}。ネットワークへの接続には甲の事前の許可が必要です（第9条）。",
 		MessageEN: "Interface {interface} is on a network that is not approved: {detail}. Connecting to a network needs the city's prior permission (article 9).",
@@ -108,7 +110,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"interface", "detail", "contact"},
 	},
 	{
-		Kind: KindNetworkUSBAdapter, Source: SourceNetwork, Severity: SeverityHigh, Article: "9, 11",
+		Kind: KindNetworkUSBAdapter, When: "a USB network adapter (tethering over RNDIS/CDC-ECM/NCM, a USB Ethernet dongle) is up or holds an address, unless that USB device is approved", Source: SourceNetwork, Severity: SeverityHigh, Article: "9, 11",
 		TitleJA: "USB ネットワークアダプター（テザリング等）", TitleEN: "USB network adapter (tethering)",
 		MessageJA: "USB ネットワークアダプター {device}（ポート {port}）がインターフェース {interface} として接続されました。スマートフォンのテザリングや USB LAN アダプターは許可なくネットワークに接続します（第9条・第11条）。",
 		MessageEN: "USB network adapter {device} at port {port} came up as interface {interface}. Phone tethering or a USB network adapter connects the PC to a network without permission (articles 9 and 11).",
@@ -117,7 +119,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"device", "port", "interface", "contact"},
 	},
 	{
-		Kind: KindNetworkMultiHomed, Source: SourceNetwork, Severity: SeverityHigh, Article: "9",
+		Kind: KindNetworkMultiHomed, When: "on an approved network and, through another interface that is up, on one that is not (whether or not a route uses it); or a bridge joining them", Source: SourceNetwork, Severity: SeverityHigh, Article: "9",
 		TitleJA: "許可されたネットワークと他のネットワークへの同時接続", TitleEN: "Multi-homed: approved and unapproved network at once",
 		MessageJA: "この PC は許可されたネットワーク {network} に接続したまま、{others} を通じて許可されていないネットワークにも接続しています。庁内ネットワークの外への橋渡しになります（第9条）。",
 		MessageEN: "This PC is on the approved network {network} and at the same time on a network that is not approved through {others}: a bridge out of the city network (article 9).",
@@ -126,7 +128,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"network", "others", "interfaces", "contact"},
 	},
 	{
-		Kind: KindNetworkZoneBridge, Source: SourceNetwork, Severity: SeverityCritical, Article: "9",
+		Kind: KindNetworkZoneBridge, When: "on two approved networks of different `zone`s at once (LGWAN and internet)", Source: SourceNetwork, Severity: SeverityCritical, Article: "9",
 		TitleJA: "分離すべきネットワーク系統の同時接続", TitleEN: "Zone bridge: two network zones at once",
 		MessageJA: "この PC は {networks} に同時に接続しています。系統 {zones} は決して接続してはなりません（第9条、三層の対策）。",
 		MessageEN: "This PC is on {networks} at once. The zones {zones} must never be connected (article 9, the three-layer model).",
@@ -135,7 +137,7 @@ var Kinds = []KindInfo{
 		Fields:    []string{"networks", "zones", "interfaces", "contact"},
 	},
 	{
-		Kind: KindLANDeviceUnregistered, Source: SourceLAN, Severity: SeverityMedium, Article: "9",
+		Kind: KindLANDeviceUnregistered, When: "a neighbour (ARP/NDP) on an approved network whose MAC is not in `approved.lan_devices` nor a pinned gateway; once per MAC per `lan_report_window`", Source: SourceLAN, Severity: SeverityMedium, Article: "9",
 		TitleJA: "登録されていない LAN 機器", TitleEN: "Unregistered LAN device",
 		MessageJA: "登録されていない機器 {mac}（{ip}）がネットワーク {network} のインターフェース {interface} 上にいます{local_ja}（第9条）。",
 		MessageEN: "An unregistered device {mac} ({ip}) is on network {network} at interface {interface}{local_en} (article 9).",
