@@ -38,7 +38,13 @@ type Monitor struct {
 	dumpMu sync.Mutex
 	dump   *netlink.Conn
 
-	wl *wlan // nil with Options.NoWireless
+	// wl is the nl80211 side, nil with Options.NoWireless. While nl80211
+	// is missing (cfg80211 not loaded yet: a USB Wi-Fi stick plugged into
+	// a PC without built-in Wi-Fi loads it later) it is opened again, at
+	// most every wlanRetry, when a link is read.
+	wl      atomic.Pointer[wlan]
+	wlMu    sync.Mutex // serialises reopening nl80211 and Close
+	wlTried time.Time
 
 	batches chan batch
 	done    chan struct{}
@@ -103,16 +109,47 @@ func Open(opts Options) (*Monitor, error) {
 		return nil, fmt.Errorf("network: open rtnetlink: %w", err)
 	}
 	if !opts.NoWireless {
-		m.wl = openWLAN()
+		w := openWLAN()
+		m.wl.Store(w)
+		m.wlTried = time.Now()
+		if w.mlme != nil {
+			m.wg.Add(1)
+			go m.readMLME(w)
+		}
 	}
-
 	m.wg.Add(1)
 	go m.readRoute()
-	if m.wl != nil && m.wl.mlme != nil {
-		m.wg.Add(1)
-		go m.readMLME()
-	}
 	return m, nil
+}
+
+// wlanRetry is how often a missing nl80211 is opened again.
+const wlanRetry = 5 * time.Second
+
+// wlan returns the nl80211 side, opening it again when it failed before
+// and wlanRetry has passed; nil with Options.NoWireless.
+func (m *Monitor) wlan() *wlan {
+	w := m.wl.Load()
+	if w == nil || w.genl != nil {
+		return w
+	}
+	m.wlMu.Lock()
+	defer m.wlMu.Unlock()
+	if w = m.wl.Load(); w.genl != nil || m.closed.Load() || time.Since(m.wlTried) < wlanRetry {
+		return w
+	}
+	m.wlTried = time.Now()
+	nw := openWLAN()
+	if nw.genl == nil {
+		_ = nw.close()
+		return w
+	}
+	m.wl.Store(nw)
+	_ = w.close()
+	if nw.mlme != nil {
+		m.wg.Add(1)
+		go m.readMLME(nw)
+	}
+	return nw
 }
 
 // openWLAN opens what it can of nl80211.
@@ -179,9 +216,11 @@ func (m *Monitor) Close() error {
 		m.closed.Store(true)
 		close(m.done)
 		errs := []error{m.events.Close(), m.dump.Close()}
-		if m.wl != nil {
-			errs = append(errs, m.wl.close())
+		m.wlMu.Lock()
+		if w := m.wl.Load(); w != nil {
+			errs = append(errs, w.close())
 		}
+		m.wlMu.Unlock()
 		m.wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			m.closeErr = fmt.Errorf("network: close: %w", err)
@@ -287,10 +326,10 @@ func (m *Monitor) readRoute() {
 
 // readMLME reads nl80211 mlme events until Close and turns connect, roam
 // and disconnect into ChangeWireless with the link re-read.
-func (m *Monitor) readMLME() {
+func (m *Monitor) readMLME(w *wlan) {
 	defer m.wg.Done()
 	for {
-		msgs, _, err := m.wl.mlme.Receive()
+		msgs, _, err := w.mlme.Receive()
 		now := time.Now()
 		if m.closed.Load() {
 			return
@@ -419,12 +458,13 @@ func (m *Monitor) dumpAll(typ uint16, hdrLen int) ([]Change, error) {
 // wirelessIndexes returns the ifindexes nl80211 knows, nil when nl80211
 // is off or failed.
 func (m *Monitor) wirelessIndexes() map[int]bool {
-	if m.wl == nil || m.wl.client == nil {
+	w := m.wlan()
+	if w == nil || w.client == nil {
 		return nil
 	}
-	m.wl.mu.Lock()
-	ifis, err := m.wl.client.Interfaces()
-	m.wl.mu.Unlock()
+	w.mu.Lock()
+	ifis, err := w.client.Interfaces()
+	w.mu.Unlock()
 	if err != nil {
 		return nil
 	}
@@ -446,13 +486,14 @@ func (m *Monitor) enrich(l *Link, wireless map[int]bool) {
 	if !isWireless {
 		return
 	}
+	w := m.wlan()
 	switch {
-	case m.wl == nil:
+	case w == nil:
 		l.SSIDErr = "nl80211 turned off"
-	case m.wl.genl == nil:
-		l.SSIDErr = m.wl.err.Error()
+	case w.genl == nil:
+		l.SSIDErr = w.err.Error()
 	default:
-		ssid, err := m.wl.ssid(l.Index)
+		ssid, err := w.ssid(l.Index)
 		if err != nil {
 			l.SSIDErr = err.Error()
 		} else {
