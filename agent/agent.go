@@ -115,7 +115,12 @@ type Agent struct {
 	net        *netState
 	netPolicy  *policy.NetworkPolicy
 	netVerdict *policy.NetworkVerdict
-	linkNames  map[int]string // last name seen per ifindex
+	// lastLinks is each link as last judged, by ifindex: what the records
+	// of its end show.
+	lastLinks map[int]wire.Link
+	// findings are the violation records of the network conditions open
+	// in this run, by key: what violation_cleared carries.
+	findings map[string]*Event
 }
 
 type reloadRequest struct {
@@ -152,7 +157,8 @@ func New(opts Options) (*Agent, error) {
 		policy: policy.NewUSBPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
 		subjects: newAppearances(), present: map[string]*usbAppearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
 		carried: map[string]OpenDevice{}, lastErr: map[string]string{}, reload: make(chan reloadRequest, 1),
-		net: newNetState(), netPolicy: policy.NewNetworkPolicy(opts.Config), linkNames: map[int]string{},
+		net: newNetState(), netPolicy: policy.NewNetworkPolicy(opts.Config),
+		lastLinks: map[int]wire.Link{}, findings: map[string]*Event{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	return a, nil

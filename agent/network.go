@@ -87,8 +87,17 @@ func (s *netState) replace(snap *network.Snapshot) {
 // apply applies one notification and reports whether it can change a
 // verdict: a neighbour that only moves between states that carry the same
 // MAC (REACHABLE, STALE, DELAY, ...) does not; nor does an address whose
-// lifetimes alone changed.
-func (s *netState) apply(c *network.Change) bool {
+// lifetimes alone changed. prev is the change before c in the same batch
+// (nil for the first): the nexthops of one multipath route come as
+// consecutive changes.
+//
+// The kernel removes IPv4 routes without telling (no RTM_DELROUTE) when
+// their link goes administratively down and when its last IPv4 address
+// goes (fib_disable_ip), and an RTM_NEWROUTE with NLM_F_REPLACE stands
+// for the removal of the route it replaced: apply does the same to the
+// table, or a default route the kernel no longer has would be judged
+// until the next rescan (a route without an address: network_unapproved).
+func (s *netState) apply(c, prev *network.Change) bool {
 	switch c.Kind {
 	case network.ChangeLink:
 		if c.Link == nil {
@@ -114,6 +123,9 @@ func (s *netState) apply(c *network.Change) bool {
 			return true
 		}
 		s.links[c.Link.Index] = *c.Link
+		if !c.Link.AdminUp {
+			s.dropRoutes(c.Link.Index, 4)
+		}
 		return true
 	case network.ChangeAddr:
 		if c.Addr == nil {
@@ -123,6 +135,9 @@ func (s *netState) apply(c *network.Change) bool {
 		old, had := s.addrs[k]
 		if c.Deleted {
 			delete(s.addrs, k)
+			if k.prefix.Addr().Is4() && !s.hasIPv4(k.index) {
+				s.dropRoutes(k.index, 4)
+			}
 			return had
 		}
 		s.addrs[k] = *c.Addr
@@ -134,9 +149,18 @@ func (s *netState) apply(c *network.Change) bool {
 		k := routeKey{c.Route.Index, c.Route.Gateway}
 		if c.Deleted {
 			delete(s.routes, k)
-		} else {
-			s.routes[k] = *c.Route
+			return true
 		}
+		if c.Replace && !sameReplace(prev, c) {
+			// The default route of this family and metric it replaced,
+			// every nexthop, on whatever link.
+			for rk, r := range s.routes {
+				if r.Family == c.Route.Family && r.Priority == c.Route.Priority {
+					delete(s.routes, rk)
+				}
+			}
+		}
+		s.routes[k] = *c.Route
 		return true
 	case network.ChangeNeighbour:
 		if c.Neighbour == nil {
@@ -153,6 +177,34 @@ func (s *netState) apply(c *network.Change) bool {
 		return had != true || old.HasMAC() != n.HasMAC() || !slices.Equal(old.MAC, n.MAC)
 	}
 	return true
+}
+
+// sameReplace reports whether prev is an earlier nexthop of the same
+// replacing route as c: a replacing route change read at the same moment,
+// of the same family and metric.
+func sameReplace(prev, c *network.Change) bool {
+	return prev != nil && prev.Kind == network.ChangeRoute && prev.Replace && !prev.Deleted && prev.Route != nil &&
+		prev.Time.Equal(c.Time) && prev.Route.Family == c.Route.Family && prev.Route.Priority == c.Route.Priority
+}
+
+// hasIPv4 reports whether link index holds an IPv4 address.
+func (s *netState) hasIPv4(index int) bool {
+	for k := range s.addrs {
+		if k.index == index && k.prefix.Addr().Is4() {
+			return true
+		}
+	}
+	return false
+}
+
+// dropRoutes removes the default routes of family leaving through link
+// index.
+func (s *netState) dropRoutes(index, family int) {
+	for k, r := range s.routes {
+		if k.index == index && r.Family == family {
+			delete(s.routes, k)
+		}
+	}
 }
 
 // snapshot returns the table in a stable order.
@@ -228,8 +280,12 @@ func (a *Agent) readNetwork(ctx context.Context, m NetworkSource) {
 		}
 		a.locked(func() {
 			judge := false
+			var prev *network.Change
 			for i := range changes {
 				c := &changes[i]
+				if i > 0 {
+					prev = &changes[i-1]
+				}
 				if c.Kind == network.ChangeOverrun {
 					a.rescanNetwork("overrun")
 					judge = false
@@ -239,7 +295,7 @@ func (a *Agent) readNetwork(ctx context.Context, m NetworkSource) {
 					judge = true
 					continue
 				}
-				if a.net.apply(c) {
+				if a.net.apply(c, prev) {
 					judge = true
 				}
 			}
@@ -285,28 +341,37 @@ func (a *Agent) judgeNetwork(trigger string) {
 	})
 	a.netVerdict = v
 	seen := map[subjectKey]bool{}
-	open := func(id, instance string) (*appearance, bool) {
+	// open begins (or continues) an appearance; ended is set when it
+	// replaced another instance of the same subject.
+	open := func(id, instance string) (fresh, ended bool) {
 		k := subjectKey{wire.SourceNetwork, id}
 		seen[k] = true
-		ap, fresh, ended := a.subjects.begin(wire.SourceNetwork, id, instance)
-		_ = ended // a new instance is recorded by the fresh record
-		return ap, fresh
+		_, fresh, e := a.subjects.begin(wire.SourceNetwork, id, instance)
+		return fresh, e != nil
+	}
+	links := make(map[int]*wire.Link, len(v.Links))
+	for i := range v.Links {
+		wl := v.Links[i].Wire()
+		links[wl.Index] = &wl
+		a.lastLinks[wl.Index] = wl
 	}
 	for i := range v.Links {
 		lv := &v.Links[i]
 		idx := strconv.Itoa(lv.Link.Index)
-		wl := lv.Wire()
-		if _, fresh := open("link:"+idx, ""); fresh {
+		wl := *links[lv.Link.Index]
+		if fresh, _ := open("link:"+idx, ""); fresh {
 			a.emitNet(wire.TypeLinkAdded, "link:"+idx, "", trigger, &wl, nil,
 				fmt.Sprintf("link %s (%s) added", wl.Name, wl.Kind))
 		}
 		if lv.Connected {
-			if _, fresh := open("up:"+idx, ""); fresh {
+			if fresh, _ := open("up:"+idx, ""); fresh {
 				a.emitNet(wire.TypeLinkUp, "up:"+idx, "", trigger, &wl, nil, "link "+wl.Name+" up")
 			}
 		}
 		if lv.Link.Kind == network.KindWireless || lv.Link.SSID != "" {
-			if _, fresh := open("ssid:"+idx, lv.Link.SSID); fresh {
+			// A new Wi-Fi link that is on no network yet has nothing to
+			// say; leaving one, joining one, changing one is recorded.
+			if fresh, ended := open("ssid:"+idx, lv.Link.SSID); fresh && (ended || lv.Link.SSID != "") {
 				msg := "link " + wl.Name + " left its Wi-Fi network"
 				if lv.Link.SSID != "" {
 					msg = fmt.Sprintf("link %s on Wi-Fi %q", wl.Name, lv.Link.SSID)
@@ -316,7 +381,7 @@ func (a *Agent) judgeNetwork(trigger string) {
 		}
 		for _, ad := range lv.Addrs {
 			id := "addr:" + idx + ":" + ad.Prefix.String()
-			if _, fresh := open(id, ""); fresh {
+			if fresh, _ := open(id, ""); fresh {
 				wa := &wire.Address{Interface: wl.Name, Index: lv.Link.Index, Prefix: ad.Prefix.String()}
 				if ad.Peer.IsValid() {
 					wa.Peer = ad.Peer.String()
@@ -329,7 +394,7 @@ func (a *Agent) judgeNetwork(trigger string) {
 	for i := range v.Gateways {
 		gws = append(gws, v.Gateways[i].Wire())
 	}
-	if _, fresh := open("routes", routesInstance(gws)); fresh {
+	if fresh, _ := open("routes", routesInstance(gws)); fresh {
 		ev := &Event{Type: wire.TypeRouteChanged, Source: wire.SourceNetwork, Trigger: trigger,
 			Subject: "routes", Instance: routesInstance(gws), Routes: gws, Message: "default routes: " + routesInstance(gws)}
 		a.emit(ev)
@@ -342,7 +407,7 @@ func (a *Agent) judgeNetwork(trigger string) {
 		a.subjects.end(ap.key.source, ap.key.id)
 		a.endNet(ap.key.id, trigger)
 	}
-	a.recordFindings(v.Findings, now, trigger)
+	a.recordFindings(v.Findings, links, now, trigger)
 	a.updateNetworkMetrics(v)
 }
 
@@ -373,27 +438,20 @@ func isFinding(id string) bool { return strings.Contains(id, "|") }
 func (a *Agent) endNet(id, trigger string) {
 	kind, rest, _ := strings.Cut(id, ":")
 	idx, detail, _ := strings.Cut(rest, ":")
-	name := idx
-	if i, err := strconv.Atoi(idx); err == nil {
-		if l, ok := a.net.links[i]; ok {
-			name = l.Name
-		} else if n, ok := a.linkNames[i]; ok {
-			name = n
-		}
-	}
-	wl := &wire.Link{Name: name}
+	// The link as last judged (its state now, if it is still there).
+	wl := &wire.Link{Name: idx}
 	if i, err := strconv.Atoi(idx); err == nil {
 		wl.Index = i
+		if l, ok := a.lastLinks[i]; ok {
+			wl = &l
+		}
 	}
+	name := wl.Name
 	switch kind {
 	case "link":
+		delete(a.lastLinks, wl.Index)
 		a.emitNet(wire.TypeLinkRemoved, id, "", trigger, wl, nil, "link "+name+" removed")
 	case "up":
-		if l, ok := a.net.links[wl.Index]; ok {
-			w := policy.LinkVerdict{Link: l}
-			x := w.Wire()
-			wl = &x
-		}
 		a.emitNet(wire.TypeLinkDown, id, "", trigger, wl, nil, "link "+name+" down")
 	case "addr":
 		wa := &wire.Address{Interface: name, Index: wl.Index, Prefix: detail}
@@ -405,9 +463,6 @@ func (a *Agent) endNet(id, trigger string) {
 
 // emitNet records one network event about a link.
 func (a *Agent) emitNet(typ, subject, instance, trigger string, l *wire.Link, addr *wire.Address, msg string) {
-	if l != nil && l.Name != "" {
-		a.linkNames[l.Index] = l.Name
-	}
 	ev := &Event{Type: typ, Source: wire.SourceNetwork, Trigger: trigger, Subject: subject, Instance: instance,
 		Link: l, Address: addr, Message: msg}
 	if l != nil {
@@ -420,7 +475,7 @@ func (a *Agent) emitNet(typ, subject, instance, trigger string, l *wire.Link, ad
 // condition, and the end of conditions that cleared. A windowed finding
 // (an unregistered LAN device) is recorded once per window, whether or
 // not it stayed in between.
-func (a *Agent) recordFindings(findings []policy.Finding, now time.Time, trigger string) {
+func (a *Agent) recordFindings(findings []policy.Finding, links map[int]*wire.Link, now time.Time, trigger string) {
 	present := map[subjectKey]bool{}
 	for i := range findings {
 		f := &findings[i]
@@ -450,11 +505,14 @@ func (a *Agent) recordFindings(findings []policy.Finding, now time.Time, trigger
 			ev.Until = &u
 		}
 		if f.Link != nil {
-			lv := policy.LinkVerdict{Link: *f.Link}
-			wl := lv.Wire()
-			ev.Link = &wl
+			ev.Link = links[f.Link.Index]
 		}
 		ev.Path = f.USB
+		if f.Window == 0 {
+			// Kept for its violation_cleared; a windowed finding is not
+			// cleared, its window runs out.
+			a.findings[f.Key] = ev
+		}
 		a.emit(ev)
 	}
 	for _, src := range []string{wire.SourceNetwork, wire.SourceLAN} {
@@ -470,19 +528,40 @@ func (a *Agent) recordFindings(findings []policy.Finding, now time.Time, trigger
 				continue
 			}
 			a.subjects.end(src, ap.key.id)
-			kind, _, _ := strings.Cut(ap.key.id, "|")
-			a.emit(&Event{Type: wire.TypeViolationCleared, Source: src, Trigger: trigger, Subject: ap.key.id,
-				Violation: &wire.Violation{Kind: kind, Device: findingDevice(ap.key.id)},
-				Message:   "the condition of " + kind + " ended: " + ap.key.id})
+			a.emit(a.clearedEvent(src, ap.key.id, trigger))
 		}
 	}
 }
 
-// findingDevice is the subject part of a finding key, for the record of
-// its end.
-func findingDevice(id string) string {
-	_, rest, _ := strings.Cut(id, "|")
-	return rest
+// clearedEvent is the record of the end of a violation's condition: it
+// carries the violation it clears, as recorded in this run. A condition
+// carried over a restart is named by its kind, the table's severity and
+// article, and the interface of its key ("network_unapproved|if=3|...")
+// or the subject part of the key (the interfaces of a multi-homed PC, a
+// LAN device's MAC).
+func (a *Agent) clearedEvent(src, key, trigger string) *Event {
+	ev := &Event{Type: wire.TypeViolationCleared, Source: src, Trigger: trigger, Subject: key}
+	if rec := a.findings[key]; rec != nil {
+		delete(a.findings, key)
+		ev.Violation, ev.Link, ev.Path = rec.Violation, rec.Link, rec.Path
+	} else {
+		kind, rest, _ := strings.Cut(key, "|")
+		v := &wire.Violation{Kind: kind, Device: rest}
+		if k, ok := wire.KindOf(kind); ok {
+			v.Severity, v.Article = k.Severity, k.Article
+		}
+		if idx, ok := strings.CutPrefix(rest, "if="); ok {
+			idx, _, _ = strings.Cut(idx, "|")
+			if i, err := strconv.Atoi(idx); err == nil {
+				if l, ok := a.lastLinks[i]; ok {
+					v.Device = l.Name
+				}
+			}
+		}
+		ev.Violation = v
+	}
+	ev.Message = "the condition of " + ev.Violation.Kind + " on " + ev.Violation.Device + " ended"
+	return ev
 }
 
 func (a *Agent) updateNetworkMetrics(v *policy.NetworkVerdict) {
