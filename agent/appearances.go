@@ -118,28 +118,3 @@ func (s *appearances) restore(subjects []wire.OpenSubject) {
 		s.open[ap.key] = ap
 	}
 }
-
-// snapshot returns the open appearances of the sources other than USB
-// devices and volumes (which have their own shapes in OpenState), sorted.
-func (s *appearances) snapshot() []wire.OpenSubject {
-	var out []wire.OpenSubject
-	for _, ap := range s.open {
-		if ap.key.source == wire.SourceUSB || ap.key.source == wire.SourceMedia {
-			continue
-		}
-		o := wire.OpenSubject{Source: ap.key.source, ID: ap.key.id, Instance: ap.instance}
-		for r := range ap.recorded {
-			o.Recorded = append(o.Recorded, r)
-		}
-		slices.Sort(o.Recorded)
-		if !ap.until.IsZero() {
-			u := ap.until
-			o.Until = &u
-		}
-		out = append(out, o)
-	}
-	slices.SortFunc(out, func(a, b wire.OpenSubject) int {
-		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.ID, b.ID))
-	})
-	return out
-}

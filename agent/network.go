@@ -174,7 +174,7 @@ func (s *netState) apply(c, prev *network.Change) bool {
 		}
 		s.neigh[k] = *c.Neighbour
 		n := c.Neighbour
-		return had != true || old.HasMAC() != n.HasMAC() || !slices.Equal(old.MAC, n.MAC)
+		return !had || old.HasMAC() != n.HasMAC() || !slices.Equal(old.MAC, n.MAC)
 	}
 	return true
 }
