@@ -227,7 +227,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	a.subjects.restore(carried.Subjects)
 	for _, v := range carried.Volumes {
-		a.volumes[volumeKeyOf(v.Device, v.MountPoint)] = &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
+		k := volumeKeyOf(v.Device, v.MountPoint)
+		a.volumes[k] = &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
+		a.subjects.restore([]wire.OpenSubject{{Source: wire.SourceMedia, ID: k}})
 	}
 	rec := a.agentRecord()
 	rec.Open = &carried

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/internal/safe"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 func volumeKeyOf(device, mountPoint string) string { return device + "\x00" + mountPoint }
@@ -28,27 +29,30 @@ func (a *Agent) refreshVolumes(trigger string, cause *ueventCause) {
 	} else {
 		delete(a.lastErr, "media")
 	}
+	// Each mount is an appearance of its volume (source media, identity
+	// device and mount point); one carried from the previous run in this
+	// boot continues.
 	seen := map[string]bool{}
 	for i := range vols {
 		v := &vols[i]
 		k := volumeKey(v)
 		seen[k] = true
-		if old, ok := a.volumes[k]; ok {
-			if old.BlockName == "" {
-				// Carried over from the previous run: now described.
-				a.volumes[k] = v
-			}
-			continue
-		}
 		a.volumes[k] = v
-		a.emit(a.volumeEvent(TypeVolumeMounted, v, trigger, cause))
+		if _, fresh, _ := a.subjects.begin(wire.SourceMedia, k, ""); fresh {
+			a.emit(a.volumeEvent(TypeVolumeMounted, v, trigger, cause))
+		}
 	}
-	for _, k := range sortedKeys(a.volumes) {
+	for _, ap := range a.subjects.of(wire.SourceMedia) {
+		k := ap.key.id
 		if seen[k] {
 			continue
 		}
+		a.subjects.end(wire.SourceMedia, k)
 		v := a.volumes[k]
 		delete(a.volumes, k)
+		if v == nil {
+			continue
+		}
 		a.emit(a.volumeEvent(TypeVolumeUnmounted, v, trigger, cause))
 	}
 }
