@@ -359,8 +359,17 @@ func (a *Agent) judgeNetwork(trigger string) {
 		lv := &v.Links[i]
 		idx := strconv.Itoa(lv.Link.Index)
 		wl := *links[lv.Link.Index]
-		if fresh, _ := open("link:"+idx, ""); fresh {
-			a.emitNet(wire.TypeLinkAdded, "link:"+idx, "", trigger, &wl, nil,
+		// The link's appearance carries its name as its instance, so
+		// that a link which leaves while the agent is not running is
+		// named in the record of its end. A rename is the same link
+		// (followed by index): its appearance goes on under the new
+		// name.
+		if ap := a.subjects.get(wire.SourceNetwork, "link:"+idx); ap != nil {
+			seen[ap.key] = true
+			ap.carried = false
+			ap.instance = wl.Name
+		} else if fresh, _ := open("link:"+idx, wl.Name); fresh {
+			a.emitNet(wire.TypeLinkAdded, "link:"+idx, wl.Name, trigger, &wl, nil,
 				fmt.Sprintf("link %s (%s) added", wl.Name, wl.Kind))
 		}
 		if lv.Connected {
@@ -399,15 +408,39 @@ func (a *Agent) judgeNetwork(trigger string) {
 			Subject: "routes", Instance: routesInstance(gws), Routes: gws, Message: "default routes: " + routesInstance(gws)}
 		a.emit(ev)
 	}
-	// What is no longer there ends.
+	// What is no longer there ends: what was on a link before the link
+	// itself. A link carried over a restart that left meanwhile was not
+	// judged in this run: its name is its appearance's instance.
+	var gone []*appearance
 	for _, ap := range a.subjects.of(wire.SourceNetwork) {
 		if seen[ap.key] || isFinding(ap.key.id) {
 			continue
 		}
-		a.subjects.end(ap.key.source, ap.key.id)
-		a.endNet(ap.key.id, trigger)
+		gone = append(gone, ap)
+		if idx, ok := strings.CutPrefix(ap.key.id, "link:"); ok && ap.instance != "" {
+			if i, err := strconv.Atoi(idx); err == nil {
+				if _, known := a.lastLinks[i]; !known {
+					a.lastLinks[i] = wire.Link{Name: ap.instance, Index: i}
+				}
+			}
+		}
+	}
+	for _, linkLast := range []bool{false, true} {
+		for _, ap := range gone {
+			if strings.HasPrefix(ap.key.id, "link:") == linkLast {
+				a.subjects.end(ap.key.source, ap.key.id)
+				a.endNet(ap.key.id, trigger)
+			}
+		}
 	}
 	a.recordFindings(v.Findings, links, now, trigger)
+	// Links that left are forgotten once their findings are cleared (the
+	// records of their end name them).
+	for i := range a.lastLinks {
+		if _, ok := links[i]; !ok {
+			delete(a.lastLinks, i)
+		}
+	}
 	a.updateNetworkMetrics(v)
 }
 
@@ -449,7 +482,6 @@ func (a *Agent) endNet(id, trigger string) {
 	name := wl.Name
 	switch kind {
 	case "link":
-		delete(a.lastLinks, wl.Index)
 		a.emitNet(wire.TypeLinkRemoved, id, "", trigger, wl, nil, "link "+name+" removed")
 	case "up":
 		a.emitNet(wire.TypeLinkDown, id, "", trigger, wl, nil, "link "+name+" down")
