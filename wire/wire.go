@@ -129,8 +129,10 @@ type Event struct {
 	// one appearance share it (schema 2).
 	Subject string `json:"subject,omitempty"`
 	// Instance tells one appearance of Subject from the next where the
-	// identity alone does not: the SSID of "ssid:3", the set of default
-	// routes of "routes".
+	// identity alone does not (the SSID of "ssid:3", the set of default
+	// routes of "routes"), or carries what the record of its end must
+	// name when the agent was not running to see it go (the interface
+	// name of "link:3"; a rename is the same link).
 	Instance string `json:"instance,omitempty"`
 	// Until is when the appearance a windowed violation opened ends
 	// (lan_device_unregistered: once per lan_report_window).
