@@ -163,8 +163,7 @@ type Finding struct {
 	// once per window (network.lan_report_window); the agent does the
 	// windowing.
 	Window time.Duration
-	// Violation is the record, texts from the kinds table; nil for a
-	// finding JudgeKnown was told is known.
+	// Violation is the record, texts from the kinds table.
 	Violation *wire.Violation
 	// Link is the main interface involved; nil for none.
 	Link *network.Link
@@ -200,11 +199,11 @@ func (p *NetworkPolicy) Judge(s *network.Snapshot, now time.Time, usb func(busPa
 }
 
 // JudgeKnown is Judge for a caller that has recorded some findings
-// already: for a lan_device_unregistered finding whose key known reports,
-// the texts are not built (Violation is nil; Key, Kind, Window and Link are
-// set). A LAN of thousands of unregistered devices is then judged at every
-// change without building thousands of texts that are recorded once per
-// lan_report_window.
+// already: a lan_device_unregistered finding whose key known reports (it
+// is recorded, and its lan_report_window still runs) is left out of
+// Findings. A LAN of thousands of unregistered devices is then judged at
+// every change without building thousands of findings and texts that are
+// recorded once per window.
 func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(busPath string) (approved bool, name string), known func(key string) bool) *NetworkVerdict {
 	v := &NetworkVerdict{}
 	links := make([]LinkVerdict, 0, len(s.Links))
@@ -801,6 +800,16 @@ func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *netw
 		reported[mac48(r.MAC)] = true
 		unreg = append(unreg, int32(i))
 	}
+	if known != nil {
+		// Recorded already in their window: no finding to record.
+		keep := unreg[:0]
+		for _, i := range unreg {
+			if !known(wire.KindLANDeviceUnregistered + "|" + config.FormatMAC(rows[i].MAC)) {
+				keep = append(keep, i)
+			}
+		}
+		unreg = keep
+	}
 	if len(unreg) == 0 {
 		return rows, nil
 	}
@@ -809,14 +818,7 @@ func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *netw
 	vs := make([]wire.Violation, len(unreg))
 	nets := make([]string, len(unreg))
 	for j, i := range unreg {
-		l := &links[linkOf[keys[i].rank]].Link
-		if known != nil {
-			if key := wire.KindLANDeviceUnregistered + "|" + config.FormatMAC(rows[i].MAC); known(key) {
-				fs[j] = Finding{Key: key, Kind: wire.KindLANDeviceUnregistered, Window: p.window, Link: l}
-				continue
-			}
-		}
-		p.unregistered(&fs[j], &vs[j], nets[j:j+1:j+1], l, &rows[i])
+		p.unregistered(&fs[j], &vs[j], nets[j:j+1:j+1], &links[linkOf[keys[i].rank]].Link, &rows[i])
 	}
 	return rows, fs
 }
