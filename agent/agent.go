@@ -161,6 +161,7 @@ func New(opts Options) (*Agent, error) {
 		lastLinks: map[int]wire.Link{}, findings: map[string]*Event{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
+	a.metrics.open.set(a.openViolations)
 	return a, nil
 }
 

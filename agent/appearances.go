@@ -3,6 +3,7 @@ package agent
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mamori-agent/mamori/wire"
@@ -117,4 +118,25 @@ func (s *appearances) restore(subjects []wire.OpenSubject) {
 		}
 		s.open[ap.key] = ap
 	}
+}
+
+// openViolations counts the violations recorded in appearances still open,
+// by kind (mamori_violations_open): USB devices still attached, media
+// within them, network conditions not cleared, LAN devices within their
+// window.
+func (a *Agent) openViolations() map[string]int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := map[string]int{}
+	now := a.now()
+	for _, ap := range a.subjects.open {
+		if !ap.until.IsZero() && now.After(ap.until) {
+			continue
+		}
+		for k := range ap.recorded {
+			kind, _, _ := strings.Cut(k, ":") // media_unencrypted:<medium key>
+			n[kind]++
+		}
+	}
+	return n
 }

@@ -48,6 +48,7 @@ type Metrics struct {
 	devices map[deviceKey]float64 // current snapshot for mamori_usb_devices
 
 	ueventDrops *ueventDropCollector
+	open        *openCollector
 }
 
 type deviceKey struct{ class, approved string }
@@ -85,6 +86,38 @@ func (c *ueventDropCollector) Collect(ch chan<- prometheus.Metric) {
 		n      uint64
 	}{{"foreign", st.Foreign}, {"malformed", st.Malformed}, {"truncated", st.Truncated}, {"udev", st.Udev}} {
 		ch <- prometheus.MustNewConstMetric(ueventsDroppedDesc, prometheus.CounterValue, float64(r.n), r.reason)
+	}
+}
+
+var violationsOpenDesc = prometheus.NewDesc("mamori_violations_open",
+	"Violations whose appearance is still open now, by kind: the device still attached, the network condition not cleared, the LAN device's window not over. Unlike mamori_violations_total it survives a restart of the agent.",
+	[]string{"kind"}, nil)
+
+// openCollector reports mamori_violations_open through a function the
+// agent sets (it counts under the agent's lock, at scrape time).
+type openCollector struct {
+	mu sync.Mutex
+	fn func() map[string]int
+}
+
+func (c *openCollector) set(fn func() map[string]int) {
+	c.mu.Lock()
+	c.fn = fn
+	c.mu.Unlock()
+}
+
+func (c *openCollector) Describe(ch chan<- *prometheus.Desc) { ch <- violationsOpenDesc }
+
+func (c *openCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	fn := c.fn
+	c.mu.Unlock()
+	var n map[string]int
+	if fn != nil {
+		n = fn()
+	}
+	for _, k := range AllKinds {
+		ch <- prometheus.MustNewConstMetric(violationsOpenDesc, prometheus.GaugeValue, float64(n[k]), k)
 	}
 }
 
@@ -133,13 +166,14 @@ func NewMetrics() *Metrics {
 			Name: "mamori_sink_dropped_events_total", Help: "Events a sink (warn, report, notify) did not get because its queue was full; they are in the audit log.",
 		}, []string{"sink"}),
 		netIfaces: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "mamori_network_interfaces", Help: "Network interfaces now, except loopback, by kind (ethernet, wireless, usb, tunnel, bridge, virtual) and approved (true, false, or none when not on a network).",
+			Name: "mamori_network_interfaces", Help: "Network interfaces now, except loopback, by kind (ethernet, wireless, usb, tunnel, bridge, virtual) and approved (true, false, none when not on a network, ignored for network.ignore_interfaces).",
 		}, []string{"kind", "approved"}),
 		lanNeighbours: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mamori_lan_neighbors", Help: "Devices in the neighbour table (ARP, NDP) on approved networks now, by registered.",
 		}, []string{"registered"}),
 		devices:     map[deviceKey]float64{},
 		ueventDrops: &ueventDropCollector{},
+		open:        &openCollector{},
 	}
 	for _, k := range AllKinds {
 		m.violations.WithLabelValues(k)
@@ -160,7 +194,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
-		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, m.sinkDropped, m.netIfaces, m.lanNeighbours, build, (*deviceCollector)(m), m.ueventDrops,
+		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, m.sinkDropped, m.netIfaces, m.lanNeighbours, build, (*deviceCollector)(m), m.ueventDrops, m.open,
 	)
 	return m
 }
@@ -267,6 +301,8 @@ func action(typ string) string {
 		return "down"
 	case wire.TypeRouteChanged, wire.TypeSSIDChanged:
 		return "changed"
+	case wire.TypeLinkRenamed:
+		return "renamed"
 	case wire.TypeViolationCleared:
 		return "cleared"
 	}

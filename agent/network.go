@@ -367,7 +367,14 @@ func (a *Agent) judgeNetwork(trigger string) {
 		if ap := a.subjects.get(wire.SourceNetwork, "link:"+idx); ap != nil {
 			seen[ap.key] = true
 			ap.carried = false
-			ap.instance = wl.Name
+			if ap.instance != wl.Name {
+				old := ap.instance
+				ap.instance = wl.Name
+				if old != "" {
+					a.emitNet(wire.TypeLinkRenamed, "link:"+idx, wl.Name, trigger, &wl, nil,
+						fmt.Sprintf("link %s renamed %s", old, wl.Name))
+				}
+			}
 		} else if fresh, _ := open("link:"+idx, wl.Name); fresh {
 			a.emitNet(wire.TypeLinkAdded, "link:"+idx, wl.Name, trigger, &wl, nil,
 				fmt.Sprintf("link %s (%s) added", wl.Name, wl.Kind))
@@ -576,6 +583,11 @@ func (a *Agent) clearedEvent(src, key, trigger string) *Event {
 	if rec := a.findings[key]; rec != nil {
 		delete(a.findings, key)
 		ev.Violation, ev.Link, ev.Path = rec.Violation, rec.Link, rec.Path
+		if rec.Link != nil {
+			if l, ok := a.lastLinks[rec.Link.Index]; ok {
+				ev.Link = &l // as it is now
+			}
+		}
 	} else {
 		kind, rest, _ := strings.Cut(key, "|")
 		v := &wire.Violation{Kind: kind, Device: rest}
@@ -601,7 +613,10 @@ func (a *Agent) updateNetworkMetrics(v *policy.NetworkVerdict) {
 	for i := range v.Links {
 		lv := &v.Links[i]
 		approved := "none"
-		if lv.OnNetwork {
+		switch {
+		case lv.Ignored:
+			approved = "ignored"
+		case lv.OnNetwork:
 			approved = strconv.FormatBool(lv.Approved)
 		}
 		a.metrics.netIfaces.WithLabelValues(string(lv.Link.Kind), approved).Inc()

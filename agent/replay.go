@@ -106,7 +106,7 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 			devices[r.Path] = &d
 		case TypeDeviceRemoved:
 			delete(devices, r.Path)
-		case wire.TypeLinkAdded, wire.TypeAddressAdded, wire.TypeLinkUp, wire.TypeSSIDChanged, wire.TypeRouteChanged:
+		case wire.TypeLinkAdded, wire.TypeLinkRenamed, wire.TypeAddressAdded, wire.TypeLinkUp, wire.TypeSSIDChanged, wire.TypeRouteChanged:
 			if r.Subject != "" {
 				subjects[subjectKey{r.Source, r.Subject}] = &wire.OpenSubject{Source: r.Source, ID: r.Subject, Instance: r.Inst}
 			}

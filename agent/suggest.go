@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,7 +40,7 @@ func capString(s string, n int) string {
 // the YAML is produced by the encoder, never by hand. With entriesOnly it
 // writes only the list items, indented to paste under "approved: usb:".
 func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool) ([]byte, error) {
-	return suggest(devs, nil, assetID, now, entriesOnly, false)
+	return suggest(devs, nil, nil, assetID, now, entriesOnly, false)
 }
 
 // scalarPair appends key: value to a mapping node.
@@ -54,7 +55,7 @@ func scalarPair(m *yaml.Node, k, v string, style yaml.Style) {
 // gateway's MAC pinned when the kernel knows it, and by SSID for Wi-Fi)
 // and the LAN devices on them. Without all, only what is not approved or
 // registered yet.
-func suggestNetwork(v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node) {
+func suggestNetwork(p *policy.NetworkPolicy, v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node) {
 	seen := map[string]bool{}
 	for i := range v.Links {
 		lv := &v.Links[i]
@@ -68,7 +69,7 @@ func suggestNetwork(v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node
 				break
 			}
 		}
-		if lv.Link.SSID != "" && !seen["ssid:"+lv.Link.SSID] {
+		if lv.Link.SSID != "" && !seen["ssid:"+lv.Link.SSID] && (all || !ssidApproved(lv)) {
 			seen["ssid:"+lv.Link.SSID] = true
 			e := &yaml.Node{Kind: yaml.MappingNode, HeadComment: fmt.Sprintf("Wi-Fi seen on %s; set zone if the city splits its networks", lv.Link.Name)}
 			scalarPair(e, "name", capString("Wi-Fi "+lv.Link.SSID, maxSuggestName), 0)
@@ -76,7 +77,7 @@ func suggestNetwork(v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node
 			nets = append(nets, e)
 		}
 		for _, a := range lv.Addrs {
-			if !a.Countable() {
+			if !a.Countable() || (!all && p.NetworkOf(&lv.Link, a) != nil) {
 				continue
 			}
 			cidr := a.Prefix.Masked()
@@ -117,7 +118,17 @@ func suggestNetwork(v *policy.NetworkVerdict, all bool) (nets, lans []*yaml.Node
 	return nets, lans
 }
 
-func suggest(devs []usb.Device, v *policy.NetworkVerdict, assetID string, now time.Time, entriesOnly, all bool) ([]byte, error) {
+// ssidApproved reports whether an approved network names the SSID of lv.
+func ssidApproved(lv *policy.LinkVerdict) bool {
+	for _, e := range lv.Networks {
+		if e.SSID != "" && e.SSID == lv.Link.SSID {
+			return true
+		}
+	}
+	return false
+}
+
+func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdict, assetID string, now time.Time, entriesOnly, all bool) ([]byte, error) {
 	var items []*yaml.Node
 	for i := range devs {
 		d := &devs[i]
@@ -174,7 +185,7 @@ func suggest(devs []usb.Device, v *policy.NetworkVerdict, assetID string, now ti
 	}
 	approved := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "usb"}, list}}
 	if v != nil {
-		nets, lans := suggestNetwork(v, all)
+		nets, lans := suggestNetwork(p, v, all)
 		if len(nets) > 0 {
 			approved.Content = append(approved.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "networks"},
 				&yaml.Node{Kind: yaml.SequenceNode, Content: nets})
@@ -187,7 +198,7 @@ func suggest(devs []usb.Device, v *policy.NetworkVerdict, assetID string, now ti
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{
 		Kind: yaml.MappingNode,
 		HeadComment: fmt.Sprintf("Suggested by mamori policy suggest on %s at %s.\nReview every entry, fill in owner, approved_by and valid_until, then merge into the config.",
-			assetID, now.Format(time.RFC3339)),
+			cmp.Or(assetID, "this PC (no agent.asset_id)"), now.Format(time.RFC3339)),
 		Content: []*yaml.Node{
 			{Kind: yaml.ScalarNode, Value: "approved"},
 			approved,
@@ -245,6 +256,7 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 		devs = keep
 	}
 	var verdict *policy.NetworkVerdict
+	npol := policy.NewNetworkPolicy(opts.Config)
 	if !opts.NoNetwork && !opts.EntriesOnly {
 		snap, err := networkSnapshot(opts.NetSysfs)
 		switch {
@@ -252,10 +264,10 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 		case err != nil:
 			derr = errors.Join(derr, fmt.Errorf("network: %w", err))
 		default:
-			verdict = policy.NewNetworkPolicy(opts.Config).Judge(&snap, now, nil)
+			verdict = npol.Judge(&snap, now, nil)
 		}
 	}
-	out, err := suggest(devs, verdict, opts.Config.Agent.AssetID, now, opts.EntriesOnly, opts.All)
+	out, err := suggest(devs, npol, verdict, opts.Config.Agent.AssetID, now, opts.EntriesOnly, opts.All)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,9 @@ func ParseMAC(s string) (net.HardwareAddr, error) {
 		if hw, err := net.ParseMAC(s); err == nil {
 			switch len(hw) {
 			case 6:
+				if !strings.Contains(s, ".") {
+					return nil, fmt.Errorf("%q has no separators: write it as %s", s, hw)
+				}
 				return nil, fmt.Errorf("%q is in the dotted form: write it as %s", s, hw)
 			case 8:
 				return nil, fmt.Errorf("%q has 8 octets (an EUI-64): want a MAC address of 6 octets like %s", s, exampleMAC)

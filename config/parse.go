@@ -587,6 +587,12 @@ func (p *parser) duration(path string, n *yaml.Node, lo, hi time.Duration, loTex
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			if n2, err := strconv.Atoi(days); err == nil && n2 > 0 && n2 < 10000 {
+				p.errorf(n, "%s: durations have no days: write %dh for %q", path, 24*n2, s)
+				return 0, false
+			}
+		}
 		p.errorf(n, "%s: want a duration with a unit, like 60s or 5m, got %q", path, s)
 		return 0, false
 	}

@@ -233,6 +233,15 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 		}
 	}
 
+	// A bridge or bond with a physical or USB port carries that port's
+	// network: it is never ignored, whatever its name (a NIC enslaved to
+	// a bridge named docker0 is judged).
+	hwMaster := map[int]bool{}
+	for i := range links {
+		if l := &links[i].Link; l.MasterIndex != 0 && (l.Hardware || l.USB != "") {
+			hwMaster[l.MasterIndex] = true
+		}
+	}
 	for i := range links {
 		lv := &links[i]
 		if lv.Link.MasterIndex != 0 {
@@ -240,7 +249,7 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 				lv.Master = links[m].Link.Name
 			}
 		}
-		lv.Ignored = p.ignored(&lv.Link)
+		lv.Ignored = !hwMaster[lv.Link.Index] && p.ignored(&lv.Link)
 		for _, a := range lv.Addrs {
 			if !a.Countable() {
 				continue
@@ -308,6 +317,17 @@ func (p *NetworkPolicy) ignored(l *network.Link) bool {
 		}
 	}
 	return false
+}
+
+// NetworkOf returns the first approved network that countable address a
+// of link l is in, nil when none.
+func (p *NetworkPolicy) NetworkOf(l *network.Link, a network.Addr) *config.NetworkEntry {
+	for _, e := range p.networks {
+		if p.matches(e, l, a) {
+			return e
+		}
+	}
+	return nil
 }
 
 // matches reports whether a countable address a of link l is in approved
@@ -608,7 +628,25 @@ func (p *NetworkPolicy) multiHomedFinding(links []LinkVerdict, involved, others 
 		textValue{"others", strings.Join(otherNames, "、"), strings.Join(otherNames, ", ")},
 		textValue{"interfaces", strings.Join(names, "、"), strings.Join(names, ", ")})
 	v.Interfaces, v.Networks = names, nets
-	return Finding{Key: wire.KindNetworkMultiHomed + "|" + strings.Join(names, ","), Link: main, Violation: v}
+	// The condition is the connection through the others: its key names
+	// them by index, so an approved link coming or going, or a rename,
+	// is not a new appearance of it.
+	return Finding{Key: wire.KindNetworkMultiHomed + "|" + linkIndexes(links, others), Link: main, Violation: v}
+}
+
+// linkIndexes names links by their sorted ifindexes: "if=3,if=7".
+func linkIndexes(links []LinkVerdict, idx []int) string {
+	n := make([]int, len(idx))
+	for j, i := range idx {
+		n[j] = links[i].Link.Index
+	}
+	slices.Sort(n)
+	n = slices.Compact(n)
+	parts := make([]string, len(n))
+	for j, x := range n {
+		parts[j] = "if=" + strconv.Itoa(x)
+	}
+	return strings.Join(parts, ",")
 }
 
 // zoneBridge appends network_zone_bridge: connected links on approved
@@ -652,7 +690,9 @@ func (p *NetworkPolicy) zoneBridge(fs []Finding, links []LinkVerdict) []Finding 
 		textValue{"zones", strings.Join(zones, "・"), strings.Join(zones, " and ")},
 		textValue{"interfaces", strings.Join(names, "、"), strings.Join(names, ", ")})
 	v.Interfaces, v.Networks = names, nets
-	return append(fs, Finding{Key: wire.KindNetworkZoneBridge + "|" + strings.Join(names, ","), Link: main, Violation: v})
+	// The condition is the zones joined: a link of one zone more or less
+	// is the same bridge.
+	return append(fs, Finding{Key: wire.KindNetworkZoneBridge + "|" + strings.Join(zones, ","), Link: main, Violation: v})
 }
 
 // linkNames returns the names of links[idx], sorted, each once.

@@ -293,7 +293,7 @@ func TestJudgeNetwork(t *testing.T) {
 				Addrs:  []network.Addr{addr(4, "192.168.1.5/24")},
 				Routes: []network.Route{route(4, "192.168.1.1")},
 			}),
-			want: []string{"network_multi_homed|eth0,wlan0", "network_unapproved|if=4|192.168.1.5/24|ssid=home"},
+			want: []string{"network_multi_homed|if=4", "network_unapproved|if=4|192.168.1.5/24|ssid=home"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				f := findKind(t, v, wire.KindNetworkMultiHomed)
 				if !reflect.DeepEqual(f.Violation.Interfaces, []string{"eth0", "wlan0"}) || !reflect.DeepEqual(f.Violation.Networks, []string{"庁内LAN"}) {
@@ -318,7 +318,7 @@ func TestJudgeNetwork(t *testing.T) {
 				Addrs:  []network.Addr{addr(3, "fe80::3/64")},
 				Routes: []network.Route{route(3, "fe80::1")},
 			}),
-			want: []string{"network_multi_homed|eth0,eth1", "network_unapproved|if=3|route"},
+			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|route"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				if l := linkOf(t, v, "eth1"); !l.OnNetwork || l.Approved {
 					t.Errorf("eth1 %+v", l)
@@ -331,7 +331,7 @@ func TestJudgeNetwork(t *testing.T) {
 				Links: []network.Link{eth(3, "eth1")},
 				Addrs: []network.Addr{addr(3, "10.30.1.2/16")},
 			}),
-			want: []string{"network_zone_bridge|eth0,eth1"},
+			want: []string{"network_zone_bridge|internet,lgwan"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				f := findKind(t, v, wire.KindNetworkZoneBridge)
 				if !reflect.DeepEqual(f.Violation.Interfaces, []string{"eth0", "eth1"}) ||
@@ -392,7 +392,7 @@ func TestJudgeNetwork(t *testing.T) {
 					AdminUp: true, OperState: "unknown"}},
 				Addrs: []network.Addr{{Index: 6, Prefix: netip.MustParsePrefix("172.16.0.2/32"), Peer: netip.MustParseAddr("10.20.0.9")}},
 			}),
-			want: []string{"network_multi_homed|eth0,wg0", "network_unapproved|if=6|172.16.0.2/32"},
+			want: []string{"network_multi_homed|if=6", "network_unapproved|if=6|172.16.0.2/32"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				if !linkOf(t, v, "wg0").Connected {
 					t.Error("wg0 not connected")
@@ -441,6 +441,24 @@ func TestJudgeNetwork(t *testing.T) {
 			},
 		},
 		{
+			name: "a NIC enslaved to a bridge named docker0: the bridge is judged",
+			snap: plus(onLAN(), network.Snapshot{
+				Links: []network.Link{
+					{Index: 5, Name: "docker0", Kind: network.KindBridge, InfoKind: "bridge", AdminUp: true, Carrier: true, OperState: "up",
+						MAC: mustMAC("02:42:ac:11:00:01")},
+					{Index: 6, Name: "eth1", Kind: network.KindEthernet, Hardware: true, MasterIndex: 5, AdminUp: true, Carrier: true, OperState: "up",
+						MAC: mustMAC("52:54:00:aa:bb:cc")},
+				},
+				Addrs: []network.Addr{addr(5, "192.168.1.7/24")},
+			}),
+			want: []string{"network_multi_homed|if=5", "network_unapproved|if=5|192.168.1.7/24"},
+			check: func(t *testing.T, v *NetworkVerdict) {
+				if linkOf(t, v, "docker0").Ignored {
+					t.Error("docker0 with a physical port is ignored")
+				}
+			},
+		},
+		{
 			name: "ignore patterns match the whole name, case-sensitive",
 			snap: network.Snapshot{
 				Links: []network.Link{
@@ -458,7 +476,7 @@ func TestJudgeNetwork(t *testing.T) {
 				Addrs: []network.Addr{addr(5, "192.168.42.2/24")},
 			}),
 			usb:  pixel,
-			want: []string{"network_multi_homed|docker0,eth0", "network_unapproved|if=5|192.168.42.2/24", "network_usb_adapter|if=5|1-2"},
+			want: []string{"network_multi_homed|if=5", "network_unapproved|if=5|192.168.42.2/24", "network_usb_adapter|if=5|1-2"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				f := findKind(t, v, wire.KindNetworkUSBAdapter)
 				if f.USB != "1-2" || f.Violation.Device != "docker0" || !strings.Contains(f.Violation.MessageEN, "Google Pixel 8 (18d1:4ee3, serial 3A1B) at port 1-2 came up as interface docker0") {
@@ -506,7 +524,7 @@ func TestJudgeNetwork(t *testing.T) {
 				Addrs: []network.Addr{addr(7, "10.20.3.4/16")},
 			},
 			usb:  func(string) (bool, string) { return true, "" },
-			want: []string{"network_multi_homed|br0,eth0,usb0,vnet0"},
+			want: []string{"network_multi_homed|if=2,if=5"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				if w := linkOf(t, v, "eth0").Wire(); w.Master != "br0" {
 					t.Errorf("eth0 wire %+v", w)
@@ -663,7 +681,7 @@ func TestJudgeNetwork(t *testing.T) {
 					neigh(5, "10.20.200.2", stranger),
 				},
 			}),
-			want: []string{"network_multi_homed|eth0,eth1", "network_unapproved|if=3|192.168.9.9/24"},
+			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|192.168.9.9/24"},
 			check: func(t *testing.T, v *NetworkVerdict) {
 				if len(v.Neighbours) != 1 {
 					t.Errorf("neighbours %+v", v.Neighbours)
@@ -816,7 +834,7 @@ func TestNetworkViolationTexts(t *testing.T) {
 		},
 		wire.KindNetworkMultiHomed: {
 			"この PC は許可されたネットワーク インターネット接続系、庁内LAN に接続したまま、usb0 を通じて許可されていないネットワークにも接続しています。庁内ネットワークの外への橋渡しになります（第9条）。",
-			"This PC is on the approved network インターネット接続系, 庁内LAN and at the same time on a network that is not approved through usb0: a bridge out of the city network (article 9).",
+			"This PC is connected to インターネット接続系, 庁内LAN (approved) and at the same time on a network that is not approved through usb0: a bridge out of the city network (article 9).",
 			"直ちに usb0 の接続を切ってください。甲（" + testContact + "）に報告してください。",
 			"Disconnect usb0 now and tell the city (" + testContact + ").",
 		},

@@ -122,7 +122,7 @@ var Kinds = []KindInfo{
 		Kind: KindNetworkMultiHomed, When: "on an approved network and, through another interface that is up, on one that is not (whether or not a route uses it); or a bridge joining them", Source: SourceNetwork, Severity: SeverityHigh, Article: "9",
 		TitleJA: "許可されたネットワークと他のネットワークへの同時接続", TitleEN: "Multi-homed: approved and unapproved network at once",
 		MessageJA: "この PC は許可されたネットワーク {network} に接続したまま、{others} を通じて許可されていないネットワークにも接続しています。庁内ネットワークの外への橋渡しになります（第9条）。",
-		MessageEN: "This PC is on the approved network {network} and at the same time on a network that is not approved through {others}: a bridge out of the city network (article 9).",
+		MessageEN: "This PC is connected to {network} (approved) and at the same time on a network that is not approved through {others}: a bridge out of the city network (article 9).",
 		RemedyJA:  "直ちに {others} の接続を切ってください。甲（{contact}）に報告してください。",
 		RemedyEN:  "Disconnect {others} now and tell the city ({contact}).",
 		Fields:    []string{"network", "others", "interfaces", "contact"},

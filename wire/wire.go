@@ -54,6 +54,9 @@ const (
 	// RTM_DELLINK).
 	TypeLinkAdded   = "link_added"
 	TypeLinkRemoved = "link_removed"
+	// TypeLinkRenamed is recorded when a link gets another name (the same
+	// ifindex): the same appearance, under its new name (Instance).
+	TypeLinkRenamed = "link_renamed"
 	// TypeLinkUp and TypeLinkDown follow whether the link counts as
 	// connected: administratively up and carrier present or operstate
 	// unknown (Link.Connected).

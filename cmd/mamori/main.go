@@ -1,5 +1,6 @@
-// Command mamori is the mamori endpoint agent: it watches USB devices and
-// removable media against the approved lists, records a tamper-evident
+// Command mamori is the mamori endpoint agent: it watches USB devices,
+// removable media, network connections and LAN devices against the
+// approved lists, records a tamper-evident
 // audit log and serves Prometheus metrics. This file only parses flags and
 // calls into package agent.
 package main
@@ -52,18 +53,21 @@ var commands []*command
 
 func init() {
 	commands = []*command{
-		{"scan", "one inventory and policy pass; prints devices, volumes and violations", `Exit: 0 no violations, 1 violations, 2 error (cannot see: the sysfs root is not a sysfs,
+		{"scan", "one inventory and policy pass; prints devices, volumes, networks and violations", `The network (links, default routes, LAN devices) is that of the network namespace it runs in.
+Exit: 0 no violations, 1 violations, 2 error (cannot see: the sysfs root is not a sysfs,
 no procfs, a bad config), 3 incomplete (parts could not be read; no violation in the rest).`, cmdScan},
 		{"run", "the agent in the foreground until SIGINT/SIGTERM", `Exit: 0 after SIGINT or SIGTERM (agent_stopped recorded first), 2 when it cannot start. SIGHUP reloads the config file
-(approved lists, language, rescan interval; the state dir and metrics endpoint stay) and
+(approved lists, contact, language, rescan interval, network:; the state dir and metrics endpoint stay) and
 records config_reloaded, or config_reload_failed keeping the old config.
 Refuses to start (exit 2) on a config, ledger or state dir that someone other than root or
 this user owns or can write.`, cmdRun},
 		{"config check", "validate a config file (and its ledgers)", `Usage: mamori config check [--config] FILE
 Exit: 0 good, 2 bad (every error as FILE:LINE:COL: message).`, cmdConfigCheck},
-		{"policy suggest", "an approved.usb YAML list for the attached devices not approved yet", `owner and approved_by are left empty, so the output does not load until IT has reviewed it.
+		{"policy suggest", "approved lists for the devices, networks and LAN devices seen now and not approved yet", `USB entries and LAN devices: owner and approved_by are left empty, so they do not load until
+IT has reviewed them. Networks (CIDR, gateway MAC, SSID) load as they are: review them before
+merging.
 --all includes devices already approved; --entries-only prints only the list items, indented
-for pasting under an existing "approved: usb:" list.
+for pasting under an existing "approved: usb:" list (USB only).
 Exit: 0, 2 error.`, cmdSuggest},
 		{"audit verify", "check the audit log's hash chain", `Reads agent.state_dir of the config (--config, else ` + defaultConfig + `), or --state-dir.
 Reports every problem found, not only the first. --from SEQ:HASH starts at a record IT has
@@ -74,7 +78,7 @@ Exit: 0 intact, 1 broken, 2 error.`, cmdAuditVerify},
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `mamori: watches USB devices and removable media against the approved lists,
+	fmt.Fprint(w, `mamori: watches USB devices, removable media, network connections and LAN devices against the approved lists,
 records a tamper-evident audit log, serves Prometheus metrics and warns the person at the PC.
 
 Usage: mamori COMMAND [flags]
