@@ -121,6 +121,8 @@ type Agent struct {
 	// findings are the violation records of the network conditions open
 	// in this run, by key: what violation_cleared carries.
 	findings map[string]*Event
+	// lanWindows is until when each unregistered LAN device is recorded.
+	lanWindows map[[6]byte]time.Time
 }
 
 type reloadRequest struct {
@@ -158,7 +160,7 @@ func New(opts Options) (*Agent, error) {
 		subjects: newAppearances(), present: map[string]*usbAppearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
 		carried: map[string]OpenDevice{}, lastErr: map[string]string{}, reload: make(chan reloadRequest, 1),
 		net: newNetState(), netPolicy: policy.NewNetworkPolicy(opts.Config),
-		lastLinks: map[int]wire.Link{}, findings: map[string]*Event{},
+		lastLinks: map[int]wire.Link{}, findings: map[string]*Event{}, lanWindows: map[[6]byte]time.Time{},
 	}
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	a.metrics.open.set(a.openViolations)
@@ -227,6 +229,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			Instance: strconv.Itoa(d.BusNum) + ":" + strconv.Itoa(d.DevNum), Recorded: d.Recorded}})
 	}
 	a.subjects.restore(carried.Subjects)
+	for _, o := range carried.Subjects {
+		if o.Source == wire.SourceLAN && o.Until != nil {
+			a.noteLANWindow(o.ID, *o.Until)
+		}
+	}
 	for _, v := range carried.Volumes {
 		k := volumeKeyOf(v.Device, v.MountPoint)
 		a.volumes[k] = &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}

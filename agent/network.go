@@ -335,9 +335,9 @@ func (a *Agent) usbForLink(path string) (bool, string) {
 // judgeNetwork judges the table and records what changed.
 func (a *Agent) judgeNetwork(trigger string) {
 	now := a.now()
-	v := a.netPolicy.JudgeKnown(a.net.snapshot(), now, a.usbForLink, func(key string) bool {
-		ap := a.subjects.get(wire.SourceLAN, key)
-		return ap != nil && ap.recorded[wire.KindLANDeviceUnregistered] && !now.After(ap.until)
+	v := a.netPolicy.JudgeKnown(a.net.snapshot(), now, a.usbForLink, func(mac [6]byte) bool {
+		until, ok := a.lanWindows[mac]
+		return ok && !now.After(until)
 	})
 	a.netVerdict = v
 	seen := map[subjectKey]bool{}
@@ -542,6 +542,7 @@ func (a *Agent) recordFindings(findings []policy.Finding, links map[int]*wire.Li
 			u := now.Add(f.Window)
 			ap.until = u
 			ev.Until = &u
+			a.noteLANWindow(f.Key, u)
 		}
 		if f.Link != nil {
 			ev.Link = links[f.Link.Index]
@@ -631,4 +632,25 @@ func (a *Agent) updateNetworkMetrics(v *policy.NetworkVerdict) {
 	}
 	a.metrics.lanNeighbours.WithLabelValues("true").Set(float64(reg))
 	a.metrics.lanNeighbours.WithLabelValues("false").Set(float64(unreg))
+}
+
+// noteLANWindow remembers until when the LAN device of a
+// lan_device_unregistered key ("lan_device_unregistered|<mac>") is
+// recorded, so that judging a large LAN does not build its finding again
+// within the window (policy.NetworkPolicy.JudgeKnown).
+func (a *Agent) noteLANWindow(key string, until time.Time) {
+	_, mac, _ := strings.Cut(key, "|")
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return
+	}
+	a.lanWindows[[6]byte(hw)] = until
+	if len(a.lanWindows) > 2*len(a.net.neigh)+1024 {
+		now := a.now()
+		for m, u := range a.lanWindows {
+			if now.After(u) {
+				delete(a.lanWindows, m)
+			}
+		}
+	}
 }

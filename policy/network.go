@@ -199,12 +199,12 @@ func (p *NetworkPolicy) Judge(s *network.Snapshot, now time.Time, usb func(busPa
 }
 
 // JudgeKnown is Judge for a caller that has recorded some findings
-// already: a lan_device_unregistered finding whose key known reports (it
-// is recorded, and its lan_report_window still runs) is left out of
+// already: a lan_device_unregistered finding for a MAC that known reports
+// (it is recorded, and its lan_report_window still runs) is left out of
 // Findings. A LAN of thousands of unregistered devices is then judged at
 // every change without building thousands of findings and texts that are
 // recorded once per window.
-func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(busPath string) (approved bool, name string), known func(key string) bool) *NetworkVerdict {
+func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(busPath string) (approved bool, name string), known func(mac [6]byte) bool) *NetworkVerdict {
 	v := &NetworkVerdict{}
 	links := make([]LinkVerdict, 0, len(s.Links))
 	for i := range s.Links {
@@ -716,7 +716,7 @@ func sortedUnique(s []string) []string {
 // rows, their MACs and their addresses made in one allocation each: a
 // table of 10,000 entries is judged within the 5 ms the network issue
 // allows, with no allocation per entry.
-func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *network.Snapshot, now time.Time, known func(string) bool) ([]NeighbourVerdict, []Finding) {
+func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *network.Snapshot, now time.Time, known func([6]byte) bool) ([]NeighbourVerdict, []Finding) {
 	// sortKey orders a group: its link's rank by name, then MAC.
 	type sortKey struct {
 		mac  uint64
@@ -828,7 +828,8 @@ func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *netw
 		} else if e, ok := p.pins[[6]byte(r.MAC)]; ok {
 			r.Registered, r.Entry = true, e.Name
 		}
-		if r.Registered {
+		if r.Registered || (known != nil && known([6]byte(r.MAC))) {
+			// Registered, or recorded already in its window: no finding.
 			continue
 		}
 		if reported == nil {
@@ -839,16 +840,6 @@ func (p *NetworkPolicy) neighbours(links []LinkVerdict, pos map[int]int, s *netw
 		}
 		reported[mac48(r.MAC)] = true
 		unreg = append(unreg, int32(i))
-	}
-	if known != nil {
-		// Recorded already in their window: no finding to record.
-		keep := unreg[:0]
-		for _, i := range unreg {
-			if !known(wire.KindLANDeviceUnregistered + "|" + config.FormatMAC(rows[i].MAC)) {
-				keep = append(keep, i)
-			}
-		}
-		unreg = keep
 	}
 	if len(unreg) == 0 {
 		return rows, nil

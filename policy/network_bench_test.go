@@ -42,11 +42,11 @@ func neighbours10k(registered bool) (*NetworkPolicy, network.Snapshot) {
 // already in their window (JudgeKnown, what the agent does at every later
 // change).
 func BenchmarkJudgeNeighbours10k(b *testing.B) {
-	known := func(string) bool { return true }
+	known := func([6]byte) bool { return true }
 	for _, bc := range []struct {
 		name       string
 		registered bool
-		known      func(string) bool
+		known      func([6]byte) bool
 		findings   int
 	}{{"registered", true, nil, 0}, {"unregistered", false, nil, 8000}, {"unregistered-recorded", false, known, 0}} {
 		b.Run(bc.name, func(b *testing.B) {
