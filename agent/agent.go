@@ -30,6 +30,10 @@ import (
 	"github.com/mamori-agent/mamori/wire"
 )
 
+// openChunk is how many carried-over subjects one record holds (about
+// 200 bytes each: well below audit.MaxLineSize).
+const openChunk = 1000
+
 // Options configures an Agent.
 type Options struct {
 	Config *config.Config
@@ -240,9 +244,25 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.subjects.restore([]wire.OpenSubject{{Source: wire.SourceMedia, ID: k}})
 	}
 	rec := a.agentRecord()
-	rec.Open = &carried
+	// The subjects carried over go in parts of openChunk: a record has
+	// a size limit, and a large LAN has thousands of devices in their
+	// windows.
+	first, rest := carried, carried.Subjects
+	if len(rest) > openChunk {
+		first.Subjects, rest = rest[:openChunk], rest[openChunk:]
+	} else {
+		rest = nil
+	}
+	rec.Open = &first
 	a.emit(&Event{Type: TypeAgentStarted, Source: "agent", Trigger: "start", Agent: rec,
 		Message: fmt.Sprintf("mamori %s started; %d approved USB entries; config digest %s", Version, a.policy.Entries(), shortDigest(a.cfg))})
+	for len(rest) > 0 {
+		part := rest[:min(openChunk, len(rest))]
+		rest = rest[len(part):]
+		a.emit(&Event{Type: wire.TypeAgentOpenState, Source: "agent", Trigger: "start",
+			Open:    &OpenState{Devices: []OpenDevice{}, Volumes: []OpenVolume{}, Subjects: part},
+			Message: fmt.Sprintf("%d more appearances carried over", len(part))})
+	}
 	if msg := prior.uncleanStop(); msg != "" {
 		a.log.Warn("the previous run did not stop cleanly", "detail", msg)
 		a.emit(&Event{Type: TypeAgentUncleanStop, Source: "agent", Trigger: "start", Message: msg})

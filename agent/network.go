@@ -289,6 +289,9 @@ func (a *Agent) readNetwork(ctx context.Context, m NetworkSource) {
 				if c.Kind == network.ChangeOverrun {
 					a.rescanNetwork("overrun")
 					judge = false
+					// Changes lost in the overrun may still be on their
+					// way through the kernel: one more dump a second on.
+					time.AfterFunc(time.Second, func() { a.locked(func() { a.rescanNetwork("overrun") }) })
 					continue
 				}
 				if c.Kind == network.ChangeWireless {
@@ -352,6 +355,9 @@ func (a *Agent) judgeNetwork(trigger string) {
 	links := make(map[int]*wire.Link, len(v.Links))
 	for i := range v.Links {
 		wl := v.Links[i].Wire()
+		if n := len(wl.Addresses); n > wire.MaxLinkAddresses {
+			wl.Addresses, wl.AddressesTotal = wl.Addresses[:wire.MaxLinkAddresses:wire.MaxLinkAddresses], n
+		}
 		links[wl.Index] = &wl
 		a.lastLinks[wl.Index] = wl
 	}
@@ -402,7 +408,7 @@ func (a *Agent) judgeNetwork(trigger string) {
 				if ad.Peer.IsValid() {
 					wa.Peer = ad.Peer.String()
 				}
-				a.emitNet(wire.TypeAddressAdded, id, "", trigger, &wl, wa, "address "+wa.Prefix+" added on "+wl.Name)
+				a.emitNet(wire.TypeAddressAdded, id, "", trigger, linkSummary(&wl), wa, "address "+wa.Prefix+" added on "+wl.Name)
 			}
 		}
 	}
@@ -494,7 +500,7 @@ func (a *Agent) endNet(id, trigger string) {
 		a.emitNet(wire.TypeLinkDown, id, "", trigger, wl, nil, "link "+name+" down")
 	case "addr":
 		wa := &wire.Address{Interface: name, Index: wl.Index, Prefix: detail}
-		a.emitNet(wire.TypeAddressRemoved, id, "", trigger, wl, wa, "address "+detail+" removed from "+name)
+		a.emitNet(wire.TypeAddressRemoved, id, "", trigger, linkSummary(wl), wa, "address "+detail+" removed from "+name)
 	case "ssid":
 		// The link is gone; its SSID appearance ends with it.
 	}
@@ -653,4 +659,13 @@ func (a *Agent) noteLANWindow(key string, until time.Time) {
 			}
 		}
 	}
+}
+
+// linkSummary is l without its addresses, for the records of an address:
+// the address is in the record, and thousands of addresses put on a link
+// must not make every one of their records as large as the link.
+func linkSummary(l *wire.Link) *wire.Link {
+	c := *l
+	c.Addresses, c.AddressesTotal = nil, 0
+	return &c
 }

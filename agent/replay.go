@@ -49,6 +49,7 @@ type replayRecord struct {
 	Source  string                `json:"source"`
 	Subject string                `json:"subject"`
 	Inst    string                `json:"instance"`
+	Open    *OpenState            `json:"open"`
 	Until   *time.Time            `json:"until"`
 }
 
@@ -106,6 +107,14 @@ func replay(dir, bootID string) (priorRun, []audit.Damage, error) {
 			devices[r.Path] = &d
 		case TypeDeviceRemoved:
 			delete(devices, r.Path)
+		case wire.TypeAgentOpenState:
+			// The rest of what the agent_started before it carried.
+			if o := r.Open; o != nil {
+				for i := range o.Subjects {
+					s := o.Subjects[i]
+					subjects[subjectKey{s.Source, s.ID}] = &s
+				}
+			}
 		case wire.TypeLinkAdded, wire.TypeLinkRenamed, wire.TypeAddressAdded, wire.TypeLinkUp, wire.TypeSSIDChanged, wire.TypeRouteChanged:
 			if r.Subject != "" {
 				subjects[subjectKey{r.Source, r.Subject}] = &wire.OpenSubject{Source: r.Source, ID: r.Subject, Instance: r.Inst}

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/internal/safe"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -99,7 +101,8 @@ type warnSink struct{ w Warner }
 func (warnSink) Name() string { return "warn" }
 
 func (s warnSink) Handle(ev *Event) error {
-	if ev.Violation == nil {
+	if ev.Type != TypeViolation || ev.Violation == nil {
+		// violation_cleared carries the violation it clears: no warning.
 		return nil
 	}
 	return s.w.Warn(ev)
@@ -155,6 +158,10 @@ func (a *Agent) record(ev *Event) {
 		if err == nil {
 			return
 		}
+		if errors.Is(err, audit.ErrRecordRefused) {
+			a.refused(ev, err)
+			return
+		}
 		a.pending.since, a.pending.lastErr = a.now(), err.Error()
 	}
 	q := &a.pending
@@ -179,9 +186,11 @@ func (a *Agent) flushPending() {
 	}
 	for len(q.events) > 0 {
 		ev := q.events[0]
-		if err := a.appendEvent(ev); err != nil {
+		if err := a.appendEvent(ev); err != nil && !errors.Is(err, audit.ErrRecordRefused) {
 			q.lastErr = err.Error()
 			break
+		} else if err != nil {
+			a.refused(ev, err)
 		}
 		q.events[0] = nil
 		q.events = q.events[1:]
@@ -222,6 +231,20 @@ func (a *Agent) appendEvent(ev *Event) error {
 	}
 	a.log.Info("recorded", attrs...)
 	return nil
+}
+
+// refused handles an event the log can never take (a record too large):
+// it is not kept to retry, where it would hold every later event, but
+// lost, counted, and said so by an audit_gap record at once.
+func (a *Agent) refused(ev *Event, err error) {
+	a.metrics.auditLost.Inc()
+	a.log.Error("audit log refused a record; recorded as lost", "type", ev.Type, "err", err)
+	gap := &Event{Type: TypeAuditGap, Source: wire.SourceAgent, Trigger: "refused", Time: a.now(), AssetID: a.cfg.Agent.AssetID,
+		Count: 1, Message: safe.String(fmt.Sprintf("a %s record (source %s, subject %q, path %q) could not be written and is lost: %v",
+			ev.Type, ev.Source, ev.Subject, ev.Path, err))}
+	if err := a.appendEvent(gap); err == nil {
+		a.metrics.Handle(gap)
+	}
 }
 
 // recordDamage records damage to the audit log or the state directory.

@@ -81,6 +81,10 @@ const (
 	LinkLoopback = "loopback"
 )
 
+// MaxLinkAddresses is the most addresses a Link in a record lists: a
+// record stays small whatever is put on an interface.
+const MaxLinkAddresses = 32
+
 // Link is a network interface as records show it.
 type Link struct {
 	Name  string `json:"name"`  // IFLA_IFNAME
@@ -104,6 +108,9 @@ type Link struct {
 	// Master is the bridge or bond the link is enslaved to (IFLA_MASTER).
 	Master    string   `json:"master,omitempty"`
 	Addresses []string `json:"addresses,omitempty"` // "10.20.3.4/16"
+	// AddressesTotal is how many addresses the link holds when Addresses
+	// shows only the first MaxLinkAddresses of them (0 otherwise).
+	AddressesTotal int `json:"addresses_total,omitempty"`
 	// Approved and Network are the verdict: the link is on the approved
 	// network named (only links on a network have one).
 	Approved *bool  `json:"approved,omitempty"`

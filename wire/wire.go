@@ -48,6 +48,10 @@ const (
 	// TypeMetricsUnavailable is recorded when the metrics endpoint cannot
 	// listen; the agent keeps watching and retries.
 	TypeMetricsUnavailable = "metrics_unavailable"
+	// TypeAgentOpenState follows agent_started when the appearances it
+	// carries over do not fit one record (thousands of LAN devices in
+	// their windows): each holds a part of them in Open.
+	TypeAgentOpenState = "agent_open_state"
 
 	// Network link events (source "network"). A link is a network
 	// interface of the agent's network namespace (rtnetlink RTM_NEWLINK,
@@ -146,6 +150,9 @@ type Event struct {
 
 	// Agent facts, on agent_started and config_reloaded.
 	Agent *AgentRecord `json:"agent,omitempty"`
+	// Open is a part of the appearances carried over, on
+	// agent_open_state.
+	Open *OpenState `json:"open,omitempty"`
 	// Count is how many events an audit_gap lost.
 	Count int `json:"count,omitempty"`
 }

@@ -365,16 +365,23 @@ func (l *Log) Last() Record {
 	return Record{Seq: l.seq, Hash: l.hash}
 }
 
+// ErrRecordRefused is wrapped by the errors of Append for a record that no
+// retry can write.
+var ErrRecordRefused = errors.New("record refused")
+
 // Append adds rec, which must marshal to a JSON object without the keys
 // seq, prev_hash and hash, as the next record, and returns once the record
-// is synced to disk. On error nothing of the record stays in the log.
+// is synced to disk. On error nothing of the record stays in the log. A
+// record that can never be written (larger than MaxLineSize, not JSON, a
+// field the chain owns) gives an error wrapping ErrRecordRefused: trying it
+// again is useless, unlike a full disk.
 func (l *Log) Append(rec any) (Record, error) {
 	obj, err := json.Marshal(rec)
 	if err != nil {
-		return Record{}, fmt.Errorf("marshal audit record: %w", err)
+		return Record{}, fmt.Errorf("marshal audit record: %w: %w", ErrRecordRefused, err)
 	}
 	if err := checkFields(obj); err != nil {
-		return Record{}, fmt.Errorf("audit record: %w", err)
+		return Record{}, fmt.Errorf("audit record: %w: %w", ErrRecordRefused, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -384,7 +391,7 @@ func (l *Log) Append(rec any) (Record, error) {
 	seq := l.seq + 1
 	line, hash := buildLine(seq, l.hash, obj)
 	if len(line) > MaxLineSize {
-		return Record{}, fmt.Errorf("audit record: %d bytes, more than %d", len(line), MaxLineSize)
+		return Record{}, fmt.Errorf("audit record: %w: %d bytes, more than %d", ErrRecordRefused, len(line), MaxLineSize)
 	}
 	l.check()
 	if l.dirty && l.f != nil {
