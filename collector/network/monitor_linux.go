@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/genetlink"
@@ -27,6 +28,25 @@ const rtnetlinkGroups = unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP
 // than this is an overrun (ENOBUFS) and a ChangeOverrun.
 const readBuffer = 1 << 20
 
+// maxDrain bounds how many datagrams are read and thrown away after an
+// overrun before the ChangeOverrun is delivered, so that a flood that
+// never stops cannot keep Receive from returning.
+const maxDrain = 1 << 16
+
+// dumpTries is how many times a dump is taken when the kernel marks it
+// interrupted (NLM_F_DUMP_INTR) before Snapshot gives up with
+// ErrDumpInterrupted.
+const dumpTries = 5
+
+// ErrDumpInterrupted is wrapped by the error of Snapshot when every one of
+// several dumps of a table was interrupted: the kernel flagged the answer
+// NLM_F_DUMP_INTR, the table having changed while it was being dumped, so
+// the answer may miss entries or hold ones already gone. Nothing is
+// wrong with the Monitor: the caller keeps what it had and takes a
+// Snapshot again later (at its next rescan); changes keep coming from
+// Receive meanwhile.
+var ErrDumpInterrupted = errors.New("network: dump interrupted: the table kept changing during the dump")
+
 // Monitor watches the caller's network namespace through rtnetlink and
 // nl80211. It is safe for concurrent use: Snapshot may be called while
 // another goroutine is blocked in Receive.
@@ -37,6 +57,9 @@ type Monitor struct {
 	events *netlink.Conn
 	dumpMu sync.Mutex
 	dump   *netlink.Conn
+	// execute sends a request on dump and returns the answer; a test
+	// replaces it to flag dumps interrupted.
+	execute func(netlink.Message) ([]netlink.Message, error)
 
 	// wl is the nl80211 side, nil with Options.NoWireless. While nl80211
 	// is missing (cfg80211 not loaded yet: a USB Wi-Fi stick plugged into
@@ -102,12 +125,17 @@ func Open(opts Options) (*Monitor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: subscribe to rtnetlink: %w", err)
 	}
-	_ = m.events.SetReadBuffer(readBuffer)
+	rb := readBuffer
+	if opts.readBuffer > 0 {
+		rb = opts.readBuffer
+	}
+	_ = m.events.SetReadBuffer(rb)
 	m.dump, err = netlink.Dial(unix.NETLINK_ROUTE, nil)
 	if err != nil {
 		_ = m.events.Close()
 		return nil, fmt.Errorf("network: open rtnetlink: %w", err)
 	}
+	m.execute = m.dump.Execute
 	if !opts.NoWireless {
 		w := openWLAN()
 		m.wl.Store(w)
@@ -235,11 +263,22 @@ var errClosed = fmt.Errorf("network: monitor closed: %w", net.ErrClosed)
 // the kernel's order, each with the time it was read. Links are enriched
 // as in Snapshot (for a deleted link sysfs is gone: Hardware, USB and
 // Driver stay empty). Routes other than unicast default routes of the main
-// table are dropped, and Receive keeps waiting when nothing is left. When
-// the kernel dropped notifications (ENOBUFS) it returns a single
-// ChangeOverrun, after which the caller takes a new Snapshot; Receive
-// carries on afterwards. After Close it returns an error wrapping
-// net.ErrClosed.
+// table are dropped, and Receive keeps waiting when nothing is left. After
+// Close it returns an error wrapping net.ErrClosed.
+//
+// When the kernel dropped notifications (ENOBUFS: the socket's receive
+// queue was full) Receive returns a single Change of kind ChangeOverrun.
+// Before it does, the Monitor reads and throws away whatever was still
+// queued on the socket (up to a bound) and the batches it had decoded but
+// Receive had not returned yet: all of them are older than the loss, and
+// applying them on top of a newer Snapshot would bring back a state that
+// is gone. The caller must then take a new Snapshot and replace its whole
+// state with it; changes Receive returned before the ChangeOverrun were
+// correct when returned and need no undoing, and changes returned after
+// it are newer than the drain and apply on top of that Snapshot as usual
+// (one that the Snapshot already holds applies again harmlessly, as
+// after Open). A message that cannot be decoded ends its batch with a
+// ChangeOverrun too, to the same effect.
 func (m *Monitor) Receive() ([]Change, error) {
 	if m.closed.Load() {
 		return nil, errClosed
@@ -277,6 +316,62 @@ func (m *Monitor) fail(err error) {
 	})
 }
 
+// overrun handles ENOBUFS on c: it reads and throws away what c still
+// has queued (until EAGAIN, or maxDrain datagrams), then the batches not
+// yet returned by Receive, and only then hands Receive a single
+// ChangeOverrun. The kernel reports ENOBUFS once per episode, as soon as
+// it drops a message, while the queue is still full of messages older
+// than the loss: delivering those after the ChangeOverrun would apply them
+// on top of the caller's newer Snapshot, with the messages that undid
+// them lost. False when the Monitor is closed.
+func (m *Monitor) overrun(c syscall.Conn) bool {
+	_, _ = drain(c, maxDrain)
+	for discarded := false; !discarded; {
+		select {
+		case <-m.batches:
+		default:
+			discarded = true
+		}
+	}
+	return m.send(batch{changes: []Change{{Kind: ChangeOverrun, Time: time.Now()}}})
+}
+
+// drain reads datagrams off c without blocking and throws them away until
+// none is left (EAGAIN) or limit were read, and returns how many it read.
+// Only the goroutine that receives on c may call it.
+func drain(c syscall.Conn, limit int) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	buf := make([]byte, nlmsgHdrLen) // MSG_TRUNC: the rest of each datagram is dropped
+	err = rc.Read(func(fd uintptr) bool {
+		for n < limit {
+			_, _, err := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
+			switch err {
+			case nil:
+				n++
+			case unix.EINTR:
+			case unix.ENOBUFS:
+				// The queue emptied, the episode ended and another
+				// began while draining: keep going.
+			case unix.EAGAIN:
+				return true
+			default:
+				rerr = err
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	return n, err
+}
+
 // readRoute reads the rtnetlink notifications until Close.
 func (m *Monitor) readRoute() {
 	defer m.wg.Done()
@@ -287,7 +382,7 @@ func (m *Monitor) readRoute() {
 			return
 		}
 		if errors.Is(err, unix.ENOBUFS) {
-			if !m.send(batch{changes: []Change{{Kind: ChangeOverrun, Time: now}}}) {
+			if !m.overrun(m.events) {
 				return
 			}
 			continue
@@ -335,7 +430,7 @@ func (m *Monitor) readMLME(w *wlan) {
 			return
 		}
 		if errors.Is(err, unix.ENOBUFS) {
-			if !m.send(batch{changes: []Change{{Kind: ChangeOverrun, Time: now}}}) {
+			if !m.overrun(w.mlme) {
 				return
 			}
 			continue
@@ -391,7 +486,10 @@ func (m *Monitor) linkByIndex(index int) *Link {
 
 // Snapshot dumps the links (RTM_GETLINK), addresses (RTM_GETADDR), default
 // routes of the main table (RTM_GETROUTE) and IPv4 and IPv6 neighbours
-// (RTM_GETNEIGH), and enriches the links from sysfs and nl80211.
+// (RTM_GETNEIGH), and enriches the links from sysfs and nl80211. A dump
+// the kernel flags interrupted (NLM_F_DUMP_INTR: the table changed during
+// it) is taken again, up to 5 times; after that Snapshot returns an error
+// wrapping ErrDumpInterrupted, and the caller tries again later.
 func (m *Monitor) Snapshot() (Snapshot, error) {
 	var s Snapshot
 	if m.closed.Load() {
@@ -432,27 +530,48 @@ func (m *Monitor) Snapshot() (Snapshot, error) {
 }
 
 // dumpAll sends a dump request of type typ for every family (AF_UNSPEC,
-// an all-zero family header of hdrLen bytes) and decodes the answer.
+// an all-zero family header of hdrLen bytes) and decodes the answer. An
+// answer with NLM_F_DUMP_INTR on any of its messages (the table changed
+// while it was dumped; the netlink library does not make that an error)
+// is thrown away and the dump taken again, dumpTries times in all; then
+// the error wraps ErrDumpInterrupted.
 func (m *Monitor) dumpAll(typ uint16, hdrLen int) ([]Change, error) {
-	m.dumpMu.Lock()
-	msgs, err := m.dump.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Dump},
-		Data:   make([]byte, hdrLen),
-	})
-	m.dumpMu.Unlock()
-	if err != nil {
-		if m.closed.Load() {
-			return nil, errClosed
+	for range dumpTries {
+		m.dumpMu.Lock()
+		msgs, err := m.execute(netlink.Message{
+			Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: netlink.Request | netlink.Dump},
+			Data:   make([]byte, hdrLen),
+		})
+		m.dumpMu.Unlock()
+		if err != nil {
+			if m.closed.Load() {
+				return nil, errClosed
+			}
+			return nil, err
 		}
-		return nil, err
+		if dumpInterrupted(msgs) {
+			continue
+		}
+		cs := make([]Change, 0, len(msgs))
+		for i, msg := range msgs {
+			if cs, err = appendMessage(cs, uint16(msg.Header.Type), uint16(msg.Header.Flags), msg.Data); err != nil {
+				return nil, fmt.Errorf("message %d (%s): %w", i, typeName(uint16(msg.Header.Type)), err)
+			}
+		}
+		return cs, nil
 	}
-	cs := make([]Change, 0, len(msgs))
-	for i, msg := range msgs {
-		if cs, err = appendMessage(cs, uint16(msg.Header.Type), uint16(msg.Header.Flags), msg.Data); err != nil {
-			return nil, fmt.Errorf("message %d (%s): %w", i, typeName(uint16(msg.Header.Type)), err)
+	return nil, fmt.Errorf("%d tries: %w", dumpTries, ErrDumpInterrupted)
+}
+
+// dumpInterrupted reports whether any message of a dump's answer carries
+// NLM_F_DUMP_INTR.
+func dumpInterrupted(msgs []netlink.Message) bool {
+	for _, msg := range msgs {
+		if msg.Header.Flags&netlink.DumpInterrupted != 0 {
+			return true
 		}
 	}
-	return cs, nil
+	return false
 }
 
 // wirelessIndexes returns the ifindexes nl80211 knows, nil when nl80211

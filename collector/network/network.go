@@ -188,8 +188,10 @@ const (
 	ChangeNeighbour
 	// ChangeWireless is an nl80211 event (connect, disconnect, roam).
 	ChangeWireless
-	// ChangeOverrun means notifications were lost (ENOBUFS): take a whole
-	// new Snapshot.
+	// ChangeOverrun means notifications were lost (ENOBUFS), or one
+	// could not be decoded: take a whole new Snapshot and replace the
+	// state with it. Changes returned before it were applied correctly;
+	// see Monitor.Receive.
 	ChangeOverrun
 )
 
@@ -223,4 +225,9 @@ type Options struct {
 	Sysfs string
 	// NoWireless turns nl80211 off (SSIDs stay empty).
 	NoWireless bool
+
+	// readBuffer, when above 0, is the SO_RCVBUF asked for the
+	// notification socket instead of the default; tests make it small to
+	// overrun it.
+	readBuffer int
 }
