@@ -261,8 +261,8 @@ var errClosed = fmt.Errorf("network: monitor closed: %w", net.ErrClosed)
 
 // Receive blocks until notifications arrive and returns them decoded, in
 // the kernel's order, each with the time it was read. Links are enriched
-// as in Snapshot (for a deleted link sysfs is gone: Hardware, USB and
-// Driver stay empty). Routes other than unicast default routes of the main
+// as in Snapshot (for a deleted link sysfs is gone: Sysfs is false and
+// Hardware, USB and Driver stay empty). Routes other than unicast default routes of the main
 // table are dropped, and Receive keeps waiting when nothing is left. After
 // Close it returns an error wrapping net.ErrClosed.
 //
@@ -598,8 +598,8 @@ func (m *Monitor) wirelessIndexes() map[int]bool {
 // it again: Hardware, USB and Driver from sysfs, wireless from sysfs or
 // nl80211 (the ifindex in wireless), and the SSID of a wireless link.
 func (m *Monitor) enrich(l *Link, wireless map[int]bool) {
-	s := readSysfsLink(m.sysfs, l.Name, l.Index)
-	l.Hardware, l.USB, l.Driver = s.Hardware, safe.String(s.USB), safe.String(s.Driver)
+	s := readSysfsLink(m.sysfs, l.rawName, l.Index)
+	l.Sysfs, l.Hardware, l.USB, l.Driver = s.Found, s.Hardware, safe.String(s.USB), safe.String(s.Driver)
 	isWireless := s.Wireless || wireless[l.Index]
 	l.Kind = classify(l, isWireless)
 	if !isWireless {

@@ -36,9 +36,12 @@ const (
 
 // Link is one network interface (RTM_NEWLINK).
 type Link struct {
-	Index int    // ifindex
-	Name  string // IFLA_IFNAME, sanitised
-	Kind  Kind
+	Index int // ifindex
+	// Name is IFLA_IFNAME made safe to show (internal/safe.String: a
+	// backslash, control bytes and invalid UTF-8 escaped), so it may
+	// differ from the kernel's name; sysfs is looked up by the raw name.
+	Name string
+	Kind Kind
 	// Type is the ARPHRD_* hardware type (ifinfomsg.ifi_type); InfoKind is
 	// IFLA_INFO_KIND ("bridge", "veth", "wireguard", "" for a physical
 	// NIC).
@@ -55,6 +58,15 @@ type Link struct {
 	// MasterIndex is IFLA_MASTER: the bridge or bond this link is a port
 	// of, 0 when none.
 	MasterIndex int
+	// Sysfs is set when the link's sysfs directory (/sys/class/net/<raw
+	// name>) was read and its ifindex file held Index, so that Hardware,
+	// USB, Driver and wireless-ness are facts. When it is false they are
+	// merely unknown: the directory was gone (a deleted link), sysfs is
+	// another network namespace's, or it could not be read, and the link
+	// may well be a physical or USB NIC that only looks virtual. A
+	// link with Sysfs false must never be trusted as virtual (fail closed).
+	// Only the Linux Monitor sets it; ParseMessages never does.
+	Sysfs bool
 	// Hardware is set when the link has a device behind it in sysfs
 	// (/sys/class/net/<name>/device): a physical or USB NIC, not a
 	// virtual interface.
@@ -71,6 +83,9 @@ type Link struct {
 	// it could not be read.
 	SSID    string
 	SSIDErr string
+
+	// rawName is IFLA_IFNAME as the kernel has it, for sysfs.
+	rawName string
 }
 
 // Connected reports whether the link counts as up for judging several

@@ -228,7 +228,7 @@ func decodeLink(data []byte) (*Link, bool, error) {
 		OperState: "unknown",
 	}
 	if a := m.Attributes; a != nil {
-		l.Name = safe.String(a.Name)
+		l.Name, l.rawName = safe.String(a.Name), a.Name
 		l.OperState = operState(a.OperationalState)
 		if a.Master != nil {
 			l.MasterIndex = int(*a.Master)

@@ -9,6 +9,9 @@ import (
 
 // sysfsLink is what sysfs says about a link.
 type sysfsLink struct {
+	// Found: /sys/class/net/<name>/ifindex was read and held the link's
+	// index; every other field is zero when it is not set.
+	Found bool
 	// Hardware: /sys/class/net/<name>/device exists.
 	Hardware bool
 	// USB is the base name of the nearest USB device directory (one with
@@ -22,26 +25,28 @@ type sysfsLink struct {
 	Wireless bool
 }
 
-// readSysfsLink reads /sys/class/net/<name> under the sysfs root. sysfs
-// shows the links of the network namespace it was mounted from, which need
-// not be the caller's: when /sys/class/net/<name>/ifindex is there and
-// does not hold index, the directory is another namespace's link of the
-// same name, and nothing is read from it (a link without a sysfs entry
-// counts as virtual). Errors count as absence: the kernel may remove the
-// directory at any time.
+// readSysfsLink reads /sys/class/net/<name> under the sysfs root; name is
+// the link's name as the kernel has it (raw IFLA_IFNAME bytes, not the
+// escaped Link.Name). sysfs shows the links of the network namespace it
+// was mounted from, which need not be the caller's: unless
+// /sys/class/net/<name>/ifindex can be read and holds index, the directory
+// is missing or another namespace's link of the same name, nothing is read
+// from it, and Found stays false (what the link is stays unknown). Errors
+// count as absence: the kernel may remove the directory at any time.
 func readSysfsLink(root, name string, index int) sysfsLink {
 	var s sysfsLink
 	if root == "" || name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return s
 	}
 	dir := filepath.Join(root, "class", "net", name)
-	if b, err := os.ReadFile(filepath.Join(dir, "ifindex")); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n != index {
-			return s
-		}
-	} else if _, err := os.Lstat(dir); err != nil {
+	b, err := os.ReadFile(filepath.Join(dir, "ifindex"))
+	if err != nil {
 		return s
 	}
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || n != index {
+		return s
+	}
+	s.Found = true
 	s.Wireless = exists(filepath.Join(dir, "wireless")) || exists(filepath.Join(dir, "phy80211"))
 	dev := filepath.Join(dir, "device")
 	if !exists(dev) {

@@ -1,9 +1,12 @@
 package network
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // fakeSysfs builds a sysfs tree with a USB network adapter (usb0, on the
@@ -54,6 +57,22 @@ func fakeSysfs(t *testing.T) string {
 
 	mk("class/net/veth0")
 	write("class/net/veth0/ifindex", "9\n")
+
+	// USB tethers whose names Link.Name escapes: a backslash, a tab (the
+	// kernel refuses whitespace, a sysfs mounted elsewhere may not) and
+	// the byte 0xff (not UTF-8), on the USB devices 1-3, 1-4 and 1-5.
+	for i, name := range []string{"docker\\", "usb\tx", "usb\xff"} {
+		dev := fmt.Sprintf("devices/pci0000:00/0000:00:14.0/usb1/1-%d", 3+i)
+		mk(dev + "/" + fmt.Sprintf("1-%d:1.0", 3+i))
+		write(dev+"/busnum", "1\n")
+		write(dev+"/devnum", fmt.Sprint(6+i)+"\n")
+		link("../../../../../../../bus/usb/drivers/rndis_host", fmt.Sprintf("%s/1-%d:1.0/driver", dev, 3+i))
+		mk("class/net/" + name)
+		write("class/net/"+name+"/ifindex", fmt.Sprint(11+i)+"\n")
+		link(fmt.Sprintf("../../../%s/1-%d:1.0", dev, 3+i), "class/net/"+name+"/device")
+	}
+	// A directory without ifindex: not trusted.
+	mk("class/net/noindex")
 	return root
 }
 
@@ -64,13 +83,20 @@ func TestReadSysfsLink(t *testing.T) {
 		index int
 		want  sysfsLink
 	}{
-		{"usb0", 7, sysfsLink{Hardware: true, USB: "1-2", Driver: "rndis_host"}},
-		{"eth0", 2, sysfsLink{Hardware: true, Driver: "e1000e"}},
-		{"wlan0", 3, sysfsLink{Hardware: true, Wireless: true}},
-		{"veth0", 9, sysfsLink{}},
+		{"usb0", 7, sysfsLink{Found: true, Hardware: true, USB: "1-2", Driver: "rndis_host"}},
+		{"eth0", 2, sysfsLink{Found: true, Hardware: true, Driver: "e1000e"}},
+		{"wlan0", 3, sysfsLink{Found: true, Hardware: true, Wireless: true}},
+		{"veth0", 9, sysfsLink{Found: true}},
+		{"docker\\", 11, sysfsLink{Found: true, Hardware: true, USB: "1-3", Driver: "rndis_host"}},
+		{"usb\tx", 12, sysfsLink{Found: true, Hardware: true, USB: "1-4", Driver: "rndis_host"}},
+		{"usb\xff", 13, sysfsLink{Found: true, Hardware: true, USB: "1-5", Driver: "rndis_host"}},
+		// The escaped names are not the directories'.
+		{safe.String("docker\\"), 11, sysfsLink{}},
+		{safe.String("usb\xff"), 13, sysfsLink{}},
 		// Another namespace's link of the same name: not ours.
 		{"usb0", 8, sysfsLink{}},
 		{"missing", 4, sysfsLink{}},
+		{"noindex", 5, sysfsLink{}},
 		{"..", 1, sysfsLink{}},
 		{"a/b", 1, sysfsLink{}},
 	}
