@@ -98,6 +98,29 @@ func TestCapture(t *testing.T) {
 	t.Logf("captured on kernel %s", bytes.TrimRight(u.Release[:], "\x00"))
 }
 
+// TestCaptureLower records testdata/dump_lower.bin: a link dump of a
+// namespace with a macvlan on a veth whose peer is in another namespace,
+// and a veth pair with both ends inside. It only runs with
+// MAMORI_CAPTURE=1, as root, like TestCapture.
+func TestCaptureLower(t *testing.T) {
+	if os.Getenv("MAMORI_CAPTURE") != "1" {
+		t.Skip("set MAMORI_CAPTURE=1 to capture testdata/*.bin again")
+	}
+	c, d := newNetns(t), newNetns(t)
+	vethPair(c, "veth0", d, "veth1")
+	c.ip("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
+	c.ip("link", "add", "mv0", "link", "veth0", "type", "macvlan")
+	c.ip("link", "set", "mv0", "address", "02:AA:BB:CC:DD:03")
+	c.ip("link", "add", "vethA", "type", "veth", "peer", "name", "vethB")
+	c.ip("link", "set", "vethA", "address", "02:AA:BB:CC:DD:0A")
+	c.ip("link", "set", "vethB", "address", "02:AA:BB:CC:DD:0B")
+	var out []byte
+	if err := c.do(func() (err error) { out, err = rawDump(rtmGetLink, sizeofIfInfomsg); return err }); err != nil {
+		t.Fatal(err)
+	}
+	writeCapture(t, "dump_lower.bin", out)
+}
+
 // writeCapture writes testdata/<file> and its fuzz seed.
 func writeCapture(t *testing.T, file string, b []byte) {
 	t.Helper()

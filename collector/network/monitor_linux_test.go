@@ -182,6 +182,29 @@ func TestMonitorKinds(t *testing.T) {
 	}
 }
 
+// TestMonitorParentIndex: a macvlan's lower device, through Snapshot and
+// Receive.
+func TestMonitorParentIndex(t *testing.T) {
+	a, _ := addrTestNS(t)
+	m := a.open(Options{NoWireless: true})
+	a.ip("link", "add", "mv0", "link", "veth0", "type", "macvlan")
+	c := receiveUntil(t, m, "mv0", func(c Change) bool { return c.Kind == ChangeLink && c.Link.Name == "mv0" })
+	s, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	veth, mv := snapLink(s, "veth0"), snapLink(s, "mv0")
+	if veth == nil || mv == nil {
+		t.Fatalf("links %+v", s.Links)
+	}
+	if mv.ParentIndex != veth.Index || c.Link.ParentIndex != veth.Index {
+		t.Errorf("mv0 ParentIndex %d in the snapshot, %d in the change; want %d", mv.ParentIndex, c.Link.ParentIndex, veth.Index)
+	}
+	if veth.ParentIndex != 0 {
+		t.Errorf("veth0 (peer in another namespace) ParentIndex %d", veth.ParentIndex)
+	}
+}
+
 // TestMonitorSubscribeBeforeDump makes a link between Open and Snapshot:
 // it must be in the snapshot or in a later Receive.
 func TestMonitorSubscribeBeforeDump(t *testing.T) {

@@ -58,6 +58,16 @@ type Link struct {
 	// MasterIndex is IFLA_MASTER: the bridge or bond this link is a port
 	// of, 0 when none.
 	MasterIndex int
+	// ParentIndex is IFLA_LINK when it names another link of the same
+	// network namespace: the lower device of a macvlan, macvtap, ipvlan or
+	// VLAN (and the device an ip6tnl or GRE tunnel is bound to). It is 0
+	// when there is none, when IFLA_LINK is the link's own index, and when
+	// IFLA_LINK_NETNSID says the index is another namespace's (a veth
+	// whose peer was moved elsewhere, a macvlan moved away from its
+	// lower device). A veth's IFLA_LINK is its peer: for a veth pair with
+	// both ends in this namespace each end's ParentIndex is the other end,
+	// which is no lower device.
+	ParentIndex int
 	// Sysfs is set when the link's sysfs directory (/sys/class/net/<raw
 	// name>) was read and its ifindex file held Index, so that Hardware,
 	// USB, Driver and wireless-ness are facts. When it is false they are

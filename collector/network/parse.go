@@ -48,6 +48,8 @@ const (
 	rtTableMain   = 254 // RT_TABLE_MAIN
 	rtnUnicast    = 1   // RTN_UNICAST
 
+	iflaLinkNetnsid = 37 // IFLA_LINK_NETNSID
+
 	iffUp      = 0x1     // IFF_UP
 	iffLowerUp = 0x10000 // IFF_LOWER_UP
 
@@ -232,6 +234,11 @@ func decodeLink(data []byte) (*Link, bool, error) {
 		l.OperState = operState(a.OperationalState)
 		if a.Master != nil {
 			l.MasterIndex = int(*a.Master)
+		}
+		// IFLA_LINK (decoded into Type); with IFLA_LINK_NETNSID the index
+		// is another namespace's.
+		if a.Type != 0 && int(a.Type) != l.Index && !hasAttr(data[sizeofIfInfomsg:], iflaLinkNetnsid) {
+			l.ParentIndex = int(a.Type)
 		}
 		if a.Info != nil {
 			l.InfoKind = safe.String(a.Info.Kind)
@@ -508,7 +515,7 @@ func checkAttrs(b []byte, size attrSize) error {
 // (include/uapi/linux/if_link.h).
 func linkAttrSize(typ uint16) (int, attrSize) {
 	switch typ {
-	case 4, 5, 10, 13, 21, 27, 35, 47, 48: // IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_TXQLEN, IFLA_NUM_VF, IFLA_GROUP, IFLA_CARRIER_CHANGES, IFLA_CARRIER_UP_COUNT, IFLA_CARRIER_DOWN_COUNT
+	case 4, 5, 10, 13, 21, 27, 35, iflaLinkNetnsid, 47, 48: // IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_TXQLEN, IFLA_NUM_VF, IFLA_GROUP, IFLA_CARRIER_CHANGES, IFLA_LINK_NETNSID, IFLA_CARRIER_UP_COUNT, IFLA_CARRIER_DOWN_COUNT
 		return 4, nil
 	case 16, 17, 33: // IFLA_OPERSTATE, IFLA_LINKMODE, IFLA_CARRIER
 		return 1, nil
@@ -529,6 +536,22 @@ func xdpAttrSize(typ uint16) (int, attrSize) {
 		return 1, nil
 	}
 	return anyLen, nil
+}
+
+// hasAttr reports whether the attribute list b, already checked by
+// checkAttrs, holds an attribute of type typ.
+func hasAttr(b []byte, typ uint16) bool {
+	for len(b) >= 4 {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if binary.NativeEndian.Uint16(b[2:4])&nlaTypeMask == typ {
+			return true
+		}
+		if l < 4 {
+			return false
+		}
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return false
 }
 
 // anyAttrSize lets every attribute have any length.

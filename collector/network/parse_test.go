@@ -95,6 +95,39 @@ func TestParseDumpLinks(t *testing.T) {
 	}
 }
 
+// TestParseDumpLower: mv0 is a macvlan on veth0, whose peer is in another
+// namespace (IFLA_LINK_NETNSID); vethA and vethB are a pair inside.
+func TestParseDumpLower(t *testing.T) {
+	cs := parseCapture(t, "dump_lower.bin")
+	veth, mv := findLink(cs, "veth0"), findLink(cs, "mv0")
+	va, vb := findLink(cs, "vethA"), findLink(cs, "vethB")
+	lo := findLink(cs, "lo")
+	if veth == nil || mv == nil || va == nil || vb == nil || lo == nil {
+		t.Fatalf("links %+v", cs)
+	}
+	if mv.InfoKind != "macvlan" || mv.ParentIndex != veth.Index || mv.Kind != KindVirtual {
+		t.Errorf("mv0 = %+v, want a macvlan with ParentIndex %d (veth0)", mv, veth.Index)
+	}
+	if veth.ParentIndex != 0 {
+		t.Errorf("veth0 ParentIndex %d: its IFLA_LINK is its peer's index in another namespace", veth.ParentIndex)
+	}
+	if va.ParentIndex != vb.Index || vb.ParentIndex != va.Index {
+		t.Errorf("vethA ParentIndex %d, vethB %d: want each other's (%d, %d)", va.ParentIndex, vb.ParentIndex, vb.Index, va.Index)
+	}
+	if lo.ParentIndex != 0 {
+		t.Errorf("lo ParentIndex %d", lo.ParentIndex)
+	}
+	// The capture must exercise the exclusion: veth0 carries IFLA_LINK
+	// (5) and IFLA_LINK_NETNSID.
+	for _, m := range splitRaw(t, readCapture(t, "dump_lower.bin")) {
+		if m.typ == rtmNewLink && binary.NativeEndian.Uint32(m.data[4:8]) == uint32(veth.Index) {
+			if !hasAttr(m.data[sizeofIfInfomsg:], 5) || !hasAttr(m.data[sizeofIfInfomsg:], iflaLinkNetnsid) {
+				t.Error("veth0's message lacks IFLA_LINK or IFLA_LINK_NETNSID")
+			}
+		}
+	}
+}
+
 func TestParseDumpAddrs(t *testing.T) {
 	cs := parseCapture(t, "dump_addrs.bin")
 	want := map[string]int{
@@ -257,7 +290,7 @@ func TestParseEvents(t *testing.T) {
 // message is an error naming the message, never a panic; a cut at a
 // message boundary is whole messages.
 func TestParseTruncated(t *testing.T) {
-	for _, name := range []string{"dump_links.bin", "dump_addrs.bin", "dump_routes.bin", "dump_neighs.bin", "events.bin"} {
+	for _, name := range []string{"dump_links.bin", "dump_addrs.bin", "dump_routes.bin", "dump_neighs.bin", "events.bin", "dump_lower.bin"} {
 		b := readCapture(t, name)
 		bounds := map[int]bool{}
 		for _, m := range splitRaw(t, b) {
