@@ -27,8 +27,9 @@ func FuzzParseMessages(f *testing.F) {
 					t.Fatalf("address change %+v", c)
 				}
 			case ChangeRoute:
-				if c.Route == nil || (c.Route.Family != 4 && c.Route.Family != 6) {
-					t.Fatalf("route change %+v", c)
+				if r := c.Route; r == nil || (r.Family != 4 && r.Family != 6) || !r.Dst.IsValid() ||
+					r.Dst.Addr().Is4() != (r.Family == 4) || r.Table == rtTableLocal || r.Dst.Bits() != 0 && !r.Gateway.IsValid() {
+					t.Fatalf("route change %+v (route %+v)", c, c.Route)
 				}
 			case ChangeNeighbour:
 				if c.Neighbour == nil || !c.Neighbour.IP.IsValid() {

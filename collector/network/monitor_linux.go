@@ -262,9 +262,9 @@ var errClosed = fmt.Errorf("network: monitor closed: %w", net.ErrClosed)
 // Receive blocks until notifications arrive and returns them decoded, in
 // the kernel's order, each with the time it was read. Links are enriched
 // as in Snapshot (for a deleted link sysfs is gone: Sysfs is false and
-// Hardware, USB and Driver stay empty). Routes other than unicast default routes of the main
-// table are dropped, and Receive keeps waiting when nothing is left. After
-// Close it returns an error wrapping net.ErrClosed.
+// Hardware, USB and Driver stay empty). Routes that Route leaves out are
+// dropped, and Receive keeps waiting when nothing is left. After Close it
+// returns an error wrapping net.ErrClosed.
 //
 // When the kernel dropped notifications (ENOBUFS: the socket's receive
 // queue was full) Receive returns a single Change of kind ChangeOverrun.
@@ -484,8 +484,8 @@ func (m *Monitor) linkByIndex(index int) *Link {
 	return l
 }
 
-// Snapshot dumps the links (RTM_GETLINK), addresses (RTM_GETADDR), default
-// routes of the main table (RTM_GETROUTE) and IPv4 and IPv6 neighbours
+// Snapshot dumps the links (RTM_GETLINK), addresses (RTM_GETADDR), routes
+// (RTM_GETROUTE; those Route describes) and IPv4 and IPv6 neighbours
 // (RTM_GETNEIGH), and enriches the links from sysfs and nl80211. A dump
 // the kernel flags interrupted (NLM_F_DUMP_INTR: the table changed during
 // it) is taken again, up to 5 times; after that Snapshot returns an error

@@ -90,8 +90,10 @@ func TestMonitorSnapshot(t *testing.T) {
 	if !found {
 		t.Errorf("no 192.0.2.1/24 on veth0 in %+v", s.Addrs)
 	}
-	want := Route{Index: v.Index, Gateway: netip.MustParseAddr("192.0.2.254"), Family: 4}
-	if len(s.Routes) != 1 || s.Routes[0] != want {
+	// The prefix route of 192.0.2.1/24 and fe80::/64 have no gateway, the
+	// local table's routes are left out: only the default remains.
+	want := Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Table: 254, Index: v.Index, Gateway: netip.MustParseAddr("192.0.2.254"), Family: 4}
+	if len(s.Routes) != 1 || s.Routes[0] != want || !s.Routes[0].IsDefault() {
 		t.Errorf("routes %+v, want [%+v]", s.Routes, want)
 	}
 }
@@ -117,7 +119,10 @@ func TestMonitorReceive(t *testing.T) {
 	receiveUntil(t, m, "default route added", func(c Change) bool {
 		return c.Kind == ChangeRoute && !c.Deleted && c.Route.Gateway == gw1 && c.Route.Family == 4
 	})
-	a.ip("route", "add", "203.0.113.0/24", "via", gw1.String(), "dev", "veth0") // not a default: dropped
+	a.ip("route", "add", "203.0.113.0/24", "via", gw1.String(), "dev", "veth0")
+	receiveUntil(t, m, "route through a gateway", func(c Change) bool {
+		return c.Kind == ChangeRoute && !c.Deleted && c.Route.Dst == netip.MustParsePrefix("203.0.113.0/24") && c.Route.Gateway == gw1 && !c.Route.IsDefault()
+	})
 	a.ip("route", "replace", "default", "via", gw2.String(), "dev", "veth0")
 	c := receiveUntil(t, m, "default route changed", func(c Change) bool { return c.Kind == ChangeRoute && c.Route.Gateway == gw2 })
 	if !c.Replace {
@@ -130,20 +135,48 @@ func TestMonitorReceive(t *testing.T) {
 	})
 }
 
-// TestMonitorDropsOtherRoutes checks that a non-default route and a
-// default of another table never come out of Receive.
-func TestMonitorDropsOtherRoutes(t *testing.T) {
+// TestMonitorRoutes checks that a route through a gateway and a default
+// of another table come out of Receive with their Dst and Table, and that
+// a gateway-less route other than a default and the local table's routes
+// do not.
+func TestMonitorRoutes(t *testing.T) {
 	a, _ := addrTestNS(t)
-	m := a.open(Options{})
+	m := a.open(Options{NoWireless: true})
 	a.ip("route", "add", "203.0.113.0/24", "via", "192.0.2.254", "dev", "veth0")
 	a.ip("route", "add", "default", "via", "192.0.2.254", "dev", "veth0", "table", "100")
-	a.ip("addr", "add", "198.18.0.1/15", "dev", "veth0") // a marker after them
+	a.ip("route", "add", "198.51.100.0/24", "dev", "veth0", "table", "100")                           // no gateway: dropped
+	a.ip("route", "add", "198.51.100.128/25", "via", "192.0.2.254", "dev", "veth0", "table", "local") // local table: dropped
+	a.ip("addr", "add", "198.18.0.1/15", "dev", "veth0")                                              // a marker after them
+	v4 := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+	got := map[netip.Prefix]Route{}
 	receiveUntil(t, m, "the marker address", func(c Change) bool {
 		if c.Kind == ChangeRoute {
-			t.Errorf("route %+v came through", c.Route)
+			if r := c.Route; r.Dst.Bits() != 0 && !r.Gateway.IsValid() || r.Table == rtTableLocal {
+				t.Errorf("route %+v came through", r)
+			}
+			got[c.Route.Dst] = *c.Route
 		}
 		return c.Kind == ChangeAddr && c.Addr.Prefix.Addr() == netip.MustParseAddr("198.18.0.1")
 	})
+	gw := netip.MustParseAddr("192.0.2.254")
+	if r := got[v4("203.0.113.0/24")]; r.Table != 254 || r.Gateway != gw || r.IsDefault() {
+		t.Errorf("203.0.113.0/24: %+v", r)
+	}
+	if r := got[v4("0.0.0.0/0")]; r.Table != 100 || r.Gateway != gw || r.IsDefault() {
+		t.Errorf("default of table 100: %+v", r)
+	}
+	s, err := m.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Routes) != 2 {
+		t.Errorf("snapshot routes %+v, want 203.0.113.0/24 and table 100's default", s.Routes)
+	}
+	for _, r := range s.Routes {
+		if got[r.Dst] != r {
+			t.Errorf("snapshot route %+v, received %+v", r, got[r.Dst])
+		}
+	}
 }
 
 func TestMonitorKinds(t *testing.T) {

@@ -26,7 +26,7 @@ const PollInterval = 2 * time.Second
 // gopsutil (github.com/shirou/gopsutil/v4/net, the portable interface
 // list) and, when anything differs, Receive returns a ChangeOverrun so the
 // caller takes a new Snapshot. It sees links and addresses only: no
-// default routes, no neighbours, no SSIDs, and no kinds beyond loopback
+// routes, no neighbours, no SSIDs, and no kinds beyond loopback
 // and ethernet.
 type Monitor struct {
 	done      chan struct{}

@@ -1,6 +1,6 @@
 // Package network observes the network side of the PC from the kernel of
 // the caller's network namespace: links (interfaces), their addresses,
-// default routes and the neighbour table (ARP, NDP), and the Wi-Fi network
+// routes (defaults, and those through a gateway) and the neighbour table (ARP, NDP), and the Wi-Fi network
 // each wireless link is on. It only ever reads: it never sends a probe,
 // never captures a packet.
 //
@@ -128,19 +128,38 @@ func (a Addr) Countable() bool {
 	return ip.IsValid() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast()
 }
 
-// Route is one nexthop of a default route (RTM_NEWROUTE with dst_len 0 in
-// the main table).
+// Route is one nexthop of a route (RTM_NEWROUTE): of a default route
+// (Dst of length 0) of any table, with or without a gateway, or of any
+// other unicast route with a gateway; routes of the local table (255),
+// routes that are not unicast and gateway-less nexthops of routes that are
+// not defaults are left out. The default routes the host actually uses
+// are those of the main table (IsDefault); policy routing may send some
+// traffic through other tables' routes.
 type Route struct {
+	// Dst is the destination (RTA_DST with rtm_dst_len): 0.0.0.0/0 or
+	// ::/0 for a default route.
+	Dst netip.Prefix
+	// Table is the routing table (RTA_TABLE, else rtmsg.rtm_table): 254
+	// main, 253 default, or a policy routing table's number.
+	Table uint32
 	// Index is the link it leaves through (RTA_OIF, or rtnexthop.rtnh_ifindex
 	// of a multipath route's nexthop).
 	Index int
 	// Gateway is RTA_GATEWAY (or the address of RTA_VIA, then possibly an
 	// IPv6 gateway of an IPv4 route), of the route or of its nexthop;
-	// invalid for an on-link default.
+	// invalid for an on-link default, always valid when Dst is not a
+	// default.
 	Gateway netip.Addr
 	// Family is the route's family (rtmsg.rtm_family): 4 or 6.
 	Family   int
 	Priority uint32 // RTA_PRIORITY, the metric
+}
+
+// IsDefault reports whether r is a default route (Dst 0.0.0.0/0 or ::/0)
+// of the main table (254), the one the host uses for traffic no policy
+// routing rule sends elsewhere.
+func (r *Route) IsDefault() bool {
+	return r.Dst.Bits() == 0 && r.Table == rtTableMain
 }
 
 // Neighbour is one entry of the neighbour table (RTM_NEWNEIGH).
@@ -198,7 +217,7 @@ func IsLocallyAdministered(mac net.HardwareAddr) bool {
 type Snapshot struct {
 	Links      []Link
 	Addrs      []Addr
-	Routes     []Route // default routes only
+	Routes     []Route // routes with a gateway and default routes, of every table but local
 	Neighbours []Neighbour
 }
 
@@ -223,14 +242,16 @@ const (
 // Change is one change notification, decoded. Exactly one of Link, Addr,
 // Route, Neighbour is set for the matching kind (Link for ChangeWireless,
 // none for ChangeOverrun); Deleted is set for
-// RTM_DEL* messages. Changes of route tables other than main and of routes
-// other than defaults are dropped before they get here.
+// RTM_DEL* messages. Routes that Route leaves out (local table, not
+// unicast, gateway-less routes other than defaults) are dropped before
+// they get here.
 type Change struct {
 	Kind    ChangeKind
 	Deleted bool
 	// Replace is set for an RTM_NEWROUTE with NLM_F_REPLACE (ip route
-	// replace): the route took the place of the default route of the same
-	// family and priority, and no RTM_DELROUTE came for the old one. Each
+	// replace): the route took the place of the route of the same table,
+	// destination, family and priority, and no RTM_DELROUTE came for the
+	// old one. Each
 	// nexthop of a multipath route is a Change of its own, all with the
 	// same Replace.
 	Replace   bool

@@ -79,7 +79,7 @@ func TestMonitorOverrun(t *testing.T) {
 		case c.Addr != nil:
 			p = c.Addr.Prefix.Addr()
 		case c.Route != nil:
-			p = netip.Addr{} // TODO Dst
+			p = c.Route.Dst.Addr()
 		}
 		return p.Is4() && p.As4()[0] == 10 && p.As4()[1] == 1
 	}

@@ -44,9 +44,9 @@ const (
 	afBridge = 7  // AF_BRIDGE
 	afInet6  = 10 // AF_INET6
 
-	rtTableCompat = 252 // RT_TABLE_COMPAT: the real table is in RTA_TABLE
-	rtTableMain   = 254 // RT_TABLE_MAIN
-	rtnUnicast    = 1   // RTN_UNICAST
+	rtTableMain  = 254 // RT_TABLE_MAIN
+	rtTableLocal = 255 // RT_TABLE_LOCAL
+	rtnUnicast   = 1   // RTN_UNICAST
 
 	iflaLinkNetnsid = 37 // IFLA_LINK_NETNSID
 
@@ -81,8 +81,9 @@ var ErrMalformed = errors.New("malformed rtnetlink message")
 // (RTM_NEWADDR, RTM_DELADDR), route (RTM_NEWROUTE, RTM_DELROUTE) and
 // neighbour (RTM_NEWNEIGH, RTM_DELNEIGH) messages become Changes, with
 // Deleted set for RTM_DEL*; NLMSG_OVERRUN becomes a ChangeOverrun. It drops,
-// without error: routes that are not default routes (dst_len 0) of the
-// main table, or not unicast; neighbours and addresses of families other
+// without error: routes that are not unicast, routes of the local table
+// (255), and of the routes that are not defaults (dst_len 0) the nexthops
+// without a gateway (see Route); neighbours and addresses of families other
 // than AF_INET and AF_INET6 (the bridge forwarding database, AF_BRIDGE);
 // link messages of a family other than AF_UNSPEC (a bridge's port
 // notifications, AF_BRIDGE, which are not about the link itself);
@@ -376,37 +377,68 @@ func familyAddr(family uint8, ip []byte) (netip.Addr, error) {
 }
 
 // decodeRoutes decodes an rtmsg and its RTA_* attributes into one Route
-// per nexthop, or none when the route is not a unicast default route of
-// the main table (rtm_table, or RTA_TABLE when present).
+// per nexthop that is kept. It keeps unicast (RTN_UNICAST) IPv4 and IPv6
+// routes of every table but local (255; the table is RTA_TABLE when
+// present, else rtm_table): default routes (dst_len 0) whole, with a
+// gateway or on-link, and of other routes the nexthops with a gateway
+// (RTA_GATEWAY or RTA_VIA, of the route or of a multipath nexthop). So a
+// Route whose Dst is not a default always has a Gateway.
 func decodeRoutes(data []byte) ([]Route, error) {
 	if len(data) < sizeofRtMsg {
 		return nil, fmt.Errorf("rtmsg: %d bytes: %w", len(data), ErrMalformed)
 	}
 	// Look before decoding: other families (MPLS, multicast routing) have
-	// attributes that are not IP addresses, and other tables can be large.
+	// attributes that are not IP addresses, and the local table is large.
 	family, dstLen, table, typ := data[0], data[1], data[4], data[7]
-	if (family != afInet && family != afInet6) || dstLen != 0 || typ != rtnUnicast ||
-		(table != rtTableMain && table != rtTableCompat) {
+	if (family != afInet && family != afInet6) || typ != rtnUnicast || table == rtTableLocal {
 		return nil, nil
+	}
+	fam, bits := 4, 32
+	if family == afInet6 {
+		fam, bits = 6, 128
+	}
+	if int(dstLen) > bits {
+		return nil, fmt.Errorf("route: dst_len %d in a family %d message: %w", dstLen, family, ErrMalformed)
 	}
 	var m rtnetlink.RouteMessage
 	if err := m.UnmarshalBinary(data); err != nil {
 		return nil, fmt.Errorf("route: %v: %w", err, ErrMalformed)
 	}
 	a := &m.Attributes
-	if t := a.Table; t != 0 && t != rtTableMain || t == 0 && table != rtTableMain {
+	tbl := a.Table
+	if tbl == 0 {
+		tbl = uint32(table)
+	}
+	if tbl == rtTableLocal {
 		return nil, nil
 	}
-	fam := 4
-	if family == afInet6 {
-		fam = 6
+	var dst netip.Prefix
+	if dstLen == 0 {
+		dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+		if fam == 6 {
+			dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+	} else {
+		if a.Dst == nil {
+			return nil, fmt.Errorf("route: dst_len %d without RTA_DST: %w", dstLen, ErrMalformed)
+		}
+		d, err := familyAddr(family, a.Dst)
+		if err != nil {
+			return nil, fmt.Errorf("RTA_DST: %w", err)
+		}
+		dst = netip.PrefixFrom(d, int(dstLen))
 	}
+	r := Route{Dst: dst, Table: tbl, Family: fam, Priority: a.Priority}
 	if len(a.Multipath) == 0 {
 		gw, err := gateway(a.Gateway, a.Via)
 		if err != nil {
 			return nil, err
 		}
-		return []Route{{Index: int(a.OutIface), Gateway: gw, Family: fam, Priority: a.Priority}}, nil
+		if dstLen != 0 && !gw.IsValid() {
+			return nil, nil
+		}
+		r.Index, r.Gateway = int(a.OutIface), gw
+		return []Route{r}, nil
 	}
 	rs := make([]Route, 0, len(a.Multipath))
 	for _, nh := range a.Multipath {
@@ -414,7 +446,11 @@ func decodeRoutes(data []byte) ([]Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nexthop: %w", err)
 		}
-		rs = append(rs, Route{Index: int(nh.Hop.IfIndex), Gateway: gw, Family: fam, Priority: a.Priority})
+		if dstLen != 0 && !gw.IsValid() {
+			continue
+		}
+		r.Index, r.Gateway = int(nh.Hop.IfIndex), gw
+		rs = append(rs, r)
 	}
 	return rs, nil
 }

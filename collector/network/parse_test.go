@@ -3,11 +3,15 @@ package network
 import (
 	"encoding/binary"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jsimonetti/rtnetlink/v2"
 )
 
 // readCapture reads testdata/<name>, captured by TestCapture.
@@ -164,22 +168,105 @@ func TestParseDumpAddrs(t *testing.T) {
 
 func TestParseDumpRoutes(t *testing.T) {
 	cs := parseCapture(t, "dump_routes.bin")
-	// The dump also holds 198.51.100.0/24 (not a default), a default in
-	// table 100, local and multicast routes: all dropped.
-	want := []Route{
-		{Index: 2, Gateway: netip.MustParseAddr("192.0.2.254"), Family: 4, Priority: 100},
-		{Index: 2, Gateway: netip.MustParseAddr("2001:db8::fe"), Family: 6, Priority: 1024},
+	// Kept: the main table's defaults, 198.51.100.0/24 through a gateway,
+	// the default of table 100. Dropped: the local table, the prefix
+	// routes of the addresses and fe80::/64 (no gateway), multicast.
+	v4, v6 := netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")
+	want := map[Route]bool{
+		{Dst: v4, Table: 254, Index: 2, Gateway: netip.MustParseAddr("192.0.2.254"), Family: 4, Priority: 100}:                        true,
+		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Table: 254, Index: 2, Gateway: netip.MustParseAddr("192.0.2.254"), Family: 4}: true,
+		{Dst: v4, Table: 100, Index: 2, Gateway: netip.MustParseAddr("192.0.2.253"), Family: 4}:                                       true,
+		{Dst: v6, Table: 254, Index: 2, Gateway: netip.MustParseAddr("2001:db8::fe"), Family: 6, Priority: 1024}:                      true,
 	}
 	if len(cs) != len(want) {
 		t.Fatalf("%d routes, want %d: %+v", len(cs), len(want), cs)
 	}
+	var defaults int
 	for i, c := range cs {
-		if c.Kind != ChangeRoute || *c.Route != want[i] {
-			t.Errorf("route %d = %+v, want %+v", i, *c.Route, want[i])
+		if c.Kind != ChangeRoute || c.Route == nil || !want[*c.Route] {
+			t.Errorf("route %d = %+v, not one of %+v", i, c.Route, want)
+			continue
+		}
+		if c.Route.IsDefault() {
+			defaults++
+			if c.Route.Table != 254 || c.Route.Dst.Bits() != 0 {
+				t.Errorf("IsDefault of %+v", c.Route)
+			}
 		}
 	}
-	if n := len(splitRaw(t, readCapture(t, "dump_routes.bin"))); n < 6 {
-		t.Errorf("the capture holds %d messages: the drops are not exercised", n)
+	if defaults != 2 {
+		t.Errorf("%d routes IsDefault, want 2 (the main table's IPv4 and IPv6)", defaults)
+	}
+	// The drops are exercised: the capture holds local-table routes and
+	// gateway-less prefix routes.
+	var local, onLink int
+	for _, m := range splitRaw(t, readCapture(t, "dump_routes.bin")) {
+		if m.typ != rtmNewRoute {
+			continue
+		}
+		if m.data[4] == rtTableLocal {
+			local++
+		} else if m.data[1] != 0 && m.data[7] == rtnUnicast && !hasAttr(m.data[sizeofRtMsg:], 5) { // RTA_GATEWAY
+			onLink++
+		}
+	}
+	if local == 0 || onLink == 0 {
+		t.Errorf("the capture holds %d local-table routes and %d gateway-less ones: the drops are not exercised", local, onLink)
+	}
+}
+
+// TestParseRouteDrops builds route messages: the local table (by
+// rtm_table or RTA_TABLE), a gateway-less route that is not a default and
+// a multipath route with one nexthop through a gateway.
+func TestParseRouteDrops(t *testing.T) {
+	build := func(rm rtnetlink.RouteMessage) []byte {
+		t.Helper()
+		b, err := rm.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	gw := net.ParseIP("192.0.2.254").To4()
+	tests := []struct {
+		name string
+		rm   rtnetlink.RouteMessage
+		want []Route
+	}{
+		{"local table", rtnetlink.RouteMessage{Family: afInet, DstLength: 32, Table: rtTableLocal, Type: rtnUnicast,
+			Attributes: rtnetlink.RouteAttributes{Dst: net.ParseIP("192.0.2.1").To4(), Gateway: gw, OutIface: 2}}, nil},
+		{"local table in RTA_TABLE", rtnetlink.RouteMessage{Family: afInet, Table: 252, Type: rtnUnicast,
+			Attributes: rtnetlink.RouteAttributes{Table: rtTableLocal, Gateway: gw, OutIface: 2}}, nil},
+		{"on-link prefix", rtnetlink.RouteMessage{Family: afInet, DstLength: 24, Table: rtTableMain, Type: rtnUnicast,
+			Attributes: rtnetlink.RouteAttributes{Dst: net.ParseIP("192.0.2.0").To4(), OutIface: 2}}, nil},
+		{"on-link default of table 1000", rtnetlink.RouteMessage{Family: afInet, Table: 252, Type: rtnUnicast,
+			Attributes: rtnetlink.RouteAttributes{Table: 1000, OutIface: 3}},
+			[]Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Table: 1000, Index: 3, Family: 4}}},
+		{"multipath prefix", rtnetlink.RouteMessage{Family: afInet, DstLength: 16, Table: rtTableMain, Type: rtnUnicast,
+			Attributes: rtnetlink.RouteAttributes{Dst: net.ParseIP("10.9.0.0").To4(), Multipath: []rtnetlink.NextHop{
+				{Hop: rtnetlink.RTNextHop{IfIndex: 2}, Gateway: gw},
+				{Hop: rtnetlink.RTNextHop{IfIndex: 4}},
+			}}},
+			[]Route{{Dst: netip.MustParsePrefix("10.9.0.0/16"), Table: rtTableMain, Index: 2, Gateway: netip.AddrFrom4([4]byte(gw)), Family: 4}}},
+		{"blackhole", rtnetlink.RouteMessage{Family: afInet, Table: rtTableMain, Type: 6}, nil},
+	}
+	for _, tt := range tests {
+		cs, err := appendMessage(nil, rtmNewRoute, 0, build(tt.rm))
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		var got []Route
+		for _, c := range cs {
+			got = append(got, *c.Route)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+	// dst_len past the family's bits is malformed.
+	if _, err := appendMessage(nil, rtmNewRoute, 0, build(rtnetlink.RouteMessage{Family: afInet, DstLength: 33, Table: rtTableMain, Type: rtnUnicast})); !errors.Is(err, ErrMalformed) {
+		t.Errorf("dst_len 33: %v", err)
 	}
 }
 
@@ -278,10 +365,11 @@ func TestParseEvents(t *testing.T) {
 	if bridgeMsgs == 0 || links != linkMsgs {
 		t.Errorf("%d AF_BRIDGE link messages, %d others, %d link changes: want some AF_BRIDGE ones, all dropped", bridgeMsgs, linkMsgs, links)
 	}
-	// Non-default routes (the prefix routes of 203.0.113.5/24) are dropped.
+	// Gateway-less routes other than defaults (the prefix routes of
+	// 203.0.113.5/24) and the local table's are dropped.
 	for _, c := range cs {
-		if c.Kind == ChangeRoute && c.Route.Family == 4 && c.Route.Gateway.IsValid() == false {
-			t.Errorf("on-link route %+v: the prefix route was not dropped", c.Route)
+		if c.Kind == ChangeRoute && (c.Route.Dst.Bits() != 0 && !c.Route.Gateway.IsValid() || c.Route.Table == rtTableLocal) {
+			t.Errorf("route %+v was not dropped", c.Route)
 		}
 	}
 }
