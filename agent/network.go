@@ -53,8 +53,21 @@ type addrKey struct {
 }
 
 type routeKey struct {
-	index int
-	gw    netip.Addr
+	index    int
+	gw       netip.Addr
+	dst      netip.Prefix
+	table    uint32
+	priority uint32
+}
+
+func routeKeyOf(r *network.Route) routeKey {
+	return routeKey{r.Index, r.Gateway, r.Dst, r.Table, r.Priority}
+}
+
+// sameRoute reports whether a and b are nexthops of one route: the same
+// family, destination, table and metric.
+func sameRoute(a, b *network.Route) bool {
+	return a.Family == b.Family && a.Dst == b.Dst && a.Table == b.Table && a.Priority == b.Priority
 }
 
 type neighKey struct {
@@ -77,7 +90,7 @@ func (s *netState) replace(snap *network.Snapshot) {
 		s.addrs[addrKey{a.Index, a.Prefix}] = a
 	}
 	for _, r := range snap.Routes {
-		s.routes[routeKey{r.Index, r.Gateway}] = r
+		s.routes[routeKeyOf(&r)] = r
 	}
 	for _, n := range snap.Neighbours {
 		s.neigh[neighKey{n.Index, n.IP}] = n
@@ -146,16 +159,16 @@ func (s *netState) apply(c, prev *network.Change) bool {
 		if c.Route == nil {
 			return false
 		}
-		k := routeKey{c.Route.Index, c.Route.Gateway}
+		k := routeKeyOf(c.Route)
 		if c.Deleted {
 			delete(s.routes, k)
 			return true
 		}
 		if c.Replace && !sameReplace(prev, c) {
-			// The default route of this family and metric it replaced,
-			// every nexthop, on whatever link.
+			// The route of this family, destination, table and metric it
+			// replaced, every nexthop, on whatever link.
 			for rk, r := range s.routes {
-				if r.Family == c.Route.Family && r.Priority == c.Route.Priority {
+				if sameRoute(&r, c.Route) {
 					delete(s.routes, rk)
 				}
 			}
@@ -184,7 +197,7 @@ func (s *netState) apply(c, prev *network.Change) bool {
 // of the same family and metric.
 func sameReplace(prev, c *network.Change) bool {
 	return prev != nil && prev.Kind == network.ChangeRoute && prev.Replace && !prev.Deleted && prev.Route != nil &&
-		prev.Time.Equal(c.Time) && prev.Route.Family == c.Route.Family && prev.Route.Priority == c.Route.Priority
+		prev.Time.Equal(c.Time) && sameRoute(prev.Route, c.Route)
 }
 
 // hasIPv4 reports whether link index holds an IPv4 address.

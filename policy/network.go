@@ -238,8 +238,24 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 	// a bridge named docker0 is judged).
 	hwMaster := map[int]bool{}
 	for i := range links {
-		if l := &links[i].Link; l.MasterIndex != 0 && (l.Hardware || l.USB != "") {
+		if l := &links[i].Link; l.MasterIndex != 0 && (l.Hardware || l.USB != "" || !l.Sysfs) {
 			hwMaster[l.MasterIndex] = true
+		}
+	}
+	// So is a link on such a lower device (a macvlan, ipvlan or VLAN on
+	// a NIC: IFLA_LINK, followed down; a veth's names its peer).
+	for i := range links {
+		l := &links[i].Link
+		for hops, x := 0, l; x.ParentIndex != 0 && x.InfoKind != "veth" && hops < 8; hops++ {
+			j, ok := pos[x.ParentIndex]
+			if !ok {
+				break
+			}
+			x = &links[j].Link
+			if x.Hardware || x.USB != "" || !x.Sysfs {
+				hwMaster[l.Index] = true
+				break
+			}
 		}
 	}
 	for i := range links {
@@ -283,7 +299,18 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 		}
 		fs = p.linkFindings(fs, &links[i], &st[i], usb)
 	}
-	gws, gfs := p.gateways(links, pos, s)
+	// Gateways and their pins are those of the routes that stand for the
+	// default: 0/0 of any table, and the 0/1 + 128/1 split (and ::/1 +
+	// 8000::/1) that VPNs use to override it. Every route through a
+	// gateway counts for being on a network (st.routes, above).
+	defaults := *s
+	defaults.Routes = nil
+	for _, r := range s.Routes {
+		if defaultLike(&r) {
+			defaults.Routes = append(defaults.Routes, r)
+		}
+	}
+	gws, gfs := p.gateways(links, pos, &defaults)
 	v.Gateways = gws
 	fs = append(fs, gfs...)
 	fs = p.multiHomed(fs, links, st)
@@ -308,7 +335,9 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 // physical or USB link is never ignored (network.md: renaming a tethered
 // phone to docker0 must not hide it).
 func (p *NetworkPolicy) ignored(l *network.Link) bool {
-	if l.Hardware || l.USB != "" {
+	if l.Hardware || l.USB != "" || !l.Sysfs {
+		// Hardware, USB, or what sysfs did not confirm as virtual (a name
+		// it does not answer for, sysfs mounted over): never ignored.
 		return false
 	}
 	for _, pat := range p.ignore {
@@ -328,6 +357,14 @@ func (p *NetworkPolicy) NetworkOf(l *network.Link, a network.Addr) *config.Netwo
 		}
 	}
 	return nil
+}
+
+// defaultLike reports whether r stands for a default route: a prefix of
+// length 0 (in any table: a policy rule can select it) or 1 (half the
+// address space, the split that overrides a default). A route without a
+// destination (as tests build them) is a default.
+func defaultLike(r *network.Route) bool {
+	return !r.Dst.IsValid() || r.Dst.Bits() <= 1
 }
 
 // matches reports whether a countable address a of link l is in approved

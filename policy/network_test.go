@@ -427,7 +427,7 @@ func TestJudgeNetwork(t *testing.T) {
 		{
 			name: "ignored virtual docker0",
 			snap: plus(onLAN(), network.Snapshot{
-				Links: []network.Link{{Index: 5, Name: "docker0", Kind: network.KindBridge, InfoKind: "bridge", AdminUp: true, Carrier: true, OperState: "up",
+				Links: []network.Link{{Index: 5, Name: "docker0", Kind: network.KindBridge, Sysfs: true, InfoKind: "bridge", AdminUp: true, Carrier: true, OperState: "up",
 					MAC: mustMAC("02:42:ac:11:00:01")}},
 				Addrs:  []network.Addr{addr(5, "172.17.0.1/16")},
 				Routes: []network.Route{route(5, "172.17.0.254")},
@@ -459,11 +459,57 @@ func TestJudgeNetwork(t *testing.T) {
 			},
 		},
 		{
+			name: "a virtual-looking docker0 that sysfs does not confirm is judged (fail closed)",
+			snap: plus(onLAN(), network.Snapshot{
+				Links: []network.Link{{Index: 5, Name: "docker0", Kind: network.KindVirtual, AdminUp: true, OperState: "unknown"}},
+				Addrs: []network.Addr{addr(5, "192.168.42.10/24")},
+			}),
+			want: []string{"network_multi_homed|if=5", "network_unapproved|if=5|192.168.42.10/24"},
+		},
+		{
+			name: "a macvlan named docker7 on a NIC is judged: a zone bridge",
+			snap: plus(onLAN(), network.Snapshot{
+				Links: []network.Link{
+					eth(3, "eth1"),
+					{Index: 7, Name: "docker7", Kind: network.KindVirtual, InfoKind: "macvlan", ParentIndex: 3, Sysfs: true, AdminUp: true, Carrier: true, OperState: "up"},
+				},
+				Addrs: []network.Addr{addr(7, "10.30.0.5/16")},
+			}),
+			want: []string{"network_zone_bridge|internet,lgwan"},
+		},
+		{
+			name: "the 0/1 + 128/1 split through a link without an approved address",
+			snap: plus(onLAN(), network.Snapshot{
+				Links: []network.Link{eth(3, "eth1")},
+				Addrs: []network.Addr{addr(3, "fe80::1/64")},
+				Routes: []network.Route{
+					{Index: 3, Family: 4, Gateway: netip.MustParseAddr("192.168.1.1"), Dst: netip.MustParsePrefix("0.0.0.0/1"), Table: 254},
+					{Index: 3, Family: 4, Gateway: netip.MustParseAddr("192.168.1.1"), Dst: netip.MustParsePrefix("128.0.0.0/1"), Table: 254},
+				},
+			}),
+			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|route"},
+		},
+		{
+			name: "a default route in another table (ip rule) through a link without an approved address",
+			snap: plus(onLAN(), network.Snapshot{
+				Links:  []network.Link{eth(3, "eth1")},
+				Routes: []network.Route{{Index: 3, Family: 4, Gateway: netip.MustParseAddr("192.168.1.1"), Dst: netip.MustParsePrefix("0.0.0.0/0"), Table: 100}},
+			}),
+			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|route"},
+		},
+		{
+			name: "a route to one subnet through a router on the LAN is no finding",
+			snap: plus(onLAN(), network.Snapshot{
+				Routes: []network.Route{{Index: 2, Family: 4, Gateway: netip.MustParseAddr("10.20.0.9"), Dst: netip.MustParsePrefix("172.31.0.0/16"), Table: 254}},
+			}),
+			want: []string{},
+		},
+		{
 			name: "ignore patterns match the whole name, case-sensitive",
 			snap: network.Snapshot{
 				Links: []network.Link{
-					{Index: 5, Name: "Docker0", Kind: network.KindVirtual, AdminUp: true, OperState: "unknown"},
-					{Index: 6, Name: "xvirbr0", Kind: network.KindVirtual, AdminUp: true, OperState: "unknown"},
+					{Index: 5, Name: "Docker0", Kind: network.KindVirtual, Sysfs: true, AdminUp: true, OperState: "unknown"},
+					{Index: 6, Name: "xvirbr0", Kind: network.KindVirtual, Sysfs: true, AdminUp: true, OperState: "unknown"},
 				},
 				Addrs: []network.Addr{addr(5, "172.17.0.1/16"), addr(6, "192.168.122.1/24")},
 			},
@@ -674,7 +720,7 @@ func TestJudgeNetwork(t *testing.T) {
 		{
 			name: "neighbours on unapproved or ignored links are not LAN devices",
 			snap: plus(onLAN(), network.Snapshot{
-				Links: []network.Link{eth(3, "eth1"), {Index: 5, Name: "virbr0", Kind: network.KindBridge, InfoKind: "bridge", AdminUp: true, OperState: "up", Carrier: true}},
+				Links: []network.Link{eth(3, "eth1"), {Index: 5, Name: "virbr0", Kind: network.KindBridge, Sysfs: true, InfoKind: "bridge", AdminUp: true, OperState: "up", Carrier: true}},
 				Addrs: []network.Addr{addr(3, "192.168.9.9/24"), addr(5, "10.20.200.1/24")},
 				Neighbours: []network.Neighbour{
 					neigh(3, "192.168.9.1", stranger),
