@@ -75,6 +75,7 @@ type Config struct {
 	Metrics  Metrics       // metrics:
 	USB      USB           // usb:
 	Network  Network       // network:
+	Report   Report        // report:
 	Approved ApprovedLists // approved:
 	// File is the path the config was read from ("" for Default).
 	File string
@@ -198,6 +199,7 @@ func Default() *Config {
 		Network: Network{WatchLAN: true, LANReportWindow: DefaultLANReportWindow},
 		Metrics: Metrics{Listen: DefaultMetricsListen},
 		USB:     USB{Backend: DefaultUSBBackend},
+		Report:  Report{HeartbeatInterval: DefaultHeartbeatInterval, BatchSize: DefaultBatchSize, QueueLimit: DefaultQueueLimit},
 	}
 }
 

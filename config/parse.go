@@ -27,7 +27,7 @@ const maxStringLen = 1024
 
 // Keys of each mapping, in the order the documentation lists them.
 var (
-	topKeys     = []string{"version", "agent", "metrics", "usb", "network", "approved"}
+	topKeys     = []string{"version", "agent", "metrics", "usb", "network", "report", "approved"}
 	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval", "contact"}
 	metricsKeys = []string{"listen", "web_config_file"}
 	usbKeys     = []string{"backend"}
@@ -180,6 +180,9 @@ func (p *parser) parseDoc(data []byte) *Config {
 	}
 	if n := top.get("network"); n != nil {
 		p.network(n, &cfg.Network)
+	}
+	if n := top.get("report"); n != nil {
+		p.report(n, &cfg.Report)
 	}
 	if n := top.get("approved"); n != nil {
 		p.approved(n, &cfg.Approved)
