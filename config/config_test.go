@@ -186,7 +186,7 @@ func TestParseErrors(t *testing.T) {
 		{"top level list", "- 1\n", []string{"c.yaml:1:1: the file must be a mapping of keys (version, agent, ...), got a list"}},
 		{"top level scalar", "hello\n", []string{`c.yaml:1:1: the file must be a mapping of keys (version, agent, ...), got "hello"`}},
 		{"unknown top key", v + "agnet: {}\n", []string{`c.yaml:2:1: unknown key "agnet" (did you mean "agent"?)`}},
-		{"unknown key far from any", v + "zzzzzzzz: 1\n", []string{`c.yaml:2:1: unknown key "zzzzzzzz" (known keys: version, agent, metrics, usb, network, approved)`}},
+		{"unknown key far from any", v + "zzzzzzzz: 1\n", []string{`c.yaml:2:1: unknown key "zzzzzzzz" (known keys: version, agent, metrics, usb, network, report, approved)`}},
 		{"duplicate key", v + "agent: {}\nagent: {}\n", []string{`c.yaml:3:1: duplicate key "agent" (first at line 2)`}},
 		{"duplicate nested key", v + "agent:\n  language: ja\n  language: en\n", []string{`c.yaml:4:3: agent: duplicate key "language" (first at line 3)`}},
 		{"unknown agent key", v + "agent:\n  languge: en\n", []string{`c.yaml:3:3: agent: unknown key "languge" (did you mean "language"?)`}},
