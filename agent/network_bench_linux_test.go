@@ -13,6 +13,7 @@ import (
 	"github.com/jsimonetti/rtnetlink/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/mamori-agent/mamori/internal/netnstest"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -46,7 +47,7 @@ func (s violationSignal) Handle(ev *Event) error {
 // removed again, untimed, and its violation_cleared awaited. The median
 // is reported as median-ns/op beside the mean.
 func BenchmarkLinkChangeToRecord(b *testing.B) {
-	requireNetns(b)
+	netnstest.Require(b)
 	b.Run("tmpfs", func(b *testing.B) {
 		dir := b.TempDir()
 		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
@@ -80,10 +81,10 @@ func BenchmarkLinkChangeToRecord(b *testing.B) {
 
 func benchLinkChange(b *testing.B, fsDir string) {
 	pc, sw := newNetns(b, "pc"), newNetns(b, "sw")
-	vethPair(pc, "pc0", sw, "sw0")
-	sw.ip("link", "set", "sw0", "up")
-	pc.ip("addr", "add", pcAddr, "dev", "pc0")
-	pc.ip("link", "set", "pc0", "up")
+	netnstest.VethPair(pc.NS, "pc0", sw.NS, "sw0")
+	sw.IP("link", "set", "sw0", "up")
+	pc.IP("addr", "add", pcAddr, "dev", "pc0")
+	pc.IP("link", "set", "pc0", "up")
 
 	e := newEnvTB(b, netTestConfig(gwMAC))
 	for _, d := range []string{"devices", "bus/usb/devices"} {
@@ -96,7 +97,7 @@ func benchLinkChange(b *testing.B, fsDir string) {
 
 	var conn *rtnetlink.Conn
 	var index uint32
-	if err := pc.do(func() error {
+	if err := pc.Do(func() error {
 		ifi, err := net.InterfaceByName("pc0")
 		if err != nil {
 			return err
@@ -105,7 +106,7 @@ func benchLinkChange(b *testing.B, fsDir string) {
 		conn, err = rtnetlink.Dial(nil)
 		return err
 	}); err != nil {
-		b.Fatalf("rtnetlink in %s: %v", pc.name, err)
+		b.Fatalf("rtnetlink in %s: %v", pc.Name(), err)
 	}
 	defer conn.Close()
 	ip := net.IPv4(192, 168, 77, 2).To4()

@@ -5,20 +5,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mamori-agent/mamori/collector/network"
+	"github.com/mamori-agent/mamori/internal/netnstest"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -29,94 +24,39 @@ import (
 // audit records, and on nothing recorded twice after a restart. Traffic
 // is only ever sent between these namespaces.
 
-// testNetns is a network namespace made for one test (ip netns add) and
-// deleted when it ends (a copy of collector/network's test helper).
+// testNetns is a network namespace made for one test and deleted when it
+// ends (netnstest.NS), with this package's helpers sysctl and monitor.
 type testNetns struct {
-	t    testing.TB
-	name string
-}
-
-var netnsSeq atomic.Int64
-
-// requireNetns skips the test unless it runs as root with ip(8).
-func requireNetns(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces and veth pairs (run the agent's tests as root to cover the network source)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8) from iproute2 to build network namespaces: " + err.Error())
-	}
+	*netnstest.NS
+	t testing.TB
 }
 
 // newNetns makes a fresh network namespace, with loopback up and IPv6 off
 // (the cases are IPv4; no link-local addresses or router solicitations
 // come and go while a test counts records), and deletes it at the end.
+// It skips the test unless it runs as root with ip(8).
 func newNetns(t testing.TB, role string) *testNetns {
 	t.Helper()
-	requireNetns(t)
-	n := &testNetns{t: t, name: fmt.Sprintf("mamori-a%d-%d-%s", os.Getpid(), netnsSeq.Add(1), role)}
-	if out, err := exec.Command("ip", "netns", "add", n.name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", n.name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", n.name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", n.name, err, out)
-		}
-	})
+	n := &testNetns{NS: netnstest.New(t, "mamori-a-"+role), t: t}
 	for _, k := range []string{"all", "default"} {
 		n.sysctl("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", "1")
 	}
-	n.ip("link", "set", "lo", "up")
 	return n
-}
-
-// ip runs ip -n <ns> args... and fails the test if it fails.
-func (n *testNetns) ip(args ...string) string {
-	n.t.Helper()
-	out, err := exec.Command("ip", append([]string{"-n", n.name}, args...)...).CombinedOutput()
-	if err != nil {
-		n.t.Fatalf("ip -n %s %s: %v: %s", n.name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // sysctl writes a /proc/sys/net file of the namespace (the thread in the
 // namespace opens it: net sysctls follow the opener's namespace).
 func (n *testNetns) sysctl(path, value string) {
 	n.t.Helper()
-	err := n.do(func() error {
+	err := n.Do(func() error {
 		if _, err := os.Stat(path); os.IsNotExist(err) {
 			return nil // no IPv6 in this kernel: nothing to turn off
 		}
 		return os.WriteFile(path, []byte(value), 0o644)
 	})
 	if err != nil {
-		n.t.Fatalf("sysctl %s=%s in %s: %v", path, value, n.name, err)
+		n.t.Fatalf("sysctl %s=%s in %s: %v", path, value, n.Name(), err)
 	}
-}
-
-// do runs fn on a thread moved into the namespace; the thread is thrown
-// away afterwards (the goroutine exits while locked), so no other code
-// ever runs in the namespace by accident. Sockets fn makes stay in the
-// namespace.
-func (n *testNetns) do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open("/var/run/netns/"+n.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open netns %s: %w", n.name, err)
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
 }
 
 // monitor opens a network.Monitor inside the namespace, for
@@ -125,35 +65,11 @@ func (n *testNetns) do(fn func() error) error {
 func (n *testNetns) monitor() NetworkSource {
 	n.t.Helper()
 	var m *network.Monitor
-	if err := n.do(func() (err error) { m, err = network.Open(network.Options{NoWireless: true}); return err }); err != nil {
-		n.t.Fatalf("network.Open in %s: %v", n.name, err)
+	if err := n.Do(func() (err error) { m, err = network.Open(network.Options{NoWireless: true}); return err }); err != nil {
+		n.t.Fatalf("network.Open in %s: %v", n.Name(), err)
 	}
 	n.t.Cleanup(func() { _ = m.Close() })
 	return m
-}
-
-// sendUDP sends one UDP datagram from inside the namespace to addr, which
-// must be an address inside a namespace the test made.
-func (n *testNetns) sendUDP(addr string) {
-	n.t.Helper()
-	err := n.do(func() error {
-		c, err := net.DialTimeout("udp", addr, time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_, err = c.Write([]byte("mamori test"))
-		return err
-	})
-	if err != nil {
-		n.t.Fatalf("send UDP from %s to %s: %v", n.name, addr, err)
-	}
-}
-
-// vethPair makes a veth pair with a in n and b in peer.
-func vethPair(n *testNetns, a string, peer *testNetns, b string) {
-	n.t.Helper()
-	n.ip("link", "add", a, "type", "veth", "peer", "name", b, "netns", peer.name)
 }
 
 // The LAN the tests build. Interface names are the test's own (pc0, sw0,
@@ -214,19 +130,19 @@ type netLAN struct {
 // route via the gateway; and a test env with the config for pin.
 func newNetLAN(t *testing.T, pin string) *netLAN {
 	t.Helper()
-	requireNetns(t)
+	netnstest.Require(t)
 	l := &netLAN{t: t, pc: newNetns(t, "pc"), sw: newNetns(t, "sw")}
-	l.sw.ip("link", "add", "br0", "type", "bridge")
-	l.sw.ip("link", "set", "br0", "address", gwMAC)
-	l.sw.ip("addr", "add", gwIP+"/16", "dev", "br0")
-	l.sw.ip("link", "set", "br0", "up")
-	vethPair(l.pc, "pc0", l.sw, "sw0")
-	l.sw.ip("link", "set", "sw0", "master", "br0")
-	l.sw.ip("link", "set", "sw0", "up")
-	l.pc.ip("link", "set", "pc0", "address", pcMAC)
-	l.pc.ip("addr", "add", pcAddr, "dev", "pc0")
-	l.pc.ip("link", "set", "pc0", "up")
-	l.pc.ip("route", "add", "default", "via", gwIP, "dev", "pc0")
+	l.sw.IP("link", "add", "br0", "type", "bridge")
+	l.sw.IP("link", "set", "br0", "address", gwMAC)
+	l.sw.IP("addr", "add", gwIP+"/16", "dev", "br0")
+	l.sw.IP("link", "set", "br0", "up")
+	netnstest.VethPair(l.pc.NS, "pc0", l.sw.NS, "sw0")
+	l.sw.IP("link", "set", "sw0", "master", "br0")
+	l.sw.IP("link", "set", "sw0", "up")
+	l.pc.IP("link", "set", "pc0", "address", pcMAC)
+	l.pc.IP("addr", "add", pcAddr, "dev", "pc0")
+	l.pc.IP("link", "set", "pc0", "up")
+	l.pc.IP("route", "add", "default", "via", gwIP, "dev", "pc0")
 	l.e = newEnv(t, netTestConfig(pin))
 	// A sysfs without USB devices: only the network is watched here.
 	for _, d := range []string{"devices", "bus/usb/devices"} {
@@ -262,12 +178,12 @@ func (l *netLAN) device(mac, cidr string) *testNetns {
 	l.ports++
 	port := fmt.Sprintf("sw%d", l.ports)
 	d := newNetns(l.t, "dev")
-	vethPair(d, "d0", l.sw, port)
-	l.sw.ip("link", "set", port, "master", "br0")
-	l.sw.ip("link", "set", port, "up")
-	d.ip("link", "set", "d0", "address", mac)
-	d.ip("addr", "add", cidr, "dev", "d0")
-	d.ip("link", "set", "d0", "up")
+	netnstest.VethPair(d.NS, "d0", l.sw.NS, port)
+	l.sw.IP("link", "set", port, "master", "br0")
+	l.sw.IP("link", "set", port, "up")
+	d.IP("link", "set", "d0", "address", mac)
+	d.IP("addr", "add", cidr, "dev", "d0")
+	d.IP("link", "set", "d0", "up")
 	return d
 }
 
@@ -276,13 +192,13 @@ func (l *netLAN) device(mac, cidr string) *testNetns {
 func (l *netLAN) second(cidr string, up bool) *testNetns {
 	l.t.Helper()
 	o := newNetns(l.t, "other")
-	vethPair(l.pc, "pc1", o, "o0")
-	o.ip("link", "set", "o0", "up")
+	netnstest.VethPair(l.pc.NS, "pc1", o.NS, "o0")
+	o.IP("link", "set", "o0", "up")
 	if cidr != "" {
-		l.pc.ip("addr", "add", cidr, "dev", "pc1")
+		l.pc.IP("addr", "add", cidr, "dev", "pc1")
 	}
 	if up {
-		l.pc.ip("link", "set", "pc1", "up")
+		l.pc.IP("link", "set", "pc1", "up")
 	}
 	return o
 }
@@ -290,7 +206,7 @@ func (l *netLAN) second(cidr string, up bool) *testNetns {
 // resolveGateway makes the PC's kernel learn the gateway's MAC: one UDP
 // datagram from the PC to the gateway (port 9, discard; nobody listens,
 // the switch's namespace answers with an ICMP error).
-func (l *netLAN) resolveGateway() { l.pc.sendUDP(gwIP + ":9") }
+func (l *netLAN) resolveGateway() { l.pc.SendUDP(gwIP + ":9") }
 
 // netRecord is an audit record as the network tests read it.
 type netRecord struct {
@@ -537,7 +453,7 @@ func TestNetworkLookAlikeGateway(t *testing.T) {
 
 	// The default route moves to another gateway (ip route replace): the
 	// look-alike no longer carries it.
-	l.pc.ip("route", "replace", "default", "via", "10.20.0.2", "dev", "pc0")
+	l.pc.IP("route", "replace", "default", "via", "10.20.0.2", "dev", "pc0")
 	recs = l.waitRecords("route replaced", func(rs []netRecord) bool {
 		return len(where(rs, clearedOf(wire.KindNetworkUnapproved))) == 1
 	})
@@ -569,7 +485,7 @@ func TestNetworkSecondNetworkJoined(t *testing.T) {
 	}
 	l.restartNoDoubles()
 
-	l.pc.ip("addr", "del", outside, "dev", "pc1")
+	l.pc.IP("addr", "del", outside, "dev", "pc1")
 	recs = l.waitRecords("violations cleared", func(rs []netRecord) bool {
 		return len(where(rs, clearedOf(wire.KindNetworkMultiHomed))) == 1 && len(where(rs, clearedOf(wire.KindNetworkUnapproved))) == 1
 	})
@@ -582,7 +498,7 @@ func TestNetworkSecondNetworkJoined(t *testing.T) {
 	l.restartNoDoubles()
 
 	// Joined again: a new appearance of each condition.
-	l.pc.ip("addr", "add", outside, "dev", "pc1")
+	l.pc.IP("addr", "add", outside, "dev", "pc1")
 	l.waitRecords("violations again", func(rs []netRecord) bool {
 		return len(where(rs, violationOf(wire.KindNetworkMultiHomed))) == 2 && len(where(rs, violationOf(wire.KindNetworkUnapproved))) == 2
 	})
@@ -611,7 +527,7 @@ func TestNetworkZoneBridge(t *testing.T) {
 		t.Errorf("two approved networks are only a zone bridge, want no other violation:\n%s", dumpNet(recs))
 	}
 	l.restartNoDoubles()
-	l.pc.ip("link", "set", "pc1", "down")
+	l.pc.IP("link", "set", "pc1", "down")
 	l.waitRecords("zone bridge cleared", func(rs []netRecord) bool {
 		return len(where(rs, clearedOf(wire.KindNetworkZoneBridge))) == 1
 	})
@@ -634,7 +550,7 @@ func TestNetworkLinkDownUp(t *testing.T) {
 		t.Errorf("multi-homed raised for a link that is down:\n%s", dumpNet(l.records()))
 	}
 
-	l.pc.ip("link", "set", "pc1", "up")
+	l.pc.IP("link", "set", "pc1", "up")
 	recs = l.waitRecords("pc1 up, multi-homed", func(rs []netRecord) bool {
 		return len(where(rs, onLink(wire.TypeLinkUp, "pc1"))) == 1 && len(where(rs, violationOf(wire.KindNetworkMultiHomed))) == 1
 	})
@@ -642,17 +558,17 @@ func TestNetworkLinkDownUp(t *testing.T) {
 		t.Errorf("link_up pc1: %+v", up)
 	}
 	// The far end goes away: pc1 loses its carrier.
-	other.ip("link", "set", "o0", "down")
+	other.IP("link", "set", "o0", "down")
 	l.waitRecords("pc1 carrier lost", func(rs []netRecord) bool {
 		return len(where(rs, onLink(wire.TypeLinkDown, "pc1"))) == 1 && len(where(rs, clearedOf(wire.KindNetworkMultiHomed))) == 1
 	})
-	other.ip("link", "set", "o0", "up")
+	other.IP("link", "set", "o0", "up")
 	l.waitRecords("pc1 carrier back", func(rs []netRecord) bool {
 		return len(where(rs, onLink(wire.TypeLinkUp, "pc1"))) == 2 && len(where(rs, violationOf(wire.KindNetworkMultiHomed))) == 2
 	})
 
 	// pc0, the LAN side, down and up.
-	l.pc.ip("link", "set", "pc0", "down")
+	l.pc.IP("link", "set", "pc0", "down")
 	recs = l.waitRecords("pc0 down", func(rs []netRecord) bool {
 		return len(where(rs, onLink(wire.TypeLinkDown, "pc0"))) == 1 && len(where(rs, clearedOf(wire.KindNetworkMultiHomed))) == 2
 	})
@@ -660,7 +576,7 @@ func TestNetworkLinkDownUp(t *testing.T) {
 		t.Errorf("link_down pc0 says admin up: %+v", d)
 	}
 	l.restartNoDoubles()
-	l.pc.ip("link", "set", "pc0", "up")
+	l.pc.IP("link", "set", "pc0", "up")
 	recs = l.waitRecords("pc0 up", func(rs []netRecord) bool {
 		return len(where(rs, onLink(wire.TypeLinkUp, "pc0"))) == 2 && len(where(rs, violationOf(wire.KindNetworkMultiHomed))) == 3
 	})
@@ -677,8 +593,8 @@ func TestNetworkAddressChange(t *testing.T) {
 	l := newNetLAN(t, gwMAC)
 	l.start()
 	l.waitRecords("pc0's address", func(rs []netRecord) bool { return len(where(rs, addrRec(wire.TypeAddressAdded, pcAddr))) == 1 })
-	l.pc.ip("addr", "del", pcAddr, "dev", "pc0")
-	l.pc.ip("addr", "add", next, "dev", "pc0")
+	l.pc.IP("addr", "del", pcAddr, "dev", "pc0")
+	l.pc.IP("addr", "add", next, "dev", "pc0")
 	recs := l.waitRecords("address changed", func(rs []netRecord) bool {
 		return len(where(rs, addrRec(wire.TypeAddressRemoved, pcAddr))) == 1 && len(where(rs, addrRec(wire.TypeAddressAdded, next))) == 1
 	})
@@ -686,12 +602,12 @@ func TestNetworkAddressChange(t *testing.T) {
 		t.Errorf("address_removed must name pc0: %s %+v", r, r.Address)
 	}
 	l.restartNoDoubles()
-	l.pc.ip("addr", "del", next, "dev", "pc0")
+	l.pc.IP("addr", "del", next, "dev", "pc0")
 	l.waitRecords("address removed", func(rs []netRecord) bool { return len(where(rs, addrRec(wire.TypeAddressRemoved, next))) == 1 })
-	l.pc.ip("addr", "add", next, "dev", "pc0")
+	l.pc.IP("addr", "add", next, "dev", "pc0")
 	l.waitRecords("the same address again", func(rs []netRecord) bool { return len(where(rs, addrRec(wire.TypeAddressAdded, next))) == 2 })
 	// An address whose lifetimes alone change is no new appearance.
-	l.pc.ip("addr", "change", next, "dev", "pc0", "valid_lft", "3600", "preferred_lft", "1800")
+	l.pc.IP("addr", "change", next, "dev", "pc0", "valid_lft", "3600", "preferred_lft", "1800")
 	recs = l.settle(150 * time.Millisecond)
 	if n := len(where(recs, addrRec(wire.TypeAddressAdded, next))); n != 2 {
 		t.Errorf("want two address_added for %s (re-added once, lifetimes changed once):\n%s", next, dumpNet(recs))
@@ -715,8 +631,8 @@ func TestNetworkLANDevices(t *testing.T) {
 	random := l.device(randomMAC, "10.20.0.12/16")
 	l.start()
 	l.resolveGateway()
-	registered.sendUDP(pcIP + ":9")
-	stranger.sendUDP(pcIP + ":9")
+	registered.SendUDP(pcIP + ":9")
+	stranger.SendUDP(pcIP + ":9")
 	recs := l.waitRecords("the stranger reported", func(rs []netRecord) bool {
 		return len(where(rs, violationOf(wire.KindLANDeviceUnregistered))) == 1
 	})
@@ -727,8 +643,8 @@ func TestNetworkLANDevices(t *testing.T) {
 		t.Errorf("lan_device_unregistered = %s %+v", u, u.Violation)
 	}
 	// The stranger talks again: still the same window.
-	stranger.sendUDP(pcIP + ":9")
-	random.sendUDP(pcIP + ":9")
+	stranger.SendUDP(pcIP + ":9")
+	random.SendUDP(pcIP + ":9")
 	l.waitRecords("the random MAC reported", func(rs []netRecord) bool {
 		return len(where(rs, violationOf(wire.KindLANDeviceUnregistered))) == 2
 	})
@@ -751,7 +667,7 @@ func TestNetworkLANDevices(t *testing.T) {
 	}
 	l.restartNoDoubles()
 	// Seen again after the restart, still within the window.
-	stranger.sendUDP(pcIP + ":9")
+	stranger.SendUDP(pcIP + ":9")
 	recs = l.settle(150 * time.Millisecond)
 	if n := len(where(recs, violationOf(wire.KindLANDeviceUnregistered))); n != 2 {
 		t.Errorf("lan_device_unregistered recorded again within its window:\n%s", dumpNet(recs))
@@ -771,7 +687,7 @@ func TestNetworkChangedWhileStopped(t *testing.T) {
 	l.settle(100 * time.Millisecond)
 	l.stop()
 	before := len(l.records())
-	l.pc.ip("link", "del", "pc1")
+	l.pc.IP("link", "del", "pc1")
 	l.start()
 	recs := l.settle(150 * time.Millisecond)[before:]
 	for _, want := range []func(*netRecord) bool{

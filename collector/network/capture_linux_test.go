@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mamori-agent/mamori/internal/netnstest"
 )
 
 // TestCapture records the rtnetlink bytes under testdata/ that the parse
@@ -22,27 +24,27 @@ func TestCapture(t *testing.T) {
 		t.Skip("set MAMORI_CAPTURE=1 to capture testdata/*.bin again")
 	}
 	a, b := newNetns(t), newNetns(t)
-	vethPair(a, "veth0", b, "veth1")
-	a.ip("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
-	b.ip("link", "set", "veth1", "address", "02:AA:BB:CC:DD:02")
-	a.ip("addr", "add", "192.0.2.1/24", "dev", "veth0")
-	a.ip("addr", "add", "2001:db8::1/64", "dev", "veth0", "nodad")
-	b.ip("addr", "add", "192.0.2.2/24", "dev", "veth1")
-	b.ip("addr", "add", "2001:db8::2/64", "dev", "veth1", "nodad")
-	a.ip("link", "set", "veth0", "up")
-	b.ip("link", "set", "veth1", "up")
-	a.ip("route", "add", "default", "via", "192.0.2.254", "dev", "veth0", "metric", "100")
-	a.ip("-6", "route", "add", "default", "via", "2001:db8::fe", "dev", "veth0", "metric", "1024")
-	a.ip("route", "add", "198.51.100.0/24", "via", "192.0.2.254", "dev", "veth0")
-	a.ip("route", "add", "default", "via", "192.0.2.253", "dev", "veth0", "table", "100")
-	a.ip("link", "add", "br0", "type", "bridge")
-	a.ip("link", "add", "ifb1", "type", "ifb")
-	a.ip("link", "set", "ifb1", "master", "br0")
-	a.ip("link", "set", "br0", "up")
-	a.ip("link", "set", "ifb1", "up")
-	a.ip("neigh", "add", "192.0.2.254", "lladdr", "02:00:00:00:00:FE", "dev", "veth0", "nud", "permanent")
-	a.ip("neigh", "add", "192.0.2.99", "lladdr", "00:00:00:00:00:00", "dev", "veth0", "nud", "permanent")
-	b.sendUDP("192.0.2.1:9") // a learns veth1's MAC for 192.0.2.2 from the ARP request
+	netnstest.VethPair(a.NS, "veth0", b.NS, "veth1")
+	a.IP("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
+	b.IP("link", "set", "veth1", "address", "02:AA:BB:CC:DD:02")
+	a.IP("addr", "add", "192.0.2.1/24", "dev", "veth0")
+	a.IP("addr", "add", "2001:db8::1/64", "dev", "veth0", "nodad")
+	b.IP("addr", "add", "192.0.2.2/24", "dev", "veth1")
+	b.IP("addr", "add", "2001:db8::2/64", "dev", "veth1", "nodad")
+	a.IP("link", "set", "veth0", "up")
+	b.IP("link", "set", "veth1", "up")
+	a.IP("route", "add", "default", "via", "192.0.2.254", "dev", "veth0", "metric", "100")
+	a.IP("-6", "route", "add", "default", "via", "2001:db8::fe", "dev", "veth0", "metric", "1024")
+	a.IP("route", "add", "198.51.100.0/24", "via", "192.0.2.254", "dev", "veth0")
+	a.IP("route", "add", "default", "via", "192.0.2.253", "dev", "veth0", "table", "100")
+	a.IP("link", "add", "br0", "type", "bridge")
+	a.IP("link", "add", "ifb1", "type", "ifb")
+	a.IP("link", "set", "ifb1", "master", "br0")
+	a.IP("link", "set", "br0", "up")
+	a.IP("link", "set", "ifb1", "up")
+	a.IP("neigh", "add", "192.0.2.254", "lladdr", "02:00:00:00:00:FE", "dev", "veth0", "nud", "permanent")
+	a.IP("neigh", "add", "192.0.2.99", "lladdr", "00:00:00:00:00:00", "dev", "veth0", "nud", "permanent")
+	b.SendUDP("192.0.2.1:9") // a learns veth1's MAC for 192.0.2.2 from the ARP request
 	time.Sleep(100 * time.Millisecond)
 
 	var dumps = []struct {
@@ -57,7 +59,7 @@ func TestCapture(t *testing.T) {
 	}
 	for _, d := range dumps {
 		var out []byte
-		err := a.do(func() (err error) { out, err = rawDump(d.typ, d.hdrLen); return err })
+		err := a.Do(func() (err error) { out, err = rawDump(d.typ, d.hdrLen); return err })
 		if err != nil {
 			t.Fatalf("dump %s: %v", d.file, err)
 		}
@@ -67,24 +69,24 @@ func TestCapture(t *testing.T) {
 	// Notifications, read on a raw socket subscribed to the Monitor's
 	// groups while the namespace changes.
 	var fd int
-	if err := a.do(func() (err error) { fd, err = subscribeRaw(); return err }); err != nil {
+	if err := a.Do(func() (err error) { fd, err = subscribeRaw(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	a.ip("link", "add", "ifb0", "type", "ifb")
-	a.ip("link", "set", "ifb0", "up")
-	a.ip("addr", "add", "203.0.113.5/24", "dev", "ifb0")
-	a.ip("addr", "del", "203.0.113.5/24", "dev", "ifb0")
-	a.ip("route", "replace", "default", "metric", "100",
+	a.IP("link", "add", "ifb0", "type", "ifb")
+	a.IP("link", "set", "ifb0", "up")
+	a.IP("addr", "add", "203.0.113.5/24", "dev", "ifb0")
+	a.IP("addr", "del", "203.0.113.5/24", "dev", "ifb0")
+	a.IP("route", "replace", "default", "metric", "100",
 		"nexthop", "via", "192.0.2.254", "dev", "veth0",
 		"nexthop", "via", "192.0.2.253", "dev", "veth0")
-	a.ip("route", "del", "default", "metric", "100")
-	a.ip("neigh", "add", "192.0.2.77", "lladdr", "02:00:00:00:00:77", "dev", "veth0", "nud", "permanent")
-	a.ip("neigh", "del", "192.0.2.77", "dev", "veth0")
-	a.ip("link", "set", "ifb0", "master", "br0") // AF_BRIDGE port notification
-	a.ip("link", "set", "ifb0", "nomaster")
-	a.ip("link", "set", "veth0", "down")
-	a.ip("link", "del", "ifb0")
+	a.IP("route", "del", "default", "metric", "100")
+	a.IP("neigh", "add", "192.0.2.77", "lladdr", "02:00:00:00:00:77", "dev", "veth0", "nud", "permanent")
+	a.IP("neigh", "del", "192.0.2.77", "dev", "veth0")
+	a.IP("link", "set", "ifb0", "master", "br0") // AF_BRIDGE port notification
+	a.IP("link", "set", "ifb0", "nomaster")
+	a.IP("link", "set", "veth0", "down")
+	a.IP("link", "del", "ifb0")
 	events, err := drainRaw(fd)
 	if err != nil {
 		t.Fatal(err)
@@ -107,15 +109,15 @@ func TestCaptureLower(t *testing.T) {
 		t.Skip("set MAMORI_CAPTURE=1 to capture testdata/*.bin again")
 	}
 	c, d := newNetns(t), newNetns(t)
-	vethPair(c, "veth0", d, "veth1")
-	c.ip("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
-	c.ip("link", "add", "mv0", "link", "veth0", "type", "macvlan")
-	c.ip("link", "set", "mv0", "address", "02:AA:BB:CC:DD:03")
-	c.ip("link", "add", "vethA", "type", "veth", "peer", "name", "vethB")
-	c.ip("link", "set", "vethA", "address", "02:AA:BB:CC:DD:0A")
-	c.ip("link", "set", "vethB", "address", "02:AA:BB:CC:DD:0B")
+	netnstest.VethPair(c.NS, "veth0", d.NS, "veth1")
+	c.IP("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
+	c.IP("link", "add", "mv0", "link", "veth0", "type", "macvlan")
+	c.IP("link", "set", "mv0", "address", "02:AA:BB:CC:DD:03")
+	c.IP("link", "add", "vethA", "type", "veth", "peer", "name", "vethB")
+	c.IP("link", "set", "vethA", "address", "02:AA:BB:CC:DD:0A")
+	c.IP("link", "set", "vethB", "address", "02:AA:BB:CC:DD:0B")
 	var out []byte
-	if err := c.do(func() (err error) { out, err = rawDump(rtmGetLink, sizeofIfInfomsg); return err }); err != nil {
+	if err := c.Do(func() (err error) { out, err = rawDump(rtmGetLink, sizeofIfInfomsg); return err }); err != nil {
 		t.Fatal(err)
 	}
 	writeCapture(t, "dump_lower.bin", out)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mamori-agent/mamori/internal/netnstest"
 )
 
 // receiveUntil calls Receive until f accepts a change or the deadline
@@ -45,12 +47,12 @@ func receiveUntil(t *testing.T, m *Monitor, what string, f func(Change) bool) Ch
 // 192.0.2.1/24, up) whose peer veth1 (192.0.2.2/24) is in a second one.
 func addrTestNS(t *testing.T) (a, b *testNetns) {
 	a, b = newNetns(t), newNetns(t)
-	vethPair(a, "veth0", b, "veth1")
-	a.ip("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
-	a.ip("addr", "add", "192.0.2.1/24", "dev", "veth0")
-	b.ip("addr", "add", "192.0.2.2/24", "dev", "veth1")
-	a.ip("link", "set", "veth0", "up")
-	b.ip("link", "set", "veth1", "up")
+	netnstest.VethPair(a.NS, "veth0", b.NS, "veth1")
+	a.IP("link", "set", "veth0", "address", "02:AA:BB:CC:DD:01")
+	a.IP("addr", "add", "192.0.2.1/24", "dev", "veth0")
+	b.IP("addr", "add", "192.0.2.2/24", "dev", "veth1")
+	a.IP("link", "set", "veth0", "up")
+	b.IP("link", "set", "veth1", "up")
 	return a, b
 }
 
@@ -65,7 +67,7 @@ func snapLink(s Snapshot, name string) *Link {
 
 func TestMonitorSnapshot(t *testing.T) {
 	a, _ := addrTestNS(t)
-	a.ip("route", "add", "default", "via", "192.0.2.254", "dev", "veth0")
+	a.IP("route", "add", "default", "via", "192.0.2.254", "dev", "veth0")
 	m := a.open(Options{})
 	s, err := m.Snapshot()
 	if err != nil {
@@ -103,33 +105,33 @@ func TestMonitorReceive(t *testing.T) {
 	m := a.open(Options{})
 	veth := func(c Change) bool { return c.Kind == ChangeLink && c.Link.Name == "veth0" }
 
-	a.ip("link", "set", "veth0", "down")
+	a.IP("link", "set", "veth0", "down")
 	receiveUntil(t, m, "veth0 down", func(c Change) bool { return veth(c) && !c.Link.AdminUp && !c.Link.Connected() })
-	a.ip("link", "set", "veth0", "up")
+	a.IP("link", "set", "veth0", "up")
 	receiveUntil(t, m, "veth0 up", func(c Change) bool { return veth(c) && c.Link.AdminUp && c.Link.Carrier })
 
 	p := netip.MustParsePrefix("198.18.0.1/15")
-	a.ip("addr", "add", p.String(), "dev", "veth0")
+	a.IP("addr", "add", p.String(), "dev", "veth0")
 	receiveUntil(t, m, "address added", func(c Change) bool { return c.Kind == ChangeAddr && !c.Deleted && c.Addr.Prefix == p })
-	a.ip("addr", "del", p.String(), "dev", "veth0")
+	a.IP("addr", "del", p.String(), "dev", "veth0")
 	receiveUntil(t, m, "address removed", func(c Change) bool { return c.Kind == ChangeAddr && c.Deleted && c.Addr.Prefix == p })
 
 	gw1, gw2 := netip.MustParseAddr("192.0.2.254"), netip.MustParseAddr("192.0.2.253")
-	a.ip("route", "add", "default", "via", gw1.String(), "dev", "veth0")
+	a.IP("route", "add", "default", "via", gw1.String(), "dev", "veth0")
 	receiveUntil(t, m, "default route added", func(c Change) bool {
 		return c.Kind == ChangeRoute && !c.Deleted && c.Route.Gateway == gw1 && c.Route.Family == 4
 	})
-	a.ip("route", "add", "203.0.113.0/24", "via", gw1.String(), "dev", "veth0")
+	a.IP("route", "add", "203.0.113.0/24", "via", gw1.String(), "dev", "veth0")
 	receiveUntil(t, m, "route through a gateway", func(c Change) bool {
 		return c.Kind == ChangeRoute && !c.Deleted && c.Route.Dst == netip.MustParsePrefix("203.0.113.0/24") && c.Route.Gateway == gw1 && !c.Route.IsDefault()
 	})
-	a.ip("route", "replace", "default", "via", gw2.String(), "dev", "veth0")
+	a.IP("route", "replace", "default", "via", gw2.String(), "dev", "veth0")
 	c := receiveUntil(t, m, "default route changed", func(c Change) bool { return c.Kind == ChangeRoute && c.Route.Gateway == gw2 })
 	if !c.Replace {
 		t.Errorf("replaced route %+v without Replace", c)
 	}
 
-	b.sendUDP("192.0.2.1:9")
+	b.SendUDP("192.0.2.1:9")
 	receiveUntil(t, m, "neighbour 192.0.2.2", func(c Change) bool {
 		return c.Kind == ChangeNeighbour && !c.Deleted && c.Neighbour.IP == netip.MustParseAddr("192.0.2.2") && c.Neighbour.HasMAC()
 	})
@@ -142,11 +144,11 @@ func TestMonitorReceive(t *testing.T) {
 func TestMonitorRoutes(t *testing.T) {
 	a, _ := addrTestNS(t)
 	m := a.open(Options{NoWireless: true})
-	a.ip("route", "add", "203.0.113.0/24", "via", "192.0.2.254", "dev", "veth0")
-	a.ip("route", "add", "default", "via", "192.0.2.254", "dev", "veth0", "table", "100")
-	a.ip("route", "add", "198.51.100.0/24", "dev", "veth0", "table", "100")                           // no gateway: dropped
-	a.ip("route", "add", "198.51.100.128/25", "via", "192.0.2.254", "dev", "veth0", "table", "local") // local table: dropped
-	a.ip("addr", "add", "198.18.0.1/15", "dev", "veth0")                                              // a marker after them
+	a.IP("route", "add", "203.0.113.0/24", "via", "192.0.2.254", "dev", "veth0")
+	a.IP("route", "add", "default", "via", "192.0.2.254", "dev", "veth0", "table", "100")
+	a.IP("route", "add", "198.51.100.0/24", "dev", "veth0", "table", "100")                           // no gateway: dropped
+	a.IP("route", "add", "198.51.100.128/25", "via", "192.0.2.254", "dev", "veth0", "table", "local") // local table: dropped
+	a.IP("addr", "add", "198.18.0.1/15", "dev", "veth0")                                              // a marker after them
 	v4 := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 	got := map[netip.Prefix]Route{}
 	receiveUntil(t, m, "the marker address", func(c Change) bool {
@@ -184,15 +186,15 @@ func TestMonitorKinds(t *testing.T) {
 	// The dummy module may be missing (it is on the kernel the tests were
 	// written on); ifb is as virtual.
 	virt := "dummy0"
-	if out, err := exec.Command("ip", "-n", a.name, "link", "add", virt, "type", "dummy").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "-n", a.Name(), "link", "add", virt, "type", "dummy").CombinedOutput(); err != nil {
 		t.Logf("no dummy links (%s), using ifb", strings.TrimSpace(string(out)))
 		virt = "ifb0"
-		a.ip("link", "add", virt, "type", "ifb")
+		a.IP("link", "add", virt, "type", "ifb")
 	}
-	a.ip("link", "add", "br0", "type", "bridge")
-	a.ip("link", "set", virt, "master", "br0")
+	a.IP("link", "add", "br0", "type", "bridge")
+	a.IP("link", "set", virt, "master", "br0")
 	tap := true
-	if out, err := exec.Command("ip", "-n", a.name, "tuntap", "add", "tap0", "mode", "tap").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "-n", a.Name(), "tuntap", "add", "tap0", "mode", "tap").CombinedOutput(); err != nil {
 		t.Logf("no tap (%s)", strings.TrimSpace(string(out)))
 		tap = false
 	}
@@ -220,7 +222,7 @@ func TestMonitorKinds(t *testing.T) {
 func TestMonitorParentIndex(t *testing.T) {
 	a, _ := addrTestNS(t)
 	m := a.open(Options{NoWireless: true})
-	a.ip("link", "add", "mv0", "link", "veth0", "type", "macvlan")
+	a.IP("link", "add", "mv0", "link", "veth0", "type", "macvlan")
 	c := receiveUntil(t, m, "mv0", func(c Change) bool { return c.Kind == ChangeLink && c.Link.Name == "mv0" })
 	s, err := m.Snapshot()
 	if err != nil {
@@ -243,7 +245,7 @@ func TestMonitorParentIndex(t *testing.T) {
 func TestMonitorSubscribeBeforeDump(t *testing.T) {
 	a, _ := addrTestNS(t)
 	m := a.open(Options{})
-	a.ip("link", "add", "br9", "type", "bridge")
+	a.IP("link", "add", "br9", "type", "bridge")
 	s, err := m.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -295,12 +297,12 @@ func TestMonitorNoWireless(t *testing.T) {
 func BenchmarkSnapshot(b *testing.B) {
 	a, peer := newNetns(b), newNetns(b)
 	for _, n := range []string{"0", "1", "2", "3"} {
-		vethPair(a, "veth"+n, peer, "peer"+n)
-		a.ip("addr", "add", "192.0.2."+n+"1/24", "dev", "veth"+n)
-		a.ip("link", "set", "veth"+n, "up")
+		netnstest.VethPair(a.NS, "veth"+n, peer.NS, "peer"+n)
+		a.IP("addr", "add", "192.0.2."+n+"1/24", "dev", "veth"+n)
+		a.IP("link", "set", "veth"+n, "up")
 	}
-	a.ip("route", "add", "default", "via", "192.0.2.254", "dev", "veth0")
-	a.ip("link", "add", "br0", "type", "bridge")
+	a.IP("route", "add", "default", "via", "192.0.2.254", "dev", "veth0")
+	a.IP("link", "add", "br0", "type", "bridge")
 	m := a.open(Options{})
 	b.ReportAllocs()
 	for b.Loop() {

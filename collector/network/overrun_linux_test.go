@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+
+	"github.com/mamori-agent/mamori/internal/netnstest"
 )
 
 // TestMonitorOverrun floods a namespace with address changes on a
@@ -24,8 +26,8 @@ import (
 // applies what follows must end with the final state exactly.
 func TestMonitorOverrun(t *testing.T) {
 	a, b := addrTestNS(t)
-	vethPair(a, "veth2", b, "veth3")
-	a.ip("link", "set", "veth2", "up")
+	netnstest.VethPair(a.NS, "veth2", b.NS, "veth3")
+	a.IP("link", "set", "veth2", "up")
 	m := a.open(Options{NoWireless: true, readBuffer: 32 << 10})
 
 	// Stall the reader: changes until Receive's queue is full, and one
@@ -39,7 +41,7 @@ func TestMonitorOverrun(t *testing.T) {
 			t.Fatalf("Receive's queue holds %d batches after %d changes", len(m.batches), i)
 		}
 		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(i)}), 32)
-		a.ip("addr", "add", p.String(), "dev", "veth2")
+		a.IP("addr", "add", p.String(), "dev", "veth2")
 		truth[p] = true
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -64,12 +66,12 @@ func TestMonitorOverrun(t *testing.T) {
 	if err := os.WriteFile(file, []byte(batch.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("ip", "-n", a.name, "-batch", file).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "-n", a.Name(), "-batch", file).CombinedOutput(); err != nil {
 		t.Fatalf("ip -batch: %v: %s", err, out)
 	}
 	// The last change: an address on the second link.
 	final := netip.MustParsePrefix("198.51.100.7/24")
-	a.ip("addr", "add", final.String(), "dev", "veth2")
+	a.IP("addr", "add", final.String(), "dev", "veth2")
 	truth[final] = true
 	truth[netip.MustParsePrefix("192.0.2.1/24")] = true
 
