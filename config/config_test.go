@@ -55,6 +55,7 @@ func TestParseExample(t *testing.T) {
 		Metrics: Metrics{Listen: "127.0.0.1:9868"},
 		USB:     USB{Backend: "sysfs"},
 		Network: Network{WatchLAN: true, LANReportWindow: 24 * time.Hour},
+		Report:  Default().Report,
 		Approved: ApprovedLists{USB: []USBEntry{
 			{Name: "Keyboards and mice", Classes: []string{"hid"}, Line: 35, File: "testdata/example.yaml"},
 			{
