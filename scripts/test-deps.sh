@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, on a fresh Debian 12 machine, the host tools the unit tests use:
 # promtool (to lint metric names), mkfs tools and cryptsetup (to make real
-# file-system and LUKS images for the media tests), blkid for cross-checks.
+# file-system and LUKS images for the media tests), blkid for cross-checks,
+# and PostgreSQL (the hub's store tests start a private cluster of it).
 # Runs only what is missing; needs root (apt-get).
 set -euo pipefail
 need=()
@@ -25,6 +26,9 @@ have mkswap || need+=(util-linux)
 have unshare || need+=(util-linux)
 have ip || need+=(iproute2)
 have pkg-config || need+=(pkg-config)
+# The hub's store tests run initdb/pg_ctl from /usr/lib/postgresql/*/bin;
+# the package's own cluster is not started (policy-rc.d below).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
