@@ -46,6 +46,21 @@ type Sink interface {
 	Handle(ev *Event) error
 }
 
+// RecordSink is a Sink that needs each event's place in the audit chain
+// (the hub reporter). It gets HandleRecord instead of Handle, once for
+// every record the audit log writes, when it is written: an event the log
+// could not take at once comes when it is written late, and the log's own
+// audit_gap records come too, so the records it sees continue the chain.
+// An event the log never wrote does not come.
+type RecordSink interface {
+	Sink
+	// HandleRecord takes one event and its audit record.
+	HandleRecord(ev *Event, rec audit.Record) error
+	// Lost is told, on the emitting goroutine, that n records did not
+	// reach it because its queue was full. It must not block.
+	Lost(n int)
+}
+
 // DefaultSinkQueue is the queue length of each sink when
 // Options.SinkQueue is zero.
 const DefaultSinkQueue = 1024
@@ -53,33 +68,51 @@ const DefaultSinkQueue = 1024
 // queuedSink runs one sink on its own goroutine behind a bounded queue.
 type queuedSink struct {
 	sink    Sink
-	ch      chan *Event
+	rs      RecordSink // sink, when it is one
+	ch      chan sinkItem
 	done    chan struct{}
 	dropped func()
 	log     func(err error)
 }
 
+// sinkItem is an event with its audit record (for a RecordSink).
+type sinkItem struct {
+	ev  *Event
+	rec audit.Record
+}
+
 func newQueuedSink(s Sink, size int, dropped func(), logErr func(error)) *queuedSink {
-	q := &queuedSink{sink: s, ch: make(chan *Event, size), done: make(chan struct{}), dropped: dropped, log: logErr}
+	q := &queuedSink{sink: s, ch: make(chan sinkItem, size), done: make(chan struct{}), dropped: dropped, log: logErr}
+	q.rs, _ = s.(RecordSink)
 	go q.run()
 	return q
 }
 
 func (q *queuedSink) run() {
 	defer close(q.done)
-	for ev := range q.ch {
-		if err := q.sink.Handle(ev); err != nil {
+	for it := range q.ch {
+		var err error
+		if q.rs != nil {
+			err = q.rs.HandleRecord(it.ev, it.rec)
+		} else {
+			err = q.sink.Handle(it.ev)
+		}
+		if err != nil {
 			q.log(err)
 		}
 	}
 }
 
-// offer queues ev without waiting; false when the queue was full.
-func (q *queuedSink) offer(ev *Event) bool {
+// offer queues ev (with rec for a RecordSink) without waiting; false when
+// the queue was full.
+func (q *queuedSink) offer(ev *Event, rec audit.Record) bool {
 	select {
-	case q.ch <- ev:
+	case q.ch <- sinkItem{ev, rec}:
 		return true
 	default:
+		if q.rs != nil {
+			q.rs.Lost(1)
+		}
 		q.dropped()
 		return false
 	}
@@ -144,7 +177,9 @@ func (a *Agent) emit(ev *Event) {
 	a.record(ev)
 	a.metrics.Handle(ev)
 	for _, q := range a.sinks {
-		q.offer(ev)
+		if q.rs == nil {
+			q.offer(ev, audit.Record{})
+		}
 	}
 }
 
@@ -222,6 +257,11 @@ func (a *Agent) appendEvent(ev *Event) error {
 		return err
 	}
 	a.metrics.auditRecords.Inc()
+	for _, q := range a.sinks {
+		if q.rs != nil {
+			q.offer(ev, r)
+		}
+	}
 	attrs := []any{"seq", r.Seq, "type", ev.Type}
 	if ev.Path != "" {
 		attrs = append(attrs, "path", ev.Path)
