@@ -54,8 +54,9 @@ type Sink interface {
 // An event the log never wrote does not come.
 type RecordSink interface {
 	Sink
-	// HandleRecord takes one event and its audit record.
-	HandleRecord(ev *Event, rec audit.Record) error
+	// HandleRecord takes one event and its audit record's seq and hash,
+	// with the hash of the record before it.
+	HandleRecord(ev *Event, seq uint64, hash, prevHash string) error
 	// Lost is told, on the emitting goroutine, that n records did not
 	// reach it because its queue was full. It must not block.
 	Lost(n int)
@@ -78,7 +79,13 @@ type queuedSink struct {
 // sinkItem is an event with its audit record (for a RecordSink).
 type sinkItem struct {
 	ev  *Event
-	rec audit.Record
+	rec chainPos
+}
+
+// chainPos is a record's place in the audit chain.
+type chainPos struct {
+	seq            uint64
+	hash, prevHash string
 }
 
 func newQueuedSink(s Sink, size int, dropped func(), logErr func(error)) *queuedSink {
@@ -93,7 +100,7 @@ func (q *queuedSink) run() {
 	for it := range q.ch {
 		var err error
 		if q.rs != nil {
-			err = q.rs.HandleRecord(it.ev, it.rec)
+			err = q.rs.HandleRecord(it.ev, it.rec.seq, it.rec.hash, it.rec.prevHash)
 		} else {
 			err = q.sink.Handle(it.ev)
 		}
@@ -105,7 +112,7 @@ func (q *queuedSink) run() {
 
 // offer queues ev (with rec for a RecordSink) without waiting; false when
 // the queue was full.
-func (q *queuedSink) offer(ev *Event, rec audit.Record) bool {
+func (q *queuedSink) offer(ev *Event, rec chainPos) bool {
 	select {
 	case q.ch <- sinkItem{ev, rec}:
 		return true
@@ -178,7 +185,7 @@ func (a *Agent) emit(ev *Event) {
 	a.metrics.Handle(ev)
 	for _, q := range a.sinks {
 		if q.rs == nil {
-			q.offer(ev, audit.Record{})
+			q.offer(ev, chainPos{})
 		}
 	}
 }
@@ -250,6 +257,9 @@ func (a *Agent) flushPending() {
 // appendEvent writes one event to the audit log.
 func (a *Agent) appendEvent(ev *Event) error {
 	rec := wire.NewRecord(ev)
+	// The agent is the log's only writer (under its lock): the last
+	// record now is the one the new record chains to.
+	prev := a.audit.Last()
 	r, err := a.audit.Append(rec)
 	if err != nil {
 		a.metrics.auditErrors.Inc()
@@ -257,9 +267,13 @@ func (a *Agent) appendEvent(ev *Event) error {
 		return err
 	}
 	a.metrics.auditRecords.Inc()
+	pos := chainPos{seq: r.Seq, hash: r.Hash}
+	if r.Seq == prev.Seq+1 {
+		pos.prevHash = prev.Hash
+	}
 	for _, q := range a.sinks {
 		if q.rs != nil {
-			q.offer(ev, r)
+			q.offer(ev, pos)
 		}
 	}
 	attrs := []any{"seq", r.Seq, "type", ev.Type}

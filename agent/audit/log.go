@@ -49,9 +49,6 @@ type Options struct {
 type Record struct {
 	Seq  uint64
 	Hash string // 64 lower-case hex digits
-	// PrevHash is the hash of the record before it (ZeroHash before the
-	// first), as chained into Hash; Append sets it, Last leaves it "".
-	PrevHash string
 }
 
 // Log is an open audit log. Its methods are safe for concurrent use.
@@ -420,7 +417,6 @@ func (l *Log) Append(rec any) (Record, error) {
 	if l.firstSeq == 0 {
 		l.firstSeq = seq
 	}
-	prev := l.hash
 	l.seq, l.hash = seq, hash
 	if l.opts.SyncHead {
 		// The record is durable; a head failure only weakens the check
@@ -432,7 +428,7 @@ func (l *Log) Append(rec any) (Record, error) {
 		default: // a write is already due; it will take this record
 		}
 	}
-	return Record{Seq: seq, Hash: hash, PrevHash: prev}, nil
+	return Record{Seq: seq, Hash: hash}, nil
 }
 
 // write appends line to the current file and syncs it, or leaves the file
