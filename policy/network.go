@@ -227,9 +227,12 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 			links[i].Addrs = append(links[i].Addrs, a)
 		}
 	}
+	var unresolved []network.Route
 	for _, r := range s.Routes {
 		if i, ok := pos[r.Index]; ok {
 			st[i].routes = append(st[i].routes, r)
+		} else if r.Index == 0 && defaultLike(&r) {
+			unresolved = append(unresolved, r)
 		}
 	}
 
@@ -309,6 +312,19 @@ func (p *NetworkPolicy) JudgeKnown(s *network.Snapshot, now time.Time, usb func(
 		if defaultLike(&r) {
 			defaults.Routes = append(defaults.Routes, r)
 		}
+	}
+	// A default-like route whose link the kernel did not name (through
+	// a nexthop object): where it leaves cannot be judged, so it is not
+	// taken for harmless.
+	for _, r := range unresolved {
+		dst := r.Dst.String()
+		fs = append(fs, Finding{
+			Key: wire.KindNetworkUnapproved + "|route=" + dst + "|table=" + strconv.FormatUint(uint64(r.Table), 10),
+			Violation: p.texts.violationLang(wire.KindNetworkUnapproved, "?",
+				same("interface", "?"),
+				textValue{"detail", dst + " へのルートの出口インターフェースを読み取れません（nexthop オブジェクト）",
+					"a route to " + dst + " leaves through an interface the kernel does not name (a nexthop object)"}),
+		})
 	}
 	gws, gfs := p.gateways(links, pos, &defaults)
 	v.Gateways = gws
@@ -414,13 +430,17 @@ func (p *NetworkPolicy) linkFindings(fs []Finding, lv *LinkVerdict, st *linkStat
 		if g := st.routes[0].Gateway; g.IsValid() {
 			via = g.String()
 		}
+		dst := "0.0.0.0/0"
+		if d := st.routes[0].Dst; d.IsValid() {
+			dst = d.String()
+		}
 		fs = append(fs, Finding{
 			Key:  wire.KindNetworkUnapproved + "|if=" + idx + "|route",
 			Link: l,
 			Violation: p.texts.violationLang(wire.KindNetworkUnapproved, l.Name,
 				same("interface", l.Name),
-				textValue{"detail", "デフォルトルート（ゲートウェイ " + via + "）があり、許可されたネットワークのアドレスがありません" + ssidJA,
-					"a default route (gateway " + via + ") and no address in an approved network" + ssidEN}),
+				textValue{"detail", dst + " へのルート（ゲートウェイ " + via + "）があり、許可されたネットワークのアドレスがありません" + ssidJA,
+					"a route to " + dst + " (gateway " + via + ") and no address in an approved network" + ssidEN}),
 		})
 	}
 	if l.USB != "" && (lv.Connected || st.countable > 0) {

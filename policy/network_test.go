@@ -490,6 +490,24 @@ func TestJudgeNetwork(t *testing.T) {
 			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|route"},
 		},
 		{
+			name: "the on-link 0/1 + 128/1 split",
+			snap: plus(onLAN(), network.Snapshot{
+				Links: []network.Link{eth(3, "eth1")},
+				Routes: []network.Route{
+					{Index: 3, Family: 4, Dst: netip.MustParsePrefix("0.0.0.0/1"), Table: 254},
+					{Index: 3, Family: 4, Dst: netip.MustParsePrefix("128.0.0.0/1"), Table: 254},
+				},
+			}),
+			want: []string{"network_multi_homed|if=3", "network_unapproved|if=3|route"},
+		},
+		{
+			name: "a default-like route through a nexthop object the kernel names no link for",
+			snap: plus(onLAN(), network.Snapshot{
+				Routes: []network.Route{{Family: 4, Dst: netip.MustParsePrefix("0.0.0.0/1"), Table: 254}},
+			}),
+			want: []string{"network_unapproved|route=0.0.0.0/1|table=254"},
+		},
+		{
 			name: "a default route in another table (ip rule) through a link without an approved address",
 			snap: plus(onLAN(), network.Snapshot{
 				Links:  []network.Link{eth(3, "eth1")},

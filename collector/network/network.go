@@ -143,12 +143,16 @@ type Route struct {
 	// main, 253 default, or a policy routing table's number.
 	Table uint32
 	// Index is the link it leaves through (RTA_OIF, or rtnexthop.rtnh_ifindex
-	// of a multipath route's nexthop).
+	// of a multipath route's nexthop); 0 when the kernel did not say (a
+	// route through a nexthop object, RTA_NH_ID, sent with
+	// net.ipv4.nexthop_compat_mode=0): the caller cannot tell where it
+	// leaves and must not take it for harmless.
 	Index int
 	// Gateway is RTA_GATEWAY (or the address of RTA_VIA, then possibly an
 	// IPv6 gateway of an IPv4 route), of the route or of its nexthop;
-	// invalid for an on-link default, always valid when Dst is not a
-	// default.
+	// invalid for an on-link route, always valid when Dst is longer than
+	// /1 (routes without a gateway are kept only for 0/0 and the /1
+	// halves that override a default).
 	Gateway netip.Addr
 	// Family is the route's family (rtmsg.rtm_family): 4 or 6.
 	Family   int

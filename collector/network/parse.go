@@ -434,7 +434,11 @@ func decodeRoutes(data []byte) ([]Route, error) {
 		if err != nil {
 			return nil, err
 		}
-		if dstLen != 0 && !gw.IsValid() {
+		// A route without a gateway is kept when it stands for a default
+		// (0/0, or half the address space: the split that overrides
+		// one), on-link or through a nexthop object the kernel sent
+		// without an interface (Index 0: see Route.Index).
+		if dstLen > 1 && !gw.IsValid() {
 			return nil, nil
 		}
 		r.Index, r.Gateway = int(a.OutIface), gw
@@ -446,7 +450,7 @@ func decodeRoutes(data []byte) ([]Route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nexthop: %w", err)
 		}
-		if dstLen != 0 && !gw.IsValid() {
+		if dstLen > 1 && !gw.IsValid() {
 			continue
 		}
 		r.Index, r.Gateway = int(nh.Hop.IfIndex), gw
