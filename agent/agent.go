@@ -127,6 +127,9 @@ type Agent struct {
 	findings map[string]*Event
 	// lanWindows is until when each unregistered LAN device is recorded.
 	lanWindows map[[6]byte]time.Time
+	// clock is the last reading of the wall and monotonic clocks
+	// (clock.go).
+	clock clockBase
 }
 
 type reloadRequest struct {
@@ -322,6 +325,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		defer a.netMon.Close()
 		go a.readNetwork(ctx, a.netMon)
 	}
+	a.checkClock("start")
+	go a.watchClock(ctx)
 	mountCh := make(chan struct{}, 1)
 	if !a.opts.NoMountWatch {
 		w, err := media.NewMountWatcher(a.coll.roots.Procfs)

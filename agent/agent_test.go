@@ -186,6 +186,7 @@ type record struct {
 	Seq          uint64     `json:"seq"`
 	Type         string     `json:"type"`
 	Trigger      string     `json:"trigger"`
+	Count        int        `json:"count"`
 	Kind         string     `json:"kind"`
 	Path         string     `json:"path"`
 	VendorID     string     `json:"vendor_id"`

@@ -28,6 +28,7 @@ func usbInstance(d *usb.Device) string {
 // rescan re-reads everything and reconciles it with what the agent knows.
 func (a *Agent) rescan(trigger string) {
 	a.metrics.rescans.Inc()
+	a.checkClock(trigger)
 	a.checkAudit(trigger)
 	a.flushPending()
 	devs, err := a.coll.devices()

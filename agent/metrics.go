@@ -303,6 +303,8 @@ func action(typ string) string {
 		return "changed"
 	case wire.TypeLinkRenamed:
 		return "renamed"
+	case wire.TypeClockChanged:
+		return "clock_changed"
 	case wire.TypeViolationCleared:
 		return "cleared"
 	}

@@ -48,6 +48,9 @@ const (
 	// TypeMetricsUnavailable is recorded when the metrics endpoint cannot
 	// listen; the agent keeps watching and retries.
 	TypeMetricsUnavailable = "metrics_unavailable"
+	// TypeClockChanged is recorded when the PC's wall clock was set or
+	// jumped: Count is the jump in whole seconds (negative: turned back).
+	TypeClockChanged = "clock_changed"
 	// TypeAgentOpenState follows agent_started when the appearances it
 	// carries over do not fit one record (thousands of LAN devices in
 	// their windows): each holds a part of them in Open.
