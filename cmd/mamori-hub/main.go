@@ -1,0 +1,242 @@
+// Command mamori-hub is the central endpoint mamori agents report to: it
+// stores their events and violations once each, tells silent agents from
+// stopped ones, raises audit_chain_broken, serves the approved lists and
+// answers security staff. This file only parses flags and calls into
+// package hub; the store is opened here (package sqlstore).
+//
+// The commands that change tokens and lists work on the database while
+// serve runs, and take effect at once (the hub keeps nothing in memory).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"os/user"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mamori-agent/mamori/hub"
+	"github.com/mamori-agent/mamori/hub/store"
+	"github.com/mamori-agent/mamori/hub/store/sqlstore"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const defaultConfig = "/etc/mamori-hub/hub.yaml"
+
+// maxNameLen is the longest agent or staff name.
+const maxNameLen = 128
+
+const usageText = `mamori-hub: the central endpoint mamori agents report violations to.
+
+Usage:
+  mamori-hub serve --config FILE               serve the API until SIGINT/SIGTERM
+  mamori-hub agent add NAME --config FILE      add a PC; prints its token alone on one line
+  mamori-hub agent revoke NAME --config FILE   revoke a PC's token (its records stay)
+  mamori-hub admin token [NAME] --config FILE  print a new staff token (NAME: admin); replaces NAME's old one
+  mamori-hub policy set FILE --config FILE [--by WHO]
+                                               set the approved lists (YAML of the approved: section)
+  mamori-hub policy get --config FILE          print the approved lists in force
+
+--config defaults to ` + defaultConfig + `. Tokens are stored as their SHA-256 only:
+a token printed once cannot be shown again. Exit: 0 done, 1 error, 2 usage.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs one command line.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	if (cmd == "agent" || cmd == "admin" || cmd == "policy") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		cmd, rest = cmd+" "+rest[0], rest[1:]
+	}
+	fl := flag.NewFlagSet("mamori-hub "+cmd, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, usageText) }
+	configPath := fl.String("config", defaultConfig, "the hub's config file")
+	by := fl.String("by", "", "policy set: who makes the change (default: the user running it)")
+	pos, err := parseInterleaved(fl, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage
+	}
+	want := map[string][2]int{ // command: min, max positional arguments
+		"serve": {0, 0}, "agent add": {1, 1}, "agent revoke": {1, 1}, "admin token": {0, 1},
+		"policy set": {1, 1}, "policy get": {0, 0},
+	}
+	n, ok := want[cmd]
+	if !ok {
+		fmt.Fprintf(stderr, "mamori-hub: unknown command %q\n\n%s", cmd, usageText)
+		return exitUsage
+	}
+	if len(pos) < n[0] || len(pos) > n[1] {
+		fmt.Fprintf(stderr, "mamori-hub %s: wrong number of arguments\n\n%s", cmd, usageText)
+		return exitUsage
+	}
+	cfg, err := hub.LoadConfig(*configPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "mamori-hub: no config file %s (give one with --config)\n", *configPath)
+		} else {
+			fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
+		}
+		return exitError
+	}
+	// policy set checks its file before touching the database.
+	var approved []byte
+	if cmd == "policy set" {
+		if approved, err = readApproved(pos[0]); err != nil {
+			fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
+			return exitError
+		}
+	}
+	if len(pos) == 1 && (cmd == "agent add" || cmd == "agent revoke" || cmd == "admin token") {
+		if err := checkName(pos[0]); err != nil {
+			fmt.Fprintf(stderr, "mamori-hub %s: %v\n", cmd, err)
+			return exitUsage
+		}
+	}
+	st, err := sqlstore.Open(ctx, cfg.Database)
+	if err != nil {
+		fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
+		return exitError
+	}
+	defer st.Close()
+	now := time.Now()
+	switch cmd {
+	case "serve":
+		logger := slog.New(slog.NewTextHandler(stderr, nil))
+		err = hub.New(cfg, st, logger).Run(ctx)
+	case "agent add":
+		tok := store.NewToken()
+		if err = st.CreateAgent(ctx, pos[0], store.HashToken(tok), now); err == nil {
+			fmt.Fprintln(stdout, tok)
+		} else if errors.Is(err, store.ErrExists) {
+			err = fmt.Errorf("agent %q exists already (a revoked agent keeps its name and records; choose another name)", pos[0])
+		}
+	case "agent revoke":
+		err = st.RevokeAgent(ctx, pos[0])
+	case "admin token":
+		name := "admin"
+		if len(pos) == 1 {
+			name = pos[0]
+		}
+		tok := store.NewToken()
+		if err = st.SetStaffToken(ctx, name, store.HashToken(tok), now); err == nil {
+			fmt.Fprintln(stdout, tok)
+		}
+	case "policy set":
+		who := *by
+		if who == "" {
+			who = currentUser()
+		}
+		var p store.Policy
+		if p, err = st.SetPolicy(ctx, string(approved), who, now); err == nil {
+			fmt.Fprintf(stderr, "mamori-hub: approved lists version %d set by %s (sha256 %s)\n", p.Version, p.ChangedBy, p.Digest)
+		}
+	case "policy get":
+		var p store.Policy
+		p, err = st.Policy(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			err = errors.New("no approved lists were set (mamori-hub policy set FILE)")
+		} else if err == nil {
+			fmt.Fprintf(stderr, "# version %d, set %s by %s, sha256 %s\n", p.Version, p.Changed.Format(time.RFC3339), p.ChangedBy, p.Digest)
+			io.WriteString(stdout, p.Approved)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "mamori-hub %s: %v\n", cmd, err)
+		return exitError
+	}
+	return exitOK
+}
+
+// parseInterleaved parses flags given before, between or after the
+// positional arguments ("agent add NAME --config F"), and returns the
+// positional ones.
+func parseInterleaved(fl *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fl.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// checkName checks an agent or staff name: printable, no spaces, at most
+// maxNameLen bytes.
+func checkName(name string) error {
+	if name == "" || len(name) > maxNameLen {
+		return fmt.Errorf("a name has 1 to %d bytes", maxNameLen)
+	}
+	for _, r := range name {
+		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
+			return fmt.Errorf("name %q: no spaces or control characters", name)
+		}
+	}
+	return nil
+}
+
+// readApproved reads and checks an approved-lists file.
+func readApproved(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > hub.MaxApprovedSize {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", path, hub.MaxApprovedSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := hub.CheckApproved(path, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// currentUser names who runs the command, for the policy's history: the
+// user sudo was run by, else this process's user.
+func currentUser() string {
+	if s := os.Getenv("SUDO_USER"); s != "" {
+		return s
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
