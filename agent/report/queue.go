@@ -776,13 +776,20 @@ func (q *Queue) stepHoles(start uint64) uint64 {
 	}
 }
 
-// Ack records that every record up to seq has reached the hub, and that
-// reported of the dropped records were reported there. Segments wholly
-// acknowledged are deleted after the position is persisted.
-func (q *Queue) Ack(seq uint64, reported int64) error {
+// Ack records that the records from first to last (seqs; last below
+// first for none) reached the hub, and that reported of the dropped
+// records were reported there. Records of that range dropped meanwhile
+// (the queue overflowed while the batch was on its way) are not counted
+// as dropped after all. Segments wholly acknowledged are deleted after
+// the position is persisted.
+func (q *Queue) Ack(first, last uint64, reported int64) error {
 	q.mu.Lock()
-	if seq >= q.head {
-		q.head = min(seq+1, q.tail)
+	if last >= first && q.head > first {
+		// Dropped while in flight, and delivered: not lost.
+		q.dropped -= int64(min(q.head, last+1) - first)
+	}
+	if last >= q.head {
+		q.head = min(last+1, q.tail)
 	}
 	q.stepHoles(q.head)
 	q.dropped = max(q.dropped-reported, 0)

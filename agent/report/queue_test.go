@@ -52,7 +52,7 @@ func readAll(t testing.TB, q *Queue, batch int) ([]string, int64) {
 			}
 			out = append(out, string(it.Data))
 		}
-		if err := q.Ack(items[len(items)-1].Seq, d); err != nil {
+		if err := q.Ack(items[0].Seq, items[len(items)-1].Seq, d); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -119,7 +119,7 @@ func TestQueueCrashTornTail(t *testing.T) {
 	q := openTestQueue(t, dir, QueueOptions{})
 	appendN(t, q, 0, 20)
 	items, _, _ := q.Read(5, 1<<20)
-	q.Ack(items[4].Seq, 0)
+	q.Ack(items[0].Seq, items[4].Seq, 0)
 	// A crash: no Close. Then a torn write at the end of the segment.
 	seg := filepath.Join(dir, segName(1))
 	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
@@ -191,7 +191,7 @@ func TestQueueLimitDrops(t *testing.T) {
 	if dropped != 150 || string(items[0].Data) != "event 150" {
 		t.Errorf("first read: %q, dropped %d", items[0].Data, dropped)
 	}
-	q.Ack(items[len(items)-1].Seq, dropped)
+	q.Ack(items[0].Seq, items[len(items)-1].Seq, dropped)
 	if q.Dropped() != 0 {
 		t.Errorf("Dropped after reporting: %d", q.Dropped())
 	}

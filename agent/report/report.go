@@ -292,7 +292,7 @@ func (r *Reporter) sendLoop() {
 		out := r.post(b)
 		switch out.verdict {
 		case sent:
-			if err := r.q.Ack(b.last, b.dropped); err != nil {
+			if err := r.q.Ack(b.first, b.last, b.dropped); err != nil {
 				r.log.Error("report queue: cannot save the acknowledged position (the hub will drop the resent events)", "err", err)
 			}
 			r.succeeded(len(b.items))
@@ -309,7 +309,7 @@ func (r *Reporter) sendLoop() {
 			r.log.Error("hub refused an event for good; it is dropped and the drop reported", "status", out.status, "detail", out.detail,
 				"id", r.q.ID(b.first))
 			if len(b.items) == 1 {
-				r.q.Ack(b.last, b.dropped)
+				r.q.Ack(b.first, b.last, b.dropped)
 				r.q.AddDropped(1)
 			} else {
 				// An empty batch carrying a drop count was refused: keep
@@ -390,7 +390,7 @@ func (r *Reporter) readBatch(limit int) (*batch, error) {
 			if err := json.Unmarshal(it.Data, &be); err != nil {
 				// Written by us and CRC-checked: only a bug gets here.
 				r.log.Error("report queue: a record does not parse; dropped", "seq", it.Seq, "err", err)
-				r.q.Ack(it.Seq, 0)
+				r.q.Ack(it.Seq, it.Seq, 0)
 				r.q.AddDropped(1)
 				return r.readBatch(limit)
 			}

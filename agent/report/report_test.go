@@ -184,6 +184,19 @@ func emit(t *testing.T, r *Reporter, from, n int) {
 	}
 }
 
+// waitForE is waitFor, going on after a timeout.
+func waitForE(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Errorf("timed out waiting for %s", what)
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 // waitFor polls cond for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -329,7 +342,9 @@ func TestKilledAndRestarted(t *testing.T) {
 	if n := r.q.Len(); n != 100 {
 		t.Logf("queue %d at stop", n)
 	}
+	h.mu.Lock()
 	h.lose = nil
+	h.mu.Unlock()
 	r2 := newTestReporter(t, h, state, nil)
 	r2.Start()
 	emit(t, r2, 100, 10)
@@ -386,13 +401,25 @@ func TestDropsReported(t *testing.T) {
 	mu.Lock()
 	up = true
 	mu.Unlock()
-	waitFor(t, "10 events and 22 dropped", func() bool {
+	// Every event is either stored or counted as dropped, never both:
+	// a batch on its way when its events were dropped, and stored, is
+	// not counted.
+	waitFor(t, "32 events stored or dropped", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		return len(h.order) == 10 && h.dropped == 22
+		return int64(len(h.order))+h.dropped == 32 && r.q.Len() == 0
 	})
-	if got := strings.Join(h.stored(), ","); got != wantEvents(20, 10) {
+	got := h.stored()
+	if len(got) < 10 || strings.Join(got[len(got)-10:], ",") != wantEvents(20, 10) {
 		t.Errorf("stored %s", got)
+	}
+	for i := 1; i < len(got); i++ {
+		var a, b int
+		fmt.Sscanf(got[i-1], "event %d", &a)
+		fmt.Sscanf(got[i], "event %d", &b)
+		if b <= a {
+			t.Errorf("stored out of order: %v", got)
+		}
 	}
 	if v := testutil.ToFloat64(r.metrics.dropped); v != 22 {
 		t.Errorf("dropped metric %v", v)
