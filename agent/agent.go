@@ -225,6 +225,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("open audit log: %w", err)
 	}
 	defer a.audit.Close()
+	if rep := a.startReporter(); rep != nil {
+		// Closed after the sinks drained (agent_stopped is queued):
+		// it flushes for a moment and says the agent is stopping.
+		defer rep.Close()
+	}
 	a.startSinks()
 	defer a.stopSinks()
 
