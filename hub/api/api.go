@@ -114,9 +114,6 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// principalKey keys the request's Principal in its context.
-type principalKey struct{}
-
 // handler is an API handler, called after authentication.
 type handler func(w http.ResponseWriter, r *http.Request, who store.Principal)
 
@@ -137,7 +134,7 @@ func (a *API) route(path, method string, role store.Role, h handler) {
 			a.problem(w, http.StatusForbidden, fmt.Sprintf("a %s token may not use %s %s", who.Role, method, path))
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)), who)
+		h(w, r, who)
 	})
 }
 

@@ -24,6 +24,7 @@ type dialect struct {
 	configure func(*sql.DB)
 }
 
+// sqliteDialect is modernc.org/sqlite's.
 var sqliteDialect = &dialect{
 	name: "sqlite",
 	configure: func(db *sql.DB) {
@@ -33,6 +34,7 @@ var sqliteDialect = &dialect{
 	},
 }
 
+// postgresDialect is PostgreSQL's, through pgx's database/sql driver.
 var postgresDialect = &dialect{
 	name:          "postgres",
 	dollar:        true,

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -218,5 +217,5 @@ func (s *Store) Policy(ctx context.Context) (store.Policy, error) {
 	return p, nil
 }
 
+// Store implements store.Store.
 var _ store.Store = (*Store)(nil)
-var _ = sql.ErrNoRows
