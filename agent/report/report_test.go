@@ -184,19 +184,6 @@ func emit(t *testing.T, r *Reporter, from, n int) {
 	}
 }
 
-// waitForE is waitFor, going on after a timeout.
-func waitForE(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Errorf("timed out waiting for %s", what)
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // waitFor polls cond for up to 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
