@@ -6,6 +6,7 @@ PKG      := github.com/mamori-agent/mamori
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X $(PKG)/agent.Version=$(VERSION)
 BIN      := bin/mamori
+HUB      := bin/mamori-hub
 STATE    := .state
 
 .PHONY: all build run test lint vet unit fuzz bench e2e clean
@@ -14,12 +15,13 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mamori
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(HUB) ./cmd/mamori-hub
 
-# The agent in the foreground with the example config; state under the
-# working tree. Ctrl-C stops it (it records a stop event first).
+# The whole system on one machine: a hub on SQLite and the agent reporting
+# to it, with the example configs; state under the working tree. Ctrl-C
+# stops both (the agent records a stop event first).
 run: build
-	mkdir -p $(STATE)
-	./$(BIN) run --config packaging/mamori.yaml --state-dir $(STATE)
+	STATE=$(STATE) scripts/run.sh
 
 test: lint unit
 
