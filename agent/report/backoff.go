@@ -53,6 +53,28 @@ func (b Backoff) delay(attempt int) time.Duration {
 	return rand.N(ceil)
 }
 
+// Next returns the wait before retry number attempt (from 0) of a
+// request that failed: the jittered delay, Slow instead when the hub
+// refused the token or the URL (unauthorized), and never shorter than the
+// hub's Retry-After (capped at MaxRetryAfter). Zero fields take the
+// defaults. The sender waits this; the hub's storm tests simulate agents
+// with it.
+func (b Backoff) Next(attempt int, retryAfter time.Duration, unauthorized bool) time.Duration {
+	b = b.withDefaults()
+	d := b.delay(attempt)
+	if unauthorized {
+		d = b.Slow
+	}
+	if retryAfter > 0 {
+		d = max(d, min(retryAfter, b.MaxRetryAfter))
+	}
+	return d
+}
+
+// RetryAfter reads a Retry-After header (seconds or an HTTP date) as a
+// wait from now; 0 when absent or unreadable.
+func RetryAfter(h string, now time.Time) time.Duration { return retryAfter(h, now) }
+
 // retryAfter reads a Retry-After header: seconds or an HTTP date; 0 when
 // absent or unreadable.
 func retryAfter(h string, now time.Time) time.Duration {

@@ -321,14 +321,8 @@ func (r *Reporter) sendLoop() {
 			b = nil
 			continue
 		}
-		delay := r.opts.Backoff.delay(attempt)
+		delay := r.opts.Backoff.Next(attempt, out.retryAfter, out.verdict == unauthorized)
 		attempt++
-		if out.verdict == unauthorized {
-			delay = r.opts.Backoff.Slow
-		}
-		if out.retryAfter > 0 {
-			delay = max(delay, min(out.retryAfter, r.opts.Backoff.MaxRetryAfter))
-		}
 		if !r.wait(delay) {
 			return
 		}
