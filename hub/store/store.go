@@ -133,6 +133,9 @@ type IngestResult struct {
 	// ChainBroken is set when the batch did not continue the agent's
 	// chain (an audit_chain_broken violation was stored).
 	ChainBroken bool
+	// Kinds counts the violations stored now by kind (the kinds as the
+	// agent sent them; audit_chain_broken included). Nil when none.
+	Kinds map[string]int
 }
 
 // Violation is one violation row: reported by an agent, or raised by the
@@ -165,8 +168,12 @@ type ViolationFilter struct {
 	Kind  string
 	// Since and Until bound Time: Since <= Time < Until.
 	Since, Until time.Time
-	// After is a cursor: only rows with an ID above it.
-	After int64
+	// After is a cursor: only rows with an ID above it. Before is one
+	// for the other way: only rows with an ID below it (0: no bound).
+	After  int64
+	Before int64
+	// Newest lists the newest row first (by ID, descending).
+	Newest bool
 	// Limit is the most rows returned (0: no limit).
 	Limit int
 }
@@ -259,11 +266,70 @@ type Policies interface {
 	Policy(ctx context.Context) (Policy, error)
 }
 
+// Session is a staff member's web session (a login through the web
+// form). The cookie holds the session id; the store keeps only its hash.
+type Session struct {
+	// IDHash is HashToken of the session id.
+	IDHash string
+	// Staff is the staff member's name; TokenHash the hash of the staff
+	// token the session was opened with: replacing that token
+	// (mamori-hub admin token) ends the session.
+	Staff     string
+	TokenHash string
+	// CSRF is the session's token for the hidden field of every form.
+	CSRF    string
+	Created time.Time
+	Expires time.Time
+}
+
+// Sessions keeps the staff's web sessions in the database, so that a hub
+// restart does not log staff out and several hubs behind a load balancer
+// share them.
+type Sessions interface {
+	// CreateSession stores s, and deletes the sessions that expired.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session whose id hashes to idHash: ErrNotFound
+	// when none, when it expired by now, or when its staff token was
+	// replaced since.
+	Session(ctx context.Context, idHash string, now time.Time) (Session, error)
+	// DeleteSession ends a session (no error when it is not there).
+	DeleteSession(ctx context.Context, idHash string) error
+}
+
+// AgentCounts counts the agents that are not revoked by state, and
+// those whose audit chain is broken.
+type AgentCounts struct {
+	OK, Silent, Stopped int
+	ChainBroken         int
+}
+
+// ViolationBucket is how many violations of one kind have a Time in
+// [Start, Start+step).
+type ViolationBucket struct {
+	Start time.Time
+	Kind  string
+	Count int64
+}
+
+// Stats answers the overview page and the metrics with one cheap query
+// each.
+type Stats interface {
+	// AgentCounts counts the agents not revoked by their state at now
+	// (Agent.State) and their chain.
+	AgentCounts(ctx context.Context, now time.Time, silentAfter time.Duration) (AgentCounts, error)
+	// ViolationCounts counts the violations with since <= Time < until
+	// by kind in buckets of step from since; buckets without violations
+	// are left out. Ordered by Start, then Kind.
+	ViolationCounts(ctx context.Context, since, until time.Time, step time.Duration) ([]ViolationBucket, error)
+}
+
 // Store is everything the hub keeps.
 type Store interface {
 	Tokens
 	Ingester
 	Queries
 	Policies
+	Sessions
+	Stats
 	Close() error
 }

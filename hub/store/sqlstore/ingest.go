@@ -47,7 +47,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, event_id) DO NOTHING`))
 		return res, fmt.Errorf("ingest: %w", err)
 	}
 	defer ins.Close()
-	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now}
+	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now, res: &res}
 	have := seq != 0 || hash != ""
 	var breaks []string
 	for i := range b.Events {
@@ -121,6 +121,7 @@ type ingestTx struct {
 	agent   string
 	assetID string
 	now     time.Time
+	res     *store.IngestResult
 	viol    *sql.Stmt
 	dev     *sql.Stmt
 }
@@ -198,6 +199,10 @@ vendor_id, product_id, serial, message, time, received) VALUES (?, ?, ?, ?, ?, ?
 		nanos(v.Time), nanos(w.now)); err != nil {
 		return fmt.Errorf("ingest: store violation: %w", err)
 	}
+	if w.res.Kinds == nil {
+		w.res.Kinds = map[string]int{}
+	}
+	w.res.Kinds[v.Kind]++
 	return nil
 }
 

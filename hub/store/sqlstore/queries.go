@@ -81,7 +81,8 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// Violations lists violations by id, oldest first.
+// Violations lists violations by id, oldest first (newest first when
+// f.Newest).
 func (s *Store) Violations(ctx context.Context, f store.ViolationFilter) ([]store.Violation, error) {
 	var w where
 	if f.Agent != "" {
@@ -99,8 +100,14 @@ func (s *Store) Violations(ctx context.Context, f store.ViolationFilter) ([]stor
 	if f.After > 0 {
 		w.add("id > ?", f.After)
 	}
+	if f.Before > 0 {
+		w.add("id < ?", f.Before)
+	}
 	q := `SELECT id, event_id, agent, asset_id, kind, severity, article, device, vendor_id, product_id, serial, message, time, received
 FROM violations` + w.String() + ` ORDER BY id`
+	if f.Newest {
+		q += ` DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		w.args = append(w.args, f.Limit)
