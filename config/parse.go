@@ -123,40 +123,8 @@ func (p *parser) parse(data []byte) *Config {
 
 // parseDoc reads data as one YAML document.
 func (p *parser) parseDoc(data []byte) *Config {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.errAt(1, 1, "version: 1 required (the file is empty)")
-		} else {
-			p.syntax(err)
-		}
-		return nil
-	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		p.syntax(err)
-		return nil
-	default:
-		n := &extra
-		if len(extra.Content) > 0 {
-			n = extra.Content[0]
-		}
-		p.errorf(n, "only one YAML document is allowed per file")
-	}
-	if p.fast != nil && len(p.errs) > 0 {
-		p.fastFailed = true
-		return nil
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		p.errAt(1, 1, "version: 1 required")
-		return nil
-	}
-	root := doc.Content[0]
-	if isNull(root) {
-		p.errorf(root, "version: 1 required (the file is empty)")
+	root := p.decode(data, "version: 1 required")
+	if root == nil {
 		return nil
 	}
 	top, ok := p.mapping("", root, topKeys)
@@ -188,6 +156,49 @@ func (p *parser) parseDoc(data []byte) *Config {
 		p.approved(n, &cfg.Approved)
 	}
 	return cfg
+}
+
+// decode reads data as exactly one YAML document and returns its root
+// node, or nil after recording why not. missing is what an empty
+// document lacks ("version: 1 required").
+func (p *parser) decode(data []byte, missing string) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errAt(1, 1, "%s (the file is empty)", missing)
+		} else {
+			p.syntax(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		p.syntax(err)
+		return nil
+	default:
+		n := &extra
+		if len(extra.Content) > 0 {
+			n = extra.Content[0]
+		}
+		p.errorf(n, "only one YAML document is allowed per file")
+	}
+	if p.fast != nil && len(p.errs) > 0 {
+		p.fastFailed = true
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		p.errAt(1, 1, "%s", missing)
+		return nil
+	}
+	root := doc.Content[0]
+	if isNull(root) {
+		p.errorf(root, "%s (the file is empty)", missing)
+		return nil
+	}
+	return root
 }
 
 // excelExponent is how Excel shows a long numeric serial it took for a
@@ -705,7 +716,14 @@ func (p *parser) usb(n *yaml.Node, u *USB) {
 }
 
 func (p *parser) approved(n *yaml.Node, a *ApprovedLists) {
-	m, ok := p.mapping("approved", n, approvedKey)
+	p.approvedWith(n, a, approvedKey)
+}
+
+// approvedWith reads the approved lists of n, a mapping of the keys in
+// known (approvedKey in a config file; hubApprovedKeys in the hub's
+// document, which has no ledgers).
+func (p *parser) approvedWith(n *yaml.Node, a *ApprovedLists, known []string) {
+	m, ok := p.mapping("approved", n, known)
 	if !ok {
 		return
 	}
@@ -732,7 +750,7 @@ func (p *parser) approved(n *yaml.Node, a *ApprovedLists) {
 		return
 	}
 	if p.fast != nil {
-		if k := m.keys[slices.Index(approvedKey, "usb")]; isNull(v) && k.Line == p.fast.keyLine && k.Column == p.fast.keyCol {
+		if k := m.keys[slices.Index(known, "usb")]; isNull(v) && k.Line == p.fast.keyLine && k.Column == p.fast.keyCol {
 			p.fastUsed = true
 			p.fastItems()
 		} else {
