@@ -51,6 +51,13 @@ const (
 	// TypeClockChanged is recorded when the PC's wall clock was set or
 	// jumped: Count is the jump in whole seconds (negative: turned back).
 	TypeClockChanged = "clock_changed"
+	// TypePolicyChanged is recorded when the hub's approved lists (a
+	// version of them, merged with the config file's) are put in force:
+	// pulled from the hub, or at start from the copy kept on disk. It
+	// carries the version (Policy) and the lists now in force (Agent).
+	// A version refused (it does not parse, its digest is wrong) is
+	// recorded as config_reload_failed with trigger "policy".
+	TypePolicyChanged = "policy_changed"
 	// TypeAgentOpenState follows agent_started when the appearances it
 	// carries over do not fit one record (thousands of LAN devices in
 	// their windows): each holds a part of them in Open.
@@ -104,7 +111,9 @@ type Event struct {
 	Type   string    `json:"type"`
 	Source string    `json:"source"` // SourceAgent, SourceUSB, ...
 	// Trigger says what made the agent look: "start", "uevent", "rescan",
-	// "mount", "signal", "reload", "netlink", "recovered".
+	// "mount", "signal", "reload", "netlink", "recovered", "policy" (the
+	// hub's approved lists changed), "clock" (the PC's clock was set, or
+	// the hub's time became known).
 	Trigger string `json:"trigger,omitempty"`
 	AssetID string `json:"asset_id,omitempty"`
 
@@ -153,6 +162,9 @@ type Event struct {
 
 	// Agent facts, on agent_started and config_reloaded.
 	Agent *AgentRecord `json:"agent,omitempty"`
+	// Policy is the hub's approved lists put in force, on
+	// policy_changed.
+	Policy *PolicyRecord `json:"policy,omitempty"`
 	// Open is a part of the appearances carried over, on
 	// agent_open_state.
 	Open *OpenState `json:"open,omitempty"`
@@ -212,6 +224,34 @@ type AgentRecord struct {
 	// Open is what the agent carried over from its previous run in this
 	// boot (rebuilt from the log): the appearances still open.
 	Open *OpenState `json:"open,omitempty"`
+}
+
+// PolicyRecord is what policy_changed records about the hub's approved
+// lists put in force.
+type PolicyRecord struct {
+	// Version is the hub's version of the lists (PolicyBundle.Version);
+	// Previous the version in force before (0: none).
+	Version  int64 `json:"version"`
+	Previous int64 `json:"previous_version,omitempty"`
+	// Digest is the lower-case hex SHA-256 of the lists' YAML as the hub
+	// served it (PolicyBundle.Digest).
+	Digest string `json:"digest"`
+	// Changed and ChangedBy are when and by whom the version was set at
+	// the hub.
+	Changed   time.Time `json:"changed,omitzero"`
+	ChangedBy string    `json:"changed_by,omitempty"`
+	// USBEntries, Networks and LANDevices count the hub's lists; the
+	// merged lists in force are counted in the event's Agent.
+	USBEntries int `json:"usb_entries"`
+	Networks   int `json:"networks"`
+	LANDevices int `json:"lan_devices"`
+	// Replaced names the local entries that an entry of the hub's with
+	// the same name (a LAN device: or MAC) replaced: "usb:Camera",
+	// "networks:Office", "lan_devices:Printer".
+	Replaced []string `json:"replaced,omitempty"`
+	// FromDisk is set when the version came from the copy kept in the
+	// state directory (at start, the hub not asked yet or not reachable).
+	FromDisk bool `json:"from_disk,omitempty"`
 }
 
 // OpenState is the set of appearances open at a point of the log.
