@@ -29,11 +29,15 @@ type Hub struct {
 }
 
 // New returns a hub serving cfg over st. The caller closes st after Run.
-func New(cfg *Config, st store.Store, logger *slog.Logger) *Hub {
+func New(cfg *Config, st store.Store, logger *slog.Logger, opts ...Option) *Hub {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := api.New(api.Options{Store: st, Logger: logger.With("component", "api"), SilentAfter: cfg.SilentAfter})
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	a := api.New(api.Options{Store: st, Logger: logger.With("component", "api"), SilentAfter: cfg.SilentAfter, Now: o.now})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -33,9 +33,16 @@ func New(t testing.TB) *Hub {
 	return NewWithConfig(t, nil)
 }
 
+// NewWithClock starts a hub (as New) whose clock is now: the time in its
+// answers, for tests of an agent whose clock differs from the hub's.
+func NewWithClock(t testing.TB, now func() time.Time) *Hub {
+	t.Helper()
+	return NewWithConfig(t, nil, hub.WithClock(now))
+}
+
 // NewWithConfig starts a hub with cfg (its Database is replaced by a
-// SQLite file in t.TempDir(); nil: the defaults).
-func NewWithConfig(t testing.TB, cfg *hub.Config) *Hub {
+// SQLite file in t.TempDir(); nil: the defaults) and opts.
+func NewWithConfig(t testing.TB, cfg *hub.Config, opts ...hub.Option) *Hub {
 	t.Helper()
 	if cfg == nil {
 		cfg = &hub.Config{Listen: "127.0.0.1:0", SilentAfter: hub.DefaultSilentAfter}
@@ -46,7 +53,7 @@ func NewWithConfig(t testing.TB, cfg *hub.Config) *Hub {
 		t.Fatalf("hubtest: %v", err)
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := httptest.NewServer(hub.New(cfg, st, logger).Handler())
+	srv := httptest.NewServer(hub.New(cfg, st, logger, opts...).Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
