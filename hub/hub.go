@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/hub/api"
+	"github.com/mamori-agent/mamori/hub/metrics"
 	"github.com/mamori-agent/mamori/hub/store"
+	"github.com/mamori-agent/mamori/hub/web"
 )
 
 // Hub is one mamori-hub server.
@@ -25,6 +27,7 @@ type Hub struct {
 	cfg     *Config
 	store   store.Store
 	logger  *slog.Logger
+	metrics *metrics.Metrics
 	handler http.Handler
 }
 
@@ -37,19 +40,28 @@ func New(cfg *Config, st store.Store, logger *slog.Logger, opts ...Option) *Hub 
 	for _, f := range opts {
 		f(&o)
 	}
-	a := api.New(api.Options{Store: st, Logger: logger.With("component", "api"), SilentAfter: cfg.SilentAfter, Now: o.now})
+	m := metrics.New(st, cfg.SilentAfter, o.now, logger.With("component", "metrics"))
+	a := api.New(api.Options{Store: st, Logger: logger.With("component", "api"), SilentAfter: cfg.SilentAfter, Now: o.now, Metrics: m})
 	mux := http.NewServeMux()
 	mux.Handle("/api/", a)
+	// The metrics need no token: restrict who reaches them by the listen
+	// address (or a firewall in front of the hub).
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", web.New(web.Options{Store: st, Logger: logger.With("component", "web"), SilentAfter: cfg.SilentAfter, Now: o.now}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	return &Hub{cfg: cfg, store: st, logger: logger, handler: mux}
+	return &Hub{cfg: cfg, store: st, logger: logger, metrics: m, handler: mux}
 }
 
-// Handler returns the hub's HTTP handler (the API under /api/v1/, and
-// /healthz).
+// Handler returns the hub's HTTP handler: the API under /api/v1/, the
+// staff's pages (package web) at /, /violations, /agents, /devices and
+// /login, the metrics at /metrics, and /healthz.
 func (h *Hub) Handler() http.Handler { return h.handler }
+
+// Metrics returns the hub's metrics (its own registry).
+func (h *Hub) Metrics() *metrics.Metrics { return h.metrics }
 
 // Run listens on cfg.Listen (TLS unless the config has none, which it
 // allows on loopback only) and serves until ctx ends, then shuts down

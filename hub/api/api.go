@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-agent/mamori/hub/metrics"
 	"github.com/mamori-agent/mamori/hub/store"
 	"github.com/mamori-agent/mamori/wire"
 )
@@ -59,6 +60,8 @@ type Options struct {
 	// Location is the zone of the times in CSV exports (time.Local when
 	// nil).
 	Location *time.Location
+	// Metrics records ingest and its errors (nil: nothing recorded).
+	Metrics *metrics.Metrics
 }
 
 // API serves /api/v1/.
@@ -121,6 +124,11 @@ type handler func(w http.ResponseWriter, r *http.Request, who store.Principal)
 // when "").
 func (a *API) route(path, method string, role store.Role, h handler) {
 	a.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if role == store.RoleAgent && a.o.Metrics != nil {
+			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+			defer func() { a.o.Metrics.IngestStatus(sw.status) }()
+			w = sw
+		}
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", method)
 			a.problem(w, http.StatusMethodNotAllowed, "use "+method)
@@ -137,6 +145,29 @@ func (a *API) route(path, method string, role store.Role, h handler) {
 		h(w, r, who)
 	})
 }
+
+// statusWriter remembers the status of an answer (for the metrics of
+// agent requests).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap is for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // authenticate finds the request's bearer token in the store.
 func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (store.Principal, bool) {

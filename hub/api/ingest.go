@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -136,6 +137,8 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]b
 
 // events is POST /api/v1/events: a wire.Batch in, a wire.BatchResult out.
 func (a *API) events(w http.ResponseWriter, r *http.Request, who store.Principal) {
+	start := time.Now()
+	defer func() { a.o.Metrics.IngestDuration(time.Since(start)) }()
 	data, ok := a.readBody(w, r, wire.MaxBatchBytes)
 	if !ok {
 		return
@@ -151,6 +154,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, who store.Principal
 		a.internal(w, r, err)
 		return
 	}
+	a.o.Metrics.Ingested(res)
 	if res.ChainBroken {
 		a.o.Logger.Warn("audit chain broken", "agent", who.Name)
 	}
