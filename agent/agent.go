@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/agent/report"
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/collector/uevent"
 	"github.com/mamori-agent/mamori/config"
@@ -130,6 +131,23 @@ type Agent struct {
 	// clock is the last reading of the wall and monotonic clocks
 	// (clock.go).
 	clock clockBase
+	// trusted is the hub-corrected clock approvals are judged by
+	// (trusted.go).
+	trusted trustedClock
+
+	// local is the config as loaded from the file (and reloaded on
+	// SIGHUP); cfg is it merged with hub, the hub's approved lists in
+	// force (nil: none). See hubpolicy.go.
+	local *config.Config
+	hub   *report.HubPolicy
+	// startPolicy is the copy of the hub's lists read at start, or why
+	// it was refused.
+	startPolicy    *report.HubPolicy
+	startPolicyErr error
+	// policyCh takes new versions of the hub's lists from the reporter;
+	// clockCh says the hub's time became known or moved.
+	policyCh chan policyRequest
+	clockCh  chan struct{}
 }
 
 type reloadRequest struct {
@@ -162,7 +180,8 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		opts: opts, cfg: opts.Config, log: opts.Logger, now: opts.Now,
+		opts: opts, cfg: opts.Config, local: opts.Config, log: opts.Logger, now: opts.Now,
+		policyCh: make(chan policyRequest, 1), clockCh: make(chan struct{}, 1),
 		policy: policy.NewUSBPolicy(opts.Config), coll: coll, metrics: NewMetrics(), warner: opts.Warner,
 		subjects: newAppearances(), present: map[string]*usbAppearance{}, volumes: map[string]*media.Volume{}, departed: map[string]int{},
 		carried: map[string]OpenDevice{}, lastErr: map[string]string{}, reload: make(chan reloadRequest, 1),
@@ -251,6 +270,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.volumes[k] = &media.Volume{Device: v.Device, MountPoint: v.MountPoint, USBDevice: v.USBDevice}
 		a.subjects.restore([]wire.OpenSubject{{Source: wire.SourceMedia, ID: k}})
 	}
+	a.startHubPolicy()
 	rec := a.agentRecord()
 	// The subjects carried over go in parts of openChunk: a record has
 	// a size limit, and a large LAN has thousands of devices in their
@@ -271,6 +291,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			Open:    &OpenState{Devices: []OpenDevice{}, Volumes: []OpenVolume{}, Subjects: part},
 			Message: fmt.Sprintf("%d more appearances carried over", len(part))})
 	}
+	a.recordStartPolicy()
 	if msg := prior.uncleanStop(); msg != "" {
 		a.log.Warn("the previous run did not stop cleanly", "detail", msg)
 		a.emit(&Event{Type: TypeAgentUncleanStop, Source: "agent", Trigger: "start", Message: msg})
@@ -358,6 +379,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		select {
 		case <-ctx.Done():
 			a.mu.Lock()
+			a.saveTrustedClock(true)
 			a.stopped = true
 			a.emit(&Event{Type: TypeAgentStopped, Source: "agent", Trigger: "signal", Message: "mamori stopped"})
 			a.mu.Unlock()
@@ -375,6 +397,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 					tick.Reset(interval)
 				}
 			})
+		case p := <-a.policyCh:
+			a.locked(func() { a.applyPolicy(p) })
+		case <-a.clockCh:
+			// The hub's time became known or moved: approvals are judged
+			// again by it.
+			a.locked(func() { a.rescan("clock") })
 		}
 	}
 }
@@ -387,22 +415,40 @@ func (a *Agent) applyReload(r reloadRequest) bool {
 			Message: safe.String("config reload refused, the previous config stays in force: " + r.err.Error())})
 		return false
 	}
-	cfg := *r.cfg
-	// What the running agent was started with stays: where it records,
-	// and where it serves metrics.
+	a.local = r.cfg
+	merged, replaced := a.merged(r.cfg)
+	a.putInForce(merged)
+	msg := fmt.Sprintf("config reloaded; %d approved USB entries; config digest %s", a.policy.Entries(), shortDigest(a.cfg))
+	if a.hub != nil {
+		msg += fmt.Sprintf("; with the hub's approved lists v%d%s", a.hub.Bundle.Version, replacedText(replaced))
+	}
+	a.emit(&Event{Type: TypeConfigReloaded, Source: "agent", Trigger: "reload", Agent: a.agentRecord(), Message: safe.String(msg)})
+	a.rejudge("reload")
+	return true
+}
+
+// putInForce makes cfg (a config merged with the hub's lists) the one in
+// force: the approved lists, the language and the rescan interval.
+// What the running agent was started with stays: where it records, and
+// where it serves metrics.
+func (a *Agent) putInForce(c *config.Config) {
+	cfg := *c
 	cfg.Agent.StateDir = a.cfg.Agent.StateDir
 	cfg.Metrics = a.cfg.Metrics
 	a.cfg = &cfg
 	a.policy = policy.NewUSBPolicy(&cfg)
 	a.netPolicy = policy.NewNetworkPolicy(&cfg)
 	a.metrics.entries.Set(float64(a.policy.Entries()))
-	a.emit(&Event{Type: TypeConfigReloaded, Source: "agent", Trigger: "reload", Agent: a.agentRecord(),
-		Message: fmt.Sprintf("config reloaded; %d approved USB entries; config digest %s", a.policy.Entries(), shortDigest(&cfg))})
+}
+
+// rejudge judges every attached device, medium and network again (a
+// rescan) with the lists in force and the trusted time.
+func (a *Agent) rejudge(trigger string) {
+	now := a.trustedNow()
 	for _, ap := range a.present {
-		ap.decision = a.policy.Decide(&ap.dev, a.now())
+		ap.decision = a.policy.Decide(&ap.dev, now)
 	}
-	a.rescan("reload")
-	return true
+	a.rescan(trigger)
 }
 
 func (a *Agent) agentRecord() *AgentRecord {

@@ -52,22 +52,29 @@ func (a *Agent) watchClock(ctx context.Context) {
 		if _, err := w.Wait(); err != nil {
 			return
 		}
-		a.locked(func() { a.checkClock("clock") })
+		// Attached devices are judged again: without the hub's time the
+		// PC's clock is what approvals are judged by.
+		a.locked(func() {
+			if a.checkClock("clock") {
+				a.rescan("clock")
+			}
+		})
 	}
 }
 
 // checkClock records clock_changed when the wall clock moved by at least
-// clockJumpMin against the monotonic clock since the last look.
-func (a *Agent) checkClock(trigger string) {
+// clockJumpMin against the monotonic clock since the last look, and
+// reports whether it did.
+func (a *Agent) checkClock(trigger string) bool {
 	now := readClocks()
 	if a.clock.mono.IsZero() {
 		a.clock = now
-		return
+		return false
 	}
 	j := a.clock.jump(now)
 	a.clock = now
 	if j.Abs() < clockJumpMin {
-		return
+		return false
 	}
 	dir := "forward"
 	if j < 0 {
@@ -78,4 +85,5 @@ func (a *Agent) checkClock(trigger string) {
 	a.emit(&Event{Type: wire.TypeClockChanged, Source: wire.SourceAgent, Trigger: trigger, Count: secs,
 		Message: fmt.Sprintf("the PC's clock was set %s by %s (now %s); approvals are judged by the hub's time once it is known",
 			dir, j.Abs().Round(time.Millisecond), now.wall.Format(time.RFC3339))})
+	return true
 }

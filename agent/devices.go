@@ -29,6 +29,7 @@ func usbInstance(d *usb.Device) string {
 func (a *Agent) rescan(trigger string) {
 	a.metrics.rescans.Inc()
 	a.checkClock(trigger)
+	a.saveTrustedClock(false)
 	a.checkAudit(trigger)
 	a.flushPending()
 	devs, err := a.coll.devices()
@@ -122,7 +123,7 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 		}
 		d = &merged
 	}
-	dec := a.policy.Decide(d, a.now())
+	dec := a.policy.Decide(d, a.trustedNow())
 	if ap == nil {
 		// Attached before a restart of the agent, in this boot, with the
 		// same device number: the same appearance, with what the log

@@ -32,6 +32,7 @@ type Metrics struct {
 	violations    *prometheus.CounterVec
 	events        *prometheus.CounterVec
 	entries       prometheus.Gauge
+	policyVersion prometheus.Gauge
 	rescans       prometheus.Counter
 	overruns      prometheus.Counter
 	uevents       prometheus.Counter
@@ -138,6 +139,9 @@ func NewMetrics() *Metrics {
 		entries: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mamori_policy_entries", Help: "Entries in the approved USB list.",
 		}),
+		policyVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mamori_policy_version", Help: "Version of the hub's approved lists in force (merged with the config file's), 0 when none from the hub.",
+		}),
 		rescans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mamori_rescans_total", Help: "Full rescans of the USB devices and media.",
 		}),
@@ -193,7 +197,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.violations, m.events, m.entries, m.rescans, m.overruns, m.uevents,
+		m.violations, m.events, m.entries, m.policyVersion, m.rescans, m.overruns, m.uevents,
 		m.auditRecords, m.auditErrors, m.auditPending, m.auditLost, m.collectErrors, m.sinkDropped, m.netIfaces, m.lanNeighbours, build, (*deviceCollector)(m), m.ueventDrops, m.open,
 	)
 	return m
@@ -305,6 +309,8 @@ func action(typ string) string {
 		return "renamed"
 	case wire.TypeClockChanged:
 		return "clock_changed"
+	case wire.TypePolicyChanged:
+		return "policy_changed"
 	case wire.TypeViolationCleared:
 		return "cleared"
 	}

@@ -350,8 +350,10 @@ func (a *Agent) usbForLink(path string) (bool, string) {
 
 // judgeNetwork judges the table and records what changed.
 func (a *Agent) judgeNetwork(trigger string) {
+	// Registrations are judged by the trusted time; the report windows
+	// run on the PC's clock, as the records' times do.
 	now := a.now()
-	v := a.netPolicy.JudgeKnown(a.net.snapshot(), now, a.usbForLink, func(mac [6]byte) bool {
+	v := a.netPolicy.JudgeKnown(a.net.snapshot(), a.trustedNow(), a.usbForLink, func(mac [6]byte) bool {
 		until, ok := a.lanWindows[mac]
 		return ok && !now.After(until)
 	})

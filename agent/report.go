@@ -19,12 +19,18 @@ func (a *Agent) startReporter() *report.Reporter {
 		Config: rc, StateDir: a.cfg.Agent.StateDir,
 		AssetID: a.cfg.Agent.AssetID, BootID: a.bootID, Version: Version,
 		Inventory: a.inventorySummary, Registerer: a.metrics.Registry, Logger: a.log,
+		Now: a.now, OnPolicy: a.policyArrived, OnClock: a.hubClockMoved,
 	})
 	if err != nil {
 		a.log.Error("hub reporting not started; events are recorded locally only", "url", rc.URL, "err", err)
 		return nil
 	}
 	a.opts.Sinks = append(a.opts.Sinks[:len(a.opts.Sinks):len(a.opts.Sinks)], rep)
+	a.trusted.hub = rep.HubNow
+	a.loadTrustedClock()
+	// The last good copy of the hub's lists is in force from the start,
+	// whether the hub answers or not; the first pull asks for a newer one.
+	a.startPolicy, a.startPolicyErr = rep.LoadPolicy()
 	rep.Start()
 	return rep
 }

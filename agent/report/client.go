@@ -147,9 +147,7 @@ func (r *Reporter) post(b *batch) outcome {
 	var res wire.BatchResult
 	out := r.do(r.ctx, wire.PathEvents, b.body, &res, "batch")
 	if out.verdict == sent {
-		if res.PolicyVersion != 0 {
-			r.policyVer.Store(res.PolicyVersion)
-		}
+		r.hubPolicyVersion(res.PolicyVersion)
 		if res.ChainBroken {
 			r.log.Warn("the hub says this batch does not continue the audit chain it has for this PC (raised there as audit_chain_broken)")
 		}
@@ -179,7 +177,7 @@ func (r *Reporter) do(ctx context.Context, path string, body []byte, res any, wh
 	recvAt := r.now()
 	if d, derr := http.ParseTime(resp.Header.Get("Date")); derr == nil && resp.StatusCode < 500 {
 		// The Date header has whole seconds: used until a hub_time comes.
-		if !r.offsetKnown.Load() {
+		if r.anchor.Load() == nil {
 			r.setOffset(d.Add(500*time.Millisecond), sentAt, recvAt)
 		}
 	}
@@ -244,13 +242,19 @@ func problem(answer []byte) string {
 }
 
 // setOffset keeps the hub's clock minus ours, taking the hub's time as of
-// the middle of the request.
+// the middle of the request, and anchors the hub's time to the monotonic
+// clock (HubNow). OnClock hears of the first offset and of every move by
+// a second or more.
 func (r *Reporter) setOffset(hub, sentAt, recvAt time.Time) {
 	mid := sentAt.Add(recvAt.Sub(sentAt) / 2)
 	off := hub.Sub(mid)
-	r.offset.Store(int64(off))
-	r.offsetKnown.Store(true)
+	mono := time.Now()
+	a := &clockAnchor{hub: hub.Add(r.now().Sub(mid)).Round(0), mono: mono, offset: off}
+	prev := r.anchor.Swap(a)
 	r.metrics.offset.Set(off.Seconds())
+	if r.opts.OnClock != nil && (prev == nil || (off-prev.offset).Abs() >= time.Second) {
+		r.opts.OnClock()
+	}
 }
 
 // heartbeatLoop sends a heartbeat at once and every heartbeat_interval.
@@ -271,7 +275,7 @@ func (r *Reporter) heartbeatLoop() {
 // heartbeat sends one heartbeat.
 func (r *Reporter) heartbeat(ctx context.Context, stopping bool) {
 	hb := wire.Heartbeat{Schema: wire.SchemaVersion, AssetID: r.opts.AssetID, Version: r.opts.Version,
-		Time: r.now(), Queue: int(r.q.Len()), PolicyVersion: r.policyVer.Load(), Stopping: stopping}
+		Time: r.now(), Queue: int(r.q.Len()), PolicyVersion: r.policyInForce.Load(), Stopping: stopping}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	h, err := r.opts.HostFacts(hctx)
 	if err != nil {
@@ -285,9 +289,7 @@ func (r *Reporter) heartbeat(ctx context.Context, stopping bool) {
 	body, _ := json.Marshal(hb)
 	var res wire.HeartbeatResult
 	if out := r.do(ctx, wire.PathHeartbeat, body, &res, "heartbeat"); out.verdict == sent {
-		if res.PolicyVersion != 0 {
-			r.policyVer.Store(res.PolicyVersion)
-		}
+		r.hubPolicyVersion(res.PolicyVersion)
 		r.metrics.lastSuccess.Set(float64(r.now().UnixNano()) / 1e9)
 	}
 }

@@ -61,6 +61,15 @@ type Options struct {
 	RequestTimeout time.Duration
 	// SegmentSize is the queue's segment size; zero means the default.
 	SegmentSize int64
+	// OnPolicy is called, from the reporter's goroutine, with each new
+	// version of the hub's approved lists once it is checked and kept on
+	// disk, or with the error that refused it (the version in force
+	// stays). It must not block. Nil: the lists are not pulled.
+	OnPolicy func(*HubPolicy, error)
+	// OnClock is called, from the reporter's goroutines, when the hub's
+	// time becomes known and each time the offset moves by a second or
+	// more (the PC's clock was set, or drifts). It must not block.
+	OnClock func()
 }
 
 // Reporter queues the agent's records durably and sends them to the hub.
@@ -75,10 +84,19 @@ type Reporter struct {
 	base    string
 	metrics *metrics
 
-	// offset is the hub's clock minus ours, in ns, once known.
-	offset      atomic.Int64
-	offsetKnown atomic.Bool
-	policyVer   atomic.Int64
+	// anchor is the hub's time as of a monotonic reading, once an
+	// answer of the hub told it.
+	anchor atomic.Pointer[clockAnchor]
+	// policyVer is the newest version of the approved lists the hub
+	// named; policyInForce the version put in force (0: none), and
+	// policySeen the last version fetched, in force or refused (its ETag
+	// is sent as If-None-Match).
+	policyVer     atomic.Int64
+	policyInForce atomic.Int64
+	policySeen    atomic.Int64
+	// policyPoke wakes the policy pull when the hub names a version not
+	// seen yet.
+	policyPoke chan struct{}
 
 	startOnce sync.Once
 	// ctx is the context of every request, cancelled when Close's time
@@ -140,7 +158,7 @@ func New(opts Options) (*Reporter, error) {
 		return nil, err
 	}
 	r := &Reporter{opts: opts, log: opts.Logger.With("sink", "report"), now: opts.Now, client: client,
-		token: token, base: base, stop: make(chan struct{}), metrics: newMetrics()}
+		token: token, base: base, stop: make(chan struct{}), metrics: newMetrics(), policyPoke: make(chan struct{}, 1)}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.q, err = OpenQueue(filepath.Join(opts.StateDir, DirName), QueueOptions{
 		Limit: c.QueueLimit, SegmentSize: opts.SegmentSize, Logger: r.log,
@@ -193,18 +211,46 @@ func (r *Reporter) HandleRecord(ev *wire.Event, seq uint64, hash, prevHash strin
 // full): they are reported to the hub as dropped.
 func (r *Reporter) Lost(n int) { r.q.AddDropped(int64(n)) }
 
-// ClockOffset returns the hub's clock minus this PC's, once an answer of
-// the hub has told it.
+// ClockOffset returns the hub's clock minus this PC's (Options.Now) as of
+// the hub's last answer, once an answer has told it.
 func (r *Reporter) ClockOffset() (time.Duration, bool) {
-	return time.Duration(r.offset.Load()), r.offsetKnown.Load()
+	a := r.anchor.Load()
+	if a == nil {
+		return 0, false
+	}
+	return a.offset, true
 }
 
-// Start starts the sender and the heartbeat.
+// HubNow returns the hub's time now, once an answer of the hub has told
+// it: the hub's time at its last answer plus the time passed since on the
+// monotonic clock. Setting the PC's clock does not move it.
+func (r *Reporter) HubNow() (time.Time, bool) {
+	a := r.anchor.Load()
+	if a == nil {
+		return time.Time{}, false
+	}
+	return a.hub.Add(time.Since(a.mono)), true
+}
+
+// clockAnchor is the hub's time (hub, wall clock only) as of a reading of
+// the PC's monotonic clock (mono), with the offset measured then.
+type clockAnchor struct {
+	hub    time.Time
+	mono   time.Time
+	offset time.Duration
+}
+
+// Start starts the sender, the heartbeat and, with Options.OnPolicy, the
+// policy pull.
 func (r *Reporter) Start() {
 	r.startOnce.Do(func() {
 		r.done.Add(2)
 		go r.sendLoop()
 		go r.heartbeatLoop()
+		if r.opts.OnPolicy != nil {
+			r.done.Add(1)
+			go r.policyLoop()
+		}
 	})
 }
 
