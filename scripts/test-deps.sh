@@ -2,7 +2,9 @@
 # Installs, on a fresh Debian 12 machine, the host tools the unit tests use:
 # promtool (to lint metric names), mkfs tools and cryptsetup (to make real
 # file-system and LUKS images for the media tests), blkid for cross-checks,
-# and PostgreSQL (the hub's store tests start a private cluster of it).
+# PostgreSQL (the hub's store tests start a private cluster of it), and
+# Debian's chromium with a Japanese font (the hub's pages are tested in a
+# real headless browser, screenshots included).
 # Runs only what is missing; needs root (apt-get).
 set -euo pipefail
 need=()
@@ -29,6 +31,10 @@ have pkg-config || need+=(pkg-config)
 # The hub's store tests run initdb/pg_ctl from /usr/lib/postgresql/*/bin;
 # the package's own cluster is not started (policy-rc.d below).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# hub/web's browser tests: chromium --headless=new, and a font with
+# Japanese glyphs so that the screenshots show text rather than boxes.
+have chromium || need+=(chromium)
+dpkg -s fonts-ipafont-gothic >/dev/null 2>&1 || need+=(fonts-ipafont-gothic)
 dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
