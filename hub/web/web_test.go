@@ -219,8 +219,8 @@ func TestNextIsLocal(t *testing.T) {
 	s := seed(t, h, time.Now())
 	for _, next := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"} {
 		c := client(t)
-		resp, body := get(t, c, h.URL, "/login")
-		resp, body = postForm(t, c, h.URL, "/login", url.Values{"csrf": {formCSRF(t, body)}, "token": {s.Admin}, "next": {next}})
+		_, body := get(t, c, h.URL, "/login")
+		resp, body := postForm(t, c, h.URL, "/login", url.Values{"csrf": {formCSRF(t, body)}, "token": {s.Admin}, "next": {next}})
 		want(t, resp, body, http.StatusSeeOther)
 		if loc := resp.Header.Get("Location"); loc != "/" {
 			t.Errorf("next=%q: to %q", next, loc)

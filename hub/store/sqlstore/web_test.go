@@ -130,9 +130,9 @@ func TestViolationCountsAndNewest(t *testing.T) {
 		}
 		// [0,2): seq 1; [2,4): seq 2, 3; [4,5): seq 4 (media); seq 5 is at until.
 		want := []store.ViolationBucket{
-			{t0, wire.KindUSBStorageUnapproved, 1},
-			{t0.Add(2 * time.Second), wire.KindUSBStorageUnapproved, 2},
-			{t0.Add(4 * time.Second), wire.KindMediaUnencrypted, 1},
+			{Start: t0, Kind: wire.KindUSBStorageUnapproved, Count: 1},
+			{Start: t0.Add(2 * time.Second), Kind: wire.KindUSBStorageUnapproved, Count: 2},
+			{Start: t0.Add(4 * time.Second), Kind: wire.KindMediaUnencrypted, Count: 1},
 		}
 		if len(b) != len(want) {
 			t.Fatalf("buckets %+v", b)
