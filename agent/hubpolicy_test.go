@@ -156,6 +156,11 @@ func TestHubPolicyPulledAndPutInForce(t *testing.T) {
 		t.Errorf("mamori_policy_version %v before the hub has lists", got)
 	}
 
+	for deadline := time.Now().Add(10 * time.Second); len(proxy.seen()) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pull at start")
+		}
+	}
 	pol := h.SetPolicy(hubApprovesFinger)
 	e.waitFor("policy_changed", func(rs []record) bool { return countTrigger(rs, wire.TypePolicyChanged, "policy") == 1 })
 	deadline := time.Now().Add(10 * time.Second)
@@ -216,9 +221,37 @@ func TestHubPolicyPulledAndPutInForce(t *testing.T) {
 	if ok != 1 {
 		t.Errorf("%d pulls answered 200: %+v", ok, pulls)
 	}
-	// The hub heard of it: policy_changed reaches it like every record.
+
+	// A version the hub takes but the agent's parser refuses (the hub
+	// checks the lists' shape only): recorded once, v1 stays in force.
+	h.SetPolicy("usb:\n  - name: Bad\n    vendor_id: \"12x4\"\n")
+	recs := e.waitFor("v2 refused", func(rs []record) bool { return countTrigger(rs, TypeConfigReloadFailed, "policy") == 1 })
+	if d := decisionOf(t, r, fingerPath); !d.Approved {
+		t.Errorf("a refused version took v1 out of force: %+v", d)
+	}
+	if got := testutil.ToFloat64(r.agent.metrics.policyVersion); got != 1 {
+		t.Errorf("mamori_policy_version %v after v2 was refused", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := 0
+		for _, p := range proxy.seen() {
+			if p.ifNoneMatch == `"2"` && p.status == http.StatusNotModified {
+				n++
+			}
+		}
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("v2 is fetched again; pulls %+v", proxy.seen())
+		}
+	}
 	r.stop(t)
-	if got := countTrigger(e.records(), wire.TypePolicyChanged, "policy"); got != 1 {
+	recs = e.records()
+	if got := countTrigger(recs, TypeConfigReloadFailed, "policy"); got != 1 {
+		t.Errorf("v2 refused %d times", got)
+	}
+	if got := countTrigger(recs, wire.TypePolicyChanged, "policy"); got != 1 {
 		t.Errorf("%d policy_changed after the stop", got)
 	}
 }
