@@ -225,7 +225,7 @@ func TestHubPolicyPulledAndPutInForce(t *testing.T) {
 	// A version the hub takes but the agent's parser refuses (the hub
 	// checks the lists' shape only): recorded once, v1 stays in force.
 	h.SetPolicy("usb:\n  - name: Bad\n    vendor_id: \"12x4\"\n")
-	recs := e.waitFor("v2 refused", func(rs []record) bool { return countTrigger(rs, TypeConfigReloadFailed, "policy") == 1 })
+	e.waitFor("v2 refused", func(rs []record) bool { return countTrigger(rs, TypeConfigReloadFailed, "policy") == 1 })
 	if d := decisionOf(t, r, fingerPath); !d.Approved {
 		t.Errorf("a refused version took v1 out of force: %+v", d)
 	}
@@ -247,7 +247,7 @@ func TestHubPolicyPulledAndPutInForce(t *testing.T) {
 		}
 	}
 	r.stop(t)
-	recs = e.records()
+	recs := e.records()
 	if got := countTrigger(recs, TypeConfigReloadFailed, "policy"); got != 1 {
 		t.Errorf("v2 refused %d times", got)
 	}
