@@ -20,13 +20,17 @@ type dialect struct {
 	// migrationLock is run first in each migration's transaction, so that
 	// hubs starting at once on one database apply a migration once.
 	migrationLock string
+	// oneWriter is set when the database takes one write transaction at
+	// a time (SQLite): the store queues its writers itself.
+	oneWriter bool
 	// configure sets the pool.
 	configure func(*sql.DB)
 }
 
 // sqliteDialect is modernc.org/sqlite's.
 var sqliteDialect = &dialect{
-	name: "sqlite",
+	name:      "sqlite",
+	oneWriter: true,
 	configure: func(db *sql.DB) {
 		// One writer at a time anyway; a few readers beside it.
 		db.SetMaxOpenConns(8)

@@ -19,6 +19,7 @@ const chainArticle = "5"
 // Ingest stores a batch from agent in one transaction.
 func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
 	var res store.IngestResult
+	defer s.lockWrites()()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return res, fmt.Errorf("ingest: %w", err)
@@ -41,35 +42,26 @@ func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now ti
 	if b.AssetID != "" {
 		assetID = text(b.AssetID)
 	}
-	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO events (agent, event_id, seq, hash, prev_hash, type, time, received, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, event_id) DO NOTHING`))
-	if err != nil {
-		return res, fmt.Errorf("ingest: %w", err)
-	}
-	defer ins.Close()
 	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now, res: &res}
+	inserted, err := w.insertEvents(ctx, b.Events)
+	if err != nil {
+		return res, err
+	}
+	// What the hub had of the events it had already (the same id).
+	before, err := w.storedBefore(ctx, b.Events, inserted)
+	if err != nil {
+		return res, err
+	}
 	have := seq != 0 || hash != ""
 	var breaks []string
 	for i := range b.Events {
 		ev := &b.Events[i]
-		r, err := ins.ExecContext(ctx, agent, text(ev.ID), int64(ev.Seq), text(ev.Hash), text(ev.PrevHash),
-			text(ev.Event.Type), nanos(ev.Event.Time), nanos(now), text(string(ev.Raw)))
-		if err != nil {
-			return res, fmt.Errorf("ingest: store event: %w", err)
-		}
-		if n, err := r.RowsAffected(); err != nil {
-			return res, fmt.Errorf("ingest: %w", err)
-		} else if n == 0 {
+		if !inserted[i] {
 			res.Duplicates++
-			var oseq int64
-			var ohash string
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT seq, hash FROM events WHERE agent = ? AND event_id = ?`),
-				agent, text(ev.ID)).Scan(&oseq, &ohash); err != nil {
-				return res, fmt.Errorf("ingest: %w", err)
-			}
-			if uint64(oseq) != ev.Seq || ohash != text(ev.Hash) {
+			o := before[text(ev.ID)]
+			if o.seq != ev.Seq || o.hash != text(ev.Hash) {
 				breaks = append(breaks, fmt.Sprintf("event %q came before as audit record %d and now as record %d with another hash (the state directory was restored from an old copy or rewritten)",
-					ev.ID, oseq, ev.Seq))
+					ev.ID, o.seq, ev.Seq))
 			}
 			continue
 		}
@@ -88,6 +80,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, event_id) DO NOTHING`))
 		if err := w.derived(ctx, ev); err != nil {
 			return res, err
 		}
+	}
+	if err := w.flushDevices(ctx); err != nil {
+		return res, err
 	}
 	if len(breaks) > 0 {
 		res.ChainBroken = true
@@ -123,7 +118,10 @@ type ingestTx struct {
 	now     time.Time
 	res     *store.IngestResult
 	viol    *sql.Stmt
-	dev     *sql.Stmt
+	// devs are the devices the batch's events named, in the order they
+	// first did.
+	devs     map[[3]string]*deviceSeen
+	devOrder []*deviceSeen
 }
 
 // derived stores the violation and the device an event names.
@@ -162,26 +160,173 @@ func (w *ingestTx) derived(ctx context.Context, ev *store.Event) error {
 	if vendor == "" && product == "" {
 		return nil
 	}
-	if w.dev == nil {
-		st, err := w.tx.PrepareContext(ctx, w.s.q(`INSERT INTO devices (agent, vendor_id, product_id, serial, product, asset_id, first_seen, last_seen, seen_count)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
-ON CONFLICT (agent, vendor_id, product_id, serial) DO UPDATE SET
-	last_seen = excluded.last_seen, asset_id = excluded.asset_id, seen_count = devices.seen_count + 1,
-	product = CASE WHEN excluded.product <> '' THEN excluded.product ELSE devices.product END`))
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		w.dev = st
-	}
 	t := e.Time
 	if t.IsZero() {
 		t = w.now
 	}
-	if _, err := w.dev.ExecContext(ctx, w.agent, text(vendor), text(product), text(serial), text(desc),
-		w.assetID, nanos(t), nanos(t)); err != nil {
-		return fmt.Errorf("ingest: store device: %w", err)
+	key := [3]string{text(vendor), text(product), text(serial)}
+	d := w.devs[key]
+	if d == nil {
+		if w.devs == nil {
+			w.devs = map[[3]string]*deviceSeen{}
+		}
+		d = &deviceSeen{key: key, first: t}
+		w.devs[key] = d
+		w.devOrder = append(w.devOrder, d)
+	}
+	d.last = t
+	d.count++
+	if desc != "" {
+		d.product = text(desc)
 	}
 	return nil
+}
+
+// deviceSeen is what one batch says of one device: the device row is
+// written once per batch, as if once per event (seen_count grows by
+// count, last_seen is the last event's time, product the last one told).
+type deviceSeen struct {
+	key         [3]string // vendor, product, serial
+	first, last time.Time
+	count       int64
+	product     string
+}
+
+// flushDevices writes the devices the batch's events named.
+func (w *ingestTx) flushDevices(ctx context.Context) error {
+	if len(w.devOrder) == 0 {
+		return nil
+	}
+	st, err := w.tx.PrepareContext(ctx, w.s.q(`INSERT INTO devices (agent, vendor_id, product_id, serial, product, asset_id, first_seen, last_seen, seen_count)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (agent, vendor_id, product_id, serial) DO UPDATE SET
+	last_seen = excluded.last_seen, asset_id = excluded.asset_id, seen_count = devices.seen_count + excluded.seen_count,
+	product = CASE WHEN excluded.product <> '' THEN excluded.product ELSE devices.product END`))
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer st.Close()
+	for _, d := range w.devOrder {
+		if _, err := st.ExecContext(ctx, w.agent, d.key[0], d.key[1], d.key[2], d.product,
+			w.assetID, nanos(d.first), nanos(d.last), d.count); err != nil {
+			return fmt.Errorf("ingest: store device: %w", err)
+		}
+	}
+	return nil
+}
+
+// insertRows is how many events one INSERT statement carries.
+const insertRows = 100
+
+// insertEvents inserts the batch's events, insertRows to a statement,
+// each once by (agent, id); inserted[i] tells whether events[i] was
+// stored now (false: the hub had its id already, or an earlier event of
+// the batch had it).
+func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event) ([]bool, error) {
+	inserted := make([]bool, len(events))
+	now := nanos(w.now)
+	args := make([]any, 0, insertRows*9)
+	for lo := 0; lo < len(events); lo += insertRows {
+		chunk := events[lo:min(lo+insertRows, len(events))]
+		args = args[:0]
+		for i := range chunk {
+			ev := &chunk[i]
+			args = append(args, w.agent, text(ev.ID), int64(ev.Seq), text(ev.Hash), text(ev.PrevHash),
+				text(ev.Event.Type), nanos(ev.Event.Time), now, text(string(ev.Raw)))
+		}
+		rows, err := w.tx.QueryContext(ctx, w.s.insertEventsQuery(len(chunk)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: store events: %w", err)
+		}
+		// The ids stored now; an id twice in the chunk is stored once,
+		// for its first event.
+		got := make(map[string]int, len(chunk))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ingest: store events: %w", err)
+			}
+			got[id]++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ingest: store events: %w", err)
+		}
+		for i := range chunk {
+			if id := text(chunk[i].ID); got[id] > 0 {
+				got[id]--
+				inserted[lo+i] = true
+			}
+		}
+	}
+	return inserted, nil
+}
+
+// insertEventsQuery is the INSERT of n events (cached per n).
+func (s *Store) insertEventsQuery(n int) string {
+	if q, ok := s.insertQ.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (agent, event_id, seq, hash, prev_hash, type, time, received, body) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	}
+	b.WriteString(` ON CONFLICT (agent, event_id) DO NOTHING RETURNING event_id`)
+	q := s.q(b.String())
+	s.insertQ.Store(n, q)
+	return q
+}
+
+// chainPos is an event's place in its agent's chain as stored.
+type chainPos struct {
+	seq  uint64
+	hash string
+}
+
+// storedBefore returns the seq and hash the hub has for the events of
+// the batch not inserted now, by id.
+func (w *ingestTx) storedBefore(ctx context.Context, events []store.Event, inserted []bool) (map[string]chainPos, error) {
+	var ids []any
+	for i := range events {
+		if !inserted[i] {
+			ids = append(ids, text(events[i].ID))
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]chainPos, len(ids))
+	for lo := 0; lo < len(ids); lo += insertRows {
+		chunk := ids[lo:min(lo+insertRows, len(ids))]
+		q := `SELECT event_id, seq, hash FROM events WHERE agent = ? AND event_id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
+		rows, err := w.tx.QueryContext(ctx, w.s.q(q), append([]any{w.agent}, chunk...)...)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		for rows.Next() {
+			var (
+				id  string
+				seq int64
+				p   chainPos
+			)
+			if err := rows.Scan(&id, &seq, &p.hash); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("ingest: %w", err)
+			}
+			p.seq = uint64(seq)
+			out[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // violation stores one violation row of the agent.
@@ -218,7 +363,9 @@ func (s *Store) Heartbeat(ctx context.Context, agent string, hb *wire.Heartbeat,
 		q = `UPDATE agents SET last_seen = ?, host = ?, version = ?, queue = ?, policy_version = ?, stopped = ?, asset_id = ? WHERE name = ?`
 		args = []any{nanos(now), text(string(host)), text(hb.Version), hb.Queue, hb.PolicyVersion, hb.Stopping, text(hb.AssetID), agent}
 	}
+	unlock := s.lockWrites()
 	res, err := s.db.ExecContext(ctx, s.q(q), args...)
+	unlock()
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	// The drivers: "sqlite" and "pgx".
@@ -35,6 +36,13 @@ var migrations embed.FS
 type Store struct {
 	db *sql.DB
 	d  *dialect
+	// wmu serialises this process's ingest and heartbeat transactions
+	// when the dialect has one writer at a time (SQLite): they queue
+	// here instead of in SQLite's busy handler, which sleeps whole
+	// milliseconds between tries and leaves the database idle meanwhile.
+	wmu sync.Mutex
+	// insertQ caches the multi-row INSERT of events, by row count.
+	insertQ sync.Map
 }
 
 // Open opens the database named by dsn and brings its schema up to date:
@@ -91,6 +99,16 @@ func redact(dsn string) string {
 		return "…" + dsn[i:]
 	}
 	return dsn
+}
+
+// lockWrites takes the write lock of a one-writer dialect; the returned
+// func releases it.
+func (s *Store) lockWrites() func() {
+	if !s.d.oneWriter {
+		return func() {}
+	}
+	s.wmu.Lock()
+	return s.wmu.Unlock
 }
 
 // Close closes the database.
