@@ -12,7 +12,7 @@ import (
 	"github.com/mamori-agent/mamori/agent/report"
 )
 
-// TestReconnectStorm: 1,000 simulated agents (each its own token, HTTP
+// TestReconnectStorm: the mamori-hub binary on SQLite and 1,000 simulated agents (each its own token, HTTP
 // client and 20 queued events, chained) find the hub down, back off as
 // the agent does (report.Backoff with its defaults: full jitter from 1 s
 // up to 30 s, never shorter than Retry-After), and all come back when it
@@ -26,13 +26,15 @@ func TestReconnectStorm(t *testing.T) {
 		events = 20
 		// budget bounds one answer: the hub waits api.DefaultIngestWait
 		// (500 ms) for a turn before it answers 503; the rest is a
-		// batch's storing and loopback HTTP (generous under -race).
-		budget = 10 * time.Second
+		// batch's storing and loopback HTTP.
+		budget = 5 * time.Second
 	)
-	st := openStore(t, "sqlite")
+	// The hub is the mamori-hub binary (not slowed by -race), down at
+	// first: nothing listens on its address.
+	h := newHubProc(t)
+	st := h.store()
 	toks := addAgents(t, st, "pc", agents)
-	addr := freeAddr(t) // the hub is down: nothing listens there
-	url := "http://" + addr
+	url := h.url()
 	sims := make([]*simAgent, agents)
 	for i := range sims {
 		sims[i] = newSimAgent(fmt.Sprintf("pc-%d", i), toks[i], newClient(30*time.Second))
@@ -80,7 +82,7 @@ func TestReconnectStorm(t *testing.T) {
 	}
 	upAt.Store(time.Now().UnixNano())
 	start := time.Now()
-	startInHub(t, st, addr)
+	h.start()
 	// The hub stays up through the storm.
 	healthStop := make(chan struct{})
 	var healthFail atomic.Int64
