@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"log/slog"
+
+	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/agent/report"
 	"github.com/mamori-agent/mamori/wire"
 )
@@ -25,6 +28,7 @@ func (a *Agent) startReporter() *report.Reporter {
 		a.log.Error("hub reporting not started; events are recorded locally only", "url", rc.URL, "err", err)
 		return nil
 	}
+	catchUp(rep, a.cfg.Agent.StateDir, a.log)
 	a.opts.Sinks = append(a.opts.Sinks[:len(a.opts.Sinks):len(a.opts.Sinks)], rep)
 	a.trusted.hub = rep.HubNow
 	a.loadTrustedClock()
@@ -33,6 +37,45 @@ func (a *Agent) startReporter() *report.Reporter {
 	a.startPolicy, a.startPolicyErr = rep.LoadPolicy()
 	rep.Start()
 	return rep
+}
+
+// catchUp hands rep, in order, the records of the audit log in dir after
+// the newest its queue held (report.Reporter.QueuedSeq): those a crash
+// between the log's append and the queue's, or a full sink queue, kept
+// from it. Called after the log is opened and before it takes a record.
+// A reporter whose queue never held a record (newly configured) starts
+// with the records written from now on: the log's past is not sent.
+// Records that cannot be read back are counted as dropped, which the hub
+// is told.
+func catchUp(rep *report.Reporter, dir string, log *slog.Logger) {
+	after := rep.QueuedSeq()
+	if after == 0 {
+		return
+	}
+	entries, err := audit.ReadAfter(dir, after)
+	if err != nil {
+		log.Error("hub reporting: cannot read back the audit records not yet queued", "after_seq", after, "err", err)
+	}
+	next := after + 1
+	for _, e := range entries {
+		if e.Seq > next {
+			// Not read back (over the read-back limit, or not records).
+			rep.Lost(int(e.Seq - next))
+		}
+		next = e.Seq + 1
+		prev, obj, err := e.Fields()
+		if err != nil {
+			rep.Lost(1)
+		} else {
+			err = rep.HandleRaw(e.Seq, e.Hash, prev, obj) // counts its own failure
+		}
+		if err != nil {
+			log.Error("hub reporting: an audit record not queued", "seq", e.Seq, "err", err)
+		}
+	}
+	if len(entries) > 0 {
+		log.Info("hub reporting: queued the audit records that had not reached the queue", "from_seq", after+1, "records", len(entries))
+	}
 }
 
 // inventorySummary counts what the agent sees now, for the heartbeat.

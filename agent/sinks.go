@@ -58,7 +58,9 @@ type RecordSink interface {
 	// with the hash of the record before it.
 	HandleRecord(ev *Event, seq uint64, hash, prevHash string) error
 	// Lost is told, on the emitting goroutine, that n records did not
-	// reach it because its queue was full. It must not block.
+	// reach it because its queue was full. It must not block. (The
+	// reporter counts them as dropped; at the next start it reads back
+	// from the log the records after the newest it queued: see catchUp.)
 	Lost(n int)
 }
 

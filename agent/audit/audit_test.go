@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -933,5 +934,52 @@ func TestRotatedName(t *testing.T) {
 		if _, ok := parseRotatedName(name); ok != want {
 			t.Errorf("parseRotatedName(%s) ok = %v, want %v", name, ok, want)
 		}
+	}
+}
+
+// TestReadAfter: the records after a seq, across rotated files, with
+// each record's prev_hash and its fields as given to Append.
+func TestReadAfter(t *testing.T) {
+	dir, recs := writeLog(t, 60, Options{MaxSize: 2048})
+	if rotated, _ := listRotated(dir); len(rotated) < 3 {
+		t.Fatalf("test setup: %d rotated files", len(rotated))
+	}
+	for _, after := range []uint64{0, 1, 17, 59, 60, 100} {
+		es, err := ReadAfter(dir, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := recs[min(after, 60):]
+		if len(es) != len(want) {
+			t.Fatalf("after %d: %d entries, want %d", after, len(es), len(want))
+		}
+		for i, e := range es {
+			prev := ZeroHash
+			if e.Seq > 1 {
+				prev = recs[e.Seq-2].Hash
+			}
+			p, obj, err := e.Fields()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantObj, _ := json.Marshal(testEvent(int(e.Seq)))
+			if e.Seq != want[i].Seq || e.Hash != want[i].Hash || p != prev || !bytes.Equal(obj, wantObj) {
+				t.Fatalf("after %d, entry %d: seq %d prev %s fields %s; want seq %d prev %s fields %s",
+					after, i, e.Seq, p, obj, want[i].Seq, prev, wantObj)
+			}
+		}
+	}
+	// A record of no fields.
+	dir = t.TempDir()
+	l := openLog(t, dir, Options{})
+	if _, err := l.Append(struct{}{}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := ReadAfter(dir, 0)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	if _, obj, err := es[0].Fields(); err != nil || string(obj) != "{}" {
+		t.Fatalf("fields %s, %v", obj, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // MaxReadBack is the most record bytes ReadBack returns (256 MiB). When
@@ -214,4 +215,61 @@ func (r *readBack) chain(es []fileEntry) []Damage {
 		prev = e
 	}
 	return r.damage
+}
+
+// ReadAfter returns the records of the log in dir after seq, in order,
+// reading rotated files back only as far as the one holding seq: what a
+// consumer of the records that stopped at seq (the hub reporter after a
+// crash) missed. When the log holds no record at or before seq (it was
+// emptied, or restarted its chain), only records with a higher seq are
+// returned. Lines that are not records are left out, and damage to the
+// chain is not reported (ReadBack and Verify do that). Like ReadBack it
+// takes no lock, and returns at most MaxReadBack bytes: the newest
+// records, with an error wrapping ErrReadBackLimit.
+func ReadAfter(dir string, seq uint64) ([]Entry, error) {
+	es, _, err := ReadBack(dir, func(line []byte) bool {
+		s, ok := lineSeq(line)
+		return ok && s <= seq
+	})
+	i := 0
+	for i < len(es) && es[i].Seq <= seq {
+		i++
+	}
+	return es[i:], err
+}
+
+// lineSeq reads the seq at the start of a record line.
+func lineSeq(line []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(seqPrefix))
+	if !ok {
+		return 0, false
+	}
+	n := 0
+	for n < len(rest) && n <= 20 && rest[n] >= '0' && rest[n] <= '9' {
+		n++
+	}
+	s, err := strconv.ParseUint(string(rest[:n]), 10, 64)
+	return s, err == nil
+}
+
+// Fields returns the record's prev_hash and the record as its writer gave
+// it to Append: a JSON object, the line without its seq, prev_hash and
+// hash members. e must come from ReadBack or ReadAfter.
+func (e Entry) Fields() (prevHash string, obj []byte, err error) {
+	p, err := parseLine(e.Line)
+	if err != nil {
+		return "", nil, err
+	}
+	// p.content is {"seq":N,"prev_hash":"<hash>"[,members]}.
+	_, rest, ok := bytes.Cut(p.content, []byte(prevPrefix))
+	if !ok || len(rest) < HashLen+2 {
+		return "", nil, errors.New("not a record")
+	}
+	rest = rest[HashLen+1:] // past the hash and its quote
+	obj = make([]byte, 0, len(rest)+1)
+	obj = append(obj, '{')
+	if rest[0] == ',' {
+		rest = rest[1:]
+	}
+	return p.prevHash, append(obj, rest...), nil
 }

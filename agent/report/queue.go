@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/binary"
@@ -114,6 +115,9 @@ type Queue struct {
 	// holes are damaged ranges found by Read, [key, value), counted as
 	// dropped already.
 	holes map[uint64]uint64
+	// last is the newest record committed (nil: the queue never held
+	// one), for Last.
+	last []byte
 
 	// The flusher's own: the segment file appended to.
 	f      *os.File
@@ -373,12 +377,18 @@ func (q *Queue) loadSegments() error {
 			return fmt.Errorf("seek %s: %w", p, err)
 		}
 		last.size, q.fsize = good, good
+		q.last = lastRecord(b[:good], last.first, n)
 		q.tail = max(q.tail, last.first+n)
 		if last.first+n < q.tail {
 			// The chain of sequence numbers would go back (records removed
 			// behind our back): continue in a new segment.
 			q.rotate = true
 		}
+	}
+	// The newest record may be in an older segment when the last is empty
+	// (started after damage or a failed write).
+	for i := len(q.segs) - 2; i >= 0 && q.last == nil; i-- {
+		q.last = q.lastOf(q.segs[i])
 	}
 	if len(q.segs) == 0 || q.rotate {
 		if err := q.newSegment(q.tail); err != nil {
@@ -401,6 +411,37 @@ func scanRecords(b []byte, first uint64) (n uint64, good int64) {
 		off += size
 		n++
 	}
+}
+
+// lastRecord returns the payload of the last of the n valid records at
+// the start of b (numbered from first), nil when n is 0.
+func lastRecord(b []byte, first, n uint64) []byte {
+	var data []byte
+	for i, off := uint64(0), 0; i < n; i++ {
+		size, _ := recordAt(b[off:], first+i)
+		data = b[off+hdrSize : off+size]
+		off += size
+	}
+	return bytes.Clone(data)
+}
+
+// lastOf returns the payload of the last valid record of the segment
+// file seg, nil when it holds none or cannot be read.
+func (q *Queue) lastOf(seg segment) []byte {
+	f, err := openFile(q.path(segName(seg.first)), os.O_RDONLY, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if checkRegular(f, f.Name()) != nil {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(f, q.opts.SegmentSize+maxPendingBytes+2*(MaxRecordSize+hdrSize)))
+	if err != nil {
+		return nil
+	}
+	n, good := scanRecords(b, seg.first)
+	return lastRecord(b[:good], seg.first, n)
 }
 
 // recordAt checks the record at the start of b, which must have sequence
@@ -533,6 +574,7 @@ func (q *Queue) flusher() {
 				q.rotate = false
 			}
 			q.tail = g.first + uint64(len(g.recs))
+			q.last = g.recs[len(g.recs)-1]
 			q.segs[len(q.segs)-1].size = q.fsize
 			q.enforceLimit()
 		}
@@ -614,6 +656,15 @@ func (q *Queue) Len() int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return int64(q.tail - q.head)
+}
+
+// Last returns the newest record the queue holds or held, acknowledged
+// or not: it keeps the segment of its newest record, so that this is
+// known across restarts. False for a queue that never held a record.
+func (q *Queue) Last() ([]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.last, q.last != nil
 }
 
 // Dropped returns how many dropped records are not yet reported.
@@ -830,12 +881,17 @@ func (q *Queue) SaveState() error {
 
 // removeDone deletes the segments whose records are all below the
 // persisted acknowledged position, or dropped, never the one appended
-// to. A record dropped but not persisted so is counted again at Open from
-// the gap it leaves.
+// to nor the one holding the newest record (Last). A record dropped but
+// not persisted so is counted again at Open from the gap it leaves.
 func (q *Queue) removeDone() {
 	q.mu.Lock()
 	var gone []uint64
-	for len(q.segs) > 1 && q.segs[1].first <= q.head {
+	newest := len(q.segs) - 1 // the newest segment holding a record
+	for newest > 0 && q.segs[newest].size == 0 {
+		newest--
+	}
+	for len(q.segs) > 1 && q.segs[1].first <= q.head && newest > 0 {
+		newest--
 		gone = append(gone, q.segs[0].first)
 		q.segs = q.segs[1:]
 	}

@@ -325,3 +325,48 @@ func BenchmarkQueueAddBurst(b *testing.B) {
 	}
 	last.Wait()
 }
+
+// TestQueueLast: the newest record is known across restarts, with every
+// record acknowledged and the older segments deleted, and when the
+// segment appended to is empty (started after damage).
+func TestQueueLast(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	q := openTestQueue(t, dir, QueueOptions{SegmentSize: 64})
+	if _, ok := q.Last(); ok {
+		t.Fatal("a new queue has a last record")
+	}
+	appendN(t, q, 0, 20)
+	if d, ok := q.Last(); !ok || string(d) != "event 19" {
+		t.Fatalf("Last %q %v", d, ok)
+	}
+	readAll(t, q, 7)
+	q.Close()
+	q = openTestQueue(t, dir, QueueOptions{SegmentSize: 64})
+	if d, ok := q.Last(); !ok || string(d) != "event 19" {
+		t.Fatalf("reopened, all acknowledged: Last %q %v", d, ok)
+	}
+	q.Close()
+	// An empty segment after the newest record: the one before it is
+	// read, and kept once acknowledged.
+	segs, _ := filepath.Glob(filepath.Join(dir, segPrefix+"*"))
+	if err := os.WriteFile(filepath.Join(dir, segName(21)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		q = openTestQueue(t, dir, QueueOptions{SegmentSize: 64})
+		if d, ok := q.Last(); !ok || string(d) != "event 19" {
+			t.Fatalf("empty last segment: Last %q %v", d, ok)
+		}
+		q.Ack(1, 20, 0)
+		q.Close()
+	}
+	if now, _ := filepath.Glob(filepath.Join(dir, segPrefix+"*")); len(now) != len(segs)+1 {
+		t.Fatalf("segments %v, were %v", now, segs)
+	}
+	q = openTestQueue(t, dir, QueueOptions{SegmentSize: 64})
+	appendN(t, q, 20, 1)
+	if d, ok := q.Last(); !ok || string(d) != "event 20" {
+		t.Fatalf("Last %q %v", d, ok)
+	}
+	q.Close()
+}

@@ -108,6 +108,10 @@ type Reporter struct {
 	done     sync.WaitGroup
 	deadline atomic.Int64 // unix ns by which Close gives up flushing
 
+	// queuedSeq is the audit seq of the newest record the queue held at
+	// New (0: none), for QueuedSeq.
+	queuedSeq uint64
+
 	mu      sync.Mutex
 	last    Pending // the last record added
 	hasLast bool
@@ -167,6 +171,12 @@ func New(opts Options) (*Reporter, error) {
 		return nil, fmt.Errorf("report queue: %w", err)
 	}
 	r.metrics.queueLen = r.q.Len
+	if d, ok := r.q.Last(); ok {
+		var be wire.BatchEvent
+		if json.Unmarshal(d, &be) == nil {
+			r.queuedSeq = be.Seq
+		}
+	}
 	if opts.Registerer != nil {
 		if err := r.metrics.register(opts.Registerer); err != nil {
 			r.q.Close()
@@ -195,7 +205,26 @@ func (r *Reporter) HandleRecord(ev *wire.Event, seq uint64, hash, prevHash strin
 		r.q.AddDropped(1)
 		return fmt.Errorf("report: marshal event: %w", err)
 	}
-	data, _ := json.Marshal(wire.BatchEvent{Seq: seq, Hash: hash, PrevHash: prevHash, Event: evJSON})
+	return r.HandleRaw(seq, hash, prevHash, evJSON)
+}
+
+// QueuedSeq returns the audit seq of the newest record the queue held when
+// the reporter was made, sent or not: the agent hands it the records of
+// its audit log after that one that never reached the queue (a crash
+// between the audit log's append and the queue's, a full sink queue). It
+// is 0 for a queue that never held a record: a new reporter starts with
+// the records written from then on, not with the log's past.
+func (r *Reporter) QueuedSeq() uint64 { return r.queuedSeq }
+
+// HandleRaw queues one audit record as HandleRecord does, its event given
+// as the JSON the audit record holds (the record without its seq,
+// prev_hash and hash): the records the agent reads back from its log.
+func (r *Reporter) HandleRaw(seq uint64, hash, prevHash string, event json.RawMessage) error {
+	data, err := json.Marshal(wire.BatchEvent{Seq: seq, Hash: hash, PrevHash: prevHash, Event: event})
+	if err != nil {
+		r.q.AddDropped(1)
+		return fmt.Errorf("report: marshal event: %w", err)
+	}
 	p, err := r.q.Add(data)
 	if err != nil {
 		r.q.AddDropped(1)
@@ -208,7 +237,11 @@ func (r *Reporter) HandleRecord(ev *wire.Event, seq uint64, hash, prevHash strin
 }
 
 // Lost counts records that did not reach the reporter (the sink queue was
-// full): they are reported to the hub as dropped.
+// full): they are reported to the hub as dropped. They are not read back
+// from the audit log while the agent runs (a burst read back would slow
+// the sink more while the log rotates under it), but the records lost
+// after the newest one that reached the queue are at the next start
+// (QueuedSeq), counted as dropped all the same.
 func (r *Reporter) Lost(n int) { r.q.AddDropped(int64(n)) }
 
 // ClockOffset returns the hub's clock minus this PC's (Options.Now) as of
