@@ -20,13 +20,52 @@ func waitResult(w *MountWatcher, ctx context.Context) <-chan error {
 	return ch
 }
 
-func expectQuiet(t *testing.T, ch <-chan error, d time.Duration) {
+// expectQuiet expects Wait to stay blocked for d while the test changes
+// nothing. A wake-up is tolerated only when the mount table read from
+// procfs (on this test's thread, in its private mount namespace) is the
+// same as before: the kernel bumps a namespace's event counter for more
+// than what mountinfo shows, and other tests of this machine create and
+// remove network namespaces (bind mounts) all the time.
+func expectQuiet(t *testing.T, w *MountWatcher, ctx context.Context, ch <-chan error, procfs string, d time.Duration) <-chan error {
 	t.Helper()
-	select {
-	case err := <-ch:
-		t.Fatalf("Wait returned %v with nothing changed", err)
-	case <-time.After(d):
+	before, _ := os.ReadFile(filepath.Join(procfs, "self", "mountinfo"))
+	deadline := time.After(d)
+	for {
+		select {
+		case err := <-ch:
+			now, _ := os.ReadFile(filepath.Join(procfs, "self", "mountinfo"))
+			if err != nil || string(now) != string(before) {
+				t.Fatalf("Wait returned %v with nothing changed", err)
+			}
+			ch = waitResult(w, ctx)
+		case <-deadline:
+			return ch
+		}
 	}
+}
+
+// privateMounts moves this test's OS thread into a mount namespace of its
+// own with private propagation and returns a procfs whose "self" is this
+// thread. The thread stays locked and is discarded with the test.
+func privateMounts(t *testing.T) string {
+	t.Helper()
+	runtime.LockOSThread() // never unlocked: the thread is discarded
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		if os.Getenv("CI") == "true" && !errors.Is(err, unix.EPERM) {
+			t.Fatalf("unshare: %v", err)
+		}
+		t.Skipf("no private mount namespace (needs CAP_SYS_ADMIN): %v", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("make mounts private: %v", err)
+	}
+	// /proc/self names the thread-group leader, whose namespace is the
+	// host's: point "self" at this thread.
+	procfs := t.TempDir()
+	if err := os.Symlink("/proc/thread-self", filepath.Join(procfs, "self")); err != nil {
+		t.Fatal(err)
+	}
+	return procfs
 }
 
 func expect(t *testing.T, ch <-chan error, want error) {
@@ -46,22 +85,7 @@ func expect(t *testing.T, ch <-chan error, want error) {
 // for the unmount. The thread stays locked, so it dies with the test and
 // the namespace goes with it; the host's mounts are never touched.
 func TestMountWatcherSeesMounts(t *testing.T) {
-	runtime.LockOSThread() // never unlocked: the thread is discarded
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		if os.Getenv("CI") == "true" && !errors.Is(err, unix.EPERM) {
-			t.Fatalf("unshare: %v", err)
-		}
-		t.Skipf("no private mount namespace (needs CAP_SYS_ADMIN): %v", err)
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make mounts private: %v", err)
-	}
-	// /proc/self names the thread-group leader, whose namespace is the
-	// host's: point "self" at this thread.
-	procfs := t.TempDir()
-	if err := os.Symlink("/proc/thread-self", filepath.Join(procfs, "self")); err != nil {
-		t.Fatal(err)
-	}
+	procfs := privateMounts(t)
 	target := t.TempDir()
 
 	w, err := NewMountWatcher(procfs)
@@ -72,7 +96,7 @@ func TestMountWatcherSeesMounts(t *testing.T) {
 	ctx := context.Background()
 
 	ch := waitResult(w, ctx)
-	expectQuiet(t, ch, 200*time.Millisecond)
+	ch = expectQuiet(t, w, ctx, ch, procfs, 200*time.Millisecond)
 	if err := unix.Mount("tmpfs", target, "tmpfs", 0, "size=1m"); err != nil {
 		t.Fatalf("mount tmpfs: %v", err)
 	}
@@ -92,7 +116,7 @@ func TestMountWatcherSeesMounts(t *testing.T) {
 
 	// The event was consumed: the next Wait blocks until the next change.
 	ch = waitResult(w, ctx)
-	expectQuiet(t, ch, 200*time.Millisecond)
+	ch = expectQuiet(t, w, ctx, ch, procfs, 200*time.Millisecond)
 	if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY, "size=1m"); err != nil {
 		t.Fatalf("remount ro: %v", err)
 	}
@@ -128,7 +152,8 @@ func TestMountWatcherSeesMounts(t *testing.T) {
 }
 
 func TestMountWatcherCloseAndCancel(t *testing.T) {
-	w, err := NewMountWatcher("/proc")
+	procfs := privateMounts(t)
+	w, err := NewMountWatcher(procfs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +161,7 @@ func TestMountWatcherCloseAndCancel(t *testing.T) {
 	// Context cancellation wakes Wait.
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := waitResult(w, ctx)
-	expectQuiet(t, ch, 100*time.Millisecond)
+	ch = expectQuiet(t, w, ctx, ch, procfs, 100*time.Millisecond)
 	cancel()
 	expect(t, ch, context.Canceled)
 
@@ -152,7 +177,7 @@ func TestMountWatcherCloseAndCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch = waitResult(w, context.Background())
-	expectQuiet(t, ch, 300*time.Millisecond)
+	ch = expectQuiet(t, w, context.Background(), ch, procfs, 300*time.Millisecond)
 	if err := unix.Getrusage(unix.RUSAGE_SELF, &after); err != nil {
 		t.Fatal(err)
 	}
