@@ -214,19 +214,12 @@ func readLastRecord(path string) (parsed, error) {
 
 // errNotRegular is wrapped by openFile's error for a path that holds a
 // symlink, FIFO, device, directory or socket instead of a regular file.
-var errNotRegular = errors.New("not a regular file")
+var errNotRegular = fsguard.ErrNotRegular
 
-// checkRegular checks with fstat that f, opened from path, is a regular
-// file.
-func checkRegular(f *os.File, path string) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("open %s: is %s, %w", path, fsguard.Describe(fi.Mode()), errNotRegular)
-	}
-	return nil
+// openFile opens one of this package's files (fsguard.OpenFile: no
+// symlink followed, no FIFO waited on, a regular file or an error).
+func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return fsguard.OpenFile(path, flag, perm)
 }
 
 // openRegular opens an existing regular file; see openFile.

@@ -51,7 +51,7 @@ const maxPendingBytes = 16 << 20
 // ErrQueueClosed is returned by the queue's methods after Close.
 var ErrQueueClosed = errors.New("report queue is closed")
 
-var errNotRegular = errors.New("not a regular file")
+var errNotRegular = fsguard.ErrNotRegular
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -255,15 +255,10 @@ func prepareDir(dir string) error {
 	return nil
 }
 
-func checkRegular(f *os.File, path string) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("open %s: is %s, %w", path, fsguard.Describe(fi.Mode()), errNotRegular)
-	}
-	return nil
+// openFile opens one of the queue's files (fsguard.OpenFile: no symlink
+// followed, no FIFO waited on, a regular file or an error).
+func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return fsguard.OpenFile(path, flag, perm)
 }
 
 func (q *Queue) path(name string) string { return filepath.Join(q.dir, name) }
@@ -433,7 +428,7 @@ func (q *Queue) lastOf(seg segment) []byte {
 		return nil
 	}
 	defer f.Close()
-	if checkRegular(f, f.Name()) != nil {
+	if fsguard.CheckRegular(f, f.Name()) != nil {
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(f, q.opts.SegmentSize+maxPendingBytes+2*(MaxRecordSize+hdrSize)))

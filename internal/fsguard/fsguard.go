@@ -74,6 +74,19 @@ func readFile(path string, max int64, noFollow bool) ([]byte, error) {
 	return b, nil
 }
 
+// CheckRegular checks with fstat that f, opened from path, is a regular
+// file; the error wraps ErrNotRegular and says what it is instead.
+func CheckRegular(f *os.File, path string) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("open %s: is %s, %w", path, Describe(fi.Mode()), ErrNotRegular)
+	}
+	return nil
+}
+
 // Describe names a file type for an error message: "a FIFO", "a
 // character device", "a directory".
 func Describe(m fs.FileMode) string {

@@ -3,6 +3,7 @@
 package fsguard
 
 import (
+	"fmt"
 	"os"
 )
 
@@ -16,4 +17,23 @@ func openNonblock(path string, noFollow bool) (*os.File, error) {
 		}
 	}
 	return os.Open(path)
+}
+
+// OpenFile opens path, refusing anything but a regular file: a symlink is
+// refused by an Lstat before the open (there is no O_NOFOLLOW here, and
+// creating symlinks needs privileges), and the opened file is checked
+// again with Stat. The error wraps ErrNotRegular.
+func OpenFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("open %s: is %s, %w", path, Describe(fi.Mode()), ErrNotRegular)
+	}
+	f, err := os.OpenFile(path, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckRegular(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
