@@ -36,6 +36,14 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 have chromium || need+=(chromium)
 dpkg -s fonts-ipafont-gothic >/dev/null 2>&1 || need+=(fonts-ipafont-gothic)
 dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
+# Each part's own needs (packages, the service, desktop warnings, alert
+# rules) are in scripts/test-deps.d/*.sh: each adds to need with have/dpkg
+# checks like the above.
+for part in "$(dirname "$0")"/test-deps.d/*.sh; do
+  [ -e "$part" ] || continue
+  # shellcheck source=/dev/null
+  . "$part"
+done
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

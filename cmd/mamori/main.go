@@ -49,10 +49,19 @@ type command struct {
 	run      func(args []string, stdout, stderr io.Writer) int
 }
 
+// commands lists every subcommand; files of other commands (service,
+// status, notify) add theirs with register in their own init.
 var commands []*command
 
+// register adds commands. Usage lists them in the order registered:
+// main.go's first, then those of the other files by file name (the
+// order Go runs their init functions in).
+func register(cs ...*command) {
+	commands = append(commands, cs...)
+}
+
 func init() {
-	commands = []*command{
+	register([]*command{
 		{"scan", "one inventory and policy pass; prints devices, volumes, networks and violations", `The network (links, default routes, LAN devices) is that of the network namespace it runs in.
 Exit: 0 no violations, 1 violations, 2 error (cannot see: the sysfs root is not a sysfs,
 no procfs, a bad config), 3 incomplete (parts could not be read; no violation in the rest).`, cmdScan},
@@ -74,7 +83,7 @@ Reports every problem found, not only the first. --from SEQ:HASH starts at a rec
 archived the files before (rotated files wholly before it may be absent).
 Exit: 0 intact, 1 broken, 2 error.`, cmdAuditVerify},
 		{"version", "version, Go version, platform", "Exit: 0.", cmdVersion},
-	}
+	}...)
 }
 
 func usage(w io.Writer) {
