@@ -106,6 +106,17 @@ type Agent struct {
 	// every remedy (agent.contact, default DefaultContact): a division,
 	// a phone extension, an address.
 	Contact string
+	// LocalSocket is the path of the agent's local API socket, where
+	// `mamori status` and the desktop notifier (`mamori notify`) connect
+	// (agent.local_socket, default DefaultLocalSocket); "" turns the
+	// local API off. An absolute path of at most MaxLocalSocketLen bytes.
+	LocalSocket string
+	// LocalGroup is the group whose members may read the local API (the
+	// warnings and the status; never control the agent) besides root
+	// (agent.local_group, default DefaultLocalGroup); "" lets root
+	// only. A group name or a numeric gid; whether it exists is checked
+	// when the agent starts.
+	LocalGroup string
 }
 
 // Metrics is the metrics: section.
@@ -195,6 +206,8 @@ func Default() *Config {
 			Language:       DefaultLanguage,
 			RescanInterval: DefaultRescanInterval,
 			Contact:        DefaultContact,
+			LocalSocket:    DefaultLocalSocket,
+			LocalGroup:     DefaultLocalGroup,
 		},
 		Network: Network{WatchLAN: true, LANReportWindow: DefaultLANReportWindow},
 		Metrics: Metrics{Listen: DefaultMetricsListen},

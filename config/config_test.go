@@ -51,6 +51,8 @@ func TestParseExample(t *testing.T) {
 			Language:       "ja",
 			RescanInterval: 60 * time.Second,
 			Contact:        DefaultContact,
+			LocalSocket:    DefaultLocalSocket,
+			LocalGroup:     DefaultLocalGroup,
 		},
 		Metrics: Metrics{Listen: "127.0.0.1:9868"},
 		USB:     USB{Backend: "sysfs"},

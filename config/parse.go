@@ -28,7 +28,7 @@ const maxStringLen = 1024
 // Keys of each mapping, in the order the documentation lists them.
 var (
 	topKeys     = []string{"version", "agent", "metrics", "usb", "network", "report", "approved"}
-	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval", "contact"}
+	agentKeys   = []string{"asset_id", "state_dir", "language", "rescan_interval", "contact", "local_socket", "local_group"}
 	metricsKeys = []string{"listen", "web_config_file"}
 	usbKeys     = []string{"backend"}
 	approvedKey = []string{"usb", "usb_ledger", "usb_ledger_encoding", "networks", "lan_devices"}
@@ -590,6 +590,7 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 	if v := m.get("contact"); v != nil {
 		p.contact(v, a)
 	}
+	p.localAPI(m.get("local_socket"), m.get("local_group"), a)
 }
 
 // duration reads a duration with a unit and checks that it lies within

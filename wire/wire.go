@@ -170,6 +170,9 @@ type Event struct {
 	Open *OpenState `json:"open,omitempty"`
 	// Count is how many events an audit_gap lost.
 	Count int `json:"count,omitempty"`
+	// Warning is the warning shown (or not) on warning_shown and
+	// warning_not_shown (schema 2).
+	Warning *WarningRecord `json:"warning,omitempty"`
 }
 
 // Record is one line of the audit log as it is hash-chained: the event
