@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,4 +227,89 @@ type testLogWriter struct{ t *testing.T }
 func (w testLogWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(bytes.TrimRight(p, "\n")))
 	return len(p), nil
+}
+
+// slowRecordSink is a RecordSink that waits for gate before its first
+// record and remembers every record it was handed, in order.
+type slowRecordSink struct {
+	gate chan struct{}
+	mu   sync.Mutex
+	seqs []uint64
+	raw  int
+	lost int
+}
+
+func (s *slowRecordSink) Name() string             { return "slow" }
+func (s *slowRecordSink) Handle(*wire.Event) error { return nil }
+func (s *slowRecordSink) HandleRecord(ev *wire.Event, seq uint64, hash, prev string) error {
+	<-s.gate
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seqs = append(s.seqs, seq)
+	return nil
+}
+func (s *slowRecordSink) HandleRaw(seq uint64, hash, prev string, event json.RawMessage) error {
+	<-s.gate
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seqs = append(s.seqs, seq)
+	s.raw++
+	return nil
+}
+func (s *slowRecordSink) Lost(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost += n
+}
+
+// TestRecordSinkCatchUpWhileRunning: a burst larger than the sink's queue
+// is not dropped for the hub reporter: the records that found the queue
+// full are read back from the audit log once the queue has drained, in
+// order, each once, and records written during the read-back follow them.
+func TestRecordSinkCatchUpWhileRunning(t *testing.T) {
+	state := t.TempDir()
+	al, err := audit.Open(state, audit.Options{MaxSize: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	sink := &slowRecordSink{gate: make(chan struct{})}
+	var logged []error
+	var logMu sync.Mutex
+	q := newQueuedSink(sink, 4, func() { t.Error("a record was dropped") },
+		func(err error) { logMu.Lock(); logged = append(logged, err); logMu.Unlock() },
+		func(seq uint64) ([]audit.Entry, error) { return audit.ReadAfter(state, seq) })
+	offer := func(recs []auditWritten) {
+		for _, r := range recs {
+			q.offer(r.ev, chainPos{seq: r.seq, hash: r.hash, prevHash: r.prevHash})
+		}
+	}
+	// 200 records into a queue of 4 while the sink is stuck.
+	recs := writeAudit(t, al, 0, 200)
+	offer(recs)
+	close(sink.gate)
+	// More while it catches up.
+	more := writeAudit(t, al, 200, 50)
+	offer(more)
+	waitCond(t, "250 records handled", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.seqs) >= 250
+	})
+	q.close(5 * time.Second)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for i, s := range sink.seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("record %d handed as seq %d (all: %v)", i, s, sink.seqs)
+		}
+	}
+	if len(sink.seqs) != 250 || sink.lost != 0 || sink.raw == 0 {
+		t.Fatalf("%d records, %d read back, %d lost", len(sink.seqs), sink.raw, sink.lost)
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	if len(logged) == 0 {
+		t.Errorf("the full queue was not logged")
+	}
 }

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
@@ -52,15 +54,26 @@ type Sink interface {
 // could not take at once comes when it is written late, and the log's own
 // audit_gap records come too, so the records it sees continue the chain.
 // An event the log never wrote does not come.
+//
+// When its queue is full the records are not dropped: the sink is marked
+// behind, and once it has handled what was queued its goroutine reads the
+// records it missed back from the audit log (audit.ReadAfter) and hands
+// them to HandleRaw, in order, until it has caught up with the log; then
+// the queue takes records again. Only records that cannot be read back
+// (over audit.MaxReadBack, or damaged) are lost, and told to Lost.
 type RecordSink interface {
 	Sink
 	// HandleRecord takes one event and its audit record's seq and hash,
 	// with the hash of the record before it.
 	HandleRecord(ev *Event, seq uint64, hash, prevHash string) error
-	// Lost is told, on the emitting goroutine, that n records did not
-	// reach it because its queue was full. It must not block. (The
-	// reporter counts them as dropped; at the next start it reads back
-	// from the log the records after the newest it queued: see catchUp.)
+	// HandleRaw takes a record read back from the audit log: its seq,
+	// hash and prev_hash, and its event as the JSON object the record
+	// holds (audit.Entry.Fields). A record at or before the newest it was
+	// handed in this run must be ignored (a read-back can overlap the
+	// queue by one record).
+	HandleRaw(seq uint64, hash, prevHash string, event json.RawMessage) error
+	// Lost is told, on any goroutine, that n records did not reach it:
+	// the read-back could not return them. It must not block.
 	Lost(n int)
 }
 
@@ -76,6 +89,17 @@ type queuedSink struct {
 	done    chan struct{}
 	dropped func()
 	log     func(err error)
+	// readAfter reads the audit log's records after a seq back, for a
+	// RecordSink that fell behind (audit.ReadAfter on the state dir).
+	readAfter func(seq uint64) ([]audit.Entry, error)
+
+	// mu guards the catch-up state of a RecordSink.
+	mu sync.Mutex
+	// behind is set when a record found the queue full; missFrom is the
+	// first record not queued; lastSeq is the newest record offered.
+	behind   bool
+	missFrom uint64
+	lastSeq  uint64
 }
 
 // sinkItem is an event with its audit record (for a RecordSink).
@@ -90,8 +114,8 @@ type chainPos struct {
 	hash, prevHash string
 }
 
-func newQueuedSink(s Sink, size int, dropped func(), logErr func(error)) *queuedSink {
-	q := &queuedSink{sink: s, ch: make(chan sinkItem, size), done: make(chan struct{}), dropped: dropped, log: logErr}
+func newQueuedSink(s Sink, size int, dropped func(), logErr func(error), readAfter func(uint64) ([]audit.Entry, error)) *queuedSink {
+	q := &queuedSink{sink: s, ch: make(chan sinkItem, size), done: make(chan struct{}), dropped: dropped, log: logErr, readAfter: readAfter}
 	q.rs, _ = s.(RecordSink)
 	go q.run()
 	return q
@@ -109,21 +133,97 @@ func (q *queuedSink) run() {
 		if err != nil {
 			q.log(err)
 		}
+		if q.rs != nil && len(q.ch) == 0 {
+			q.catchUp()
+		}
 	}
 }
 
 // offer queues ev (with rec for a RecordSink) without waiting; false when
-// the queue was full.
+// the queue was full and the event is lost for this sink. A RecordSink
+// whose queue is full is marked behind instead, and reads the records
+// back from the audit log (catchUp).
 func (q *queuedSink) offer(ev *Event, rec chainPos) bool {
+	if q.rs != nil {
+		return q.offerRecord(ev, rec)
+	}
 	select {
 	case q.ch <- sinkItem{ev, rec}:
 		return true
 	default:
-		if q.rs != nil {
-			q.rs.Lost(1)
-		}
 		q.dropped()
 		return false
+	}
+}
+
+func (q *queuedSink) offerRecord(ev *Event, rec chainPos) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.lastSeq = rec.seq
+	if q.behind {
+		return true // read back by catchUp
+	}
+	select {
+	case q.ch <- sinkItem{ev, rec}:
+		return true
+	default:
+		if q.readAfter == nil {
+			q.rs.Lost(1)
+			q.dropped()
+			return false
+		}
+		q.behind, q.missFrom = true, rec.seq
+		q.log(fmt.Errorf("queue full at audit record %d: reading the records back from the audit log", rec.seq))
+		return true
+	}
+}
+
+// catchUp hands a RecordSink that fell behind the records it missed, read
+// back from the audit log, until none is missing; then it takes records
+// from the queue again. It runs on the sink's goroutine when the queue is
+// empty, so records keep their order.
+func (q *queuedSink) catchUp() {
+	for {
+		q.mu.Lock()
+		behind, from, upTo := q.behind, q.missFrom, q.lastSeq
+		q.mu.Unlock()
+		if !behind {
+			return
+		}
+		entries, err := q.readAfter(from - 1)
+		if err != nil {
+			q.log(fmt.Errorf("reading back the audit records from %d: %w", from, err))
+		}
+		next := from
+		for _, e := range entries {
+			if e.Seq > upTo {
+				break // written since; the next round
+			}
+			if e.Seq > next {
+				q.rs.Lost(int(e.Seq - next))
+			}
+			next = e.Seq + 1
+			prev, obj, err := e.Fields()
+			if err != nil {
+				q.rs.Lost(1)
+				continue
+			}
+			if err := q.rs.HandleRaw(e.Seq, e.Hash, prev, obj); err != nil {
+				q.log(err)
+			}
+		}
+		if next <= upTo {
+			q.rs.Lost(int(upTo + 1 - next))
+			next = upTo + 1
+		}
+		q.mu.Lock()
+		if q.lastSeq < next {
+			q.behind = false
+			q.mu.Unlock()
+			return
+		}
+		q.missFrom = next
+		q.mu.Unlock()
 	}
 }
 
@@ -156,6 +256,7 @@ func (a *Agent) startSinks() {
 	if size <= 0 {
 		size = DefaultSinkQueue
 	}
+	dir := a.cfg.Agent.StateDir // not changed by a reload
 	for _, s := range append([]Sink{warnSink{a.warner}}, a.opts.Sinks...) {
 		name := s.Name()
 		drops := a.metrics.sinkDropped.WithLabelValues(name)
@@ -164,7 +265,8 @@ func (a *Agent) startSinks() {
 				drops.Inc()
 				a.log.Warn("sink queue full; event dropped for this sink (it is in the audit log)", "sink", name)
 			},
-			func(err error) { a.log.Warn("sink", "sink", name, "err", err) }))
+			func(err error) { a.log.Warn("sink", "sink", name, "err", err) },
+			func(seq uint64) ([]audit.Entry, error) { return audit.ReadAfter(dir, seq) }))
 	}
 }
 

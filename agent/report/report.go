@@ -115,6 +115,8 @@ type Reporter struct {
 	mu      sync.Mutex
 	last    Pending // the last record added
 	hasLast bool
+	// handled is the newest audit seq handed to HandleRaw in this run.
+	handled uint64
 	// failing is the reason of the last failure ("" when the last send
 	// went through), to log changes once.
 	failing string
@@ -219,7 +221,18 @@ func (r *Reporter) QueuedSeq() uint64 { return r.queuedSeq }
 // HandleRaw queues one audit record as HandleRecord does, its event given
 // as the JSON the audit record holds (the record without its seq,
 // prev_hash and hash): the records the agent reads back from its log.
+//
+// A record at or before the newest one handed in this run is ignored
+// (the agent's read-back after a full sink queue can overlap the queue by
+// one record); the queue holds each audit record once.
 func (r *Reporter) HandleRaw(seq uint64, hash, prevHash string, event json.RawMessage) error {
+	r.mu.Lock()
+	if r.handled != 0 && seq <= r.handled {
+		r.mu.Unlock()
+		return nil
+	}
+	r.handled = seq
+	r.mu.Unlock()
 	data, err := json.Marshal(wire.BatchEvent{Seq: seq, Hash: hash, PrevHash: prevHash, Event: event})
 	if err != nil {
 		r.q.AddDropped(1)
@@ -236,12 +249,9 @@ func (r *Reporter) HandleRaw(seq uint64, hash, prevHash string, event json.RawMe
 	return nil
 }
 
-// Lost counts records that did not reach the reporter (the sink queue was
-// full): they are reported to the hub as dropped. They are not read back
-// from the audit log while the agent runs (a burst read back would slow
-// the sink more while the log rotates under it), but the records lost
-// after the newest one that reached the queue are at the next start
-// (QueuedSeq), counted as dropped all the same.
+// Lost counts records that did not reach the reporter (the agent could
+// not read them back from the audit log after its sink queue was full):
+// they are reported to the hub as dropped.
 func (r *Reporter) Lost(n int) { r.q.AddDropped(int64(n)) }
 
 // ClockOffset returns the hub's clock minus this PC's (Options.Now) as of

@@ -16,22 +16,138 @@ import (
 // breaks: keeping the records safe from tampering.
 const chainArticle = "5"
 
-// Ingest stores a batch from agent in one transaction.
+// Ingest stores a batch from agent, atomically: all of it or nothing.
+//
+// On PostgreSQL each batch is a transaction of its own. On SQLite, which
+// takes one writer at a time and syncs the WAL at every commit, batches
+// that arrive while another is being written are group-committed: the
+// next writer takes every batch waiting (up to groupBatches), stores
+// each inside a SAVEPOINT of one transaction (a batch that fails is
+// rolled back to its savepoint alone and gets its error) and commits
+// once, so many agents share one fsync. Ingest returns when its batch's
+// commit has.
 func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
-	var res store.IngestResult
-	defer s.lockWrites()()
+	if !s.d.oneWriter {
+		return s.ingestAlone(ctx, agent, b, now)
+	}
+	r := &groupReq{agent: agent, b: b, now: now, done: make(chan struct{})}
+	s.gmu.Lock()
+	s.waiting = append(s.waiting, r)
+	s.gmu.Unlock()
+	for {
+		unlock := s.lockWrites()
+		select {
+		case <-r.done:
+			unlock()
+			return r.res, r.err
+		default:
+		}
+		s.gmu.Lock()
+		n := min(len(s.waiting), groupBatches)
+		group := s.waiting[:n:n]
+		s.waiting = s.waiting[n:]
+		s.gmu.Unlock()
+		s.commitGroup(group)
+		unlock()
+	}
+}
+
+// groupBatches bounds the batches of one group commit (at the agent's
+// default of 500 events a batch, 16 batches are 8,000 events: a
+// transaction of a few tens of milliseconds).
+const groupBatches = 16
+
+// groupTimeout bounds one group commit; it does not depend on the
+// request that happened to run it (whose client may go away).
+const groupTimeout = 60 * time.Second
+
+// groupReq is one batch waiting for a group commit.
+type groupReq struct {
+	agent string
+	b     *store.Batch
+	now   time.Time
+	res   store.IngestResult
+	err   error
+	done  chan struct{}
+}
+
+// commitGroup stores the batches of group in one transaction, each in a
+// savepoint, and tells each request its result.
+func (s *Store) commitGroup(group []*groupReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	finish := func(err error) {
+		for _, r := range group {
+			if err != nil && r.err == nil {
+				r.res, r.err = store.IngestResult{}, err
+			}
+			close(r.done)
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return res, fmt.Errorf("ingest: %w", err)
+		finish(fmt.Errorf("ingest: %w", err))
+		return
 	}
 	defer tx.Rollback()
+	ok := 0
+	for _, r := range group {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
+			finish(fmt.Errorf("ingest: savepoint: %w", err))
+			return
+		}
+		r.res, r.err = s.ingestIn(ctx, tx, r.agent, r.b, r.now)
+		if r.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
+				finish(fmt.Errorf("ingest: rollback to savepoint: %w", err))
+				return
+			}
+		} else {
+			ok++
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE batch`); err != nil {
+			finish(fmt.Errorf("ingest: release savepoint: %w", err))
+			return
+		}
+	}
+	if ok == 0 {
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("ingest: commit: %w", err))
+		return
+	}
+	finish(nil)
+}
+
+// ingestAlone stores a batch in a transaction of its own.
+func (s *Store) ingestAlone(ctx context.Context, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return store.IngestResult{}, fmt.Errorf("ingest: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := s.ingestIn(ctx, tx, agent, b, now)
+	if err != nil {
+		return res, err
+	}
+	if err := tx.Commit(); err != nil {
+		return store.IngestResult{}, fmt.Errorf("ingest: commit: %w", err)
+	}
+	return res, nil
+}
+
+// ingestIn stores a batch from agent in tx.
+func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
+	var res store.IngestResult
 	var (
 		seq     int64
 		hash    string
 		broken  bool
 		assetID string
 	)
-	err = tx.QueryRowContext(ctx, s.q(`SELECT chain_seq, chain_hash, chain_broken, asset_id FROM agents WHERE name = ?`)+s.d.lockRow,
+	err := tx.QueryRowContext(ctx, s.q(`SELECT chain_seq, chain_hash, chain_broken, asset_id FROM agents WHERE name = ?`)+s.d.lockRow,
 		agent).Scan(&seq, &hash, &broken, &assetID)
 	if isNoRows(err) {
 		return res, fmt.Errorf("ingest from %q: %w", agent, store.ErrNotFound)
@@ -43,6 +159,11 @@ func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now ti
 		assetID = text(b.AssetID)
 	}
 	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now, res: &res}
+	defer func() {
+		if w.viol != nil {
+			w.viol.Close()
+		}
+	}()
 	inserted, err := w.insertEvents(ctx, b.Events)
 	if err != nil {
 		return res, err
@@ -102,9 +223,6 @@ func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now ti
 chain_broken = ?, dropped = dropped + ? WHERE name = ?`),
 		assetID, nanos(now), seq, hash, broken, b.Dropped, agent); err != nil {
 		return res, fmt.Errorf("ingest: update agent: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("ingest: commit: %w", err)
 	}
 	return res, nil
 }

@@ -41,8 +41,15 @@ type Store struct {
 	// here instead of in SQLite's busy handler, which sleeps whole
 	// milliseconds between tries and leaves the database idle meanwhile.
 	wmu sync.Mutex
+	// waiting are the batches waiting for a group commit (SQLite), under
+	// gmu; see Ingest.
+	gmu     sync.Mutex
+	waiting []*groupReq
 	// insertQ caches the multi-row INSERT of events, by row count.
 	insertQ sync.Map
+	// stop ends the checkpointer (SQLite); done is closed when it has.
+	stop chan struct{}
+	done chan struct{}
 }
 
 // Open opens the database named by dsn and brings its schema up to date:
@@ -75,7 +82,37 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if d.oneWriter {
+		s.stop, s.done = make(chan struct{}), make(chan struct{})
+		go s.checkpoint(checkpointEvery)
+	}
 	return s, nil
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL back
+// into the database file.
+const checkpointEvery = 250 * time.Millisecond
+
+// checkpoint runs SQLite's WAL checkpoints beside the writer rather than
+// in it. With automatic checkpoints (the default, at 1,000 WAL pages)
+// the commit that crosses the mark copies the pages and syncs the
+// database file while every other batch waits for the write lock; here
+// a PASSIVE checkpoint (sqlite3_wal_checkpoint_v2, which waits for no
+// one) runs every period on a connection of its own, and the writer
+// only appends to the WAL. A checkpoint that fails is tried again at
+// the next tick: the WAL only grows meanwhile; no data is at risk.
+func (s *Store) checkpoint(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 // sqliteDSN is the modernc.org/sqlite DSN of the database file at p.
@@ -85,12 +122,15 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // transactions on power loss (not corrupt the file), and a batch the hub
 // acknowledged is forgotten by the agent, so a lost commit would be lost
 // events; FULL syncs the WAL at every commit, one fsync per batch.
+// wal_autocheckpoint is 0: Store.checkpoint checkpoints beside the
+// writer instead (a process that only runs a CLI command checkpoints at
+// Close).
 // busy_timeout makes a writer wait for another (the CLI while serve runs)
 // instead of failing; _txlock=immediate takes the write lock at BEGIN, so
 // two batches of one agent never interleave their reads and writes.
 func sqliteDSN(p string) string {
 	return "file:" + p + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 }
 
 // redact leaves a password out of a DSN shown in an error.
@@ -111,8 +151,17 @@ func (s *Store) lockWrites() func() {
 	return s.wmu.Unlock
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the checkpointer, checkpoints what is left in the WAL
+// (SQLite) and closes the database.
+func (s *Store) Close() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.done
+		s.stop = nil
+		s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
+	return s.db.Close()
+}
 
 // DB returns the database, for tests.
 func (s *Store) DB() *sql.DB { return s.db }

@@ -225,6 +225,45 @@ func TestIngestConcurrent(t *testing.T) {
 	})
 }
 
+// TestIngestGroup: batches committed together each get their own result;
+// one that fails is left out alone, the others are stored.
+func TestIngestGroup(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		addAgent(t, s, "pc-01")
+		addAgent(t, s, "pc-02")
+		group := []*groupReq{
+			{agent: "pc-01", b: &store.Batch{Events: chain("a", 1, 3)}, now: t0, done: make(chan struct{})},
+			{agent: "nobody", b: &store.Batch{Events: chain("n", 1, 3)}, now: t0, done: make(chan struct{})},
+			{agent: "pc-02", b: &store.Batch{Events: chain("b", 1, 2)}, now: t0, done: make(chan struct{})},
+			{agent: "pc-01", b: &store.Batch{Events: chain("a", 4, 2)}, now: t0, done: make(chan struct{})},
+		}
+		s.commitGroup(group)
+		for i, r := range group {
+			<-r.done
+			if (r.err != nil) != (i == 1) {
+				t.Fatalf("batch %d: %v", i, r.err)
+			}
+		}
+		if !errors.Is(group[1].err, store.ErrNotFound) {
+			t.Fatalf("unknown agent: %v", group[1].err)
+		}
+		if group[0].res.Accepted != 3 || group[2].res.Accepted != 2 || group[3].res.Accepted != 2 {
+			t.Fatalf("results %+v %+v %+v", group[0].res, group[2].res, group[3].res)
+		}
+		for agent, want := range map[string]int{"pc-01": 5, "pc-02": 2, "nobody": 0} {
+			ids, err := s.EventIDs(context.Background(), agent)
+			if err != nil || len(ids) != want {
+				t.Fatalf("%s: %d events, want %d (%v)", agent, len(ids), want, err)
+			}
+		}
+		// The second batch of pc-01 continued the chain the first left
+		// in the same transaction.
+		if a, err := s.Agent(context.Background(), "pc-01"); err != nil || a.ChainBroken || a.ChainSeq != 5 {
+			t.Fatalf("pc-01: %+v %v", a, err)
+		}
+	})
+}
+
 func TestChainBroken(t *testing.T) {
 	cases := []struct {
 		name string
