@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/mamori-agent/mamori/hub"
 	"github.com/mamori-agent/mamori/hub/store"
 	"github.com/mamori-agent/mamori/hub/store/sqlstore"
+	"github.com/mamori-agent/mamori/internal/fsguard"
 )
 
 // Exit codes.
@@ -50,9 +52,15 @@ Usage:
   mamori-hub policy set FILE --config FILE [--by WHO]
                                                set the approved lists (YAML of the approved: section)
   mamori-hub policy get --config FILE          print the approved lists in force
+  mamori-hub service install --config FILE [--name NAME]
+                                               install serve as a system service (starts at boot)
+  mamori-hub service uninstall|start|stop|restart|status [--name NAME]
+                                               control that service ("mamori-hub service" tells more)
 
 --config defaults to ` + defaultConfig + `. Tokens are stored as their SHA-256 only:
-a token printed once cannot be shown again. Exit: 0 done, 1 error, 2 usage.
+a token printed once cannot be shown again. serve refuses (exit 1) a config, TLS
+certificate or key, or SQLite database (or its directory) that someone other than
+root or this user owns or can write. Exit: 0 done, 1 error, 2 usage.
 `
 
 func main() {
@@ -69,6 +77,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	if cmd == "service" {
+		return cmdService(rest, stdout, stderr)
+	}
 	if (cmd == "agent" || cmd == "admin" || cmd == "policy") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
 	}
@@ -120,6 +131,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	if cmd == "serve" {
+		if err := checkOwnership(cfg); err != nil {
+			fmt.Fprintf(stderr, "mamori-hub serve: %v\n", err)
+			return exitError
+		}
+		if err := serveHub(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+			fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
 	st, err := sqlstore.Open(ctx, cfg.Database)
 	if err != nil {
 		fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
@@ -128,9 +150,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 	now := time.Now()
 	switch cmd {
-	case "serve":
-		logger := slog.New(slog.NewTextHandler(stderr, nil))
-		err = hub.New(cfg, st, logger).Run(ctx)
 	case "agent add":
 		tok := store.NewToken()
 		if err = st.CreateAgent(ctx, pos[0], store.HashToken(tok), now); err == nil {
@@ -173,6 +192,56 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// serveHub opens the store and serves cfg until ctx ends. It is what
+// serve and the service (service run) share.
+func serveHub(ctx context.Context, cfg *hub.Config, logger *slog.Logger) error {
+	st, err := sqlstore.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return hub.New(cfg, st, logger).Run(ctx)
+}
+
+// checkOwnership refuses the files serve trusts (the config, the TLS
+// certificate and key, and a SQLite database with its directory, where
+// they exist) when someone other than root or this user owns or can
+// write them: whoever can write them can impersonate the hub to the
+// agents or rewrite what the agents reported. Every error names the
+// file, the problem and the fix.
+func checkOwnership(cfg *hub.Config) error {
+	var errs []error
+	check := func(key, path string, dir bool) {
+		f := fsguard.CheckFile
+		if dir {
+			f = fsguard.CheckDir
+		}
+		if err := f(path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	if cfg.File != "" {
+		check("config", cfg.File, false)
+	}
+	if cfg.TLS.CertFile != "" {
+		check("tls.cert_file", cfg.TLS.CertFile, false)
+	}
+	if cfg.TLS.KeyFile != "" {
+		check("tls.key_file", cfg.TLS.KeyFile, false)
+	}
+	if p, ok := strings.CutPrefix(cfg.Database, "sqlite://"); ok && p != "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			if _, err := os.Stat(filepath.Dir(abs)); err == nil {
+				check("database (its directory)", filepath.Dir(abs), true)
+			}
+			if _, err := os.Stat(abs); err == nil {
+				check("database", abs, false)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // parseInterleaved parses flags given before, between or after the

@@ -68,8 +68,9 @@ no procfs, a bad config), 3 incomplete (parts could not be read; no violation in
 		{"run", "the agent in the foreground until SIGINT/SIGTERM", `Exit: 0 after SIGINT or SIGTERM (agent_stopped recorded first), 2 when it cannot start. SIGHUP reloads the config file
 (approved lists, contact, language, rescan interval, network:; the state dir and metrics endpoint stay) and
 records config_reloaded, or config_reload_failed keeping the old config.
-Refuses to start (exit 2) on a config, ledger or state dir that someone other than root or
-this user owns or can write.`, cmdRun},
+Refuses to start (exit 2) on a config, ledger, metrics web config, state dir or report: file
+(token_file, ca_file, cert_file, key_file) that is missing or that someone other than root or
+this user owns or can write, naming the file, the problem and the fix.`, cmdRun},
 		{"config check", "validate a config file (and its ledgers)", `Usage: mamori config check [--config] FILE
 Exit: 0 good, 2 bad (every error as FILE:LINE:COL: message).`, cmdConfigCheck},
 		{"policy suggest", "approved lists for the devices, networks and LAN devices seen now and not approved yet", `USB entries and LAN devices: owner and approved_by are left empty, so they do not load until
@@ -297,17 +298,33 @@ func (c *common) setup(name string, stderr io.Writer) (*slog.Logger, *config.Con
 	return nil, nil, false
 }
 
-// checkOwnership refuses config files (the config and its ledgers, the
-// metrics web config) that someone other than root or this user owns or
-// can write: whoever can write them decides what the agent approves.
+// checkOwnership refuses the files that decide what the agent approves
+// and whom it talks to (the config and its ledgers, the metrics web
+// config, the hub token and the TLS CA, certificate and key of report:)
+// when someone other than root or this user owns or can write them, or
+// when they are missing: whoever can write them decides what the agent
+// approves, or where its reports and its token go. Every error names the
+// file (and its config key), the problem and the fix.
 func checkOwnership(cfg *config.Config) error {
-	files := append([]string(nil), cfg.Files...)
-	if cfg.Metrics.WebConfigFile != "" {
-		files = append(files, cfg.Metrics.WebConfigFile)
+	type file struct{ key, path string }
+	var files []file
+	for _, f := range cfg.Files {
+		files = append(files, file{"", f})
+	}
+	r := cfg.Report
+	for _, f := range []file{{"metrics.web_config_file", cfg.Metrics.WebConfigFile},
+		{"report.token_file", r.TokenFile}, {"report.ca_file", r.CAFile},
+		{"report.cert_file", r.CertFile}, {"report.key_file", r.KeyFile}} {
+		if f.path != "" {
+			files = append(files, f)
+		}
 	}
 	var errs []error
 	for _, f := range files {
-		if err := fsguard.CheckFile(f); err != nil {
+		if err := fsguard.CheckFile(f.path); err != nil {
+			if f.key != "" {
+				err = fmt.Errorf("%s: %w", f.key, err)
+			}
 			errs = append(errs, err)
 		}
 	}
@@ -384,17 +401,30 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
 	}
-	// Loading a large approved list leaves garbage behind; give it back
-	// before the agent settles (a one-time cost).
-	debug.FreeOSMemory()
 	if *stateDir != "" {
 		cfg.Agent.StateDir = *stateDir
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := runAgent(ctx, &c, cfg, log, stdout, c.warner(stderr, log)); err != nil {
+		fmt.Fprintln(stderr, "mamori run:", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// runAgent runs the agent on cfg until ctx is done, reloading the config
+// on SIGHUP. It is what `mamori run` and the service (`mamori service
+// run`) share: whatever runs beside the agent belongs here. stdout gets
+// the line saying that it runs (io.Discard under the service manager).
+// It returns an error when the agent cannot start.
+func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logger, stdout io.Writer, warner agent.Warner) error {
+	// Loading a large approved list leaves garbage behind; give it back
+	// before the agent settles (a one-time cost).
+	debug.FreeOSMemory()
 	a, err := agent.New(agent.Options{
 		Config: cfg, Roots: c.roots(), Logger: log,
-		Warner: c.warner(stderr, log),
+		Warner: warner,
 		Ready: func(url string) {
 			if url == "" {
 				log.Info("mamori running; metrics not served", "state_dir", cfg.Agent.StateDir)
@@ -406,15 +436,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		},
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "mamori run:", err)
-		return exitError
+		return err
 	}
-	go reloadOnHangup(ctx, a, &c, log)
-	if err := a.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "mamori run:", err)
-		return exitError
-	}
-	return exitOK
+	go reloadOnHangup(ctx, a, c, log)
+	return a.Run(ctx)
 }
 
 func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {

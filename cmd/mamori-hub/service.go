@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"slices"
+
+	"github.com/mamori-agent/mamori/hub"
+	"github.com/mamori-agent/mamori/internal/fsguard"
+	"github.com/mamori-agent/mamori/internal/svc"
+)
+
+// defaultServiceName is the hub's service name: /etc/init.d/mamori-hub,
+// mamori-hub.service, the Windows service mamori-hub.
+const defaultServiceName = "mamori-hub"
+
+// Exit statuses of the service commands beyond exitOK, exitError and
+// exitUsage (those of systemctl and LSB init scripts).
+const (
+	exitNotRunning   = 3
+	exitNotInstalled = 4
+)
+
+const serviceUsage = `Usage: mamori-hub service ACTION [flags]
+
+  install --config FILE [--name NAME]
+        install "mamori-hub serve" as a system service that starts at boot: it runs
+        "mamori-hub service run --name NAME --config FILE" (FILE made absolute) as root
+        (LocalSystem on Windows) and is restarted %d s after it fails; systemd where it
+        runs as PID 1, else a SysV init script (/etc/init.d/NAME, start-stop-daemon),
+        the service control manager on Windows. The config must load and pass serve's
+        checks; the binary must not be writable by others. The packages install their
+        own hardened systemd unit instead.
+  uninstall [--name NAME]    stop the service if it runs and remove it
+  start [--name NAME]        start it; one that ends at once is an error naming its log
+  stop [--name NAME]         stop it
+  restart [--name NAME]      restart it
+  status [--name NAME]       print running, stopped or not installed
+  run --config FILE [--name NAME]
+        what the service manager runs: serve, logging to the system log (syslog with
+        tag NAME, facility daemon; the Event Log on Windows; stderr when there is none)
+
+--name defaults to ` + defaultServiceName + `; another name makes a second instance. Every action but
+status and run needs root.
+Exit: 0 done (status: running), 1 error (status: cannot tell), 2 usage,
+3 stopped (status), 4 not installed.
+`
+
+// cmdService runs "mamori-hub service ACTION [flags]".
+func cmdService(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || isHelp(args[0]) {
+		w, code := stdout, exitOK
+		if len(args) == 0 {
+			w, code = stderr, exitUsage
+		}
+		fmt.Fprintf(w, serviceUsage, svc.RestartSec)
+		return code
+	}
+	action := args[0]
+	fl := flag.NewFlagSet("mamori-hub service "+action, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprintf(fl.Output(), serviceUsage, svc.RestartSec) }
+	name := fl.String("name", defaultServiceName, "service name")
+	var configPath *string
+	if action == "install" || action == "run" {
+		configPath = fl.String("config", defaultConfig, "the hub's config file")
+	}
+	if err := fl.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "mamori-hub service %s: unexpected argument %q\n", action, fl.Arg(0))
+		return exitUsage
+	}
+	if err := svc.CheckName(*name); err != nil {
+		fmt.Fprintf(stderr, "mamori-hub service %s: %v\n", action, err)
+		return exitUsage
+	}
+	switch {
+	case action == "install":
+		return serviceInstall(*name, *configPath, stdout, stderr)
+	case action == "run":
+		return serviceRun(*name, *configPath, stderr)
+	case slices.Contains(svc.Actions, action):
+		msg, out, err := svc.Act(*name, action)
+		if msg != "" {
+			fmt.Fprintln(stdout, msg)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "mamori-hub service %s: %v\n", action, err)
+		}
+		switch out {
+		case svc.Done:
+			return exitOK
+		case svc.Stopped:
+			return exitNotRunning
+		case svc.NotInstalled:
+			return exitNotInstalled
+		}
+		return exitError
+	}
+	fmt.Fprintf(stderr, "mamori-hub service: unknown action %q\n\n", action)
+	fmt.Fprintf(stderr, serviceUsage, svc.RestartSec)
+	return exitUsage
+}
+
+func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }
+
+// hubSpec is the hub's service: what it is called and what it runs.
+func hubSpec(name, config, exe string) svc.Spec {
+	return svc.Spec{
+		Name:        name,
+		DisplayName: "mamori hub",
+		Description: "mamori-hub: the central endpoint mamori agents report to",
+		Executable:  exe,
+		Arguments:   []string{"service", "run", "--name", name, "--config", config},
+		// The database may be on another host.
+		Dependencies:     []string{"Wants=network-online.target", "After=network-online.target"},
+		DelayedAutoStart: true,
+	}
+}
+
+// loadChecked loads the config at path and runs serve's file checks.
+func loadChecked(path string) (*hub.Config, error) {
+	cfg, err := hub.LoadConfig(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no config file %s (give one with --config)", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOwnership(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func serviceInstall(name, configPath string, stdout, stderr io.Writer) int {
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "mamori-hub service install:", err)
+		return exitError
+	}
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := loadChecked(abs); err != nil {
+		return fail(fmt.Errorf("the service would not start: %w", err))
+	}
+	exe, err := svc.Executable()
+	if err != nil {
+		return fail(err)
+	}
+	if err := fsguard.CheckFile(exe); err != nil {
+		return fail(fmt.Errorf("the service would run, as root, a binary others can change: %w", err))
+	}
+	ctl, err := svc.NewControl(hubSpec(name, abs, exe))
+	if err != nil {
+		return fail(err)
+	}
+	if err := ctl.Install(); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "%s: installed (%s), starts at boot, runs %s service run --name %s --config %s\nstart it now with: %s service start --name %s\n",
+		name, ctl.Where(), exe, name, abs, filepath.Base(exe), name)
+	return exitOK
+}
+
+// serviceRun runs serve under the service manager until it stops it.
+func serviceRun(name, configPath string, stderr io.Writer) int {
+	prg := &svc.Program{ExitCode: exitError}
+	s, err := svc.NewRunner(prg, name)
+	if err != nil {
+		fmt.Fprintln(stderr, "mamori-hub service run:", err)
+		return exitError
+	}
+	log, lerr := svc.SystemLogger(s, name, svc.LogOptions{Level: slog.LevelInfo}, stderr)
+	if lerr != nil {
+		log.Warn("logging to stderr", "err", lerr)
+	}
+	cfg, err := loadChecked(configPath)
+	if err != nil {
+		log.Error("not started", "err", err)
+		fmt.Fprintln(stderr, "mamori-hub service run:", err)
+		return exitError
+	}
+	prg.Logger = log
+	prg.Run = func(ctx context.Context) error { return serveHub(ctx, cfg, log) }
+	if err := s.Run(); err != nil {
+		log.Error("service ended with an error", "err", err)
+		return exitError
+	}
+	log.Info("service stopped")
+	return exitOK
+}

@@ -1,0 +1,266 @@
+package svc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/kardianos/service"
+)
+
+// State is what the service manager says of a service.
+type State int
+
+// States of a service.
+const (
+	// StateUnknown: the service manager could not tell (its error says
+	// why).
+	StateUnknown State = iota
+	StateRunning
+	StateStopped
+	// StateFailed: stopped after a failure (systemd's "failed").
+	StateFailed
+	StateNotInstalled
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRunning:
+		return "running"
+	case StateStopped:
+		return "stopped"
+	case StateFailed:
+		return "stopped (failed)"
+	case StateNotInstalled:
+		return "not installed"
+	}
+	return "unknown"
+}
+
+// ErrNotInstalled is wrapped by Control's errors for a service that is
+// not installed.
+var ErrNotInstalled = errors.New("not installed")
+
+// ErrInstalled is wrapped by Install's error for a service installed
+// already.
+var ErrInstalled = errors.New("installed already")
+
+// DefaultSettle is how long Start and Restart watch a started service
+// for ending at once.
+const DefaultSettle = 1500 * time.Millisecond
+
+// Control drives one service through the service manager kardianos
+// chose: Install, Uninstall, Start, Stop, Restart and Status, each
+// checking the state first so that its error says what to do.
+type Control struct {
+	// Service is the service (New).
+	Service service.Service
+	// Name is its name (Spec.Name).
+	Name string
+	// Etc is where SysV init scripts and rc links live: "/etc" (where
+	// kardianos/service writes them); Uninstall removes the rc links
+	// kardianos leaves behind.
+	Etc string
+	// Settle is how long Start and Restart watch the started service for
+	// ending at once; 0 means DefaultSettle.
+	Settle time.Duration
+}
+
+// Platform names the service manager: "linux-systemd", "unix-systemv",
+// "windows-service", ... (kardianos/service's names).
+func (c *Control) Platform() string { return c.Service.Platform() }
+
+// Where says where the service is defined, for messages: the init
+// script, the unit file, or the Windows service.
+func (c *Control) Where() string { return where(c.Service.Platform(), c.etc(), c.Name) }
+
+func (c *Control) etc() string {
+	if c.Etc == "" {
+		return "/etc"
+	}
+	return c.Etc
+}
+
+// Status asks the service manager about the service. A state it cannot
+// tell is StateUnknown with the error.
+func (c *Control) Status() (State, error) {
+	if st, ok := platformStatus(c.Service.Platform(), c.etc(), c.Name); ok {
+		return st, nil
+	}
+	st, err := c.Service.Status()
+	switch {
+	case err == nil && st == service.StatusRunning:
+		return StateRunning, nil
+	case err == nil && st == service.StatusStopped:
+		return StateStopped, nil
+	case errors.Is(err, service.ErrNotInstalled):
+		return StateNotInstalled, nil
+	case err != nil && strings.Contains(err.Error(), "failed state"):
+		// systemd: "service in failed state".
+		return StateFailed, nil
+	case err != nil:
+		if state, ok := interpretStatusError(c.Service.Platform(), err); ok {
+			return state, nil
+		}
+		return StateUnknown, fmt.Errorf("service %s: status: %w", c.Name, err)
+	}
+	return StateUnknown, fmt.Errorf("service %s: status: the service manager said %d", c.Name, st)
+}
+
+// needRoot refuses a change by a user who cannot make it, before the
+// service manager gives a less clear answer.
+func (c *Control) needRoot(action string) error {
+	if runtime.GOOS != "windows" && os.Geteuid() != 0 {
+		return fmt.Errorf("service %s: %s: needs root (run it with sudo)", c.Name, action)
+	}
+	return nil
+}
+
+// wrap adds the service name and action to a service manager's error,
+// and a hint for a permission error.
+func (c *Control) wrap(action string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("service %s: %s: %w (run it as root or as an administrator)", c.Name, action, err)
+	}
+	return fmt.Errorf("service %s: %s: %w", c.Name, action, err)
+}
+
+// Install installs the service to start at boot. It refuses a service
+// installed already (ErrInstalled) and, for a SysV init script, a system
+// without the commands the script and the control use. A failed install
+// is undone as far as it went.
+func (c *Control) Install() error {
+	if err := c.needRoot("install"); err != nil {
+		return err
+	}
+	if st, _ := c.Status(); st != StateNotInstalled && st != StateUnknown {
+		return fmt.Errorf("service %s: %w (%s, %s); remove it first with \"service uninstall\"", c.Name, ErrInstalled, c.Where(), st)
+	}
+	if err := platformInstallCheck(c.Service.Platform()); err != nil {
+		return fmt.Errorf("service %s: install: %w", c.Name, err)
+	}
+	if err := c.Service.Install(); err != nil {
+		c.Service.Uninstall()
+		cleanup(c.Service.Platform(), c.etc(), c.Name)
+		return c.wrap("install", err)
+	}
+	return nil
+}
+
+// Uninstall stops the service when it runs, then removes it (and, for
+// SysV, its rc links). It returns an error wrapping ErrNotInstalled when
+// there is nothing to remove.
+func (c *Control) Uninstall() error {
+	if err := c.needRoot("uninstall"); err != nil {
+		return err
+	}
+	st, err := c.Status()
+	switch {
+	case st == StateNotInstalled:
+		return fmt.Errorf("service %s: %w", c.Name, ErrNotInstalled)
+	case st == StateRunning:
+		if err := c.Service.Stop(); err != nil {
+			return c.wrap("stop before uninstall", err)
+		}
+	case err != nil:
+		// Unknown: try to remove it all the same.
+	}
+	if err := c.Service.Uninstall(); err != nil {
+		return c.wrap("uninstall", err)
+	}
+	cleanup(c.Service.Platform(), c.etc(), c.Name)
+	return nil
+}
+
+// Start starts the service and watches it for Settle: one that ends at
+// once (a config it refuses, a state dir others can write) is an error
+// that says where its reason was logged. already reports a service that
+// was running before.
+func (c *Control) Start() (already bool, err error) {
+	if err := c.needRoot("start"); err != nil {
+		return false, err
+	}
+	switch st, err := c.Status(); {
+	case st == StateNotInstalled:
+		return false, fmt.Errorf("service %s: %w (install it first with \"service install\")", c.Name, ErrNotInstalled)
+	case st == StateRunning:
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	if err := c.Service.Start(); err != nil {
+		return false, c.wrap("start", err)
+	}
+	return false, c.settle("start")
+}
+
+// Stop stops the service. already reports one that was not running.
+func (c *Control) Stop() (already bool, err error) {
+	if err := c.needRoot("stop"); err != nil {
+		return false, err
+	}
+	switch st, err := c.Status(); {
+	case st == StateNotInstalled:
+		return false, fmt.Errorf("service %s: %w", c.Name, ErrNotInstalled)
+	case st == StateStopped || st == StateFailed:
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	if err := c.Service.Stop(); err != nil {
+		return false, c.wrap("stop", err)
+	}
+	if st, err := c.Status(); st == StateRunning || err != nil {
+		return false, fmt.Errorf("service %s: stop: still %s %v", c.Name, st, err)
+	}
+	return false, nil
+}
+
+// Restart stops the service when it runs and starts it, and watches it
+// as Start does.
+func (c *Control) Restart() error {
+	if err := c.needRoot("restart"); err != nil {
+		return err
+	}
+	switch st, err := c.Status(); {
+	case st == StateNotInstalled:
+		return fmt.Errorf("service %s: %w (install it first with \"service install\")", c.Name, ErrNotInstalled)
+	case st == StateRunning:
+		if err := c.Service.Restart(); err != nil {
+			return c.wrap("restart", err)
+		}
+	case err != nil:
+		return err
+	default:
+		if err := c.Service.Start(); err != nil {
+			return c.wrap("start", err)
+		}
+	}
+	return c.settle("restart")
+}
+
+// settle watches a started service: it must still run after Settle.
+func (c *Control) settle(action string) error {
+	d := c.Settle
+	if d <= 0 {
+		d = DefaultSettle
+	}
+	deadline := time.Now().Add(d)
+	for {
+		st, err := c.Status()
+		if st == StateStopped || st == StateFailed {
+			return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
+		}
+		if time.Now().After(deadline) {
+			if st != StateRunning {
+				return fmt.Errorf("service %s: %s: not running after %v: %s %v", c.Name, action, d, st, err)
+			}
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,128 @@
+package svc
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+// systemdUnit is the unit written where systemd runs (the library's
+// template language: {{Key}}, {{if}}, {{range}}; the keys are those
+// kardianos/service passes to its systemd template). It differs from the
+// library's in what matters for an agent that must keep running: restart
+// on failure after RestartSec (not 120 s), without a start limit that
+// would give up on it for good, and reload by SIGHUP only when the
+// program reloads (ReloadSignal). The packages ship their own, sandboxed
+// units instead.
+const systemdUnit = `[Unit]
+Description={{Description}}
+ConditionFileIsExecutable={{Path | cmdEscape}}
+StartLimitIntervalSec=0
+{{range Dependencies}}{{.}}
+{{end}}
+[Service]
+Type=simple
+ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+{{if ReloadSignal}}ExecReload=/bin/kill -{{ReloadSignal}} $MAINPID
+{{end}}Restart={{Restart}}
+RestartSec=5
+TimeoutStopSec=30
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// sysvScript returns the init script written where there is no systemd:
+// /etc/init.d/NAME, linked from /etc/rc[2-5].d (start) and rc[016].d
+// (stop) by kardianos/service. start-stop-daemon(8) starts the daemon in
+// the background (its own session, every inherited descriptor closed,
+// stdout and stderr to LogDirectory/NAME.log for what comes before the
+// system log is open), writes /run/NAME.pid, and finds the daemon again
+// by that pid file and the process name (the executable's base name, cut
+// to the kernel's 15 bytes), which an upgrade that replaces the binary
+// leaves unchanged. stop sends SIGTERM and waits up to 30 s, then
+// SIGKILL. status prints Running or Stopped with the LSB exit codes: 0
+// running, 3 stopped, 4 unknown.
+//
+// name and exe must have passed CheckName and CheckArg: they are written
+// into the script as they are.
+func sysvScript(name, exe string, reload bool) string {
+	comm := filepath.Base(exe)
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	reloadCase, usage := "", "start|stop|restart|force-reload|status"
+	if reload {
+		reloadCase = `    reload)
+        echo "Reloading $name"
+        start-stop-daemon --stop --signal HUP --quiet --pidfile "$pidfile" --name "$comm"
+        ;;
+`
+		usage = "start|stop|restart|reload|force-reload|status"
+	}
+	r := strings.NewReplacer("@NAME@", name, "@COMM@", comm, "@RELOAD@", reloadCase, "@USAGE@", usage)
+	return r.Replace(sysvTemplate)
+}
+
+const sysvTemplate = `#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          @NAME@
+# Required-Start:    $local_fs $remote_fs $syslog
+# Required-Stop:     $local_fs $remote_fs $syslog
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: {{DisplayName}}
+# Description:       {{Description}}
+### END INIT INFO
+# Written by "service install"; "service uninstall" removes it.
+
+name=@NAME@
+daemon="{{Path}}"
+comm=@COMM@
+pidfile=/run/$name.pid
+output="{{LogDirectory}}/$name.log"
+
+running() {
+    start-stop-daemon --status --pidfile "$pidfile" --name "$comm"
+}
+
+case "$1" in
+    start)
+        if running; then
+            echo "$name is running already"
+            exit 0
+        fi
+        if [ ! -x "$daemon" ]; then
+            echo "$daemon: not an executable file" >&2
+            exit 5
+        fi
+        echo "Starting $name"
+        start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \
+            --name "$comm" --startas "$daemon" --output "$output" --chdir / \
+            --{{range Arguments}} {{. | cmd}}{{end}} || exit 1
+        ;;
+    stop)
+        echo "Stopping $name"
+        start-stop-daemon --stop --quiet --retry TERM/30/KILL/5 --remove-pidfile --pidfile "$pidfile" --name "$comm"
+        case $? in
+            0|1) exit 0 ;;
+            *) echo "$name did not stop" >&2; exit 1 ;;
+        esac
+        ;;
+    restart|force-reload)
+        "$0" stop && "$0" start
+        ;;
+@RELOAD@    status)
+        running
+        case $? in
+            0) echo "Running"; exit 0 ;;
+            4) echo "Unknown"; exit 4 ;;
+            *) echo "Stopped"; exit 3 ;;
+        esac
+        ;;
+    *)
+        echo "Usage: $0 {@USAGE@}" >&2
+        exit 2
+        ;;
+esac
+exit 0
+`
