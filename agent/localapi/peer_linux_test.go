@@ -1,0 +1,104 @@
+package localapi
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// nobody is the uid and gid the peer tests connect as.
+const nobody = 65534
+
+// testGroup is the group the peer tests let read: a gid no test user is
+// in unless the test gives it.
+const testGroup = 4242
+
+// runAs copies the test binary where nobody can run it and runs it as
+// a client of path with the credentials given; it returns what it
+// printed.
+func runAs(t *testing.T, path string, uid, gid int, groups []uint32) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(sockDir(t), "localapi.test")
+	src, err := os.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	dst.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = []string{helperEnv + "=" + path}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
+	out, _ := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+// TestPeerCredentials: another user's process connects, as the kernel
+// tells it (SO_PEERCRED, SO_PEERGROUPS): a member of the group reads
+// (by its primary or a supplementary group); anyone else is refused,
+// by the socket's mode, and by the peer check where the mode lets it
+// through.
+func TestPeerCredentials(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs clients as another user (run the tests as root to cover the peer check)")
+	}
+	status := func() (*Status, error) { return &Status{}, nil }
+	// A socket anyone may connect to: only the peer check stands.
+	open := serve(t, Options{Group: "4242", Mode: 0o666, Status: status})
+	// The default: 0660, root and the group.
+	normal := serve(t, Options{Group: "4242", Status: status})
+	for _, tt := range []struct {
+		name   string
+		s      *Server
+		gid    int
+		groups []uint32
+		want   string
+	}{
+		{"not in the group, peer check", open, nobody, nil, "refused: " + open.Path() + ": refused: uid 65534 is neither root nor in group 4242"},
+		{"supplementary group", open, nobody, []uint32{100, testGroup}, "role reader, status ok"},
+		{"primary group", open, testGroup, nil, "role reader, status ok"},
+		{"not in the group, socket mode", normal, nobody, nil, "permission denied"},
+		{"in the group, socket mode", normal, nobody, []uint32{testGroup}, "role reader, status ok"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runAs(t, tt.s.Path(), nobody, tt.gid, tt.groups)
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if strings.Contains(tt.want, "permission denied") && !strings.HasPrefix(got, "refused:") {
+				t.Errorf("a permission error is not a refusal: %q", got)
+			}
+		})
+	}
+	// Root is admin.
+	c := dial(t, open.Path())
+	if c.Hello.Role != RoleAdmin {
+		t.Errorf("root's role %q", c.Hello.Role)
+	}
+}
+
+// TestRootOnly: with no group, only root may connect.
+func TestRootOnly(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs a client as another user")
+	}
+	s := serve(t, Options{Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil }})
+	if got := runAs(t, s.Path(), nobody, nobody, []uint32{100}); !strings.Contains(got, "uid 65534 is not root, and the agent lets no group read") {
+		t.Errorf("got %q", got)
+	}
+}
