@@ -22,6 +22,9 @@ const (
 	DefaultListen      = "127.0.0.1:8443"
 	DefaultDatabase    = "sqlite:///var/lib/mamori-hub/hub.db"
 	DefaultSilentAfter = 10 * time.Minute
+	// MinRetention is the shortest retention but 0: a shorter one is
+	// more likely a mistake (a unit left out) than a wish.
+	MinRetention = 24 * time.Hour
 )
 
 // Config is mamori-hub's config file:
@@ -46,7 +49,9 @@ type Config struct {
 	// SilentAfter is how long an agent may be quiet before it counts as
 	// silent.
 	SilentAfter time.Duration
-	// Retention is how long records are kept; 0 keeps every record.
+	// Retention is how long events and violations are kept after the hub
+	// received them (at least MinRetention); 0 keeps every record. Devices,
+	// agents and policy versions are kept whatever it says.
 	Retention time.Duration
 }
 
@@ -133,8 +138,8 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 				c.errorf(v, "retention: want 0 (keep every record) or a duration like 2555d, not "+strconv.Quote(val))
 			}
 			cfg.Retention = d
-			if err == nil && d > 0 {
-				c.errorf(v, "retention: only 0 (keep every record) is implemented so far")
+			if err == nil && d > 0 && d < MinRetention {
+				c.errorf(v, "retention: at least 1d (or 0 to keep every record), not "+strconv.Quote(val))
 			}
 		}
 	}

@@ -45,7 +45,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"tls unknown", "version: 1\ntls: {cert: a}\n", `h.yaml:2:7: tls: unknown key "cert"`},
 		{"database", "version: 1\ndatabase: mysql://x\n", "h.yaml:2:11: database: want sqlite:///path or postgres://"},
 		{"silent_after", "version: 1\nsilent_after: soon\n", "h.yaml:2:15: silent_after: want a duration"},
-		{"retention", "version: 1\nretention: 30d\n", "h.yaml:2:12: retention: only 0"},
+		{"retention", "version: 1\nretention: 30m\n", "h.yaml:2:12: retention: at least 1d"},
 		{"listen", "version: 1\nlisten: 8443\n", "h.yaml:2:9: listen: want host:port"},
 		{"a list", "version: 1\nlisten: [a]\n", "h.yaml:2:9: listen must be a single value"},
 		{"syntax", "version: 1\n  bad: [\n", "h.yaml:"},

@@ -29,6 +29,7 @@ type Hub struct {
 	logger  *slog.Logger
 	metrics *metrics.Metrics
 	handler http.Handler
+	now     func() time.Time
 }
 
 // New returns a hub serving cfg over st. The caller closes st after Run.
@@ -52,7 +53,11 @@ func New(cfg *Config, st store.Store, logger *slog.Logger, opts ...Option) *Hub 
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
-	return &Hub{cfg: cfg, store: st, logger: logger, metrics: m, handler: mux}
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
+	return &Hub{cfg: cfg, store: st, logger: logger, metrics: m, handler: mux, now: now}
 }
 
 // Handler returns the hub's HTTP handler: the API under /api/v1/, the
@@ -84,6 +89,11 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
+	}
+	if h.cfg.Retention > 0 {
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go h.pruneLoop(pctx, pruneEvery)
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -49,6 +49,7 @@ type Metrics struct {
 	duration   prometheus.Histogram
 	rejected   *prometheus.CounterVec
 	breaks     prometheus.Counter
+	pruned     *prometheus.CounterVec
 }
 
 // New returns the hub's metrics, with the gauges about agents read from
@@ -92,6 +93,13 @@ func New(st store.Stats, silentAfter time.Duration, now func() time.Time, logger
 			Name: "mamori_hub_chain_breaks_total",
 			Help: "Batches that did not continue their agent's audit chain (each raised audit_chain_broken).",
 		}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mamori_hub_pruned_records_total",
+			Help: "Records deleted because they were older than the config's retention, by table (events, violations).",
+		}, []string{"table"}),
+	}
+	for _, t := range []string{"events", "violations"} {
+		m.pruned.WithLabelValues(t)
 	}
 	for _, k := range append(wire.KindNames(), wire.KindAuditChainBroken, OtherKind) {
 		m.violations.WithLabelValues(k)
@@ -102,10 +110,18 @@ func New(st store.Stats, silentAfter time.Duration, now func() time.Time, logger
 	for _, c := range []string{"429", "503"} {
 		m.rejected.WithLabelValues(c)
 	}
-	m.reg.MustRegister(m.violations, m.events, m.duplicates, m.errors, m.duration, m.rejected, m.breaks,
+	m.reg.MustRegister(m.violations, m.events, m.duplicates, m.errors, m.duration, m.rejected, m.breaks, m.pruned,
 		&agentCollector{st: st, silentAfter: silentAfter, now: now, logger: logger},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Pruned counts records of table deleted past retention.
+func (m *Metrics) Pruned(table string, n int64) {
+	if m == nil {
+		return
+	}
+	m.pruned.WithLabelValues(table).Add(float64(n))
 }
 
 // Registry returns the hub's registry.

@@ -323,6 +323,16 @@ type Stats interface {
 	ViolationCounts(ctx context.Context, since, until time.Time, step time.Duration) ([]ViolationBucket, error)
 }
 
+// Retention deletes records past the hub's retention period.
+type Retention interface {
+	// Prune deletes at most limit events and at most limit violations
+	// the hub received before before (the hub's clock, not the agent's),
+	// oldest first, and returns how many of each it deleted. Devices,
+	// agents, policies and tokens are kept. Called until it deletes
+	// fewer than limit of both.
+	Prune(ctx context.Context, before time.Time, limit int) (events, violations int64, err error)
+}
+
 // Store is everything the hub keeps.
 type Store interface {
 	Tokens
@@ -331,5 +341,6 @@ type Store interface {
 	Policies
 	Sessions
 	Stats
+	Retention
 	Close() error
 }
