@@ -48,7 +48,8 @@ func New(cfg *Config, st store.Store, logger *slog.Logger, opts ...Option) *Hub 
 	// The metrics need no token: restrict who reaches them by the listen
 	// address (or a firewall in front of the hub).
 	mux.Handle("GET /metrics", m.Handler())
-	mux.Handle("/", web.New(web.Options{Store: st, Logger: logger.With("component", "web"), SilentAfter: cfg.SilentAfter, Now: o.now}))
+	mux.Handle("/", web.New(web.Options{Store: st, Logger: logger.With("component", "web"), SilentAfter: cfg.SilentAfter, Now: o.now,
+		ViolationsCSV: a.ViolationsCSV, DevicesCSV: a.DevicesCSV}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))

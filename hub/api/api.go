@@ -55,6 +55,13 @@ type Options struct {
 	MaxIngest  int
 	IngestWait time.Duration
 	RetryAfter time.Duration
+	// AgentRate and AgentBurst are each agent's token bucket (requests
+	// per second, sustained and at once) and AgentInFlight its requests
+	// handled at once; beyond them the agent is answered 429 with
+	// Retry-After. Zero means the defaults (DefaultAgentRate...).
+	AgentRate     float64
+	AgentBurst    int
+	AgentInFlight int
 	// Now is the hub's clock (time.Now when nil).
 	Now func() time.Time
 	// Location is the zone of the times in CSV exports (time.Local when
@@ -66,9 +73,10 @@ type Options struct {
 
 // API serves /api/v1/.
 type API struct {
-	o   Options
-	sem chan struct{}
-	mux *http.ServeMux
+	o      Options
+	sem    chan struct{}
+	limits *agentLimits
+	mux    *http.ServeMux
 }
 
 // New returns the API over o.Store.
@@ -96,10 +104,20 @@ func New(o Options) *API {
 	if o.Location == nil {
 		o.Location = time.Local
 	}
-	a := &API{o: o, sem: make(chan struct{}, o.MaxIngest), mux: http.NewServeMux()}
-	a.route(wire.PathEvents, http.MethodPost, store.RoleAgent, a.ingest(a.events))
-	a.route(wire.PathHeartbeat, http.MethodPost, store.RoleAgent, a.ingest(a.heartbeat))
-	a.route(wire.PathPolicy, http.MethodGet, "", a.policy)
+	if o.AgentRate <= 0 {
+		o.AgentRate = DefaultAgentRate
+	}
+	if o.AgentBurst <= 0 {
+		o.AgentBurst = DefaultAgentBurst
+	}
+	if o.AgentInFlight <= 0 {
+		o.AgentInFlight = DefaultAgentInFlight
+	}
+	a := &API{o: o, sem: make(chan struct{}, o.MaxIngest), mux: http.NewServeMux(),
+		limits: newAgentLimits(o.AgentRate, o.AgentBurst, o.AgentInFlight)}
+	a.route(wire.PathEvents, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(a.events)))
+	a.route(wire.PathHeartbeat, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(a.heartbeat)))
+	a.route(wire.PathPolicy, http.MethodGet, "", a.limitAgent(a.policy))
 	a.route(wire.PathViolations, http.MethodGet, store.RoleStaff, a.violations)
 	a.route(PathViolationsCSV, http.MethodGet, store.RoleStaff, a.violationsCSV)
 	a.route(wire.PathAgents, http.MethodGet, store.RoleStaff, a.agents)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,4 +508,64 @@ func TestOverload(t *testing.T) {
 	wg.Wait()
 	resp, body = call(t, srv.URL, "POST", wire.PathEvents, tok, chainBatch("e", 2, 1))
 	wantStatus(t, resp, body, 200)
+}
+
+// TestAgentLimits: an agent over its own rate, or with too many requests
+// in flight, gets 429 with Retry-After while another agent is served; a
+// staff token's policy reads are not limited.
+func TestAgentLimits(t *testing.T) {
+	st, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	tok1, tok2, admin := store.NewToken(), store.NewToken(), store.NewToken()
+	st.CreateAgent(context.Background(), "pc-01", store.HashToken(tok1), t0)
+	st.CreateAgent(context.Background(), "pc-02", store.HashToken(tok2), t0)
+	st.SetStaffToken(context.Background(), "admin", store.HashToken(admin), t0)
+	bs := &blockingStore{Store: st, entered: make(chan struct{}, 4), release: make(chan struct{})}
+	srv := httptest.NewServer(api.New(api.Options{Store: bs, AgentRate: 0.2, AgentBurst: 3, AgentInFlight: 1}))
+	defer srv.Close()
+
+	// In flight: pc-01's second batch while its first is held.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		resp, body := call(t, srv.URL, "POST", wire.PathEvents, tok1, chainBatch("e", 1, 1))
+		if resp.StatusCode != 200 {
+			t.Errorf("first: %d %s", resp.StatusCode, body)
+		}
+	})
+	<-bs.entered
+	resp, body := call(t, srv.URL, "POST", wire.PathEvents, tok1, chainBatch("e", 2, 1))
+	wantStatus(t, resp, body, 429)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	// Another agent is not held back by pc-01.
+	go func() { <-bs.entered }()
+	close(bs.release)
+	resp, body = call(t, srv.URL, "POST", wire.PathEvents, tok2, chainBatch("f", 1, 1))
+	wantStatus(t, resp, body, 200)
+	wg.Wait()
+
+	// Rate: a burst of 3 (one used above; the refused one took no
+	// token), then 429 for about 5 s (0.2 a second).
+	for range 2 {
+		resp, body = call(t, srv.URL, "GET", wire.PathPolicy, tok1, nil)
+		if resp.StatusCode == 429 {
+			t.Fatalf("within the burst: %d %s", resp.StatusCode, body)
+		}
+	}
+	hb, _ := json.Marshal(wire.Heartbeat{Schema: wire.SchemaVersion, AssetID: "A-1", Version: "1.0"})
+	resp, body = call(t, srv.URL, "POST", wire.PathHeartbeat, tok1, hb)
+	wantStatus(t, resp, body, 429)
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 1 || ra > 5 {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	for range 10 {
+		resp, body = call(t, srv.URL, "GET", wire.PathPolicy, admin, nil)
+		if resp.StatusCode == 429 {
+			t.Fatalf("staff limited: %s", body)
+		}
+	}
 }

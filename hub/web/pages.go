@@ -146,6 +146,9 @@ type violationsData struct {
 	// NewestURL is set on pages after the first; OlderURL when there are
 	// older violations.
 	NewestURL, OlderURL string
+	// CSVURL exports every violation the filters select ("" when the hub
+	// has no export).
+	CSVURL string
 }
 
 // violations is GET /violations: newest first, filtered by agent, kind
@@ -214,9 +217,52 @@ func (s *Web) violations(w http.ResponseWriter, r *http.Request, p *page) {
 			d.NewestURL += "?" + keep.Encode()
 		}
 	}
+	if s.o.ViolationsCSV != nil {
+		d.CSVURL = "/violations.csv"
+		if len(keep) > 0 {
+			d.CSVURL += "?" + keep.Encode()
+		}
+	}
 	d.Violations = rows
 	p.Data = d
 	s.render(w, r, http.StatusOK, "violations", p)
+}
+
+// violationsCSV is GET /violations.csv: the API's export of the
+// violations the page's filters select (dates in the hub's zone, both
+// days included), oldest first, for Excel.
+func (s *Web) violationsCSV(w http.ResponseWriter, r *http.Request, p *page) {
+	q := r.URL.Query()
+	out := url.Values{}
+	for _, k := range []string{"agent", "kind"} {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	for _, k := range []string{"since", "until"} {
+		v := q.Get(k)
+		if v == "" {
+			continue
+		}
+		t, err := time.ParseInLocation(dateLayout, v, s.o.Location)
+		if err != nil {
+			s.fail(w, r, p, http.StatusBadRequest, "error_bad_request", k+"="+v)
+			return
+		}
+		if k == "until" {
+			t = t.AddDate(0, 0, 1)
+		}
+		out.Set(k, t.Format(time.RFC3339))
+	}
+	r2 := r.Clone(r.Context())
+	r2.URL.RawQuery = out.Encode()
+	s.o.ViolationsCSV(w, r2)
+}
+
+// devicesCSV is GET /devices.csv: the API's export of the devices the
+// page's filters select.
+func (s *Web) devicesCSV(w http.ResponseWriter, r *http.Request, p *page) {
+	s.o.DevicesCSV(w, r)
 }
 
 // agentRow is one PC as the agents page shows it.
@@ -253,6 +299,9 @@ type deviceGroup struct {
 type devicesData struct {
 	Serial, VendorID, ProductID string
 	Groups                      []deviceGroup
+	// CSVURL exports the devices the filters select ("" when the hub
+	// has no export).
+	CSVURL string
 }
 
 // devices is GET /devices: the inventory, one row per device with the
@@ -277,6 +326,18 @@ func (s *Web) devices(w http.ResponseWriter, r *http.Request, p *page) {
 			g.Product = dev.Product
 		}
 		g.Seen = append(g.Seen, dev)
+	}
+	if s.o.DevicesCSV != nil {
+		keep := url.Values{}
+		for _, k := range []string{"serial", "vendor_id", "product_id"} {
+			if v := q.Get(k); v != "" {
+				keep.Set(k, v)
+			}
+		}
+		d.CSVURL = "/devices.csv"
+		if len(keep) > 0 {
+			d.CSVURL += "?" + keep.Encode()
+		}
 	}
 	p.Data = d
 	s.render(w, r, http.StatusOK, "devices", p)

@@ -63,6 +63,11 @@ type Options struct {
 	// Location is the zone times are shown and days counted in
 	// (time.Local when nil).
 	Location *time.Location
+	// ViolationsCSV and DevicesCSV write the CSV exports (the API's, with
+	// its query: since and until in RFC 3339); the pages serve them at
+	// /violations.csv and /devices.csv to staff, with the pages' filters.
+	// Nil: no export links.
+	ViolationsCSV, DevicesCSV http.HandlerFunc
 }
 
 // Web serves the pages.
@@ -104,6 +109,12 @@ func New(o Options) *Web {
 	s.mux.HandleFunc("GET /violations", s.staff(s.violations))
 	s.mux.HandleFunc("GET /agents", s.staff(s.agents))
 	s.mux.HandleFunc("GET /devices", s.staff(s.devices))
+	if o.ViolationsCSV != nil {
+		s.mux.HandleFunc("GET /violations.csv", s.staff(s.violationsCSV))
+	}
+	if o.DevicesCSV != nil {
+		s.mux.HandleFunc("GET /devices.csv", s.staff(s.devicesCSV))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, http.StatusNotFound, "error_not_found", "")
 	})

@@ -381,3 +381,53 @@ func TestPages(t *testing.T) {
 		t.Errorf("devices by serial:\n%s", body)
 	}
 }
+
+// TestCSVExportLinks: the violations and devices pages link to CSV
+// exports of what their filters select; the exports are for staff only
+// (a session or a staff token), UTF-8 with a BOM for Excel.
+func TestCSVExportLinks(t *testing.T) {
+	h := hubtest.New(t)
+	s := seed(t, h, time.Now())
+	c := client(t)
+	auth := []string{"Authorization", "Bearer " + s.Admin}
+
+	_, body := get(t, c, h.URL, "/violations?kind=media_unencrypted", auth...)
+	m := regexp.MustCompile(`href="(/violations\.csv\?kind=media_unencrypted)" download`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no CSV link with the filter in\n%s", body)
+	}
+	resp, csv := get(t, c, h.URL, m[1], auth...)
+	want(t, resp, csv, 200)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") || !strings.HasPrefix(csv, "\uFEFF") {
+		t.Fatalf("content type %q, starts %q", ct, csv[:min(len(csv), 10)])
+	}
+	if n := strings.Count(csv, "\r\n"); n != 15 { // header + 14
+		t.Fatalf("%d lines, want 15:\n%s", n, csv)
+	}
+	// Dates of the page's form select whole days in the hub's zone.
+	today := time.Now().Format("2006-01-02")
+	resp, csv = get(t, c, h.URL, "/violations.csv?since="+today+"&until="+today, auth...)
+	want(t, resp, csv, 200)
+	resp, csv = get(t, c, h.URL, "/violations.csv?since=yesterday", auth...)
+	want(t, resp, csv, 400)
+
+	_, body = get(t, c, h.URL, "/devices", auth...)
+	if !strings.Contains(body, `href="/devices.csv" download`) {
+		t.Fatalf("no devices CSV link in\n%s", body)
+	}
+	resp, csv = get(t, c, h.URL, "/devices.csv", auth...)
+	want(t, resp, csv, 200)
+	if !strings.HasPrefix(csv, "\uFEFFvendor_id,") {
+		t.Fatalf("devices.csv starts %q", csv[:min(len(csv), 30)])
+	}
+
+	// Without a session: to the login form; an agent's token: 403.
+	resp, body = get(t, client(t), h.URL, "/violations.csv")
+	want(t, resp, body, http.StatusSeeOther)
+	resp, body = get(t, client(t), h.URL, "/devices.csv", "Authorization", "Bearer "+h.AddAgent("pc-csv"))
+	want(t, resp, body, http.StatusForbidden)
+	// With a session (the link as a browser follows it).
+	login(t, c, h.URL, s.Admin)
+	resp, csv = get(t, c, h.URL, "/violations.csv")
+	want(t, resp, csv, 200)
+}
