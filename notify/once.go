@@ -1,0 +1,60 @@
+package notify
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mamori-agent/mamori/agent/localapi"
+)
+
+// ShowOnce reads one warning from r, a line holding a localapi.Message
+// of type "warning" (at most localapi.MaxAnswerLine bytes), shows it on
+// the session bus at bus ("" for SessionBusAddress), and writes the
+// answer to w: a "shown" message, with the error when it could not be
+// shown. This is the notifier the agent starts as the user of a session
+// that has none connected (mamori notify --once): the warning comes on
+// standard input, so that the user need not be allowed on the socket.
+func ShowOnce(ctx context.Context, r io.Reader, w io.Writer, bus string) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), localapi.MaxAnswerLine)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return fmt.Errorf("read the warning: %w", err)
+		}
+		return errors.New("read the warning: no input")
+	}
+	var m localapi.Message
+	if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+		return fmt.Errorf("read the warning: %w", err)
+	}
+	if m.Type != localapi.TypeWarning || m.Warning == nil {
+		return fmt.Errorf("read the warning: got a %q message", m.Type)
+	}
+	ack := localapi.Message{Type: localapi.TypeShown, ID: m.Warning.ID}
+	err := showOne(ctx, m.Warning, bus)
+	if err != nil {
+		ack.Error = err.Error()
+	}
+	b, merr := json.Marshal(&ack)
+	if merr != nil {
+		return merr
+	}
+	if _, werr := w.Write(append(b, '\n')); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+func showOne(ctx context.Context, wr *localapi.Warning, bus string) error {
+	d, err := OpenDesktop(ctx, bus)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_, err = d.Show(ctx, Compose(wr, d.Markup(), nil))
+	return err
+}

@@ -1,0 +1,165 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mamori-agent/mamori/agent/localapi"
+)
+
+// Defaults of Options.
+const (
+	DefaultMinBackoff = time.Second
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultShowTimeout bounds one Notify call.
+	DefaultShowTimeout = 10 * time.Second
+)
+
+// Options configures Run.
+type Options struct {
+	// Socket is the agent's local API socket (agent.local_socket).
+	Socket string
+	// Bus is the session bus address; "" is SessionBusAddress, read at
+	// each connection.
+	Bus string
+	// MinBackoff and MaxBackoff pace reconnection to the agent: the wait
+	// doubles from MinBackoff to MaxBackoff while the agent is not
+	// there, and starts again at MinBackoff after a connection that
+	// lasted.
+	MinBackoff, MaxBackoff time.Duration
+	// ShowTimeout bounds one Notify call; zero means DefaultShowTimeout.
+	ShowTimeout time.Duration
+	// Idle bounds the time without a message from the agent (it pings);
+	// zero means the local API's default.
+	Idle time.Duration
+	// OnShown is told each warning shown and the notification's id (for
+	// tests and logs); it may be nil.
+	OnShown func(w *localapi.Warning, id uint32)
+	Logger  *slog.Logger
+}
+
+// Run is the notifier: it connects to the agent's socket (waiting, with
+// backoff, while there is no agent), shows each warning on the desktop
+// and tells the agent whether it could, and connects again when the
+// agent or the session bus goes. It returns nil when ctx is done, and an
+// error wrapping localapi.ErrRefused when the agent does not let this
+// user read its warnings (the agent then reaches this session by a
+// notifier it starts itself).
+func Run(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(DefaultMaxBackoff, opts.MinBackoff)
+	}
+	if opts.ShowTimeout <= 0 {
+		opts.ShowTimeout = DefaultShowTimeout
+	}
+	s := &shower{opts: opts, log: opts.Logger, ids: map[string]uint32{}}
+	defer s.close()
+	wait := opts.MinBackoff
+	lastErr := ""
+	for {
+		c, err := localapi.Dial(ctx, opts.Socket)
+		if ctx.Err() != nil {
+			if c != nil {
+				c.Close()
+			}
+			return nil
+		}
+		if errors.Is(err, localapi.ErrRefused) {
+			return err
+		}
+		if err == nil {
+			opts.Logger.Info("connected to the agent", "socket", opts.Socket, "agent", c.Hello.Agent, "role", c.Hello.Role)
+			lastErr = ""
+			start := time.Now()
+			err = c.Watch(ctx, opts.Idle, s.show)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if time.Since(start) > opts.MaxBackoff {
+				wait = opts.MinBackoff
+			}
+		}
+		// Said once per kind of failure, not at every retry.
+		if msg := err.Error(); msg != lastErr {
+			opts.Logger.Warn("agent not reachable; trying again", "socket", opts.Socket, "err", err, "every_up_to", opts.MaxBackoff)
+			lastErr = msg
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, opts.MaxBackoff)
+	}
+}
+
+// shower shows warnings on the desktop, opening the bus connection when
+// needed and again after it failed.
+type shower struct {
+	opts Options
+	log  *slog.Logger
+	mu   sync.Mutex
+	d    *Desktop
+	// ids are the notifications shown, by warning key: a later warning
+	// of the same key replaces the earlier one.
+	ids map[string]uint32
+}
+
+// show shows w, trying once more on a fresh bus connection when the
+// first attempt fails (the session bus restarted, the service went).
+func (s *shower) show(w *localapi.Warning) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	for attempt := range 2 {
+		if s.d == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShowTimeout)
+			s.d, err = OpenDesktop(ctx, s.opts.Bus)
+			cancel()
+			if err != nil {
+				s.d = nil
+				continue
+			}
+		}
+		n := Compose(w, s.d.Markup(), nil)
+		n.ReplacesID = s.ids[w.Key]
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShowTimeout)
+		var id uint32
+		id, err = s.d.Show(ctx, n)
+		cancel()
+		if err == nil {
+			if len(s.ids) > 1000 {
+				clear(s.ids)
+			}
+			s.ids[w.Key] = id
+			s.log.Info("warning shown", "id", w.ID, "kind", w.Kind, "device", w.Device, "notification", id)
+			if s.opts.OnShown != nil {
+				s.opts.OnShown(w, id)
+			}
+			return nil
+		}
+		s.log.Warn("could not show the warning", "id", w.ID, "attempt", attempt+1, "err", err)
+		s.d.Close()
+		s.d = nil
+	}
+	return fmt.Errorf("desktop notification: %w", err)
+}
+
+func (s *shower) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d != nil {
+		s.d.Close()
+		s.d = nil
+	}
+}
