@@ -121,6 +121,7 @@ func New(o Options) *API {
 	a.route(wire.PathViolations, http.MethodGet, store.RoleStaff, a.violations)
 	a.route(PathViolationsCSV, http.MethodGet, store.RoleStaff, a.violationsCSV)
 	a.route(wire.PathAgents, http.MethodGet, store.RoleStaff, a.agents)
+	a.route(PathAgentEvents, http.MethodGet, store.RoleStaff, a.agentEvents)
 	a.route(wire.PathDevices, http.MethodGet, store.RoleStaff, a.devices)
 	a.route(PathDevicesCSV, http.MethodGet, store.RoleStaff, a.devicesCSV)
 	a.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

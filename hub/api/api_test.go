@@ -569,3 +569,54 @@ func TestAgentLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentEvents: staff read an agent's stored events, oldest first,
+// paged, each with its chain position and the event as sent; agents may
+// not; an unknown agent is 404.
+func TestAgentEvents(t *testing.T) {
+	h := hubtest.New(t)
+	tok, admin := h.AddAgent("pc-01"), h.AdminToken()
+	resp, body := call(t, h.URL, "POST", wire.PathEvents, tok, chainBatch("e", 1, 7))
+	wantStatus(t, resp, body, 200)
+	var got []api.StoredEvent
+	cursor := ""
+	for pages := 0; ; pages++ {
+		path := "/api/v1/agents/pc-01/events?limit=3"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		resp, body = call(t, h.URL, "GET", path, admin, nil)
+		wantStatus(t, resp, body, 200)
+		var l api.EventList
+		if err := json.Unmarshal(body, &l); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l.Events...)
+		if cursor = l.NextCursor; cursor == "" {
+			if pages != 2 {
+				t.Fatalf("%d pages", pages+1)
+			}
+			break
+		}
+	}
+	if len(got) != 7 {
+		t.Fatalf("%d events", len(got))
+	}
+	for i, e := range got {
+		var ev wire.Event
+		if err := json.Unmarshal(e.Event, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if e.EventID != fmt.Sprintf("e-%d", i+1) || e.Seq != uint64(i+1) || e.Hash == "" || e.Type != ev.Type || e.Received.IsZero() {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+	}
+	resp, body = call(t, h.URL, "GET", "/api/v1/agents/pc-01/events", tok, nil)
+	wantStatus(t, resp, body, 403)
+	resp, body = call(t, h.URL, "GET", "/api/v1/agents/nobody/events", admin, nil)
+	wantStatus(t, resp, body, 404)
+	resp, body = call(t, h.URL, "GET", "/api/v1/agents/pc-01/events?cursor=-1", admin, nil)
+	wantStatus(t, resp, body, 400)
+	resp, body = call(t, h.URL, "GET", "/api/v1/agents/pc-01/events?limit=100000", admin, nil)
+	wantStatus(t, resp, body, 400)
+}

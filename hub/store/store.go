@@ -124,6 +124,22 @@ type Event struct {
 	Event wire.Event
 }
 
+// StoredEvent is an event as the hub stored it.
+type StoredEvent struct {
+	// ID is the hub's number of the event: the order of storing.
+	ID int64
+	Event
+	Received time.Time
+}
+
+// EventFilter selects an agent's stored events: those with ID > After,
+// at most Limit, in the order stored.
+type EventFilter struct {
+	Agent string
+	After int64
+	Limit int
+}
+
 // IngestResult says what Ingest did with a batch.
 type IngestResult struct {
 	// Accepted counts the events stored now; Duplicates those stored
@@ -253,6 +269,10 @@ type Queries interface {
 	// Devices lists the device inventory, by vendor, product, serial,
 	// agent.
 	Devices(ctx context.Context, f DeviceFilter) ([]Device, error)
+	// Events lists an agent's stored events, in the order stored: the
+	// records handed to the city (Raw is the event as the agent sent it;
+	// Event is not filled in).
+	Events(ctx context.Context, f EventFilter) ([]StoredEvent, error)
 	// EventIDs lists the ids of an agent's stored events in the order
 	// they were stored (for tests and audits).
 	EventIDs(ctx context.Context, agent string) ([]string, error)

@@ -193,6 +193,31 @@ func (s *Store) EventIDs(ctx context.Context, agent string) ([]string, error) {
 	return out, rows.Err()
 }
 
+// Events implements store.Queries.
+func (s *Store) Events(ctx context.Context, f store.EventFilter) ([]store.StoredEvent, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, event_id, seq, hash, prev_hash, type, time, received, body
+FROM events WHERE agent = ? AND id > ? ORDER BY id LIMIT ?`), f.Agent, f.After, f.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StoredEvent
+	for rows.Next() {
+		var (
+			e            store.StoredEvent
+			seq, t, rcvd int64
+			typ, raw     string
+		)
+		if err := rows.Scan(&e.ID, &e.Event.ID, &seq, &e.Hash, &e.PrevHash, &typ, &t, &rcvd, &raw); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		e.Seq, e.Raw, e.Received = uint64(seq), []byte(raw), fromNanos(rcvd)
+		e.Event.Event.Type, e.Event.Event.Time = typ, fromNanos(t)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 // SetPolicy stores a new version of the approved lists.
 func (s *Store) SetPolicy(ctx context.Context, approved, by string, now time.Time) (store.Policy, error) {
 	approved, by = text(approved), text(by)
