@@ -193,9 +193,18 @@ func (c *Control) Start() (already bool, err error) {
 		return false, err
 	}
 	if err := c.Service.Start(); err != nil {
-		return false, c.wrap("start", err)
+		return false, c.startFailed("start", err)
 	}
 	return false, c.settle("start")
+}
+
+// startFailed is the error of a start the service manager reported
+// failed: most often the program ended at once.
+func (c *Control) startFailed(action string, err error) error {
+	if st, _ := c.Status(); st == StateStopped || st == StateFailed {
+		return fmt.Errorf("service %s: %s: it ended at once (%v); the reason is in the system log (%s)", c.Name, action, err, logHint(c.Service.Platform(), c.Name))
+	}
+	return c.wrap(action, err)
 }
 
 // Stop stops the service. already reports one that was not running.
@@ -231,36 +240,33 @@ func (c *Control) Restart() error {
 		return fmt.Errorf("service %s: %w (install it first with \"service install\")", c.Name, ErrNotInstalled)
 	case st == StateRunning:
 		if err := c.Service.Restart(); err != nil {
-			return c.wrap("restart", err)
+			return c.startFailed("restart", err)
 		}
 	case err != nil:
 		return err
 	default:
 		if err := c.Service.Start(); err != nil {
-			return c.wrap("start", err)
+			return c.startFailed("restart", err)
 		}
 	}
 	return c.settle("restart")
 }
 
-// settle watches a started service: it must still run after Settle.
+// settle watches a started service: it must still run after Settle (a
+// program that fails at once may take that long to load its config and
+// give up).
 func (c *Control) settle(action string) error {
 	d := c.Settle
 	if d <= 0 {
 		d = DefaultSettle
 	}
-	deadline := time.Now().Add(d)
-	for {
-		st, err := c.Status()
-		if st == StateStopped || st == StateFailed {
-			return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
-		}
-		if time.Now().After(deadline) {
-			if st != StateRunning {
-				return fmt.Errorf("service %s: %s: not running after %v: %s %v", c.Name, action, d, st, err)
-			}
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+	time.Sleep(d)
+	switch st, err := c.Status(); st {
+	case StateRunning:
+		return nil
+	case StateStopped, StateFailed:
+		return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
+	default:
+		return fmt.Errorf("service %s: %s: %s %v after %v", c.Name, action, st, err, d)
 	}
 }

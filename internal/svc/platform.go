@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Platform names of kardianos/service (service.Platform()) this package
@@ -101,11 +102,17 @@ func platformInstallCheck(platform string) error {
 }
 
 // cleanup removes what kardianos/service's uninstall leaves: under SysV
-// the rc links to the removed init script. Only symlinks that point at
-// the init script are removed.
+// the rc links to the removed init script (only symlinks that point at
+// it) and the pid file of a daemon that ended by itself.
 func cleanup(platform, etc, name string) {
 	if platform != PlatformSysV {
 		return
+	}
+	pidFile := "/run/" + name + ".pid"
+	if b, err := os.ReadFile(pidFile); err == nil {
+		if _, err := os.Stat(filepath.Join("/proc", strings.TrimSpace(string(b)))); errors.Is(err, os.ErrNotExist) {
+			os.Remove(pidFile)
+		}
 	}
 	script := InitScript(etc, name)
 	for _, l := range RCLinks(etc, name) {

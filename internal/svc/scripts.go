@@ -39,7 +39,8 @@ WantedBy=multi-user.target
 // system log is open), writes /run/NAME.pid, and finds the daemon again
 // by that pid file and the process name (the executable's base name, cut
 // to the kernel's 15 bytes), which an upgrade that replaces the binary
-// leaves unchanged. stop sends SIGTERM and waits up to 30 s, then
+// leaves unchanged. start returns once the daemon runs as itself, or
+// fails when it has not after 3 s. stop sends SIGTERM and waits up to 30 s, then
 // SIGKILL. status prints Running or Stopped with the LSB exit codes: 0
 // running, 3 stopped, 4 unknown.
 //
@@ -82,7 +83,13 @@ pidfile=/run/$name.pid
 output="{{LogDirectory}}/$name.log"
 
 running() {
-    start-stop-daemon --status --pidfile "$pidfile" --name "$comm"
+    start-stop-daemon --status --pidfile "$pidfile" --name "$comm" || return $?
+    # A zombie (ended, not yet reaped: an init in a container may be slow
+    # to) does not run.
+    pid=$(cat "$pidfile" 2>/dev/null)
+    if grep -qs '^State:[[:space:]]*Z' "/proc/$pid/status"; then
+        return 1
+    fi
 }
 
 case "$1" in
@@ -99,6 +106,19 @@ case "$1" in
         start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \
             --name "$comm" --startas "$daemon" --output "$output" --chdir / \
             --{{range Arguments}} {{. | cmd}}{{end}} || exit 1
+        # Until it runs as itself (exec done), at most 3 s, or has ended.
+        for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30; do
+            if running; then
+                exit 0
+            fi
+            pid=$(cat "$pidfile" 2>/dev/null)
+            if [ -n "$pid" ] && { [ ! -e "/proc/$pid" ] || grep -qs '^State:[[:space:]]*Z' "/proc/$pid/status"; }; then
+                break
+            fi
+            sleep 0.1
+        done
+        echo "$name ended at once: see the system log (and $output)" >&2
+        exit 1
         ;;
     stop)
         echo "Stopping $name"
