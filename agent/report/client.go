@@ -75,6 +75,25 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
+// reloadToken reads token_file again after the hub refused the token in
+// use, and takes the file's token when it differs: a token rotated on the
+// hub (mamori-hub agent rotate) and written to the file works without a
+// restart. It reports whether the token changed; a file that cannot be
+// read (or that others can now read or write) keeps the old token.
+func (r *Reporter) reloadToken() bool {
+	tok, err := readToken(r.opts.Config.TokenFile)
+	if err != nil {
+		r.log.Error("report.token_file cannot be read again; keeping the token in use", "err", err)
+		return false
+	}
+	if old := r.token.Load(); old != nil && *old == tok {
+		return false
+	}
+	r.token.Store(&tok)
+	r.log.Info("report.token_file holds a new token; using it")
+	return true
+}
+
 // newClient makes the HTTP client: the pinned CA, the client certificate,
 // no redirects (the token must not follow one), bounded timeouts.
 func newClient(c config.Report, timeout time.Duration) (*http.Client, error) {
@@ -163,7 +182,7 @@ func (r *Reporter) do(ctx context.Context, path string, body []byte, res any, wh
 	if err != nil {
 		return outcome{verdict: refused, detail: err.Error()}
 	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Authorization", "Bearer "+*r.token.Load())
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "mamori/"+r.opts.Version)
 	sentAt := r.now()
@@ -203,6 +222,13 @@ func (r *Reporter) do(ctx context.Context, path string, body []byte, res any, wh
 		r.failed("server", slog.LevelWarn, "the hub failed; events stay queued and are sent later", "what", what, "status", code, "detail", problem(answer))
 		out.verdict = retry
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		if r.reloadToken() {
+			// IT put a new token in token_file (mamori-hub agent
+			// rotate): try it at once.
+			out.verdict = retry
+			out.retryAfter = 0
+			return out
+		}
 		r.failed("unauthorized", slog.LevelError, "THE HUB REFUSES THIS AGENT'S TOKEN: nothing reaches the hub until report.token_file holds a valid token (mamori-hub agent add); events stay queued",
 			"what", what, "status", code, "detail", problem(answer), "retry_in", r.opts.Backoff.Slow)
 		out.verdict = unauthorized

@@ -150,7 +150,7 @@ func (r *Reporter) pullPolicy(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Authorization", "Bearer "+*r.token.Load())
 	req.Header.Set("User-Agent", "mamori/"+r.opts.Version)
 	if v := r.policySeen.Load(); v > 0 {
 		req.Header.Set("If-None-Match", `"`+strconv.FormatInt(v, 10)+`"`)

@@ -80,7 +80,7 @@ type Reporter struct {
 	now     func() time.Time
 	q       *Queue
 	client  *http.Client
-	token   string
+	token   atomic.Pointer[string] // the bearer token, re-read from token_file after a 401
 	base    string
 	metrics *metrics
 
@@ -164,7 +164,8 @@ func New(opts Options) (*Reporter, error) {
 		return nil, err
 	}
 	r := &Reporter{opts: opts, log: opts.Logger.With("sink", "report"), now: opts.Now, client: client,
-		token: token, base: base, stop: make(chan struct{}), metrics: newMetrics(), policyPoke: make(chan struct{}, 1)}
+		base: base, stop: make(chan struct{}), metrics: newMetrics(), policyPoke: make(chan struct{}, 1)}
+	r.token.Store(&token)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.q, err = OpenQueue(filepath.Join(opts.StateDir, DirName), QueueOptions{
 		Limit: c.QueueLimit, SegmentSize: opts.SegmentSize, Logger: r.log,

@@ -268,6 +268,35 @@ func TestUnauthorized(t *testing.T) {
 	r.Close()
 }
 
+// TestTokenRotated: the hub's token was rotated (the old one gets 401);
+// IT writes the new one into token_file, and the running reporter takes
+// it without a restart. A token file made unsafe meanwhile is not read.
+func TestTokenRotated(t *testing.T) {
+	h := newTestHub(t)
+	r := newTestReporter(t, h, t.TempDir(), nil)
+	r.Start()
+	emit(t, r, 0, 3)
+	waitFor(t, "3 events at the hub", func() bool { return len(h.stored()) == 3 })
+	h.mu.Lock()
+	h.token = "agent-token-2"
+	h.mu.Unlock()
+	emit(t, r, 3, 4)
+	waitFor(t, "a 401", func() bool { return testutil.ToFloat64(r.metrics.failures.WithLabelValues("unauthorized")) >= 1 })
+	// Others may write the file now: the new token in it is not taken.
+	tf := r.opts.Config.TokenFile
+	if err := os.WriteFile(tf, []byte("agent-token-2\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tf, 0o666)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.stored()); n != 3 {
+		t.Fatalf("%d events at the hub with a token file others can write", n)
+	}
+	os.Chmod(tf, 0o600)
+	waitFor(t, "7 events at the hub", func() bool { return len(h.stored()) == 7 })
+	r.Close()
+}
+
 // TestRefusedEvent: the hub refuses one event for good (400): the batch
 // is split until that event is alone, it is dropped, and the drop is
 // reported; everything else arrives.

@@ -48,6 +48,8 @@ Usage:
   mamori-hub serve --config FILE               serve the API until SIGINT/SIGTERM
   mamori-hub agent add NAME --config FILE      add a PC; prints its token alone on one line
   mamori-hub agent revoke NAME --config FILE   revoke a PC's token (its records stay)
+  mamori-hub agent rotate NAME --config FILE   a new token for a PC, alone on one line; the old one stops working
+                                               (put it in the PC's report.token_file: the agent takes it without a restart)
   mamori-hub admin token [NAME] --config FILE  print a new staff token (NAME: admin); replaces NAME's old one
   mamori-hub policy set FILE --config FILE [--by WHO]
                                                set the approved lists (YAML of the approved: section)
@@ -96,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	want := map[string][2]int{ // command: min, max positional arguments
-		"serve": {0, 0}, "agent add": {1, 1}, "agent revoke": {1, 1}, "admin token": {0, 1},
+		"serve": {0, 0}, "agent add": {1, 1}, "agent revoke": {1, 1}, "agent rotate": {1, 1}, "admin token": {0, 1},
 		"policy set": {1, 1}, "policy get": {0, 0},
 	}
 	n, ok := want[cmd]
@@ -125,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitError
 		}
 	}
-	if len(pos) == 1 && (cmd == "agent add" || cmd == "agent revoke" || cmd == "admin token") {
+	if len(pos) == 1 && (cmd == "agent add" || cmd == "agent revoke" || cmd == "agent rotate" || cmd == "admin token") {
 		if err := checkName(pos[0]); err != nil {
 			fmt.Fprintf(stderr, "mamori-hub %s: %v\n", cmd, err)
 			return exitUsage
@@ -159,6 +161,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	case "agent revoke":
 		err = st.RevokeAgent(ctx, pos[0])
+	case "agent rotate":
+		tok := store.NewToken()
+		if err = st.RotateAgent(ctx, pos[0], store.HashToken(tok)); err == nil {
+			fmt.Fprintln(stdout, tok)
+		} else if errors.Is(err, store.ErrRevoked) {
+			err = fmt.Errorf("agent %q is revoked; add the PC again under another name", pos[0])
+		}
 	case "admin token":
 		name := "admin"
 		if len(pos) == 1 {

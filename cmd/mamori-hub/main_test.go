@@ -114,8 +114,24 @@ func TestCLIWhileServing(t *testing.T) {
 	if code != 0 || get(wire.PathAgents, admin).StatusCode != 200 || get(wire.PathAgents, tok).StatusCode != 403 {
 		t.Fatal("admin token")
 	}
+	// Rotation: the old token stops working at once, the new one works.
+	code, out, errOut = hubCmd(t, "agent", "rotate", "pc-01", "--config", cfgFile)
+	if code != 0 || strings.Count(out, "\n") != 1 || strings.TrimSpace(out) == tok {
+		t.Fatalf("rotate: %d %q %q", code, out, errOut)
+	}
+	old := tok
+	tok = strings.TrimSpace(out)
+	if get(wire.PathPolicy, old).StatusCode != 401 || get(wire.PathPolicy, tok).StatusCode != 200 {
+		t.Fatal("after rotate: the old token works or the new one does not")
+	}
+	if code, _, _ := hubCmd(t, "agent", "rotate", "nobody", "--config", cfgFile); code != 1 {
+		t.Fatal("rotate unknown")
+	}
 	if code, _, errOut := hubCmd(t, "agent", "revoke", "pc-01", "--config", cfgFile); code != 0 {
 		t.Fatalf("revoke: %s", errOut)
+	}
+	if code, _, errOut := hubCmd(t, "agent", "rotate", "pc-01", "--config", cfgFile); code != 1 || !strings.Contains(errOut, "revoked") {
+		t.Fatalf("rotate revoked: %d %s", code, errOut)
 	}
 	if resp := get(wire.PathPolicy, tok); resp.StatusCode != 401 {
 		t.Fatalf("revoked token: %d", resp.StatusCode)

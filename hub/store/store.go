@@ -25,6 +25,9 @@ var ErrNotFound = errors.New("not found")
 // ErrExists is returned when a name to be created is taken.
 var ErrExists = errors.New("already exists")
 
+// ErrRevoked is returned for a change to a revoked agent.
+var ErrRevoked = errors.New("revoked")
+
 // Role is what a token may do.
 type Role string
 
@@ -238,6 +241,10 @@ type Tokens interface {
 	CreateAgent(ctx context.Context, name, tokenHash string, now time.Time) error
 	// RevokeAgent revokes an agent's token (ErrNotFound when unknown).
 	RevokeAgent(ctx context.Context, name string) error
+	// RotateAgent replaces an agent's token: the old one stops working at
+	// once (ErrNotFound when unknown, ErrRevoked when revoked: a revoked
+	// PC is added again under another name).
+	RotateAgent(ctx context.Context, name, tokenHash string) error
 	// SetStaffToken sets the token of a staff member, replacing any
 	// earlier one of that name.
 	SetStaffToken(ctx context.Context, name, tokenHash string, now time.Time) error

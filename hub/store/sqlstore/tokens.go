@@ -33,6 +33,29 @@ func (s *Store) RevokeAgent(ctx context.Context, name string) error {
 	return nil
 }
 
+// RotateAgent implements store.Tokens.
+func (s *Store) RotateAgent(ctx context.Context, name, tokenHash string) error {
+	var revoked bool
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT revoked FROM agents WHERE name = ?`), name).Scan(&revoked)
+	if isNoRows(err) {
+		return fmt.Errorf("rotate the token of agent %q: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("rotate the token of agent %q: %w", name, err)
+	}
+	if revoked {
+		return fmt.Errorf("rotate the token of agent %q: %w", name, store.ErrRevoked)
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE agents SET token_hash = ? WHERE name = ? AND revoked = ?`), tokenHash, name, false)
+	if err != nil {
+		return fmt.Errorf("rotate the token of agent %q: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("rotate the token of agent %q: %w", name, store.ErrRevoked)
+	}
+	return nil
+}
+
 // SetStaffToken sets (or replaces) the token of the staff member name.
 func (s *Store) SetStaffToken(ctx context.Context, name, tokenHash string, now time.Time) error {
 	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO staff_tokens (name, token_hash, created) VALUES (?, ?, ?)
