@@ -316,9 +316,9 @@ func TestErrorFormat(t *testing.T) {
 		e    Error
 		want string
 	}{
-		{Error{"a.yaml", 3, 7, "bad"}, "a.yaml:3:7: bad"},
-		{Error{"a.yaml", 3, 0, "bad"}, "a.yaml:3: bad"},
-		{Error{"a.yaml", 0, 0, "bad"}, "a.yaml: bad"},
+		{Error{File: "a.yaml", Line: 3, Column: 7, Msg: "bad"}, "a.yaml:3:7: bad"},
+		{Error{File: "a.yaml", Line: 3, Column: 0, Msg: "bad"}, "a.yaml:3: bad"},
+		{Error{File: "a.yaml", Line: 0, Column: 0, Msg: "bad"}, "a.yaml: bad"},
 	} {
 		if got := tt.e.Error(); got != tt.want {
 			t.Errorf("%+v: got %q, want %q", tt.e, got, tt.want)

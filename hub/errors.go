@@ -8,51 +8,16 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mamori-agent/mamori/internal/fileerr"
 )
 
 // Error is one problem in a file the hub reads (its config, an approved
-// list), at a position in it. Line and Column are 1-based; 0 is unknown.
-type Error struct {
-	File   string
-	Line   int
-	Column int
-	Msg    string
-}
-
-// Error returns "file:line:col: msg", leaving out what is unknown.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-		if e.Column > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Column))
-		}
-	}
-	b.WriteString(": " + e.Msg)
-	return b.String()
-}
+// list), at a position in it: see fileerr.Error ("file:line:col: msg").
+type Error = fileerr.Error
 
 // ErrorList is every problem found in one file, in file order.
-type ErrorList []*Error
-
-// Error returns one problem per line.
-func (l ErrorList) Error() string {
-	s := make([]string, len(l))
-	for i, e := range l {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
-// Unwrap returns the problems, for errors.As.
-func (l ErrorList) Unwrap() []error {
-	out := make([]error, len(l))
-	for i, e := range l {
-		out[i] = e
-	}
-	return out
-}
+type ErrorList = fileerr.ErrorList
 
 // yamlChecker collects the problems of one YAML file.
 type yamlChecker struct {

@@ -11,8 +11,9 @@ import (
 // the generic helpers under internal/ named in shared.
 func TestImportsNothingOfTheAgent(t *testing.T) {
 	// shared are helpers that know nothing of either side: safe opening
-	// of root-owned files, and the service manager glue.
-	shared := map[string]bool{"internal/fsguard": true, "internal/svc": true}
+	// of root-owned files, the service manager glue, the file:line:col
+	// error.
+	shared := map[string]bool{"internal/fsguard": true, "internal/svc": true, "internal/fileerr": true}
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go tool")
