@@ -48,6 +48,7 @@ type netns struct {
 func newNetns(t *testing.T) *netns {
 	t.Helper()
 	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", netnsSetup)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // not left behind by a test killed on timeout
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ func (ns *netns) start(t *testing.T, dir, name string, argv ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("nsenter", append([]string{"--net=" + ns.path, "--"}, argv...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
