@@ -74,6 +74,10 @@ type Options struct {
 	// ListenRetry is the first wait before the metrics endpoint tries to
 	// listen again; zero means 2 s (doubling up to 5 min).
 	ListenRetry time.Duration
+	// Desktop configures the warnings on the desktop of the person at
+	// the PC: the local API, the rate limit, the notifiers the agent
+	// starts (desktop.go).
+	Desktop DesktopOptions
 }
 
 // Agent is a running mamori agent. Its state is owned by the Run
@@ -249,6 +253,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		// it flushes for a moment and says the agent is stopping.
 		defer rep.Close()
 	}
+	// After the reporter (the status shows its queue), before the sinks
+	// start (the desktop sink is one of them); stopped after them.
+	defer a.startDesktop()()
 	a.startSinks()
 	defer a.stopSinks()
 

@@ -12,9 +12,11 @@ const (
 	// on whose desktop, and how many warnings like it the rate limit held
 	// back meanwhile (this one stands for them).
 	TypeWarningShown = "warning_shown"
-	// TypeWarningNotShown is recorded when a warning reached no desktop:
-	// no notifier connected and no desktop session found, or every
-	// attempt failed (Warning.Reason says why).
+	// TypeWarningNotShown is recorded when there was a desktop to warn
+	// (a notifier connected, or a desktop session found) and the warning
+	// reached none: every attempt failed (Warning.Reason says why). With
+	// no notifier and no session at all (the login screen, a server)
+	// nothing is recorded besides the violation.
 	TypeWarningNotShown = "warning_not_shown"
 )
 
