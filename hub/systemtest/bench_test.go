@@ -53,6 +53,7 @@ func benchIngest(b *testing.B, dialect string, batch int) {
 	const workers = 16
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range workers {
 		wg.Go(func() {
@@ -82,9 +83,13 @@ func benchIngest(b *testing.B, dialect string, batch int) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	events := float64(b.N) * float64(batch)
 	b.ReportMetric(events/elapsed.Seconds(), "events/s")
+	// CPU time of the whole process (hub and simulated agents) per
+	// event: less sensitive than events/s to other work on the machine.
+	b.ReportMetric(float64(cpu.Nanoseconds())/events, "cpu-ns/event")
 	b.ReportMetric(float64(elapsed.Nanoseconds())/events, "ns/event")
 	b.ReportMetric(float64(busy.Load()), "busy-answers")
 	var n int64
