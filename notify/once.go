@@ -11,6 +11,10 @@ import (
 	"github.com/mamori-agent/mamori/agent/localapi"
 )
 
+// ErrBadInput is wrapped by ShowOnce's error when standard input held no
+// warning message.
+var ErrBadInput = errors.New("no warning on standard input")
+
 // ShowOnce reads one warning from r, a line holding a localapi.Message
 // of type "warning" (at most localapi.MaxAnswerLine bytes), shows it on
 // the session bus at bus ("" for SessionBusAddress), and writes the
@@ -23,16 +27,16 @@ func ShowOnce(ctx context.Context, r io.Reader, w io.Writer, bus string) error {
 	sc.Buffer(make([]byte, 0, 4096), localapi.MaxAnswerLine)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return fmt.Errorf("read the warning: %w", err)
+			return fmt.Errorf("%w: %w", ErrBadInput, err)
 		}
-		return errors.New("read the warning: no input")
+		return fmt.Errorf("%w: nothing read", ErrBadInput)
 	}
 	var m localapi.Message
 	if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-		return fmt.Errorf("read the warning: %w", err)
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if m.Type != localapi.TypeWarning || m.Warning == nil {
-		return fmt.Errorf("read the warning: got a %q message", m.Type)
+		return fmt.Errorf("%w: got a %q message", ErrBadInput, m.Type)
 	}
 	ack := localapi.Message{Type: localapi.TypeShown, ID: m.Warning.ID}
 	err := showOne(ctx, m.Warning, bus)
