@@ -102,6 +102,9 @@ func newEnvTB(t testing.TB, cfgText string, recordings ...string) *testEnv {
 		cfg.Agent.RescanInterval = 20 * time.Millisecond
 	}
 	cfg.Agent.StateDir = e.state
+	// No local socket at the default path (/run/mamori) from tests; the
+	// desktop tests set one of their own.
+	cfg.Agent.LocalSocket = ""
 	e.cfg = cfg
 	return e
 }

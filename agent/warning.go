@@ -153,8 +153,12 @@ func usbWords(ev *Event) (ja, en string) {
 			maker = d.VendorName
 		}
 		name = strings.TrimSpace(maker + " " + product)
-		if name == "" {
+		switch {
+		case name == "":
 			name = "USB " + d.VendorID + ":" + d.ProductID
+		case product == "":
+			// A maker alone says little: the ids say which device.
+			name += " (" + d.VendorID + ":" + d.ProductID + ")"
 		}
 		if d.Serial != nil {
 			serial = *d.Serial

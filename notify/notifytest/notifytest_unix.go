@@ -300,3 +300,104 @@ func Dump(rs []Received) string {
 	}
 	return b.String()
 }
+
+// User is an unprivileged user made for one test.
+type User struct {
+	Name     string
+	UID, GID int
+}
+
+// NewUser makes an unprivileged user (useradd: no home directory, no
+// login shell, a group of its own, a uid from the range of people's,
+// 1000 and up) with the supplementary groups given, and removes it when
+// the test ends. It skips t unless it runs as root with useradd.
+func NewUser(t testing.TB, prefix string, groups ...string) User {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes a user (run the tests as root to cover it)")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("useradd not installed (Debian's passwd package)")
+	}
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%1000000)
+	for i := 0; ; i++ {
+		if _, err := exec.Command("id", "-u", name).Output(); err != nil {
+			break
+		}
+		name = fmt.Sprintf("%s%d-%d", prefix, os.Getpid()%1000000, i)
+	}
+	args := []string{"-M", "-U", "-s", "/usr/sbin/nologin", "-c", "mamori test user"}
+	if len(groups) > 0 {
+		args = append(args, "-G", strings.Join(groups, ","))
+	}
+	if out, err := exec.Command("useradd", append(args, name)...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v: %s", name, err, out)
+		}
+	})
+	id := func(flag string) int {
+		out, err := exec.Command("id", flag, name).Output()
+		if err != nil {
+			t.Fatalf("id %s %s: %v", flag, name, err)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatalf("id %s %s: %q", flag, name, out)
+		}
+		return n
+	}
+	return User{Name: name, UID: id("-u"), GID: id("-g")}
+}
+
+// NewGroup makes a group for one test and removes it when the test
+// ends (after the users made later: cleanups run last-in first-out).
+func NewGroup(t testing.TB, prefix string) (name string, gid int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes a group (run the tests as root to cover it)")
+	}
+	name = fmt.Sprintf("%s%d", prefix, os.Getpid()%1000000)
+	if out, err := exec.Command("groupadd", name).CombinedOutput(); err != nil {
+		t.Fatalf("groupadd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("groupdel", name).CombinedOutput(); err != nil {
+			t.Errorf("groupdel %s: %v: %s", name, err, out)
+		}
+	})
+	out, err := exec.Command("getent", "group", name).Output()
+	if err != nil {
+		t.Fatalf("getent group %s: %v", name, err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), ":")
+	if len(f) < 3 {
+		t.Fatalf("getent group %s: %q", name, out)
+	}
+	gid, err = strconv.Atoi(f[2])
+	if err != nil {
+		t.Fatalf("getent group %s: %q", name, out)
+	}
+	return name, gid
+}
+
+// Credential returns the credentials to run a process as u, with its
+// groups as the user database has them.
+func (u User) Credential(t testing.TB) *syscall.Credential {
+	t.Helper()
+	out, err := exec.Command("id", "-G", u.Name).Output()
+	if err != nil {
+		t.Fatalf("id -G %s: %v", u.Name, err)
+	}
+	var groups []uint32
+	for f := range strings.FieldsSeq(string(out)) {
+		n, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			t.Fatalf("id -G %s: %q", u.Name, out)
+		}
+		groups = append(groups, uint32(n))
+	}
+	return &syscall.Credential{Uid: uint32(u.UID), Gid: uint32(u.GID), Groups: groups}
+}

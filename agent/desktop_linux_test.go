@@ -1,0 +1,374 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mamori-agent/mamori/agent/localapi"
+	"github.com/mamori-agent/mamori/collector/uevent"
+	"github.com/mamori-agent/mamori/internal/sysfstest"
+	"github.com/mamori-agent/mamori/notify/notifytest"
+	"github.com/mamori-agent/mamori/wire"
+)
+
+// The desktop warnings inside one process: a real agent judging fixture
+// devices that arrive through its uevent path, its local API on a real
+// socket, and a client of it standing in for the notifier (the notifier
+// as a separate process, on a real session bus, is tested in
+// cmd/mamori). The fallback test starts the real mamori binary as a real
+// unprivileged user.
+
+// openDir makes a directory only this user can change and everyone can
+// enter (a socket's directory).
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mamori-desk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	return dir
+}
+
+// warningRecord is the part of a warning record the tests look at.
+type warningRecord struct {
+	Type    string              `json:"type"`
+	Message string              `json:"message"`
+	Warning *wire.WarningRecord `json:"warning"`
+}
+
+func (e *testEnv) warningRecords() []warningRecord {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []warningRecord
+	for l := range bytes.SplitSeq(b, []byte("\n")) {
+		var r warningRecord
+		if json.Unmarshal(l, &r) == nil && r.Warning != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (e *testEnv) waitWarnings(what string, n int) []warningRecord {
+	e.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		rs := e.warningRecords()
+		if len(rs) >= n {
+			return rs
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out waiting for %s: %d warning records of %d:\n%s", what, len(rs), n, dump(e.records()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// plug adds the card reader (unapproved storage) through sysfs and a
+// uevent, as the kernel would; unplug removes it.
+func plug(t *testing.T, e *testEnv, peer int, seq uint64) {
+	t.Helper()
+	sysfstest.Build(t, e.sysfs, reader)
+	// Each plug-in gets a device number of its own, as from the kernel.
+	devpath := findDevPath(t, e.sysfs, "8-1.4")
+	devnum := strconv.Itoa(int(seq%100) + 10)
+	if err := os.WriteFile(filepath.Join(e.sysfs, devpath, "devnum"), []byte(devnum+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := uevent.Event{Action: "add", DevPath: devpath, Subsystem: "usb", DevType: "usb_device", Seqnum: seq,
+		Env: map[string]string{"PRODUCT": "58f/8468/100", "BUSNUM": "008", "DEVNUM": devnum}}
+	writeUevent(t, peer, ev)
+}
+
+func unplug(t *testing.T, e *testEnv, peer int, seq uint64) {
+	t.Helper()
+	ev := uevent.Event{Action: "remove", DevPath: findDevPath(t, e.sysfs, "8-1.4"), Subsystem: "usb", DevType: "usb_device", Seqnum: seq}
+	sysfstest.Remove(e.sysfs, "8-1.4")
+	writeUevent(t, peer, ev)
+}
+
+func writeUevent(t *testing.T, peer int, ev uevent.Event) {
+	t.Helper()
+	b, err := ev.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(peer, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// desktopEnv is an agent with its local API in a directory of its own,
+// no desktop session to start a notifier in, and a uevent socket pair.
+func desktopEnv(t *testing.T, interval time.Duration) (*testEnv, *running, int) {
+	t.Helper()
+	e := newEnv(t, testConfig, kbd)
+	e.cfg.Agent.LocalSocket = filepath.Join(openDir(t), "agent.sock")
+	e.cfg.Agent.LocalGroup = ""
+	conn, peer, err := uevent.SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(peer) })
+	r := e.start(Options{Uevents: conn, Desktop: DesktopOptions{WarnInterval: interval, AckTimeout: 2 * time.Second,
+		RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true, PingInterval: 100 * time.Millisecond}})
+	t.Cleanup(func() { r.stop(t) })
+	return e, r, peer
+}
+
+// watch connects a notifier stand-in: it answers each warning with
+// answer's error (nil: shown) and passes it on.
+func watch(t *testing.T, path string, answer func(*localapi.Warning) error) <-chan *localapi.Warning {
+	t.Helper()
+	c, err := localapi.Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *localapi.Warning, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.Watch(ctx, 0, func(w *localapi.Warning) error { ch <- w; return answer(w) })
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return ch
+}
+
+func next(t *testing.T, ch <-chan *localapi.Warning) *localapi.Warning {
+	t.Helper()
+	select {
+	case w := <-ch:
+		return w
+	case <-time.After(15 * time.Second):
+		t.Fatal("no warning")
+		return nil
+	}
+}
+
+// TestDesktopWarningThroughNotifier: a violation that arrives by uevent
+// reaches the connected notifier as a bilingual warning; its answer is
+// recorded as warning_shown; the status shows the device and the open
+// violation.
+func TestDesktopWarningThroughNotifier(t *testing.T) {
+	e, r, peer := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	ch := watch(t, path, func(*localapi.Warning) error { return nil })
+	waitFor(t, "notifier connected", func() bool { return len(r.agent.statusNotifiers(t, path)) == 1 })
+
+	plug(t, e, peer, 4711)
+	w := next(t, ch)
+	if w.Kind != KindStorageUnapproved || w.Device != "8-1.4" || w.Key != "usb_storage_unapproved|8-1.4" || w.Severity != "high" || w.Article != "6, 7" {
+		t.Fatalf("warning %+v", w)
+	}
+	en, ja := w.Texts[0], w.Texts[1]
+	if en.Lang != "en" || ja.Lang != "ja" || en.Title != "Unapproved USB storage" || ja.Title != "許可されていない USB 記憶媒体" ||
+		en.Rule != "articles 6 and 7" || ja.Rule != "第6条・第7条" ||
+		!strings.Contains(en.Subject, "058f:8468") || !strings.HasSuffix(en.Subject, "port 8-1.4") || !strings.Contains(ja.Subject, "ポート 8-1.4") ||
+		!strings.Contains(en.Remedy, "情報政策課") || !strings.Contains(ja.Remedy, "情報政策課") {
+		t.Errorf("texts %+v", w.Texts)
+	}
+	recs := e.waitWarnings("warning_shown", 1)
+	rec := recs[0]
+	if rec.Type != wire.TypeWarningShown || rec.Warning.ID != w.ID || rec.Warning.Kind != KindStorageUnapproved || rec.Warning.Device != "8-1.4" ||
+		len(rec.Warning.Shown) != 1 || rec.Warning.Shown[0].UID != os.Geteuid() || rec.Warning.Shown[0].Via != wire.ViaNotifier {
+		t.Fatalf("record %+v %+v", rec, rec.Warning)
+	}
+
+	st := r.agent.status(t, path)
+	var found bool
+	for _, d := range st.USB {
+		if d.Path == "8-1.4" {
+			found = d.Verdict == localapi.VerdictUnapproved && d.Storage
+		}
+	}
+	if !found || len(st.Violations) != 1 || st.Violations[0].Kind != KindStorageUnapproved || st.Violations[0].Texts[0].Lang != "en" ||
+		st.Agent.AssetID != "PC-TEST" || st.Audit.LastSeq == 0 || len(st.Notifiers) != 1 || st.Report != nil {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestDesktopWarningNotShown: a notifier that cannot show the warning
+// says why, and that is recorded.
+func TestDesktopWarningNotShown(t *testing.T) {
+	e, r, peer := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	watch(t, path, func(*localapi.Warning) error { return os.ErrDeadlineExceeded })
+	waitFor(t, "notifier connected", func() bool { return len(r.agent.statusNotifiers(t, path)) == 1 })
+	plug(t, e, peer, 4711)
+	rec := e.waitWarnings("warning_not_shown", 1)[0]
+	if rec.Type != wire.TypeWarningNotShown || len(rec.Warning.Shown) != 0 || !strings.Contains(rec.Warning.Reason, "could not show it: i/o timeout") {
+		t.Fatalf("record %+v %+v", rec, rec.Warning)
+	}
+}
+
+// TestDesktopRateLimit: a flapping port (the same stick unplugged and
+// plugged again and again) gives one warning at once and one more, for
+// all the others, when the interval is over; each warning shown is
+// recorded, with what it stands for.
+func TestDesktopRateLimit(t *testing.T) {
+	const interval = 700 * time.Millisecond
+	e, r, peer := desktopEnv(t, interval)
+	path := e.cfg.Agent.LocalSocket
+	ch := watch(t, path, func(*localapi.Warning) error { return nil })
+	waitFor(t, "notifier connected", func() bool { return len(r.agent.statusNotifiers(t, path)) == 1 })
+	start := time.Now()
+	for i := range 4 {
+		plug(t, e, peer, uint64(100+2*i))
+		e.waitFor("violation", func(rs []record) bool { return count(rs, TypeViolation, "8-1.4", KindStorageUnapproved) == i+1 })
+		unplug(t, e, peer, uint64(101+2*i))
+		e.waitFor("removal", func(rs []record) bool { return count(rs, TypeDeviceRemoved, "8-1.4", "") == i+1 })
+	}
+	first := next(t, ch)
+	if first.Held != 0 {
+		t.Fatalf("first warning held %d", first.Held)
+	}
+	summary := next(t, ch)
+	if summary.Held != 3 || summary.HeldSince == nil || time.Since(start) < interval-100*time.Millisecond {
+		t.Fatalf("summary %+v after %v", summary, time.Since(start))
+	}
+	select {
+	case w := <-ch:
+		t.Fatalf("a third warning: %+v", w)
+	case <-time.After(interval + 300*time.Millisecond):
+	}
+	recs := e.waitWarnings("two warning records", 2)
+	if len(recs) != 2 || recs[0].Warning.Held != 0 || recs[1].Warning.Held != 3 || !strings.Contains(recs[1].Message, "standing for 3 held back by the rate limit") {
+		t.Fatalf("records %+v", recs)
+	}
+}
+
+// statusNotifiers and status ask the agent's local API.
+func (a *Agent) statusNotifiers(t *testing.T, path string) []localapi.PeerStatus {
+	return a.status(t, path).Notifiers
+}
+
+func (a *Agent) status(t *testing.T, path string) *localapi.Status {
+	t.Helper()
+	c, err := localapi.Dial(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestParseUtmp(t *testing.T) {
+	rec := func(typ int16, pid int32, user string) []byte {
+		b := make([]byte, utmpSize)
+		binary.NativeEndian.PutUint16(b[0:], uint16(typ))
+		binary.NativeEndian.PutUint32(b[4:], uint32(pid))
+		copy(b[44:76], user)
+		return b
+	}
+	var b []byte
+	b = append(b, rec(2, 1, "reboot")...)                      // BOOT_TIME
+	b = append(b, rec(7, 100, "alice")...)                     // alive
+	b = append(b, rec(7, 200, "bob")...)                       // dead
+	b = append(b, rec(8, 300, "carol")...)                     // DEAD_PROCESS
+	b = append(b, rec(7, 400, "")...)                          // no name
+	b = append(b, rec(7, 500, "a"+strings.Repeat("x", 40))...) // a full name field
+	b = append(b, rec(7, 600, "dave")[:100]...)                // torn
+	got := parseUtmp(b, func(pid int) bool { return pid != 200 })
+	want := map[string]bool{"alice": true, "a" + strings.Repeat("x", 31): true}
+	if len(got) != len(want) || !got["alice"] || !got["a"+strings.Repeat("x", 31)] {
+		t.Fatalf("got %v", got)
+	}
+	if got := parseUtmp(nil, nil); len(got) != 0 {
+		t.Fatalf("empty: %v", got)
+	}
+}
+
+// writeUtmp writes a utmp file with one live login of user (this
+// process stands for its session).
+func writeUtmp(t *testing.T, path, user string) {
+	t.Helper()
+	b := make([]byte, utmpSize)
+	binary.NativeEndian.PutUint16(b[0:], utmpUserProcess)
+	binary.NativeEndian.PutUint32(b[4:], uint32(os.Getpid()))
+	copy(b[8:40], ":0")
+	copy(b[44:76], user)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// buildMamori builds the mamori binary where any user can run it.
+func buildMamori(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(openDir(t), "mamori")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/mamori")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build mamori: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestFallbackNotifierAsUser: no notifier is connected, and a real
+// unprivileged user has a desktop session (a session bus in its runtime
+// directory, a login in utmp): the agent starts the mamori binary as
+// that user, with the warning on its standard input, and the warning
+// reaches the notification service on that user's bus from a process
+// running with the user's uid.
+func TestFallbackNotifierAsUser(t *testing.T) {
+	notifytest.RequireDaemon(t)
+	u := notifytest.NewUser(t, "mamori-fb")
+	runUser := filepath.Join(openDir(t), "run", "user")
+	rt := filepath.Join(runUser, strconv.Itoa(u.UID))
+	if err := os.MkdirAll(rt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(rt, u.UID, u.GID)
+	os.Chmod(rt, 0o700)
+	bus := notifytest.StartBus(t, notifytest.BusOptions{Socket: filepath.Join(rt, "bus"), UID: u.UID, GID: u.GID})
+	srv := notifytest.Serve(t, bus.Address)
+	utmp := filepath.Join(t.TempDir(), "utmp")
+	writeUtmp(t, utmp, u.Name)
+	bin := buildMamori(t)
+
+	e := newEnv(t, testConfig, kbd, reader)
+	// The agent's procfs is a fixture: the utmp login's pid is checked
+	// there.
+	os.MkdirAll(filepath.Join(e.procfs, strconv.Itoa(os.Getpid())), 0o755)
+	r := e.start(Options{Desktop: DesktopOptions{RunUserDir: runUser, Utmp: utmp, NotifyCommand: []string{bin, "notify", "--once"},
+		AckTimeout: time.Second, StartTimeout: 30 * time.Second}})
+	defer r.stop(t)
+
+	got := srv.Wait(t, "the warning from the started notifier", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 1 })
+	n := got[0]
+	if n.SenderUID != u.UID || n.ProcUID != u.UID || n.SenderPID <= 0 || n.SenderPID == os.Getpid() {
+		t.Errorf("sent by uid %d (proc %d), pid %d; want the user's uid %d", n.SenderUID, n.ProcUID, n.SenderPID, u.UID)
+	}
+	if n.AppName != "mamori" || n.Urgency() != 2 || n.Summary != "Unapproved USB storage (articles 6 and 7)" ||
+		!strings.Contains(n.Body, "port 8-1.4") || !strings.Contains(n.Body, "許可されていない USB 記憶媒体（第6条・第7条）\n") ||
+		!strings.Contains(n.Body, "ポート 8-1.4") || !strings.Contains(n.Body, "情報政策課") {
+		t.Errorf("notification:\n%s", notifytest.Dump(got))
+	}
+	recs := e.waitWarnings("warning_shown", 1)
+	w := recs[0].Warning
+	if recs[0].Type != wire.TypeWarningShown || len(w.Shown) != 1 || w.Shown[0].UID != u.UID || w.Shown[0].User != u.Name || w.Shown[0].Via != wire.ViaStarted {
+		t.Fatalf("record %+v %+v", recs[0], w)
+	}
+}
