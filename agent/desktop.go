@@ -50,8 +50,13 @@ type desktop struct {
 	wg     sync.WaitGroup
 	sem    chan struct{}
 
+	interval time.Duration
+
 	mu      sync.Mutex
 	pending map[string]chan shownAck
+	// replayed is when each open violation (uid and warning key) was
+	// last shown to a notifier that connected after it was recorded.
+	replayed map[string]time.Time
 }
 
 // shownAck is a notifier's answer about a warning.
@@ -73,7 +78,7 @@ func (a *Agent) startDesktop() (stop func()) {
 	}
 	d := &desktop{a: a, log: a.log.With("sink", "notify"), finder: newSessionFinder(o, a.coll.roots.Procfs),
 		ack: o.AckTimeout, started: a.now(), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
-		sem: make(chan struct{}, maxDeliveries), pending: map[string]chan shownAck{}}
+		sem: make(chan struct{}, maxDeliveries), pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}}
 	if d.ack <= 0 {
 		d.ack = DefaultAckTimeout
 	}
@@ -81,6 +86,7 @@ func (a *Agent) startDesktop() (stop func()) {
 	if interval <= 0 {
 		interval = DefaultWarnInterval
 	}
+	d.interval = interval
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.limit = newWarnLimiter(interval, time.Now, d.deliverAsync)
 	for _, s := range a.opts.Sinks {
@@ -97,7 +103,7 @@ func (a *Agent) startDesktop() (stop func()) {
 			}
 		}
 		srv, err := localapi.Listen(localapi.Options{Path: path, Group: group, Mode: os.FileMode(o.SocketMode),
-			Agent: "mamori " + Version, Status: d.status, OnShown: d.onShown, PingInterval: o.PingInterval,
+			Agent: "mamori " + Version, Status: d.status, OnShown: d.onShown, OnWatch: d.onWatch, PingInterval: o.PingInterval,
 			Logger: a.log.With("part", "localapi")})
 		if err != nil {
 			a.log.Error("local API not served: mamori status and notifiers cannot connect; desktop warnings go through notifiers the agent starts", "socket", path, "err", err)
@@ -131,6 +137,9 @@ func (d *desktop) stop() {
 // Name names the sink.
 func (d *desktop) Name() string { return "notify" }
 
+// nextID returns a new warning id, unique in this run.
+func (d *desktop) nextID() string { return d.runID + "-" + strconv.FormatUint(d.seq.Add(1), 10) }
+
 // Handle turns a violation into a warning for the rate limit.
 func (d *desktop) Handle(ev *Event) error {
 	if ev.Type != TypeViolation || ev.Violation == nil {
@@ -140,7 +149,7 @@ func (d *desktop) Handle(ev *Event) error {
 	lang := d.a.cfg.Agent.Language
 	d.a.mu.Unlock()
 	w := warningOf(ev, lang)
-	w.ID = d.runID + "-" + strconv.FormatUint(d.seq.Add(1), 10)
+	w.ID = d.nextID()
 	d.limit.offer(w)
 	return nil
 }
@@ -172,6 +181,109 @@ func (d *desktop) onShown(p localapi.Peer, id, errText string) {
 		default:
 		}
 	}
+}
+
+// severityRank orders severities, the worst first.
+func severityRank(s string) int {
+	switch s {
+	case wire.SeverityCritical:
+		return 0
+	case wire.SeverityHigh:
+		return 1
+	case wire.SeverityMedium:
+		return 2
+	}
+	return 3
+}
+
+// onWatch gives a notifier that connects the warnings about the
+// violations still open (a stick plugged in, a network joined, before
+// the person logged in), the worst first, one per warning key. Each is
+// given to one user at most once per warn interval, so that a notifier
+// connecting again and again does not repeat them. What the notifier
+// answers is recorded as for any warning.
+func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
+	a := d.a
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return nil
+	}
+	lang := a.cfg.Agent.Language
+	open := a.openViolationEvents(a.cfg)
+	a.mu.Unlock()
+	slices.SortStableFunc(open, func(x, y openEvent) int {
+		return severityRank(x.ev.Violation.Severity) - severityRank(y.ev.Violation.Severity)
+	})
+	now := time.Now()
+	var out []*localapi.Warning
+	d.mu.Lock()
+	if len(d.replayed) > maxLimitKeys {
+		for k, t := range d.replayed {
+			if now.Sub(t) >= d.interval {
+				delete(d.replayed, k)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, oe := range open {
+		w := warningOf(oe.ev, lang)
+		k := strconv.Itoa(p.UID) + "|" + w.Key
+		if seen[w.Key] {
+			continue
+		}
+		seen[w.Key] = true
+		if t, ok := d.replayed[k]; ok && now.Sub(t) < d.interval {
+			continue
+		}
+		d.replayed[k] = now
+		w.ID, w.Replay, w.Time = d.nextID(), true, time.Time{}
+		if oe.since != nil {
+			w.Time = *oe.since
+		}
+		out = append(out, w)
+	}
+	d.mu.Unlock()
+	for _, w := range out {
+		d.awaitReplay(p, w)
+	}
+	return out
+}
+
+// awaitReplay waits for p's answer about w, given to it alone, and
+// records it.
+func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
+	acks := make(chan shownAck, 1)
+	d.mu.Lock()
+	d.pending[w.ID] = acks
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			d.mu.Lock()
+			delete(d.pending, w.ID)
+			d.mu.Unlock()
+		}()
+		// Behind the others given at the same time: a longer wait.
+		timeout := time.NewTimer(4 * d.ack)
+		defer timeout.Stop()
+		shown := map[int]wire.WarningDesk{}
+		var reasons []string
+		select {
+		case a := <-acks:
+			if a.err == "" {
+				shown[a.peer.UID] = wire.WarningDesk{UID: a.peer.UID, User: a.peer.User, Via: wire.ViaNotifier}
+			} else {
+				reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) could not show it: %s", a.peer.UID, a.peer.PID, a.err))
+			}
+		case <-timeout.C:
+			reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) did not answer within %s", p.UID, p.PID, 4*d.ack))
+		case <-d.ctx.Done():
+			return
+		}
+		d.record(w, shown, reasons)
+	}()
 }
 
 // deliver hands w to the connected notifiers, waits for their answers,
@@ -241,7 +353,7 @@ wait:
 // record records what became of w.
 func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, reasons []string) {
 	rec := &wire.WarningRecord{ID: w.ID, Kind: w.Kind, Device: w.Device, Severity: w.Severity,
-		ViolationTime: w.Time, Held: w.Held, Reason: strings.Join(reasons, "; ")}
+		ViolationTime: w.Time, Held: w.Held, Replay: w.Replay, Reason: strings.Join(reasons, "; ")}
 	for _, s := range shown {
 		rec.Shown = append(rec.Shown, s)
 	}
@@ -250,6 +362,9 @@ func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, re
 	held := ""
 	if w.Held > 0 {
 		held = fmt.Sprintf(", standing for %d held back by the rate limit", w.Held)
+	}
+	if w.Replay {
+		held += ", still open when the notifier connected,"
 	}
 	if len(rec.Shown) == 0 {
 		ev.Type = wire.TypeWarningNotShown

@@ -372,3 +372,40 @@ func TestFallbackNotifierAsUser(t *testing.T) {
 		t.Fatalf("record %+v %+v", recs[0], w)
 	}
 }
+
+// TestDesktopReplayOnConnect: a stick plugged in before anyone logged in
+// is warned about when the notifier connects, once per interval however
+// often it connects; it is recorded like any warning shown.
+func TestDesktopReplayOnConnect(t *testing.T) {
+	e := newEnv(t, testConfig, kbd, reader, finger)
+	e.cfg.Agent.LocalSocket = filepath.Join(openDir(t), "agent.sock")
+	r := e.start(Options{Desktop: DesktopOptions{WarnInterval: time.Hour, AckTimeout: 2 * time.Second,
+		RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true}})
+	defer r.stop(t)
+	e.waitFor("violations at start", func(rs []record) bool { return count(rs, TypeViolation, "", "") == 2 })
+	if n := len(e.warningRecords()); n != 0 {
+		t.Fatalf("%d warning records with nobody to warn", n)
+	}
+	ch := watch(t, e.cfg.Agent.LocalSocket, func(*localapi.Warning) error { return nil })
+	// The storage (high) before the expired fingerprint reader (medium).
+	first, second := next(t, ch), next(t, ch)
+	if !first.Replay || first.Kind != KindStorageUnapproved || second.Kind != KindApprovalExpired || !second.Replay || !first.Time.IsZero() {
+		t.Fatalf("replayed %+v, %+v", first, second)
+	}
+	if second.Texts[0].Subject != "EgisTec EgisTec Touch Fingerprint Sensor, serial W700B41B, port 1-9" || !strings.Contains(second.Texts[0].Remedy, "renew the approval") {
+		t.Errorf("expired approval texts %+v", second.Texts)
+	}
+	recs := e.waitWarnings("two warnings shown", 2)
+	for _, rec := range recs {
+		if rec.Type != wire.TypeWarningShown || !rec.Warning.Replay || len(rec.Warning.Shown) != 1 || !strings.Contains(rec.Message, "still open when the notifier connected") {
+			t.Fatalf("record %+v %+v", rec, rec.Warning)
+		}
+	}
+	// Connecting again within the interval: nothing repeated.
+	ch2 := watch(t, e.cfg.Agent.LocalSocket, func(*localapi.Warning) error { return nil })
+	select {
+	case w := <-ch2:
+		t.Fatalf("repeated to a notifier connecting again: %+v", w)
+	case <-time.After(500 * time.Millisecond):
+	}
+}

@@ -128,27 +128,41 @@ func (a *Agent) statusNetwork(st *localapi.Status) {
 	}
 }
 
-// statusViolations lists the violations whose appearance is open: those
-// of the USB devices attached (their approval, their media), the network
-// conditions not cleared and the LAN devices within their window. A
-// violation carried over from the previous run that this run has not
-// recorded itself is named by its kind and subject, with the kind's
-// texts.
+// statusViolations lists the violations whose appearance is open.
 func (a *Agent) statusViolations(st *localapi.Status, cfg *config.Config) {
-	lang := cfg.Agent.Language
+	for _, ov := range a.openViolationEvents(cfg) {
+		st.Violations = append(st.Violations, openViolation(ov.ev, cfg.Agent.Language, ov.since))
+	}
+}
+
+// openEvent is an open violation as an event (what warningOf takes),
+// with when it was recorded in this run (nil: not known, carried over).
+type openEvent struct {
+	ev    *Event
+	since *time.Time
+}
+
+// openViolationEvents returns the violations whose appearance is open:
+// those of the USB devices attached (their approval, their media), the
+// network conditions not cleared and the LAN devices within their
+// window. A violation carried over from the previous run that this run
+// has not recorded itself is named by its kind and subject, with the
+// kind's texts. Called under the agent's lock.
+func (a *Agent) openViolationEvents(cfg *config.Config) []openEvent {
+	var out []openEvent
 	now := a.now()
 	for _, path := range sortedKeys(a.present) {
 		ap := a.present[path]
 		for _, key := range sortedKeys(ap.recorded) {
 			kind, _, _ := strings.Cut(key, ":") // media_unencrypted:<medium>
-			ev := &Event{Source: wire.SourceUSB, Path: path, VendorID: ap.dev.VendorID, ProductID: ap.dev.ProductID,
-				Serial: ap.dev.Serial, Device: wireDevice(&ap.dev)}
+			ev := &Event{Type: TypeViolation, Source: wire.SourceUSB, Time: now, Path: path, VendorID: ap.dev.VendorID,
+				ProductID: ap.dev.ProductID, Serial: ap.dev.Serial, Device: wireDevice(&ap.dev)}
 			if v := ap.decision.Violation; v != nil && v.Kind == kind {
 				ev.Violation = v
 			} else {
 				ev.Violation = kindViolation(kind, path, cfg)
 			}
-			st.Violations = append(st.Violations, openViolation(ev, lang, nil))
+			out = append(out, openEvent{ev: ev})
 		}
 	}
 	for _, src := range []string{wire.SourceNetwork, wire.SourceLAN} {
@@ -158,7 +172,7 @@ func (a *Agent) statusViolations(st *localapi.Status, cfg *config.Config) {
 			}
 			if rec := a.findings[ap.key.id]; rec != nil && rec.Violation != nil {
 				t := rec.Time
-				st.Violations = append(st.Violations, openViolation(rec, lang, &t))
+				out = append(out, openEvent{ev: rec, since: &t})
 				continue
 			}
 			kind, rest, _ := strings.Cut(ap.key.id, "|")
@@ -175,10 +189,11 @@ func (a *Agent) statusViolations(st *localapi.Status, cfg *config.Config) {
 					}
 				}
 			}
-			ev := &Event{Source: src, Subject: ap.key.id, Violation: kindViolation(kind, dev, cfg)}
-			st.Violations = append(st.Violations, openViolation(ev, lang, nil))
+			ev := &Event{Type: TypeViolation, Source: src, Time: now, Subject: ap.key.id, Violation: kindViolation(kind, dev, cfg)}
+			out = append(out, openEvent{ev: ev})
 		}
 	}
+	return out
 }
 
 // kindViolation is a violation named only by its kind and device: the

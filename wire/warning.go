@@ -36,11 +36,15 @@ type WarningRecord struct {
 	// ID is the warning's id, as the local API and the notifiers saw it.
 	ID string `json:"id"`
 	// Kind, Device and Severity are the violation's (Violation.Kind,
-	// Device, Severity); ViolationTime is the time of its record.
+	// Device, Severity); ViolationTime is the time of its record (absent
+	// when not known: a violation carried over a restart of the agent).
 	Kind          string    `json:"kind"`
 	Device        string    `json:"device"`
 	Severity      string    `json:"severity"`
-	ViolationTime time.Time `json:"violation_time"`
+	ViolationTime time.Time `json:"violation_time,omitzero"`
+	// Replay is set when the violation was still open, recorded before
+	// the notifier connected, and shown to it then.
+	Replay bool `json:"replay,omitempty"`
 	// Held counts the warnings of the same kind and device that the rate
 	// limit held back since the last one shown: this one stands for them.
 	Held int `json:"held,omitempty"`

@@ -82,8 +82,9 @@ type Warning struct {
 	// ID identifies the warning for this run of the agent ("shown" names
 	// it); it is in the audit record of the warning too.
 	ID string `json:"id"`
-	// Time is when the violation was recorded.
-	Time time.Time `json:"time"`
+	// Time is when the violation was recorded; zero when not known (a
+	// replayed violation carried over a restart of the agent).
+	Time time.Time `json:"time,omitzero"`
 	// Kind, Severity, Article and Device are the violation's
 	// (wire.Violation): Device is a USB bus path, an interface name or a
 	// LAN device's MAC.
@@ -101,6 +102,10 @@ type Warning struct {
 	// since the last one shown, from HeldSince: this one stands for them.
 	Held      int        `json:"held,omitempty"`
 	HeldSince *time.Time `json:"held_since,omitempty"`
+	// Replay is set on a warning about a violation still open that was
+	// recorded before this notifier connected (the device was plugged in
+	// before the person logged in): it is shown again.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // Text is a warning's text in one language. Every string is escaped for

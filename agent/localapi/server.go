@@ -41,6 +41,10 @@ type Options struct {
 	// watcher sends: who, the warning's id, and why it could not be
 	// shown ("" when it was). It must not block for long.
 	OnShown func(p Peer, id, errText string)
+	// OnWatch is asked, when a watcher connects, for the warnings it is
+	// to get first: the violations still open, recorded before it
+	// connected (Warning.Replay). At most half its queue is taken.
+	OnWatch func(p Peer) []*Warning
 	// QueueLen is each watcher's queue (messages); zero means
 	// DefaultQueueLen.
 	QueueLen int
@@ -373,6 +377,15 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 	s.watchers[w] = struct{}{}
 	s.mu.Unlock()
 	s.log.Info("local API: notifier connected", "uid", p.UID, "user", p.User, "pid", p.PID)
+	if s.opts.OnWatch != nil {
+		ws := s.opts.OnWatch(p)
+		for _, wr := range ws[:min(len(ws), s.opts.QueueLen/2)] {
+			select {
+			case w.q <- &Message{Type: TypeWarning, Warning: wr}:
+			default:
+			}
+		}
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.watchers, w)
