@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 
@@ -61,13 +60,11 @@ type Spec struct {
 	DelayedAutoStart bool
 }
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // CheckName accepts a service name of 1 to 64 letters, digits, '_', '.'
 // and '-', starting with a letter or digit: a file name in /etc/init.d,
 // a systemd unit name and a Windows service name alike.
 func CheckName(name string) error {
-	if !nameRe.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("service name %q: want 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", name)
 	}
 	return nil
@@ -215,4 +212,20 @@ func NewRunner(p *Program, name string) (service.Service, error) {
 		return nil, fmt.Errorf("service %s: %w", name, err)
 	}
 	return s, nil
+}
+
+// validName is CheckName's rule.
+func validName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '_' || r == '.' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
