@@ -190,10 +190,10 @@ func TestDesktopWarningsEndToEnd(t *testing.T) {
 	notifier.SysProcAttr = &syscall.SysProcAttr{Credential: u.Credential(t)}
 	notifierOut := startProcess(t, "mamori notify", notifier)
 
-	got := srv.Wait(t, "the three USB warnings", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 3 })
+	srv.Wait(t, "the three USB warnings", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 3 })
 	// While it watches: the network.
 	ns.IP("addr", "add", "192.168.77.5/24", "dev", "d0")
-	got = srv.Wait(t, "the network warning", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 4 })
+	got := srv.Wait(t, "the network warning", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 4 })
 	if len(got) != 4 {
 		t.Fatalf("%d notifications:\n%s\nnotifier:\n%s", len(got), notifytest.Dump(got), notifierOut)
 	}
