@@ -9,7 +9,7 @@ BIN      := bin/mamori
 HUB      := bin/mamori-hub
 STATE    := .state
 
-.PHONY: all build run test lint vet unit fuzz bench e2e clean
+.PHONY: all build run test lint vet unit fuzz bench e2e clean package package-test
 
 all: build
 
@@ -58,6 +58,19 @@ bench:
 
 e2e:
 	scripts/e2e.sh
+
+# .deb and .rpm of mamori and mamori-hub into dist/, by nfpm (a pinned
+# version through go run); the version comes from git describe
+# (scripts/package.sh; PKG_VERSION=... overrides it).
+package: build
+	scripts/package.sh
+
+# The packages built twice and installed, upgraded, removed and purged with
+# dpkg in throw-away sandboxes, without and with systemd as PID 1; lintian,
+# rpm -qp, systemd-analyze verify and security (scripts/package-test.sh).
+package-test:
+	scripts/test-deps.sh
+	scripts/package-test.sh
 
 clean:
 	rm -rf bin $(STATE)
