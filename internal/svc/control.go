@@ -51,7 +51,7 @@ var ErrInstalled = errors.New("installed already")
 
 // DefaultSettle is how long Start and Restart watch a started service
 // for ending at once.
-const DefaultSettle = 1500 * time.Millisecond
+const DefaultSettle = 2 * time.Second
 
 // Control drives one service through the service manager kardianos
 // chose: Install, Uninstall, Start, Stop, Restart and Status, each
@@ -252,21 +252,25 @@ func (c *Control) Restart() error {
 	return c.settle("restart")
 }
 
-// settle watches a started service: it must still run after Settle (a
-// program that fails at once may take that long to load its config and
-// give up).
+// settle watches a started service for Settle: one that stops meanwhile
+// ended at once (a program that fails at start may take a moment to load
+// its config and give up); it must be running at the end.
 func (c *Control) settle(action string) error {
 	d := c.Settle
 	if d <= 0 {
 		d = DefaultSettle
 	}
-	time.Sleep(d)
-	switch st, err := c.Status(); st {
-	case StateRunning:
-		return nil
-	case StateStopped, StateFailed:
-		return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
-	default:
-		return fmt.Errorf("service %s: %s: %s %v after %v", c.Name, action, st, err, d)
+	deadline := time.Now().Add(d)
+	for {
+		st, err := c.Status()
+		switch {
+		case st == StateStopped || st == StateFailed:
+			return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
+		case time.Now().After(deadline) && st == StateRunning:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("service %s: %s: %s %v after %v", c.Name, action, st, err, d)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
