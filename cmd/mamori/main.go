@@ -96,7 +96,7 @@ Usage: mamori COMMAND [flags]
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.synopsis)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.synopsis)
 	}
 	fmt.Fprint(w, `
 "mamori COMMAND --help" shows a command's flags and exit codes.
@@ -145,7 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(w, "Usage: mamori %s SUBCOMMAND [flags]\n\nSubcommands:\n", args[0])
 		for _, c := range sub {
-			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.synopsis)
+			fmt.Fprintf(w, "  %-18s %s\n", c.name, c.synopsis)
 		}
 		return code
 	}
