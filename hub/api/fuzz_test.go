@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -20,6 +21,8 @@ import (
 func FuzzIngest(f *testing.F) {
 	f.Add(chainBatch("e", 1, 2))
 	f.Add(violationBatch(1, "<script>\x00\xff"))
+	// Deep nesting: refused before the decoder recurses.
+	f.Add([]byte(`{"schema":2,"events":[{"id":"e","seq":1,"hash":"h","event":{"a":` + strings.Repeat("[", 100000) + `}}]}`))
 	st, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(f.TempDir(), "hub.db"))
 	if err != nil {
 		f.Fatal(err)

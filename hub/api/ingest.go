@@ -46,6 +46,9 @@ func bad(format string, args ...any) error {
 // object reading as a wire.Event. Fields it does not know are ignored (an
 // agent newer than the hub). Errors are *BadRequest.
 func DecodeBatch(data []byte) (*store.Batch, error) {
+	if err := checkDepth(data, maxJSONDepth); err != nil {
+		return nil, bad("broken JSON: %v", err)
+	}
 	var b wire.Batch
 	// segmentio/encoding/json: encoding/json's behaviour (it runs the
 	// standard library's tests) at about a third of its CPU, which is
