@@ -44,8 +44,14 @@ done
 
 START=$SECONDS
 log() { printf '== [%3ds] %s\n' $((SECONDS - START)) "$*"; }
+# DIAG, when set, is a command whose output helps with a failure (the
+# services' journal in the systemd sandbox).
+DIAG=""
 fail() {
 	printf 'package-test: FAIL: %s\n' "$*" >&2
+	if [ -n "$DIAG" ] && [ -n "$SBPID" ]; then
+		$DIAG >&2 || true
+	fi
 	exit 1
 }
 
@@ -477,6 +483,7 @@ s=$(sb timeout 30 systemctl is-system-running --wait 2>&1) || true
 [ "$s" = running ] || [ "$s" = degraded ] || fail "systemd in the sandbox: $s"
 sb_test -d /run/systemd/system
 journal() { sb journalctl --no-pager -n 40 -u "$1" 2>&1 || true; }
+DIAG="sb journalctl --no-pager -n 60 -u mamori.service -u mamori-hub.service"
 
 # main_pid UNIT
 main_pid() { sb systemctl show -P MainPID "$1"; }
@@ -512,6 +519,11 @@ awk '$5 == "/" { exit !($6 ~ /(^|,)ro(,|$)/) }' <<<"$mi" || fail "agent's / is n
 awk '$5 == "/var/lib/mamori" { f = 1; exit !($6 ~ /(^|,)rw(,|$)/) } END { exit !f }' <<<"$mi" || fail "agent's state dir is not a writable mount"
 sb_mode /var/lib/mamori "700 root:root"
 sb_mode /run/mamori "755 root:root"
+# The local API: its socket given the group users (CAP_CHOWN), and
+# mamori status reading the running agent through it.
+wait_for 10 "the local socket" test -S /run/mamori/agent.sock
+sb_mode /run/mamori/agent.sock "660 root:users"
+sb mamori status >/dev/null || fail "mamori status:"$'\n'"$(sb mamori status 2>&1)"
 
 log "sd: the unit's sandbox reads block devices, writes none"
 # The agent's unit with a probe for ExecStart: a loop device stands in for
@@ -551,6 +563,43 @@ losetup -d "$LOOP"
 LOOP=""
 sb systemctl start mamori.service
 active mamori.service
+
+log "sd: a warning reaches a desktop through a notifier the agent starts"
+# Someone logged in at a desktop, with no notifier connected: a user with
+# a session bus, an X server and a notification daemon (dbus-daemon, Xvfb,
+# dunst) and a live login in utmp. An unapproved network (a link with an
+# address no approved network has) is a violation; the agent, inside its
+# unit's sandbox, must find the session (stat in the user's 0700 runtime
+# dir) and start `mamori notify --once` as the user (setuid, setgid),
+# which shows the warning through dunst and says so.
+DESK=mamori-desk
+sb useradd -m -u 1500 -s /bin/sh "$DESK"
+sb install -d -m 0700 -o "$DESK" -g "$DESK" /run/user/1500
+BUS=unix:path=/run/user/1500/bus
+sb runuser -u "$DESK" -- env XDG_RUNTIME_DIR=/run/user/1500 DBUS_SESSION_BUS_ADDRESS=$BUS DISPLAY=:57 sh -c '
+	dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile
+	setsid Xvfb :57 -nolisten tcp </dev/null >/tmp/xvfb.log 2>&1 &
+	for i in $(seq 100); do [ -S /tmp/.X11-unix/X57 ] && break; sleep 0.1; done
+	setsid dunst </dev/null >/tmp/dunst.log 2>&1 &'
+wait_for 15 "dunst serves org.freedesktop.Notifications" runuser -u "$DESK" -- env DBUS_SESSION_BUS_ADDRESS=$BUS \
+	dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetNameOwner string:org.freedesktop.Notifications
+dpid=$(sb pgrep -u "$DESK" -x dunst)
+# A USER_PROCESS record (glibc's struct utmp, 384 bytes) for the user,
+# its process the running dunst.
+sb python3 -c 'import struct, sys, time
+sys.stdout.buffer.write(struct.pack("<hxxi32s4s32s256shhiii4i20x", 7, int(sys.argv[1]), b":57", b"ts/9",
+    sys.argv[2].encode(), b"", 0, 0, 0, int(time.time()), 0, 0, 0, 0, 0))' "$dpid" "$DESK" >"$WORK/utmp.rec"
+sb sh -c 'cat >>/run/utmp' <"$WORK/utmp.rec"
+sb ip link add mamori-t0 type veth peer name mamori-t1
+sb ip addr add 198.51.100.7/24 dev mamori-t0
+sb ip link set mamori-t1 up
+sb ip link set mamori-t0 up
+wait_for 30 "warning_shown recorded" grep -q '"type":"warning_shown"' "$AUDIT"
+rec=$(sb grep '"type":"warning_shown"' "$AUDIT" | tail -n 1)
+grep -q "\"user\":\"$DESK\"" <<<"$rec" && grep -q '"via":"started"' <<<"$rec" ||
+	fail "warning_shown does not name $DESK and a started notifier: $rec"
+sb mamori audit verify --config "$CONF" >/dev/null || fail "audit verify after the warning"
+sb ip link del mamori-t0
 
 log "sd: killed, the agent is back after RestartSec"
 old=$(main_pid mamori.service)
@@ -595,6 +644,7 @@ dpkg_do -r mamori-hub
 dpkg_do -P mamori-hub
 sb_test -f /var/lib/mamori-hub/hub.db
 sb_test ! -e /etc/mamori-hub
+DIAG=""
 sandbox_stop
 
 log "package-test: PASS"

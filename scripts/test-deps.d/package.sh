@@ -17,3 +17,14 @@ have runuser || need+=(util-linux)
 have losetup || need+=(mount)
 have curl || need+=(curl)
 dpkg -s adduser >/dev/null 2>&1 || need+=(adduser)
+# The desktop a warning reaches in the systemd sandbox: a session bus, an
+# X server and a notification daemon run as a user, a utmp record written
+# with python3, a veth pair for the unapproved network.
+have dbus-daemon || need+=(dbus-daemon)
+have dbus-send || need+=(dbus-bin)
+have Xvfb || need+=(xvfb)
+have dunst || need+=(dunst)
+have python3 || need+=(python3)
+have useradd || need+=(passwd)
+have pgrep || need+=(procps)
+have ip || need+=(iproute2)
