@@ -20,13 +20,9 @@ import (
 
 // winNode is one device node as SetupAPI describes it.
 type winNode struct {
-	// DevInst is the node's handle (DEVINST): it links children to
-	// parents within one enumeration and means nothing after it.
-	DevInst uint32
-	// Parent is the parent's DEVINST (CM_Get_Parent), 0 when unknown.
-	Parent uint32
-	// ParentID is the parent's instance id (CM_Get_Device_ID), "" when
-	// unknown.
+	// ParentID is the parent's instance id (CM_Get_Parent and
+	// CM_Get_Device_ID, or DEVPKEY_Device_Parent), "" when unknown. It
+	// links interfaces and disks to their devices.
 	ParentID string
 	// InstanceID is SetupDiGetDeviceInstanceId.
 	InstanceID string
@@ -96,13 +92,13 @@ const winRootHubPrefix = "usb:"
 // too), the others returned.
 func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 	var errs []error
-	devs := map[uint32]*winDev{} // by DevInst
-	byDevInst := map[uint32]*winNode{}
+	devs := map[string]*winDev{} // by idKey of the instance id
+	byID := map[string]*winNode{}
 	for i := range nodes {
-		byDevInst[nodes[i].DevInst] = &nodes[i]
+		byID[idKey(nodes[i].InstanceID)] = &nodes[i]
 	}
 	type iface struct {
-		parent uint32
+		parent string
 		in     Interface
 	}
 	var ifaces []iface
@@ -123,7 +119,7 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 			if hw.VendorID == "" {
 				continue
 			}
-			devs[n.DevInst] = winDevice(n, safePath(id), hw)
+			devs[idKey(n.InstanceID)] = winDevice(n, safePath(id), hw)
 			continue
 		}
 		u, err := ParseUSBInstanceID(n.InstanceID)
@@ -136,10 +132,10 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 			d := winDevice(n, winRootHubPrefix+safePath(id), hw)
 			d.Class, d.first = ClassHub, Interface{}
 			d.Parent = "" // the host controller: not a USB device
-			devs[n.DevInst] = d
+			devs[idKey(n.InstanceID)] = d
 		case u.Interface >= 0:
 			in := Interface{Number: u.Interface, Class: hw.Class, SubClass: hw.SubClass, Protocol: hw.Protocol, Driver: safe.String(n.Service)}
-			ifaces = append(ifaces, iface{n.Parent, in})
+			ifaces = append(ifaces, iface{idKey(n.ParentID), in})
 		default:
 			if hw.VendorID == "" {
 				hw.VendorID, hw.ProductID = u.VendorID, u.ProductID
@@ -149,7 +145,7 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 			d.Serial = u.Serial
 			d.VendorName = usbids.Vendor(d.VendorID)
 			d.ProductName = usbids.Product(d.VendorID, d.ProductID)
-			devs[n.DevInst] = d
+			devs[idKey(n.InstanceID)] = d
 		}
 	}
 	for _, f := range ifaces {
@@ -173,7 +169,7 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 	}
 	for i := range disks {
 		k := &disks[i]
-		owner := findOwner(k.Parent, devs, byDevInst)
+		owner := findOwner(k.ParentID, devs, byID)
 		if owner == nil {
 			continue
 		}
@@ -198,22 +194,26 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 // findOwner walks up from a disk's parent to the first node that is a
 // Device (an interface node is skipped through to its device); nil when
 // none is within 16 levels.
-func findOwner(devInst uint32, devs map[uint32]*winDev, nodes map[uint32]*winNode) *winDev {
+func findOwner(parentID string, devs map[string]*winDev, nodes map[string]*winNode) *winDev {
 	for range 16 {
-		if devInst == 0 {
+		if parentID == "" {
 			return nil
 		}
-		if d, ok := devs[devInst]; ok {
+		if d, ok := devs[idKey(parentID)]; ok {
 			return d
 		}
-		n, ok := nodes[devInst]
+		n, ok := nodes[idKey(parentID)]
 		if !ok {
 			return nil // left the USB nodes: not below a USB device we know
 		}
-		devInst = n.Parent
+		parentID = n.ParentID
 	}
 	return nil
 }
+
+// idKey is an instance id as a map key: Windows compares them without
+// regard to case.
+func idKey(id string) string { return strings.ToUpper(id) }
 
 // winDev is a Device being assembled, with what assembly needs besides.
 type winDev struct {

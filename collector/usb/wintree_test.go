@@ -19,53 +19,53 @@ import (
 func winPC() ([]winNode, []winDisk) {
 	root := `USB\ROOT_HUB30\4&1D2E5277&0&0`
 	nodes := []winNode{
-		{DevInst: 1, ParentID: `PCI\VEN_8086&DEV_9D2F&SUBSYS_225617AA&REV_21\3&11583659&0&A0`, InstanceID: root,
+		{ParentID: `PCI\VEN_8086&DEV_9D2F&SUBSYS_225617AA&REV_21\3&11583659&0&A0`, InstanceID: root,
 			HardwareIDs: []string{`USB\ROOT_HUB30&VID8086&PID9D2F&REV0021`, `USB\ROOT_HUB30&VID8086&PID9D2F`, `USB\ROOT_HUB30`},
 			Class:       "USB", Description: "USB Root Hub (USB 3.0)", Manufacturer: "(Standard USB HUBs)", Service: "USBHUB3"},
-		{DevInst: 2, Parent: 1, ParentID: root, InstanceID: `USB\VID_0781&PID_5567\4C530001230719117094`,
+		{ParentID: root, InstanceID: `USB\VID_0781&PID_5567\4C530001230719117094`,
 			HardwareIDs:   []string{`USB\VID_0781&PID_5567&REV_0100`, `USB\VID_0781&PID_5567`},
 			CompatibleIDs: []string{`USB\Class_08&SubClass_06&Prot_50`, `USB\Class_08&SubClass_06`, `USB\Class_08`},
 			Class:         "USB", Description: "USB Mass Storage Device", Manufacturer: "Compatible USB storage device", Service: "USBSTOR"},
-		{DevInst: 3, Parent: 1, ParentID: root, InstanceID: `USB\VID_046D&PID_C52B\5&1E2A5B3C&0&2`,
+		{ParentID: root, InstanceID: `USB\VID_046D&PID_C52B\5&1E2A5B3C&0&2`,
 			HardwareIDs:   []string{`USB\VID_046D&PID_C52B&REV_1211`, `USB\VID_046D&PID_C52B`},
 			CompatibleIDs: []string{`USB\DevClass_00&SubClass_00&Prot_00`, `USB\DevClass_00&SubClass_00`, `USB\DevClass_00`, `USB\COMPOSITE`},
 			Class:         "USB", Description: "USB Composite Device", Manufacturer: "(Standard USB Host Controller)", Service: "usbccgp"},
-		{DevInst: 4, Parent: 3, InstanceID: `USB\VID_046D&PID_C52B&MI_00\7&2A0B5C5&0&0000`,
+		{ParentID: `USB\VID_046D&PID_C52B\5&1E2A5B3C&0&2`, InstanceID: `USB\VID_046D&PID_C52B&MI_00\7&2A0B5C5&0&0000`,
 			HardwareIDs:   []string{`USB\VID_046D&PID_C52B&REV_1211&MI_00`, `USB\VID_046D&PID_C52B&MI_00`},
 			CompatibleIDs: []string{`USB\Class_03&SubClass_01&Prot_01`, `USB\Class_03&SubClass_01`, `USB\Class_03`},
 			Class:         "HIDClass", Description: "USB Input Device", Service: "HidUsb"},
-		{DevInst: 6, Parent: 3, InstanceID: `USB\VID_046D&PID_C52B&MI_02\7&2A0B5C5&0&0002`,
+		{ParentID: `USB\VID_046D&PID_C52B\5&1E2A5B3C&0&2`, InstanceID: `USB\VID_046D&PID_C52B&MI_02\7&2A0B5C5&0&0002`,
 			HardwareIDs:   []string{`USB\VID_046D&PID_C52B&REV_1211&MI_02`, `USB\VID_046D&PID_C52B&MI_02`},
 			CompatibleIDs: []string{`USB\Class_03&SubClass_00&Prot_00`, `USB\Class_03&SubClass_00`, `USB\Class_03`},
 			Class:         "HIDClass", Description: "USB Input Device", Service: "HidUsb"},
-		{DevInst: 5, Parent: 3, InstanceID: `USB\VID_046D&PID_C52B&MI_01\7&2A0B5C5&0&0001`,
+		{ParentID: `USB\VID_046D&PID_C52B\5&1E2A5B3C&0&2`, InstanceID: `USB\VID_046D&PID_C52B&MI_01\7&2A0B5C5&0&0001`,
 			HardwareIDs:   []string{`USB\VID_046D&PID_C52B&REV_1211&MI_01`, `USB\VID_046D&PID_C52B&MI_01`},
 			CompatibleIDs: []string{`USB\Class_03&SubClass_01&Prot_02`, `USB\Class_03&SubClass_01`, `USB\Class_03`},
 			Class:         "HIDClass", Description: "USB Input Device", Service: "HidUsb"},
-		{DevInst: 7, Parent: 1, ParentID: root, InstanceID: `USB\VID_05E3&PID_0610\6&1cb538dd&0&2`,
+		{ParentID: root, InstanceID: `USB\VID_05E3&PID_0610\6&1cb538dd&0&2`,
 			HardwareIDs:   []string{`USB\VID_05E3&PID_0610&REV_9223`, `USB\VID_05E3&PID_0610`},
 			CompatibleIDs: []string{`USB\USB20_HUB`, `USB\Class_09&SubClass_00&Prot_02`, `USB\Class_09&SubClass_00`, `USB\Class_09`},
 			Class:         "USB", Description: "Generic USB Hub", Manufacturer: "(Generic USB Hub)", Service: "USBHUB3"},
-		{DevInst: 8, Parent: 7, ParentID: `USB\VID_05E3&PID_0610\6&1cb538dd&0&2`, InstanceID: `USB\VID_04E8&PID_4001\0123456789AB`,
+		{ParentID: `USB\VID_05E3&PID_0610\6&1cb538dd&0&2`, InstanceID: `USB\VID_04E8&PID_4001\0123456789AB`,
 			HardwareIDs:   []string{`USB\VID_04E8&PID_4001&REV_0100`, `USB\VID_04E8&PID_4001`},
 			CompatibleIDs: []string{`USB\Class_08&SubClass_06&Prot_62`, `USB\Class_08&SubClass_06`, `USB\Class_08`},
 			Class:         "SCSIAdapter", FriendlyName: "Portable SSD T7", Description: "USB Attached SCSI (UAS) Mass Storage Device",
 			Manufacturer: "Samsung", Service: "UASPStor"},
 		// Broken: an instance id that does not parse is named in the
 		// error and left out, with its interface.
-		{DevInst: 20, Parent: 1, InstanceID: `USB\VID_XYZ&PID_0001\1`, Class: "USB"},
-		{DevInst: 21, Parent: 20, InstanceID: `USB\VID_XYZ&PID_0001&MI_00\8&1&0&0000`, Class: "USB",
+		{ParentID: root, InstanceID: `USB\VID_XYZ&PID_0001\1`, Class: "USB"},
+		{ParentID: `USB\VID_XYZ&PID_0001\1`, InstanceID: `USB\VID_XYZ&PID_0001&MI_00\8&1&0&0000`, Class: "USB",
 			CompatibleIDs: []string{`USB\Class_08&SubClass_06&Prot_50`}},
 		// An interface whose parent SetupAPI did not list.
-		{DevInst: 22, Parent: 99, InstanceID: `USB\VID_1234&PID_5678&MI_00\8&2&0&0000`, Class: "USB"},
+		{ParentID: `USB\VID_1234&PID_5678\NOT-LISTED`, InstanceID: `USB\VID_1234&PID_5678&MI_00\8&2&0&0000`, Class: "USB"},
 	}
 	disks := []winDisk{
-		{winNode: winNode{DevInst: 10, Parent: 2, InstanceID: `USBSTOR\Disk&Ven_SanDisk&Prod_Cruzer_Blade&Rev_1.00\4C530001230719117094&0`,
+		{winNode: winNode{ParentID: `USB\VID_0781&PID_5567\4C530001230719117094`, InstanceID: `USBSTOR\Disk&Ven_SanDisk&Prod_Cruzer_Blade&Rev_1.00\4C530001230719117094&0`,
 			Class: "DiskDrive", FriendlyName: "SanDisk Cruzer Blade USB Device"}, Number: 1, Size: 16008609792, Removable: true},
-		{winNode: winNode{DevInst: 11, Parent: 8, InstanceID: `SCSI\Disk&Ven_Samsung&Prod_PSSD_T7\7&2b7a3f4&0&000000`,
+		{winNode: winNode{ParentID: `USB\VID_04E8&PID_4001\0123456789AB`, InstanceID: `SCSI\Disk&Ven_Samsung&Prod_PSSD_T7\7&2b7a3f4&0&000000`,
 			Class: "DiskDrive"}, Number: -1},
 		// A SATA disk: its parents are not USB nodes.
-		{winNode: winNode{DevInst: 12, Parent: 98, InstanceID: `SCSI\Disk&Ven_&Prod_ST1000LM035-1RK1\4&2d1ba1b3&0&000100`,
+		{winNode: winNode{ParentID: `PCI\VEN_8086&DEV_9D03&SUBSYS_225617AA&REV_21\3&11583659&0&B8`, InstanceID: `SCSI\Disk&Ven_&Prod_ST1000LM035-1RK1\4&2d1ba1b3&0&000100`,
 			Class: "DiskDrive"}, Number: 0},
 	}
 	return nodes, disks
@@ -150,12 +150,12 @@ func TestAssembleWindows(t *testing.T) {
 // cycle of parents does not hang the walk from a disk.
 func TestAssembleWindowsHostile(t *testing.T) {
 	nodes := []winNode{
-		{DevInst: 1, Parent: 2, InstanceID: "USB\\VID_0781&PID_5567\\EVIL\u202eSN", FriendlyName: "Stick\x1b]0;pwned\x07", Manufacturer: "Ev\\il",
+		{ParentID: `USB\VID_0781&PID_5567&MI_00\1&2&3&4`, InstanceID: "USB\\VID_0781&PID_5567\\EVIL\u202eSN", FriendlyName: "Stick\x1b]0;pwned\x07", Manufacturer: "Ev\\il",
 			CompatibleIDs: []string{`USB\Class_08&SubClass_06&Prot_50`}, Service: "USB\x00STOR"},
-		{DevInst: 2, Parent: 3, InstanceID: `USB\VID_0781&PID_5567&MI_00\1&2&3&4`},
-		{DevInst: 3, Parent: 2, InstanceID: `USB\VID_0781&PID_5567&MI_01\1&2&3&5`},
+		{ParentID: `USB\VID_0781&PID_5567&MI_01\1&2&3&5`, InstanceID: `USB\VID_0781&PID_5567&MI_00\1&2&3&4`},
+		{ParentID: `USB\VID_0781&PID_5567&MI_00\1&2&3&4`, InstanceID: `USB\VID_0781&PID_5567&MI_01\1&2&3&5`},
 	}
-	disks := []winDisk{{winNode: winNode{DevInst: 9, Parent: 3, InstanceID: `USBSTOR\Disk&Ven_A&Prod_B\X&0`}, Number: 4}}
+	disks := []winDisk{{winNode: winNode{ParentID: `USB\VID_0781&PID_5567&MI_01\1&2&3&5`, InstanceID: `USBSTOR\Disk&Ven_A&Prod_B\X&0`}, Number: 4}}
 	devs, err := assembleWindows(nodes, disks)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,373 @@
+package usb
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// Device interface and setup classes the backend asks for (winioctl.h,
+// usbiodef.h, devguid.h); golang.org/x/sys/windows does not define them.
+var (
+	// GUIDDevInterfaceUSBDevice is GUID_DEVINTERFACE_USB_DEVICE
+	// {A5DCBF10-6530-11D2-901F-00C04FB951ED}: every USB device (not
+	// interface) exposes it.
+	GUIDDevInterfaceUSBDevice = windows.GUID{Data1: 0xA5DCBF10, Data2: 0x6530, Data3: 0x11D2, Data4: [8]byte{0x90, 0x1F, 0x00, 0xC0, 0x4F, 0xB9, 0x51, 0xED}}
+	// GUIDDevInterfaceVolume is GUID_DEVINTERFACE_VOLUME
+	// {53F5630D-B6BF-11D0-94F2-00A0C91EFB8B}.
+	GUIDDevInterfaceVolume = windows.GUID{Data1: 0x53F5630D, Data2: 0xB6BF, Data3: 0x11D0, Data4: [8]byte{0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B}}
+	// GUIDDevInterfaceDisk is GUID_DEVINTERFACE_DISK
+	// {53F56307-B6BF-11D0-94F2-00A0C91EFB8B}.
+	GUIDDevInterfaceDisk = windows.GUID{Data1: 0x53F56307, Data2: 0xB6BF, Data3: 0x11D0, Data4: [8]byte{0x94, 0xF2, 0x00, 0xA0, 0xC9, 0x1E, 0xFB, 0x8B}}
+	// guidDevClassDiskDrive is GUID_DEVCLASS_DISKDRIVE
+	// {4D36E967-E325-11CE-BFC1-08002BE10318}, the setup class of disks.
+	guidDevClassDiskDrive = windows.GUID{Data1: 0x4D36E967, Data2: 0xE325, Data3: 0x11CE, Data4: [8]byte{0xBF, 0xC1, 0x08, 0x00, 0x2B, 0xE1, 0x03, 0x18}}
+)
+
+// Functions golang.org/x/sys/windows lacks, or wraps in a way that loses
+// what the parsers want (the raw REG_MULTI_SZ bytes), loaded on first
+// use.
+var (
+	modSetupAPI = windows.NewLazySystemDLL("setupapi.dll")
+	modCfgMgr32 = windows.NewLazySystemDLL("cfgmgr32.dll")
+
+	procSetupDiGetDeviceRegistryPropertyW = modSetupAPI.NewProc("SetupDiGetDeviceRegistryPropertyW")
+	procCMGetParent                       = modCfgMgr32.NewProc("CM_Get_Parent")
+	procCMGetDeviceIDW                    = modCfgMgr32.NewProc("CM_Get_Device_IDW")
+)
+
+// IOCTLs and their structures (winioctl.h).
+const (
+	ioctlStorageGetDeviceNumber = 0x002D1080 // STORAGE_DEVICE_NUMBER out
+	ioctlStorageQueryProperty   = 0x002D1400 // STORAGE_PROPERTY_QUERY in, STORAGE_DEVICE_DESCRIPTOR out
+	ioctlDiskGetLengthInfo      = 0x0007405C // GET_LENGTH_INFORMATION out (needs read access)
+	ioctlDiskIsWritable         = 0x00070024 // fails with ERROR_WRITE_PROTECT when read-only
+)
+
+// SetupAPI lists USB devices through SetupAPI: every present node under
+// the USB enumerator (devices, interfaces of composite devices, root
+// hubs), every node exposing GUID_DEVINTERFACE_USB_DEVICE, and the disk
+// drives below them. It needs no audit policy, registry setting or
+// window. Each call enumerates afresh; methods are safe for concurrent
+// use.
+//
+// A Device's Path is its device instance id (USB\VID_0781&PID_5567\<serial>),
+// a root hub's "usb:" and its instance id; see assembleWindows for the
+// rest of the mapping and what stays empty on Windows (BusNum, DevNum,
+// Speed, Authorized, bDeviceClass of single-function devices).
+type SetupAPI struct {
+	log *slog.Logger
+}
+
+var _ Enumerator = (*SetupAPI)(nil)
+
+// NewSetupAPI returns the SetupAPI backend. logger may be nil.
+func NewSetupAPI(logger *slog.Logger) *SetupAPI {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &SetupAPI{log: logger.With("collector", "usb", "backend", "setupapi")}
+}
+
+// Devices returns every present USB device, root hubs included, sorted by
+// Path. A node that cannot be read is left out and named in the returned
+// error; a failing SetupAPI call gives no list and an error.
+func (s *SetupAPI) Devices() ([]Device, error) {
+	nodes, nerr := s.usbNodes()
+	if nodes == nil && nerr != nil {
+		return nil, nerr
+	}
+	disks, derr := s.disks()
+	devs, aerr := assembleWindows(nodes, disks)
+	return devs, errors.Join(nerr, derr, aerr)
+}
+
+// Device returns the device whose Path is path (compared without regard
+// to case, as Windows compares instance ids). A device that is not
+// present is an error wrapping fs.ErrNotExist.
+func (s *SetupAPI) Device(path string) (Device, error) {
+	devs, err := s.Devices()
+	for _, d := range devs {
+		if strings.EqualFold(d.Path, path) {
+			return d, nil
+		}
+	}
+	if err != nil {
+		return Device{}, fmt.Errorf("usb device %s: %w", path, err)
+	}
+	return Device{}, fmt.Errorf("usb device %s: %w", path, fs.ErrNotExist)
+}
+
+// OwnerOf returns the Path of the USB device a disk belongs to; disk is
+// "PhysicalDriveN" or `\\.\PhysicalDriveN` (what a volume's extents
+// name), or a disk's instance id. ok is false when no USB device holds it.
+func (s *SetupAPI) OwnerOf(disk string) (path string, ok bool) {
+	disk = strings.TrimPrefix(disk, `\\.\`)
+	devs, _ := s.Devices()
+	for _, d := range devs {
+		for _, b := range d.BlockDevices {
+			if strings.EqualFold(b.Name, disk) {
+				return d.Path, true
+			}
+		}
+	}
+	return "", false
+}
+
+// usbNodes reads the nodes under the USB enumerator and those exposing
+// the USB device interface, each once.
+func (s *SetupAPI) usbNodes() ([]winNode, error) {
+	all, err := readNodeSet(nil, "USB", windows.DIGCF_PRESENT|windows.DIGCF_ALLCLASSES)
+	if all == nil && err != nil {
+		return nil, fmt.Errorf("list USB device nodes: %w", err)
+	}
+	more, merr := readNodeSet(&GUIDDevInterfaceUSBDevice, "", windows.DIGCF_PRESENT|windows.DIGCF_DEVICEINTERFACE)
+	for _, n := range more {
+		if !slices.ContainsFunc(all, func(m winNode) bool { return strings.EqualFold(m.InstanceID, n.InstanceID) }) {
+			all = append(all, n)
+		}
+	}
+	if all == nil {
+		all = []winNode{}
+	}
+	return all, errors.Join(err, merr)
+}
+
+// disks reads the present disk drives with their numbers and sizes;
+// assembleWindows keeps those below a USB device.
+func (s *SetupAPI) disks() ([]winDisk, error) {
+	nodes, err := readNodeSet(&guidDevClassDiskDrive, "", windows.DIGCF_PRESENT)
+	out := make([]winDisk, 0, len(nodes))
+	for _, n := range nodes {
+		d := winDisk{winNode: n, Number: -1}
+		if derr := readDiskInfo(&d); derr != nil {
+			s.log.Debug("disk details unreadable", "disk", n.InstanceID, "err", derr)
+		}
+		out = append(out, d)
+	}
+	if err != nil {
+		err = fmt.Errorf("list disk drives: %w", err)
+	}
+	return out, err
+}
+
+// readNodeSet enumerates one SetupDiGetClassDevsEx set.
+func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([]winNode, error) {
+	set, err := windows.SetupDiGetClassDevsEx(class, enumerator, 0, flags, 0, "")
+	if err != nil {
+		return nil, fmt.Errorf("SetupDiGetClassDevsEx(%s): %w", enumerator, err)
+	}
+	defer windows.SetupDiDestroyDeviceInfoList(set)
+	var nodes []winNode
+	var errs []error
+	for i := 0; i < 4096; i++ {
+		data, err := windows.SetupDiEnumDeviceInfo(set, i)
+		if errors.Is(err, windows.ERROR_NO_MORE_ITEMS) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SetupDiEnumDeviceInfo %d: %w", i, err))
+			break
+		}
+		n, err := readNode(set, data)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if n.InstanceID != "" {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes, errors.Join(errs...)
+}
+
+// readNode reads one node's ids, names and parent. A property that is
+// absent stays empty; one that cannot be read is named in the error, and
+// the node, with its instance id, is still returned (what was read is
+// worth judging).
+func readNode(set windows.DevInfo, data *windows.DevInfoData) (winNode, error) {
+	id, err := windows.SetupDiGetDeviceInstanceId(set, data)
+	if err != nil {
+		return winNode{}, fmt.Errorf("device node %d: instance id: %w", data.DevInst, err)
+	}
+	n := winNode{InstanceID: id}
+	var errs []error
+	multi := func(p windows.SPDRP) []string {
+		b, err := registryProperty(set, data, p)
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		ss, err := ParseMultiSZ(b)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return ss
+	}
+	single := func(p windows.SPDRP) string {
+		b, err := registryProperty(set, data, p)
+		if err != nil {
+			errs = append(errs, err)
+			return ""
+		}
+		s, err := ParseSZ(b)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return s
+	}
+	n.HardwareIDs = multi(windows.SPDRP_HARDWAREID)
+	n.CompatibleIDs = multi(windows.SPDRP_COMPATIBLEIDS)
+	n.Class = single(windows.SPDRP_CLASS)
+	n.FriendlyName = single(windows.SPDRP_FRIENDLYNAME)
+	n.Description = single(windows.SPDRP_DEVICEDESC)
+	n.Manufacturer = single(windows.SPDRP_MFG)
+	n.Service = single(windows.SPDRP_SERVICE)
+	n.ParentID = parentID(set, data)
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("device node %s: %w", clip(id), err)
+	}
+	return n, nil
+}
+
+// registryProperty returns the raw bytes of a node's registry property;
+// nil when the node does not have it (ERROR_INVALID_DATA).
+func registryProperty(set windows.DevInfo, data *windows.DevInfoData, prop windows.SPDRP) ([]byte, error) {
+	buf := make([]byte, 512)
+	for range 3 {
+		var regType, need uint32
+		r, _, e := procSetupDiGetDeviceRegistryPropertyW.Call(uintptr(set), uintptr(unsafe.Pointer(data)), uintptr(prop),
+			uintptr(unsafe.Pointer(&regType)), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), uintptr(unsafe.Pointer(&need)))
+		if r != 0 {
+			return buf[:min(int(need), len(buf))], nil
+		}
+		switch {
+		case errors.Is(e, windows.ERROR_INVALID_DATA), errors.Is(e, windows.ERROR_NOT_FOUND):
+			return nil, nil
+		case errors.Is(e, windows.ERROR_INSUFFICIENT_BUFFER) && int(need) > len(buf) && need <= maxMultiSZ:
+			buf = make([]byte, need)
+		default:
+			return nil, fmt.Errorf("SetupDiGetDeviceRegistryProperty %d: %w", prop, e)
+		}
+	}
+	return nil, fmt.Errorf("SetupDiGetDeviceRegistryProperty %d: size keeps changing", prop)
+}
+
+// devpkeyDeviceParent is DEVPKEY_Device_Parent (devpkey.h): the parent's
+// instance id, as a string property.
+var devpkeyDeviceParent = windows.DEVPROPKEY{
+	FmtID: windows.DEVPROPGUID{Data1: 0x4340a6c5, Data2: 0x93fa, Data3: 0x4706, Data4: [8]byte{0x97, 0x2c, 0x7b, 0x64, 0x80, 0x08, 0xa5, 0xa7}},
+	PID:   8,
+}
+
+// parentID returns a node's parent's instance id: CM_Get_Parent and
+// CM_Get_Device_ID, or DEVPKEY_Device_Parent where those fail (Wine 8.0's
+// CM_Get_Parent answers CR_NO_SUCH_DEVNODE for every node); "" when
+// neither answers.
+func parentID(set windows.DevInfo, data *windows.DevInfoData) string {
+	if _, id, err := parentOfDevInst(uint32(data.DevInst)); err == nil && id != "" {
+		return id
+	}
+	if v, err := windows.SetupDiGetDeviceProperty(set, data, &devpkeyDeviceParent); err == nil {
+		if id, ok := v.(string); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// parentOfDevInst returns a node's parent and the parent's instance id
+// (CM_Get_Parent, CM_Get_Device_IDW).
+func parentOfDevInst(devInst uint32) (uint32, string, error) {
+	if err := procCMGetParent.Find(); err != nil {
+		return 0, "", fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	var parent uint32
+	r, _, _ := procCMGetParent.Call(uintptr(unsafe.Pointer(&parent)), uintptr(devInst), 0)
+	if r != 0 {
+		return 0, "", fmt.Errorf("CM_Get_Parent: %w", crErr(r))
+	}
+	buf := make([]uint16, MaxDeviceIDLen+1)
+	r, _, _ = procCMGetDeviceIDW.Call(uintptr(parent), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+	if r != 0 {
+		return parent, "", fmt.Errorf("CM_Get_Device_ID: %w", crErr(r))
+	}
+	return parent, windows.UTF16ToString(buf), nil
+}
+
+// crErr is a CONFIGRET (cfgmgr32.h) as an error. windows.CONFIGRET's
+// Error method asks CM_MapCrToWin32Err, which Wine 8.0 does not have:
+// there the method panics, in whatever logs the error.
+type crErr uint32
+
+var crNames = map[crErr]string{
+	0x01: "CR_DEFAULT", 0x02: "CR_OUT_OF_MEMORY", 0x03: "CR_INVALID_POINTER", 0x04: "CR_INVALID_FLAG",
+	0x05: "CR_INVALID_DEVNODE", 0x0D: "CR_NO_SUCH_DEVNODE", 0x13: "CR_FAILURE", 0x1A: "CR_BUFFER_SMALL",
+	0x25: "CR_NO_SUCH_VALUE", 0x33: "CR_ACCESS_DENIED", 0x34: "CR_CALL_NOT_IMPLEMENTED",
+	0x37: "CR_NO_SUCH_DEVICE_INTERFACE",
+}
+
+func (e crErr) Error() string {
+	if n, ok := crNames[e]; ok {
+		return fmt.Sprintf("%s (0x%02X)", n, uint32(e))
+	}
+	return fmt.Sprintf("CONFIGRET 0x%02X", uint32(e))
+}
+
+// readDiskInfo fills a disk's number, size, removability and write
+// protection from its disk interface. Failures leave the defaults
+// (number -1, size 0) and are returned joined.
+func readDiskInfo(d *winDisk) error {
+	paths, err := windows.CM_Get_Device_Interface_List(d.InstanceID, &GUIDDevInterfaceDisk, windows.CM_GET_DEVICE_INTERFACE_LIST_PRESENT)
+	if err != nil || len(paths) == 0 || paths[0] == "" {
+		return fmt.Errorf("disk interface of %s: %v", d.InstanceID, err)
+	}
+	p, err := windows.UTF16PtrFromString(paths[0])
+	if err != nil {
+		return err
+	}
+	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE)
+	// No access rights: enough for the storage IOCTLs, and possible
+	// while another process has the disk open exclusively.
+	h, err := windows.CreateFile(p, 0, share, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", paths[0], err)
+	}
+	defer windows.CloseHandle(h)
+	var errs []error
+	var num [3]uint32 // STORAGE_DEVICE_NUMBER: DeviceType, DeviceNumber, PartitionNumber
+	var n uint32
+	if err := windows.DeviceIoControl(h, ioctlStorageGetDeviceNumber, nil, 0, (*byte)(unsafe.Pointer(&num[0])), 12, &n, nil); err == nil && n >= 8 {
+		d.Number = int(num[1])
+	} else if err != nil {
+		errs = append(errs, fmt.Errorf("IOCTL_STORAGE_GET_DEVICE_NUMBER: %w", err))
+	}
+	query := [12]byte{} // STORAGE_PROPERTY_QUERY{StorageDeviceProperty, PropertyStandardQuery}
+	out := make([]byte, 1024)
+	if err := windows.DeviceIoControl(h, ioctlStorageQueryProperty, &query[0], uint32(len(query)), &out[0], uint32(len(out)), &n, nil); err == nil {
+		if desc, err := parseStorageDescriptor(out[:n]); err == nil {
+			d.Removable = desc.Removable
+		} else {
+			errs = append(errs, err)
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("IOCTL_STORAGE_QUERY_PROPERTY: %w", err))
+	}
+	if err := windows.DeviceIoControl(h, ioctlDiskIsWritable, nil, 0, nil, 0, &n, nil); errors.Is(err, windows.ERROR_WRITE_PROTECT) {
+		d.ReadOnly = true
+	}
+	// The length needs read access.
+	if rh, err := windows.CreateFile(p, windows.GENERIC_READ, share, nil, windows.OPEN_EXISTING, 0, 0); err == nil {
+		var length int64
+		if err := windows.DeviceIoControl(rh, ioctlDiskGetLengthInfo, nil, 0, (*byte)(unsafe.Pointer(&length)), 8, &n, nil); err == nil && length > 0 {
+			d.Size = length
+		}
+		windows.CloseHandle(rh)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,176 @@
+package usb
+
+import (
+	"errors"
+	"io/fs"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mamori-agent/mamori/internal/wintest"
+	"golang.org/x/sys/windows"
+)
+
+// TestWindowsGUIDs holds the GUIDs we define to their documented values
+// (usbiodef.h, winioctl.h, devguid.h) and to the strings the event-data
+// parser compares with.
+func TestWindowsGUIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name, got, want string
+	}{
+		{"GUID_DEVINTERFACE_USB_DEVICE", GUIDDevInterfaceUSBDevice.String(), "{A5DCBF10-6530-11D2-901F-00C04FB951ED}"},
+		{"GUID_DEVINTERFACE_VOLUME", GUIDDevInterfaceVolume.String(), "{53F5630D-B6BF-11D0-94F2-00A0C91EFB8B}"},
+		{"GUID_DEVINTERFACE_DISK", GUIDDevInterfaceDisk.String(), "{53F56307-B6BF-11D0-94F2-00A0C91EFB8B}"},
+		{"GUID_DEVCLASS_DISKDRIVE", guidDevClassDiskDrive.String(), "{4D36E967-E325-11CE-BFC1-08002BE10318}"},
+		{"parser's USB device string", strings.ToUpper(guidStringUSBDevice), GUIDDevInterfaceUSBDevice.String()},
+		{"parser's volume string", strings.ToUpper(guidStringVolume), GUIDDevInterfaceVolume.String()},
+		{"guidString of memory", guidString((*[16]byte)(unsafe.Pointer(&GUIDDevInterfaceVolume))[:]), guidStringVolume},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %s, want %s", tc.name, tc.got, tc.want)
+		}
+	}
+	if n := unsafe.Sizeof(cmNotifyFilter{}); n != 416 {
+		t.Errorf("sizeof(CM_NOTIFY_FILTER) = %d, want 416", n)
+	}
+}
+
+// TestSetupAPIDevices runs the real enumeration. Under Wine, SetupAPI has
+// no USB devices (at most root hubs), and no error; on real Windows every
+// device is checked for what the backend promises.
+func TestSetupAPIDevices(t *testing.T) {
+	s := NewSetupAPI(nil)
+	start := time.Now()
+	devs, err := s.Devices()
+	t.Logf("%d devices in %v", len(devs), time.Since(start))
+	if err != nil {
+		t.Fatalf("Devices: %v", err)
+	}
+	if devs == nil {
+		t.Fatal("Devices returned nil, want an empty list")
+	}
+	if !slices.IsSortedFunc(devs, func(a, b Device) int { return strings.Compare(a.Path, b.Path) }) {
+		t.Error("not sorted by Path")
+	}
+	for _, d := range devs {
+		t.Logf("%s %s:%s %q serial %q interfaces %+v disks %+v", d.Path, d.VendorID, d.ProductID, d.Product, d.SerialString(), d.Interfaces, d.BlockDevices)
+		if wintest.IsWine() && !d.IsRootHub() {
+			t.Errorf("under Wine %s: only root hubs expected", d.Path)
+		}
+		if d.IsRootHub() {
+			if _, err := ParseInstanceID(strings.TrimPrefix(d.Path, winRootHubPrefix)); err != nil {
+				t.Errorf("root hub path %q: %v", d.Path, err)
+			}
+			continue
+		}
+		if _, err := ParseInstanceID(d.Path); err != nil {
+			t.Errorf("path %q: %v", d.Path, err)
+		}
+		if len(d.VendorID) != 4 || len(d.ProductID) != 4 {
+			t.Errorf("%s: ids %q:%q", d.Path, d.VendorID, d.ProductID)
+		}
+	}
+}
+
+// TestSetupAPIDeviceAbsent: a device that is not there is fs.ErrNotExist
+// (the agent's "has it really left" check); a disk no USB device holds
+// has no owner.
+func TestSetupAPIDeviceAbsent(t *testing.T) {
+	s := NewSetupAPI(nil)
+	_, err := s.Device(`USB\VID_FFFF&PID_FFFF\MAMORI-NOT-THERE`)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Device of an absent device: %v, want fs.ErrNotExist", err)
+	}
+	if p, ok := s.OwnerOf(`\\.\PhysicalDrive999`); ok {
+		t.Fatalf("OwnerOf(PhysicalDrive999) = %q", p)
+	}
+}
+
+// TestHotplugWindows registers for notifications. Where that works it
+// must close cleanly (and twice); where it does not (Wine 8.0 has no
+// CM_Register_Notification), the error must say unsupported, so that
+// the agent falls back to rescans.
+func TestHotplugWindows(t *testing.T) {
+	h, err := NewHotplug()
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("NewHotplug: %v, want success or errors.ErrUnsupported", err)
+		}
+		t.Logf("device notifications unsupported here (Wine %q): %v", wintest.WineVersion(), err)
+		return
+	}
+	t.Logf("device notifications registered (%d handles)", len(h.handles))
+	if len(h.handles) != 2 {
+		t.Errorf("%d registrations, want 2 (USB devices, volumes)", len(h.handles))
+	}
+	// Nothing is plugged in during the test: no change (a volume could
+	// be mounted by someone else on a real machine; only log then).
+	select {
+	case c := <-h.Changes():
+		t.Logf("change during the test: %+v", c)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case _, open := <-h.Changes():
+		if open {
+			t.Fatal("Changes still open after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Changes not closed by Close")
+	}
+	if _, ok := hotplugs.Load(h.ctx); ok {
+		t.Fatal("the callback's registry still holds the closed Hotplug")
+	}
+}
+
+// TestReadNodesAllClasses reads every present device node of the system
+// through the same code as the USB enumeration (raw registry properties,
+// ParseMultiSZ, ParseSZ, CM_Get_Parent, CM_Get_Device_ID): under Wine
+// there are no USB devices, but there are other nodes (the display, the
+// root-enumerated drivers), so this is where that code meets a real
+// SetupAPI here.
+func TestReadNodesAllClasses(t *testing.T) {
+	nodes, err := readNodeSet(nil, "", windows.DIGCF_PRESENT|windows.DIGCF_ALLCLASSES)
+	if err != nil {
+		t.Fatalf("readNodeSet: %v", err)
+	}
+	if len(nodes) == 0 {
+		t.Fatal("no device nodes at all")
+	}
+	withParent := 0
+	for _, n := range nodes {
+		t.Logf("%s class %q name %q hw %q compat %q service %q parent %q", n.InstanceID, n.Class, cmpOr(n.FriendlyName, n.Description), n.HardwareIDs, n.CompatibleIDs, n.Service, n.ParentID)
+		if _, err := ParseInstanceID(n.InstanceID); err != nil {
+			t.Errorf("instance id: %v", err)
+		}
+		if n.ParentID != "" {
+			withParent++
+		}
+	}
+	switch {
+	case withParent > 0:
+	case wintest.IsWine():
+		// Wine 8.0 keeps no device tree: CM_Get_Parent answers
+		// CR_NO_SUCH_DEVNODE and DEVPKEY_Device_Parent is absent. The
+		// walk from disks and interfaces to their devices is tested by
+		// TestAssembleWindows on every OS; here only on real Windows.
+		t.Logf("Wine %s: no node has a parent", wintest.WineVersion())
+	default:
+		t.Error("no node has a parent: neither CM_Get_Parent nor DEVPKEY_Device_Parent answered")
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
