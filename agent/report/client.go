@@ -298,8 +298,8 @@ func (r *Reporter) heartbeatLoop() {
 	}
 }
 
-// heartbeat sends one heartbeat.
-func (r *Reporter) heartbeat(ctx context.Context, stopping bool) {
+// heartbeat sends one heartbeat; true when the hub took it.
+func (r *Reporter) heartbeat(ctx context.Context, stopping bool) bool {
 	hb := wire.Heartbeat{Schema: wire.SchemaVersion, AssetID: r.opts.AssetID, Version: r.opts.Version,
 		Time: r.now(), Queue: int(r.q.Len()), PolicyVersion: r.policyInForce.Load(), Stopping: stopping}
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -314,10 +314,12 @@ func (r *Reporter) heartbeat(ctx context.Context, stopping bool) {
 	}
 	body, _ := json.Marshal(hb)
 	var res wire.HeartbeatResult
-	if out := r.do(ctx, wire.PathHeartbeat, body, &res, "heartbeat"); out.verdict == sent {
+	out := r.do(ctx, wire.PathHeartbeat, body, &res, "heartbeat")
+	if out.verdict == sent {
 		r.hubPolicyVersion(res.PolicyVersion)
 		r.metrics.lastSuccess.Set(float64(r.now().UnixNano()) / 1e9)
 	}
+	return out.verdict == sent
 }
 
 // hostFacts reads the host's facts with gopsutil.

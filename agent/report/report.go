@@ -120,6 +120,17 @@ type Reporter struct {
 	// failing is the reason of the last failure ("" when the last send
 	// went through), to log changes once.
 	failing string
+	// stopFailure is the last request that failed while Close ran: it is
+	// logged once, when the stop is over, instead of at each failure.
+	stopFailure *failure
+}
+
+// failure is a failed request as failed logs it.
+type failure struct {
+	reason string
+	level  slog.Level
+	msg    string
+	attrs  []any
 }
 
 // New checks the config and the token file, opens the queue, and
@@ -322,12 +333,44 @@ func (r *Reporter) Close() error {
 		// The last heartbeat gets what is left of the time, and at
 		// least a moment.
 		ctx, cancel := context.WithTimeout(context.Background(), max(r.flushLeft(), 300*time.Millisecond))
-		r.heartbeat(ctx, true)
+		hbSent := r.heartbeat(ctx, true)
 		cancel()
 		r.cancel()
+		r.logStopFailure(hbSent)
 		err = r.q.Close()
 	})
 	return err
+}
+
+// logStopFailure logs, once, what the stop could not deliver and why:
+// the requests that failed during Close are not logged one by one.
+func (r *Reporter) logStopFailure(heartbeatSent bool) {
+	r.mu.Lock()
+	f := r.stopFailure
+	r.mu.Unlock()
+	if f == nil {
+		return
+	}
+	queued := r.q.Len()
+	var msg string
+	switch {
+	case queued > 0 && !heartbeatSent:
+		msg = "stopped without reaching the hub: the queued events are sent after the next start, and the hub shows this PC as silent, not stopped"
+	case queued > 0:
+		msg = "stopped before the hub took every event: the queued events are sent after the next start"
+	case !heartbeatSent:
+		msg = "the last heartbeat did not reach the hub: it shows this PC as silent, not stopped"
+	default:
+		f.level = slog.LevelDebug
+		msg = "stopped; a request failed during the stop and went through when tried again"
+	}
+	attrs := []any{"cause", f.msg, "reason", f.reason}
+	for i := 0; i+1 < len(f.attrs); i += 2 {
+		if f.attrs[i] != "retry_in" { // no retry: the agent stops
+			attrs = append(attrs, f.attrs[i], f.attrs[i+1])
+		}
+	}
+	r.log.Log(context.Background(), f.level, msg, append(attrs, "queued", queued)...)
 }
 
 // stopping reports whether Close was called.
@@ -352,6 +395,9 @@ func (r *Reporter) sendLoop() {
 		b       *batch
 		attempt int
 		limit   = r.opts.Config.BatchSize
+		// stopFails counts the sends that failed while Close flushes:
+		// the stop tries at most twice, once for a wrong token or URL.
+		stopFails int
 	)
 	for {
 		if r.stopping() && (r.flushLeft() <= 0 || b == nil && r.q.Len() == 0 && r.q.Dropped() == 0) {
@@ -382,10 +428,11 @@ func (r *Reporter) sendLoop() {
 		out := r.post(b)
 		switch out.verdict {
 		case sent:
+			queued := r.q.Len()
 			if err := r.q.Ack(b.first, b.last, b.dropped); err != nil {
 				r.log.Error("report queue: cannot save the acknowledged position (the hub will drop the resent events)", "err", err)
 			}
-			r.succeeded(len(b.items))
+			r.succeeded(len(b.items), queued)
 			b, attempt, limit = nil, 0, r.opts.Config.BatchSize
 			continue
 		case refused:
@@ -411,6 +458,15 @@ func (r *Reporter) sendLoop() {
 			b = nil
 			continue
 		}
+		if r.stopping() {
+			// A wrong token or URL is not fixed within the stop time,
+			// and a hub that failed twice is not hammered meanwhile:
+			// what is queued stays for the next start.
+			stopFails++
+			if out.verdict == unauthorized || stopFails >= 2 {
+				return
+			}
+		}
 		delay := r.opts.Backoff.Next(attempt, out.retryAfter, out.verdict == unauthorized)
 		attempt++
 		if !r.wait(delay) {
@@ -419,15 +475,25 @@ func (r *Reporter) sendLoop() {
 	}
 }
 
-// wait waits d, or less while Close flushes; false when the flush time is
-// over.
+// wait waits d; false when the sender must give up. Close cuts a wait
+// that began before it short (what is queued is tried at once). While
+// Close flushes, a wait longer than the flush time left is not begun
+// (false: the hub asked for more, or the token or URL is wrong), and a
+// shorter one is waited in full: the closed stop channel must not turn
+// the waits into a tight loop.
 func (r *Reporter) wait(d time.Duration) bool {
 	if r.stopping() {
-		left := r.flushLeft()
-		if left <= 0 {
+		if d >= r.flushLeft() {
 			return false
 		}
-		d = min(d, left)
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return r.flushLeft() > 0
+		case <-r.ctx.Done():
+			return false
+		}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -494,27 +560,34 @@ func (r *Reporter) readBatch(limit int) (*batch, error) {
 	}
 }
 
-// succeeded records a send that went through.
-func (r *Reporter) succeeded(events int) {
+// succeeded records a batch the hub took; queued is how many events the
+// queue held when it did (this batch's included).
+func (r *Reporter) succeeded(events int, queued int64) {
 	r.metrics.lastSuccess.Set(float64(r.now().UnixNano()) / 1e9)
 	r.mu.Lock()
 	was := r.failing
 	r.failing = ""
 	r.mu.Unlock()
 	if was != "" {
-		r.log.Info("hub reachable again; sending what was queued", "queued", r.q.Len())
+		r.log.Info("hub reachable again; sending what was queued", "queued", queued)
 	}
 	r.log.Debug("batch sent", "events", events)
 }
 
-// failed records a failed send, logging a change of reason once.
+// failed records a failed send, logging a change of reason once (an
+// error again at each slow retry). While Close runs, failures are kept
+// for one line at the end of the stop (logStopFailure).
 func (r *Reporter) failed(reason string, level slog.Level, msg string, attrs ...any) {
 	r.metrics.failures.WithLabelValues(reason).Inc()
 	r.mu.Lock()
 	changed := r.failing != reason
 	r.failing = reason
+	stopping := r.stopping()
+	if stopping {
+		r.stopFailure = &failure{reason: reason, level: level, msg: msg, attrs: attrs}
+	}
 	r.mu.Unlock()
-	if !changed && level < slog.LevelError {
+	if stopping || !changed && level < slog.LevelError {
 		level = slog.LevelDebug
 	}
 	r.log.Log(context.Background(), level, msg, append(attrs, "queued", r.q.Len())...)
