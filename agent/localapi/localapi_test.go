@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,9 @@ import (
 // change and everyone can traverse (t.TempDir's parent is private).
 func sockDir(t *testing.T) string {
 	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("no local API on Windows yet (a named pipe is to come)")
+	}
 	dir, err := os.MkdirTemp("", "mamori-localapi-")
 	if err != nil {
 		t.Fatal(err)
@@ -202,15 +206,17 @@ func TestSlowWatcher(t *testing.T) {
 	go fast.Watch(context.Background(), time.Minute, func(*Warning) error { mu.Lock(); n++; mu.Unlock(); return nil })
 	waitFor(t, "fast watcher", func() bool { return len(s.Watchers()) == 2 })
 	big := strings.Repeat("x", 64<<10) // fills the socket buffer quickly
-	start := time.Now()
-	const total = 400
+	const total = 100
+	var longest time.Duration
 	for i := range total {
+		start := time.Now()
 		s.Broadcast(&Warning{ID: string(rune('a' + i%26)), Texts: []Text{{Message: big}}})
+		longest = max(longest, time.Since(start))
 		// The fast one keeps up.
 		waitFor(t, "fast watcher", func() bool { mu.Lock(); defer mu.Unlock(); return n == i+1 })
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Broadcast waited: %v", d)
+	if longest > time.Second {
+		t.Fatalf("Broadcast waited %v", longest)
 	}
 	waitFor(t, "slow watcher dropped", func() bool { return len(s.Watchers()) == 1 })
 }

@@ -50,6 +50,9 @@ func (s *socketFlags) path(warn func(string)) (string, error) {
 	if s.socket != "" {
 		return s.socket, nil
 	}
+	if config.DefaultLocalSocket == "" {
+		return "", errors.New("the agent serves no local socket on this system yet (Windows: a named pipe is to come)")
+	}
 	file := s.config
 	if file == "" {
 		if _, err := os.Stat(defaultConfig); errors.Is(err, fs.ErrNotExist) {
