@@ -45,5 +45,6 @@
 // Each watcher has a bounded queue (Options.QueueLen messages) and a
 // writer of its own with a write deadline: Broadcast never waits, and a
 // watcher whose queue is full or whose writes time out is dropped (its
-// notifier reconnects). At most MaxConns connections are served at once.
+// notifier reconnects). At most MaxConns connections are served at once,
+// MaxConnsPerUser of them for one user other than root.
 package localapi

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -22,10 +23,21 @@ func TestMain(m *testing.M) {
 }
 
 // helper dials path and asks for the status: it prints "refused: ...",
-// "error: ..." or "role ROLE, status ok".
+// "error: ..." or "role ROLE, status ok". With MAMORI_LOCALAPI_HELPER_HOLD
+// set to n it first opens n connections that watch, and keeps them.
 func helper(path string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if n, err := strconv.Atoi(os.Getenv("MAMORI_LOCALAPI_HELPER_HOLD")); err == nil {
+		for i := range n {
+			c, err := Dial(ctx, path)
+			if err != nil {
+				fmt.Printf("hold %d: %v\n", i, err)
+				return 2
+			}
+			defer c.Close()
+		}
+	}
 	c, err := Dial(ctx, path)
 	if errors.Is(err, ErrRefused) {
 		fmt.Println("refused:", err)

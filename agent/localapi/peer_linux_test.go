@@ -20,7 +20,7 @@ const testGroup = 4242
 // runAs copies the test binary where nobody can run it and runs it as
 // a client of path with the credentials given; it returns what it
 // printed.
-func runAs(t *testing.T, path string, uid, gid int, groups []uint32) string {
+func runAs(t *testing.T, path string, uid, gid int, groups []uint32, env ...string) string {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -41,7 +41,7 @@ func runAs(t *testing.T, path string, uid, gid int, groups []uint32) string {
 	}
 	dst.Close()
 	cmd := exec.Command(bin)
-	cmd.Env = []string{helperEnv + "=" + path}
+	cmd.Env = append([]string{helperEnv + "=" + path}, env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
 	out, _ := cmd.CombinedOutput()
@@ -100,5 +100,24 @@ func TestRootOnly(t *testing.T) {
 	s := serve(t, Options{Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil }})
 	if got := runAs(t, s.Path(), nobody, nobody, []uint32{100}); !strings.Contains(got, "uid 65534 is not root, and the agent lets no group read") {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestConnsPerUser: one reader cannot hold more than MaxConnsPerUser
+// connections; root still gets in.
+func TestConnsPerUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs a client as another user")
+	}
+	s := serve(t, Options{Group: "4242", Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil }})
+	hold := "MAMORI_LOCALAPI_HELPER_HOLD="
+	if got := runAs(t, s.Path(), nobody, testGroup, nil, hold+"7"); got != "role reader, status ok" {
+		t.Errorf("the 8th connection: %q", got)
+	}
+	if got := runAs(t, s.Path(), nobody, testGroup, nil, hold+"8"); !strings.Contains(got, "refused: uid 65534 holds 8 connections already") {
+		t.Errorf("the 9th connection: %q", got)
+	}
+	if c := dial(t, s.Path()); c.Hello.Role != RoleAdmin {
+		t.Errorf("root: %+v", c.Hello)
 	}
 }

@@ -47,6 +47,10 @@ const (
 	// MaxConns is how many connections are served at once; more are
 	// closed at once.
 	MaxConns = 32
+	// MaxConnsPerUser is how many of them one user other than root may
+	// hold: a reader cannot take every connection from the notifiers and
+	// from root.
+	MaxConnsPerUser = 8
 )
 
 // Message is one line of the protocol, either way.

@@ -85,6 +85,8 @@ type Server struct {
 	closed   bool
 	conns    map[net.Conn]struct{}
 	watchers map[*watcher]struct{}
+	// perUser counts the connections of each reader uid.
+	perUser map[int]int
 	wg       sync.WaitGroup
 }
 
@@ -135,7 +137,7 @@ func Listen(opts Options) (*Server, error) {
 			opts.Mode = 0o660
 		}
 	}
-	s := &Server{opts: opts, log: opts.Logger, gid: gid, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}}
+	s := &Server{opts: opts, log: opts.Logger, gid: gid, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}, perUser: map[int]int{}}
 	ln, remove, err := listen(opts.Path, opts.Mode, gid)
 	if err != nil {
 		return nil, fmt.Errorf("local API %s: %w", opts.Path, err)
@@ -274,6 +276,26 @@ func (s *Server) handle(c *net.UnixConn) {
 		}
 		s.refuse(c, msg)
 		return
+	}
+	if p.Role != RoleAdmin {
+		s.mu.Lock()
+		n := s.perUser[p.UID]
+		if n < MaxConnsPerUser {
+			s.perUser[p.UID]++
+		}
+		s.mu.Unlock()
+		if n >= MaxConnsPerUser {
+			s.log.Warn("local API: too many connections of one user; refused", "uid", p.UID, "pid", p.PID)
+			s.refuse(c, fmt.Sprintf("uid %d holds %d connections already", p.UID, n))
+			return
+		}
+		defer func() {
+			s.mu.Lock()
+			if s.perUser[p.UID]--; s.perUser[p.UID] <= 0 {
+				delete(s.perUser, p.UID)
+			}
+			s.mu.Unlock()
+		}()
 	}
 	if u, err := user.LookupId(strconv.Itoa(p.UID)); err == nil && p.UID >= 0 {
 		p.User = u.Username
