@@ -87,7 +87,7 @@ type Server struct {
 	watchers map[*watcher]struct{}
 	// perUser counts the connections of each reader uid.
 	perUser map[int]int
-	wg       sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 // watcher is one "watch" client.
