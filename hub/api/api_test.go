@@ -71,8 +71,26 @@ func wantStatus(t *testing.T, resp *http.Response, body []byte, status int) {
 	}
 }
 
-// event is a recorded event of a chain at seq.
-func event(id string, seq uint64, ev wire.Event) wire.BatchEvent {
+// zeroHash is the prev_hash of the first record of a log.
+var zeroHash = strings.Repeat("0", 64)
+
+// plainHashes memoises chainHash.
+var plainHashes = map[uint64]string{0: zeroHash}
+
+// chainHash is the hash of record seq of the plain chain chainBatch
+// makes: each batch of it continues the ones before, whatever its ids.
+func chainHash(seq uint64) string {
+	if h, ok := plainHashes[seq]; ok {
+		return h
+	}
+	e := event("", seq, chainHash(seq-1), wire.Event{})
+	plainHashes[seq] = e.Hash
+	return e.Hash
+}
+
+// event is a recorded event at seq after a record whose hash is prev,
+// hashed as the agent's audit log does.
+func event(id string, seq uint64, prev string, ev wire.Event) wire.BatchEvent {
 	if ev.Time.IsZero() {
 		ev.Time = t0.Add(time.Duration(seq) * time.Second)
 	}
@@ -80,7 +98,7 @@ func event(id string, seq uint64, ev wire.Event) wire.BatchEvent {
 		ev.Type = wire.TypeDeviceRemoved
 	}
 	raw, _ := json.Marshal(wire.NewRecord(&ev))
-	return wire.BatchEvent{ID: id, Seq: seq, Hash: fmt.Sprintf("h%d", seq), PrevHash: fmt.Sprintf("h%d", seq-1), Event: raw}
+	return wire.BatchEvent{ID: id, Seq: seq, Hash: wire.RecordHash(seq, prev, raw), PrevHash: prev, Event: raw}
 }
 
 // chainBatch is a batch of n plain events from seq start.
@@ -88,21 +106,26 @@ func chainBatch(prefix string, start uint64, n int) []byte {
 	b := wire.Batch{Schema: wire.SchemaVersion, AssetID: "A-1"}
 	for i := range n {
 		seq := start + uint64(i)
-		b.Events = append(b.Events, event(fmt.Sprintf("%s-%d", prefix, seq), seq, wire.Event{}))
+		b.Events = append(b.Events, event(fmt.Sprintf("%s-%d", prefix, seq), seq, chainHash(seq-1), wire.Event{}))
 	}
 	data, _ := json.Marshal(b)
 	return data
 }
 
+// violationBatch is a batch of violations from seq start, after the
+// plain chain's record start-1.
 func violationBatch(start uint64, msgs ...string) []byte {
 	b := wire.Batch{Schema: wire.SchemaVersion, AssetID: "A-1"}
+	prev := chainHash(start - 1)
 	for i, m := range msgs {
 		seq := start + uint64(i)
 		serial := m
-		b.Events = append(b.Events, event(fmt.Sprintf("v-%d", seq), seq, wire.Event{
+		e := event(fmt.Sprintf("v-%d", seq), seq, prev, wire.Event{
 			Type: wire.TypeViolation, Source: wire.SourceUSB, VendorID: "0781", ProductID: "5567", Serial: &serial,
 			Violation: &wire.Violation{Kind: wire.KindUSBStorageUnapproved, Device: "1-4", Severity: wire.SeverityHigh, Article: "6, 7", Message: m},
-		}))
+		})
+		b.Events = append(b.Events, e)
+		prev = e.Hash
 	}
 	data, _ := json.Marshal(b)
 	return data
@@ -619,4 +642,27 @@ func TestAgentEvents(t *testing.T) {
 	wantStatus(t, resp, body, 400)
 	resp, body = call(t, h.URL, "GET", "/api/v1/agents/pc-01/events?limit=100000", admin, nil)
 	wantStatus(t, resp, body, 400)
+}
+
+// TestAlteredRecord: a record whose content was changed after the agent
+// wrote it (its report queue edited, hash and chain kept) is stored and
+// raises audit_chain_broken for the agent.
+func TestAlteredRecord(t *testing.T) {
+	h := hubtest.New(t)
+	tok := h.AddAgent("pc-01")
+	var b wire.Batch
+	if err := json.Unmarshal(violationBatch(1, "unapproved stick", "second"), &b); err != nil {
+		t.Fatal(err)
+	}
+	b.Events[0].Event = json.RawMessage(bytes.Replace(b.Events[0].Event, []byte(`"type":"violation"`), []byte(`"type":"rescan_note"`), 1))
+	data, _ := json.Marshal(b)
+	resp, body := call(t, h.URL, "POST", wire.PathEvents, tok, data)
+	wantStatus(t, resp, body, 200)
+	if r := batchResult(t, body); r.Accepted != 2 || !r.ChainBroken {
+		t.Fatalf("altered record: %+v", r)
+	}
+	v, err := h.Store.Violations(context.Background(), store.ViolationFilter{Kind: wire.KindAuditChainBroken, Limit: 10})
+	if err != nil || len(v) != 1 || !strings.Contains(v[0].Message, "audit record 1 does not match its hash") {
+		t.Fatalf("violations %+v %v", v, err)
+	}
 }

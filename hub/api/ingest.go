@@ -89,6 +89,7 @@ func DecodeBatch(data []byte) (*store.Batch, error) {
 			return nil, bad("events[%d].event: %v", i, err)
 		}
 		ev.ID, ev.Seq, ev.Hash, ev.PrevHash, ev.Raw = e.ID, e.Seq, e.Hash, e.PrevHash, raw
+		ev.Altered = wire.RecordHash(e.Seq, e.PrevHash, raw) != e.Hash
 	}
 	return out, nil
 }

@@ -33,16 +33,33 @@ func post(t *testing.T, h *hubtest.Hub, token, path string, body []byte) int {
 	return resp.StatusCode
 }
 
-// batch is a batch of violations of kinds, records from seq on.
+// chains is the last record (seq, hash) of each prefix's chain.
+var chains = map[string]struct {
+	seq  uint64
+	hash string
+}{}
+
+// batch is a batch of violations of kinds, records from seq on, hashed as
+// the agent's audit log does and continuing prefix's chain when seq
+// follows its last record.
 func batch(t *testing.T, prefix string, seq uint64, kinds ...string) []byte {
 	t.Helper()
 	b := wire.Batch{Schema: 1}
+	prev := strings.Repeat("0", 64)
+	if c, ok := chains[prefix]; ok && c.seq+1 == seq {
+		prev = c.hash
+	}
 	for i, k := range kinds {
 		s := seq + uint64(i)
-		ev, _ := json.Marshal(wire.Event{Time: time.Now(), Type: wire.TypeViolation, Source: wire.SourceUSB,
+		ev, _ := json.Marshal(wire.Event{Time: time.Date(2026, 12, 1, 9, 0, int(s), 0, time.UTC), Type: wire.TypeViolation, Source: wire.SourceUSB,
 			Violation: &wire.Violation{Kind: k, Severity: wire.SeverityHigh, Message: "m"}})
-		b.Events = append(b.Events, wire.BatchEvent{ID: fmt.Sprintf("%s-%d", prefix, s), Seq: s,
-			Hash: fmt.Sprintf("h%d", s), PrevHash: fmt.Sprintf("h%d", s-1), Event: ev})
+		h := wire.RecordHash(s, prev, ev)
+		b.Events = append(b.Events, wire.BatchEvent{ID: fmt.Sprintf("%s-%d", prefix, s), Seq: s, Hash: h, PrevHash: prev, Event: ev})
+		prev = h
+		chains[prefix] = struct {
+			seq  uint64
+			hash string
+		}{s, h}
 	}
 	data, _ := json.Marshal(b)
 	return data

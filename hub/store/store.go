@@ -125,6 +125,10 @@ type Event struct {
 	// Raw is the event's JSON as the agent sent it; Event is it parsed.
 	Raw   json.RawMessage
 	Event wire.Event
+	// Altered is set when Hash is not wire.RecordHash of Seq, PrevHash
+	// and Raw: the record was changed after the agent's audit log wrote
+	// it (its report queue edited). Ingest raises audit_chain_broken.
+	Altered bool
 }
 
 // StoredEvent is an event as the hub stored it.

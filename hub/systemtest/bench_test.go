@@ -222,8 +222,9 @@ func BenchmarkViolationToRow(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		seq := uint64(i + 1)
-		hash := fmt.Sprintf("%064x", seq)
 		ev.Time = time.Now()
+		raw, _ := json.Marshal(wire.NewRecord(&ev))
+		hash := wire.RecordHash(seq, prev, raw)
 		t0 := time.Now()
 		if err := rep.HandleRecord(&ev, seq, hash, prev); err != nil {
 			b.Fatal(err)

@@ -2,12 +2,9 @@ package systemtest
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -157,7 +154,8 @@ func TestHubDownWhileEventsQueue(t *testing.T) {
 			if err := json.Unmarshal(eventJSON(seq, time.Now()), &ev); err != nil {
 				t.Fatal(err)
 			}
-			hash := fmt.Sprintf("%064x", sha256.Sum256([]byte(prev+strconv.FormatUint(seq, 10))))
+			raw, _ := json.Marshal(wire.NewRecord(&ev))
+			hash := wire.RecordHash(seq, prev, raw)
 			if err := rep.HandleRecord(&ev, seq, hash, prev); err != nil {
 				t.Fatal(err)
 			}

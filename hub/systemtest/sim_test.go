@@ -196,8 +196,7 @@ func (a *simAgent) queue(n int) {
 	for range n {
 		a.seq++
 		body := eventJSON(a.seq, now)
-		h := sha256.Sum256(append([]byte(a.prevHash), body...))
-		hash := hex.EncodeToString(h[:])
+		hash := wire.RecordHash(a.seq, a.prevHash, body)
 		be := wire.BatchEvent{ID: a.prefix + "-" + strconv.FormatUint(a.seq, 10), Seq: a.seq, Hash: hash, PrevHash: a.prevHash, Event: body}
 		data, _ := json.Marshal(be)
 		a.events = append(a.events, data)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,19 +81,47 @@ func seed(t *testing.T, h *hubtest.Hub, now time.Time) seeded {
 	return s
 }
 
-// batchEvent wraps ev as the agent's record seq (hashes "h<seq>").
+// batchEvent wraps ev as the agent's record seq; post hashes it.
 func batchEvent(t *testing.T, id string, seq uint64, ev wire.Event) wire.BatchEvent {
 	t.Helper()
 	raw, err := json.Marshal(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return wire.BatchEvent{ID: id, Seq: seq, Hash: fmt.Sprintf("h%d", seq), PrevHash: fmt.Sprintf("h%d", seq-1), Event: raw}
+	return wire.BatchEvent{ID: id, Seq: seq, Event: raw}
+}
+
+// lastRecord is the last record (seq, hash) posted with each token.
+var lastRecord = map[string]struct {
+	seq  uint64
+	hash string
+}{}
+
+// chainUp fills in the hashes of a batch's events as the agent's audit log
+// makes them, continuing the token's chain where seq follows its last
+// record (a gap starts from the zero hash, as a cut log would show).
+func chainUp(token string, b *wire.Batch) {
+	for i := range b.Events {
+		e := &b.Events[i]
+		prev := strings.Repeat("0", 64)
+		if l, ok := lastRecord[token]; ok && l.seq+1 == e.Seq {
+			prev = l.hash
+		}
+		e.PrevHash, e.Hash = prev, wire.RecordHash(e.Seq, prev, e.Event)
+		lastRecord[token] = struct {
+			seq  uint64
+			hash string
+		}{e.Seq, e.Hash}
+	}
 }
 
 // post sends v to the hub's API with token and wants 200.
 func post(t *testing.T, h *hubtest.Hub, token, path string, v any) {
 	t.Helper()
+	if b, ok := v.(wire.Batch); ok {
+		chainUp(token, &b)
+		v = b
+	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)

@@ -187,6 +187,9 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 			continue
 		}
 		res.Accepted++
+		if ev.Altered {
+			breaks = append(breaks, fmt.Sprintf("audit record %d does not match its hash: it was changed after the agent wrote it (its report queue was edited)", ev.Seq))
+		}
 		if have {
 			switch {
 			case ev.Seq <= uint64(seq):
