@@ -115,8 +115,8 @@ func New(o Options) *API {
 	}
 	a := &API{o: o, sem: make(chan struct{}, o.MaxIngest), mux: http.NewServeMux(),
 		limits: newAgentLimits(o.AgentRate, o.AgentBurst, o.AgentInFlight)}
-	a.route(wire.PathEvents, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(a.events)))
-	a.route(wire.PathHeartbeat, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(a.heartbeat)))
+	a.route(wire.PathEvents, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(wire.MaxBatchBytes, a.events)))
+	a.route(wire.PathHeartbeat, http.MethodPost, store.RoleAgent, a.limitAgent(a.ingest(maxHeartbeatBytes, a.heartbeat)))
 	a.route(wire.PathPolicy, http.MethodGet, "", a.limitAgent(a.policy))
 	a.route(wire.PathViolations, http.MethodGet, store.RoleStaff, a.violations)
 	a.route(PathViolationsCSV, http.MethodGet, store.RoleStaff, a.violationsCSV)
@@ -211,11 +211,27 @@ func (a *API) authenticate(w http.ResponseWriter, r *http.Request) (store.Princi
 	return who, true
 }
 
-// ingest bounds the agent requests handled at once: beyond MaxIngest
-// (after waiting IngestWait) the answer is 503 with Retry-After, so a
-// reconnect storm is turned away cheaply instead of piling up.
-func (a *API) ingest(h handler) handler {
+// bodyTimeout bounds the reading of an agent request's body: a client
+// that sends it slower is cut off.
+const bodyTimeout = 30 * time.Second
+
+// bodyHandler is an agent handler given the request's body.
+type bodyHandler func(w http.ResponseWriter, r *http.Request, who store.Principal, body []byte)
+
+// ingest reads an agent request's body (at most limit bytes, within
+// bodyTimeout), then bounds the requests handled at once: beyond
+// MaxIngest (after waiting IngestWait) the answer is 503 with
+// Retry-After, so a reconnect storm is turned away cheaply instead of
+// piling up. The body is read before a turn is taken, so clients that
+// send slowly hold only their own per-agent turns (limitAgent), never
+// the hub's.
+func (a *API) ingest(limit int64, h bodyHandler) handler {
 	return func(w http.ResponseWriter, r *http.Request, who store.Principal) {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		data, ok := a.readBody(w, r, limit)
+		if !ok {
+			return
+		}
 		select {
 		case a.sem <- struct{}{}:
 		default:
@@ -232,7 +248,7 @@ func (a *API) ingest(h handler) handler {
 			}
 		}
 		defer func() { <-a.sem }()
-		h(w, r, who)
+		h(w, r, who, data)
 	}
 }
 
@@ -265,6 +281,12 @@ func (a *API) problem(w http.ResponseWriter, status int, detail string) {
 
 // internal logs err and answers 500 without its details.
 func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away (it hung up or timed out): nothing
+		// failed at the hub, and there is no one to answer.
+		a.o.Logger.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	a.o.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	a.problem(w, http.StatusInternalServerError, "the hub could not do this; see its log")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -664,5 +665,58 @@ func TestAlteredRecord(t *testing.T) {
 	v, err := h.Store.Violations(context.Background(), store.ViolationFilter{Kind: wire.KindAuditChainBroken, Limit: 10})
 	if err != nil || len(v) != 1 || !strings.Contains(v[0].Message, "audit record 1 does not match its hash") {
 		t.Fatalf("violations %+v %v", v, err)
+	}
+}
+
+// TestSlowBodiesHoldNoTurns: agents that send their bodies slowly hold
+// no turn of the hub's (MaxIngest): another agent's heartbeat gets
+// through while they trickle.
+func TestSlowBodiesHoldNoTurns(t *testing.T) {
+	h := hubtest.New(t)
+	slow := []string{h.AddAgent("slow-1"), h.AddAgent("slow-2"), h.AddAgent("slow-3")}
+	tok := h.AddAgent("pc-01")
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	host := strings.TrimPrefix(h.URL, "http://")
+	for _, s := range slow {
+		for range api.DefaultAgentInFlight {
+			c, err := net.Dial("tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", wire.PathEvents, host, s)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // their handlers are reading
+	hb, _ := json.Marshal(wire.Heartbeat{Schema: wire.SchemaVersion, AssetID: "A-1", Version: "1.0"})
+	resp, body := call(t, h.URL, "POST", wire.PathHeartbeat, tok, hb)
+	wantStatus(t, resp, body, 200)
+}
+
+// TestAbsurdCounts: counts no agent could have are refused; the dropped
+// count saturates rather than overflowing.
+func TestAbsurdCounts(t *testing.T) {
+	h := hubtest.New(t)
+	tok := h.AddAgent("pc-01")
+	resp, body := call(t, h.URL, "POST", wire.PathEvents, tok, []byte(`{"schema":2,"events":[],"dropped":9223372036854775807}`))
+	wantStatus(t, resp, body, 400)
+	resp, body = call(t, h.URL, "POST", wire.PathHeartbeat, tok, []byte(`{"schema":2,"queue":-1}`))
+	wantStatus(t, resp, body, 400)
+	if _, err := h.Store.DB().Exec(`UPDATE agents SET dropped = ? WHERE name = 'pc-01'`, int64(1)<<62-5); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		resp, body = call(t, h.URL, "POST", wire.PathEvents, tok, []byte(`{"schema":2,"events":[],"dropped":1099511627776}`))
+		wantStatus(t, resp, body, 200)
+	}
+	resp, body = call(t, h.URL, "GET", wire.PathAgents, h.AdminToken(), nil)
+	wantStatus(t, resp, body, 200)
+	if !strings.Contains(string(body), `"dropped":4611686018427387904`) {
+		t.Fatalf("agents: %s", body)
 	}
 }

@@ -25,6 +25,9 @@ const (
 	maxIDLen    = 128
 	maxHashLen  = 256
 	maxAssetLen = 256
+	// maxDropped bounds the events one batch says were dropped: far
+	// above any queue (report.queue_limit is at most 10^8).
+	maxDropped = 1 << 40
 )
 
 // BadRequest is why a request body was refused, and its status (400, or
@@ -66,8 +69,8 @@ func DecodeBatch(data []byte) (*store.Batch, error) {
 	if len(b.AssetID) > maxAssetLen {
 		return nil, bad("asset_id: longer than %d bytes", maxAssetLen)
 	}
-	if b.Dropped < 0 {
-		return nil, bad("dropped: negative")
+	if b.Dropped < 0 || b.Dropped > maxDropped {
+		return nil, bad("dropped: want 0 to %d", int64(maxDropped))
 	}
 	out := &store.Batch{AssetID: b.AssetID, BootID: b.BootID, Dropped: b.Dropped, Events: make([]store.Event, len(b.Events))}
 	for i, e := range b.Events {
@@ -145,13 +148,9 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]b
 }
 
 // events is POST /api/v1/events: a wire.Batch in, a wire.BatchResult out.
-func (a *API) events(w http.ResponseWriter, r *http.Request, who store.Principal) {
+func (a *API) events(w http.ResponseWriter, r *http.Request, who store.Principal, data []byte) {
 	start := time.Now()
 	defer func() { a.o.Metrics.IngestDuration(time.Since(start)) }()
-	data, ok := a.readBody(w, r, wire.MaxBatchBytes)
-	if !ok {
-		return
-	}
 	b, err := DecodeBatch(data)
 	var br *BadRequest
 	if errors.As(err, &br) {
@@ -179,11 +178,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, who store.Principal
 }
 
 // heartbeat is POST /api/v1/heartbeat.
-func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, who store.Principal) {
-	data, ok := a.readBody(w, r, maxHeartbeatBytes)
-	if !ok {
-		return
-	}
+func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, who store.Principal, data []byte) {
 	var hb wire.Heartbeat
 	if err := decodeOne(data, &hb); err != nil {
 		a.problem(w, http.StatusBadRequest, err.Error())
@@ -191,6 +186,10 @@ func (a *API) heartbeat(w http.ResponseWriter, r *http.Request, who store.Princi
 	}
 	if len(hb.AssetID) > maxAssetLen {
 		a.problem(w, http.StatusBadRequest, "asset_id: too long")
+		return
+	}
+	if hb.Queue < 0 || hb.PolicyVersion < 0 {
+		a.problem(w, http.StatusBadRequest, "queue and policy_version: negative")
 		return
 	}
 	if err := a.o.Store.Heartbeat(r.Context(), who.Name, &hb, a.o.Now()); err != nil {

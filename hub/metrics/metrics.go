@@ -82,7 +82,7 @@ func New(st store.Stats, silentAfter time.Duration, now func() time.Time, logger
 		}, []string{"reason"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mamori_hub_ingest_duration_seconds",
-			Help:    "Time to handle one POST of events admitted to ingest, from reading the body to the answer.",
+			Help:    "Time to handle one POST of events admitted to ingest, from decoding its body (read before) to the answer.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -12,6 +12,9 @@ import (
 	"github.com/mamori-agent/mamori/wire"
 )
 
+// maxDropped is the most dropped events an agent's row counts.
+const maxDropped = int64(1) << 62
+
 // chainArticle is the annex article an audit_chain_broken violation
 // breaks: keeping the records safe from tampering.
 const chainArticle = "5"
@@ -222,9 +225,12 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 			return res, err
 		}
 	}
+	// dropped saturates at maxDropped rather than overflowing (SQLite
+	// would turn it into a REAL).
+	d := min(max(b.Dropped, 0), maxDropped)
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE agents SET asset_id = ?, last_seen = ?, chain_seq = ?, chain_hash = ?,
-chain_broken = ?, dropped = dropped + ? WHERE name = ?`),
-		assetID, nanos(now), seq, hash, broken, b.Dropped, agent); err != nil {
+chain_broken = ?, dropped = CASE WHEN dropped > ? THEN ? ELSE dropped + ? END WHERE name = ?`),
+		assetID, nanos(now), seq, hash, broken, maxDropped-d, maxDropped, d, agent); err != nil {
 		return res, fmt.Errorf("ingest: update agent: %w", err)
 	}
 	return res, nil
