@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +68,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		if p == "" || strings.ContainsAny(p, "?#") {
 			return nil, fmt.Errorf("database %q: want sqlite:///path/to/hub.db (a path without ? or #)", dsn)
 		}
+		if err := createPrivate(p); err != nil {
+			return nil, err
+		}
 		d, driver, ds = sqliteDialect, "sqlite", sqliteDSN(p)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		d, driver, ds = postgresDialect, "pgx", dsn
@@ -113,6 +118,32 @@ func (s *Store) checkpoint(every time.Duration) {
 			s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 		}
 	}
+}
+
+// createPrivate creates the SQLite database file p, empty and readable
+// by its owner only, when it does not exist: SQLite would create it with
+// the process's umask (often world-readable), and it holds every record,
+// the token hashes and the sessions' CSRF tokens. SQLite gives the WAL
+// and shared-memory files the database file's mode. A missing directory
+// is an error that says what to do.
+func createPrivate(p string) error {
+	dir := filepath.Dir(p)
+	if fi, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("database directory %s does not exist: create it (mkdir -m 700 %s)", dir, dir)
+		}
+		return fmt.Errorf("database directory: %w", err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("database directory %s is not a directory", dir)
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create the database %s: %w", p, err)
+	}
+	return f.Close()
 }
 
 // sqliteDSN is the modernc.org/sqlite DSN of the database file at p.
