@@ -9,7 +9,7 @@ BIN      := bin/mamori
 HUB      := bin/mamori-hub
 STATE    := .state
 
-.PHONY: all build run test lint vet unit fuzz bench e2e clean package package-test
+.PHONY: all build run test lint vet unit fuzz bench e2e clean wine-test package package-test
 
 all: build
 
@@ -43,6 +43,16 @@ unit:
 	scripts/test-deps.sh
 	$(GO) test -race -count=1 ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -tags libusb ./collector/usb/
+
+# Windows unit tests under Wine 8.0 (scripts/wine/README): the packages
+# whose tests run there, and collector/usb's Windows backend and parsers
+# (its sysfs fixture tests need Linux). test-deps installs Wine and mingw.
+WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/
+WINE_USB_TESTS := ^(TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
+wine-test:
+	scripts/test-deps.sh
+	scripts/wine/test.sh -count=1 $(WINE_PKGS)
+	scripts/wine/test.sh -count=1 -run '$(WINE_USB_TESTS)' ./collector/usb/
 
 # Short fuzzing of every fuzz target (seeds are kept under testdata/fuzz).
 FUZZTIME ?= 20s
