@@ -35,7 +35,22 @@ func (h *Hub) Prune(ctx context.Context) (events, violations int64) {
 	if h.cfg.Retention <= 0 {
 		return 0, 0
 	}
-	before := h.now().Add(-h.cfg.Retention)
+	now := h.now()
+	before := now.Add(-h.cfg.Retention)
+	// A hub clock set far ahead would delete every record: when nothing
+	// at all was received within the retention period, the clock is
+	// more likely wrong than the PCs all silent for that long, and
+	// keeping the records is the safe side.
+	newest, err := h.store.NewestReceived(ctx)
+	if err != nil {
+		h.logger.Error("retention: pruning failed; trying again later", "err", err)
+		return 0, 0
+	}
+	if !newest.IsZero() && newest.Before(before) {
+		h.logger.Error("retention: not pruning: nothing was received within the retention period, so the hub's clock may be wrong (check it)",
+			"now", now.UTC().Format(time.RFC3339), "newest_received", newest.UTC().Format(time.RFC3339), "retention", h.cfg.Retention.String())
+		return 0, 0
+	}
 	for ctx.Err() == nil {
 		ev, vi, err := h.store.Prune(ctx, before, pruneChunk)
 		events += ev

@@ -62,10 +62,27 @@ func TestPruneRetention(t *testing.T) {
 	if err != nil || len(ids) != 10 || ids[0] != "e-12001" {
 		t.Fatalf("left %d events (%v)", len(ids), err)
 	}
+	// A clock set ten years ahead would delete everything: nothing.
+	future := New(&Config{Retention: 30 * 24 * time.Hour, SilentAfter: time.Minute}, st, nil,
+		WithClock(func() time.Time { return now.AddDate(10, 0, 0) }))
+	if ev, vi := future.Prune(ctx); ev != 0 || vi != 0 {
+		t.Fatalf("a clock 10 years ahead pruned %d events, %d violations", ev, vi)
+	}
+	// Rows stored while the clock ran ahead come first by id; older rows
+	// stored after the clock was set right are pruned all the same.
+	if _, err := st.Ingest(ctx, "pc-01", &store.Batch{Events: mk(13001, 5)}, now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Ingest(ctx, "pc-01", &store.Batch{Events: mk(13006, 5)}, now.Add(-60*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := h.Prune(ctx); ev != 5 {
+		t.Fatalf("after the clock was set right: pruned %d, want 5", ev)
+	}
 	want := `
 # HELP mamori_hub_pruned_records_total Records deleted because they were older than the config's retention, by table (events, violations).
 # TYPE mamori_hub_pruned_records_total counter
-mamori_hub_pruned_records_total{table="events"} 12000
+mamori_hub_pruned_records_total{table="events"} 12005
 mamori_hub_pruned_records_total{table="violations"} 0
 `
 	if err := testutil.GatherAndCompare(h.Metrics().Registry(), strings.NewReader(want), "mamori_hub_pruned_records_total"); err != nil {

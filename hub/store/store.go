@@ -362,6 +362,9 @@ type Retention interface {
 	// agents, policies and tokens are kept. Called until it deletes
 	// fewer than limit of both.
 	Prune(ctx context.Context, before time.Time, limit int) (events, violations int64, err error)
+	// NewestReceived is when the newest event was received (zero when
+	// there is none).
+	NewestReceived(ctx context.Context) (time.Time, error)
 }
 
 // Store is everything the hub keeps.
