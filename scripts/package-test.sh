@@ -31,10 +31,10 @@
 # A sandbox is an overlay of / (changes go to a tmpfs) in new mount, PID,
 # network, UTS, IPC and cgroup namespaces; everything in it is run through
 # nsenter. Needs root, unshare, nsenter, a cgroup2 hierarchy, and the
-# Debian packages of scripts/test-deps.d/package.sh. About a minute.
+# Debian packages of scripts/test-deps.d/package.sh. 1.5 to 2.5 minutes on
+# two cores (the packaging and lintian take most of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$(pwd)
 
 AGENT_MAX_EXPOSURE=${AGENT_MAX_EXPOSURE:-3.0}
 HUB_MAX_EXPOSURE=${HUB_MAX_EXPOSURE:-1.5}
@@ -285,10 +285,10 @@ EOF
 	bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "$cg" \
 		unshare --mount --pid --fork --net --uts --ipc --cgroup --propagation private \
 		bash "$w/setup.sh" >"$WORK/$1.out" 2>&1 &
-	local upid=$! i pid exe
+	local upid=$! _ pid exe
 	SBUPID=$upid
 	# Ready when the sandbox's PID 1 (unshare's child) runs sleep or systemd.
-	for i in $(seq 200); do
+	for _ in $(seq 200); do
 		pid=$(awk '{print $1}' "/proc/$upid/task/$upid/children" 2>/dev/null || true)
 		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
 		case "${exe##*/}" in sleep | systemd) SBPID=$pid && break ;; esac
@@ -307,9 +307,9 @@ sb() {
 
 # wait_for SECONDS WHAT CMD...: polls CMD in the sandbox until it succeeds.
 wait_for() {
-	local t=$1 what=$2 i
+	local t=$1 what=$2 _
 	shift 2
-	for i in $(seq $((t * 5))); do
+	for _ in $(seq $((t * 5))); do
 		sb "$@" >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
@@ -581,15 +581,16 @@ log "sd: a warning reaches a desktop through a notifier the agent starts"
 # dir) and start `mamori notify --once` as the user (setuid, setgid),
 # which shows the warning through dunst and says so.
 DESK=mamori-desk
-sb useradd -m -u 1500 -s /bin/sh "$DESK"
-sb install -d -m 0700 -o "$DESK" -g "$DESK" /run/user/1500
-BUS=unix:path=/run/user/1500/bus
-sb runuser -u "$DESK" -- env XDG_RUNTIME_DIR=/run/user/1500 DBUS_SESSION_BUS_ADDRESS=$BUS DISPLAY=:57 sh -c '
+sb useradd -m -s /bin/sh "$DESK"
+DUID=$(sb id -u "$DESK")
+sb install -d -m 0700 -o "$DESK" -g "$DESK" "/run/user/$DUID"
+BUS=unix:path=/run/user/$DUID/bus
+sb runuser -u "$DESK" -- env XDG_RUNTIME_DIR="/run/user/$DUID" DBUS_SESSION_BUS_ADDRESS="$BUS" DISPLAY=:57 sh -c '
 	dbus-daemon --session --address="$DBUS_SESSION_BUS_ADDRESS" --fork --nopidfile
 	setsid Xvfb :57 -nolisten tcp </dev/null >/tmp/xvfb.log 2>&1 &
 	for i in $(seq 100); do [ -S /tmp/.X11-unix/X57 ] && break; sleep 0.1; done
 	setsid dunst </dev/null >/tmp/dunst.log 2>&1 &'
-wait_for 15 "dunst serves org.freedesktop.Notifications" runuser -u "$DESK" -- env DBUS_SESSION_BUS_ADDRESS=$BUS \
+wait_for 15 "dunst serves org.freedesktop.Notifications" runuser -u "$DESK" -- env DBUS_SESSION_BUS_ADDRESS="$BUS" \
 	dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.GetNameOwner string:org.freedesktop.Notifications
 dpid=$(sb pgrep -u "$DESK" -x dunst)
 # A USER_PROCESS record (glibc's struct utmp, 384 bytes) for the user,

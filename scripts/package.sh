@@ -123,7 +123,6 @@ trap 'rm -rf "$tmp"' EXIT
 if commit=$(git rev-parse --short=12 HEAD 2>/dev/null); then
 	when=$(git log -1 --format=%cI)
 	what="Built from git commit $commit ($(git describe --tags --always --dirty --match 'v[0-9]*'))."
-
 else
 	when=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	what="Built outside a git checkout."
