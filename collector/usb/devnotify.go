@@ -158,12 +158,11 @@ func changeOf(action uint32, data []byte) (Change, bool) {
 // Windows has no such notifications, NewHotplug fails with an error
 // wrapping errors.ErrUnsupported and the caller rescans on a timer.
 type Hotplug struct {
-	queue   *changeQueue
-	out     chan Change
-	done    chan struct{}
-	closed  sync.Once
-	ctx     uintptr   // the callback's context value (Windows)
-	handles []uintptr // HCMNOTIFICATIONs (Windows)
+	queue  *changeQueue
+	out    chan Change
+	done   chan struct{}
+	closed sync.Once
+	sys    hotplugSys // the registrations (per OS)
 }
 
 // NewHotplug registers for device notifications.

@@ -29,6 +29,12 @@ type cmNotifyFilter struct {
 	_          [2*MaxDeviceIDLen - 16]byte
 }
 
+// hotplugSys holds a Hotplug's registrations.
+type hotplugSys struct {
+	ctx     uintptr   // the callback's context value
+	handles []uintptr // HCMNOTIFICATIONs
+}
+
 // hotplugs maps the context value given to CM_Register_Notification to
 // its Hotplug: the callback receives a number, never a Go pointer.
 var (
@@ -67,8 +73,8 @@ func (h *Hotplug) register() error {
 	if err := procCMRegisterNotification.Find(); err != nil {
 		return fmt.Errorf("device notifications: %w: %w", errors.ErrUnsupported, err)
 	}
-	h.ctx = hotplugSeq.Add(1)
-	hotplugs.Store(h.ctx, h)
+	h.sys.ctx = hotplugSeq.Add(1)
+	hotplugs.Store(h.sys.ctx, h)
 	cb := notifyCallback()
 	for _, g := range []struct {
 		name string
@@ -77,7 +83,7 @@ func (h *Hotplug) register() error {
 		f := cmNotifyFilter{filterType: cmNotifyFilterTypeDeviceInterface, classGUID: g.guid}
 		f.size = uint32(unsafe.Sizeof(f))
 		var handle uintptr
-		r, _, _ := procCMRegisterNotification.Call(uintptr(unsafe.Pointer(&f)), h.ctx, cb, uintptr(unsafe.Pointer(&handle)))
+		r, _, _ := procCMRegisterNotification.Call(uintptr(unsafe.Pointer(&f)), h.sys.ctx, cb, uintptr(unsafe.Pointer(&handle)))
 		if cr := crErr(r); cr != 0 {
 			h.unregister()
 			if cr == crErr(windows.CR_CALL_NOT_IMPLEMENTED) {
@@ -85,7 +91,7 @@ func (h *Hotplug) register() error {
 			}
 			return fmt.Errorf("device notifications for %s: CM_Register_Notification: %w", g.name, cr)
 		}
-		h.handles = append(h.handles, handle)
+		h.sys.handles = append(h.sys.handles, handle)
 	}
 	return nil
 }
@@ -94,13 +100,13 @@ func (h *Hotplug) register() error {
 // waits for callbacks in flight, so it must never run in one.
 func (h *Hotplug) unregister() error {
 	var errs []error
-	for _, handle := range h.handles {
+	for _, handle := range h.sys.handles {
 		r, _, _ := procCMUnregisterNotification.Call(handle)
 		if cr := crErr(r); cr != 0 {
 			errs = append(errs, fmt.Errorf("CM_Unregister_Notification: %w", cr))
 		}
 	}
-	h.handles = nil
-	hotplugs.Delete(h.ctx)
+	h.sys.handles = nil
+	hotplugs.Delete(h.sys.ctx)
 	return errors.Join(errs...)
 }

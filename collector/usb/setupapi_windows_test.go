@@ -101,9 +101,9 @@ func TestHotplugWindows(t *testing.T) {
 		t.Logf("device notifications unsupported here (Wine %q): %v", wintest.WineVersion(), err)
 		return
 	}
-	t.Logf("device notifications registered (%d handles)", len(h.handles))
-	if len(h.handles) != 2 {
-		t.Errorf("%d registrations, want 2 (USB devices, volumes)", len(h.handles))
+	t.Logf("device notifications registered (%d handles)", len(h.sys.handles))
+	if len(h.sys.handles) != 2 {
+		t.Errorf("%d registrations, want 2 (USB devices, volumes)", len(h.sys.handles))
 	}
 	// Nothing is plugged in during the test: no change (a volume could
 	// be mounted by someone else on a real machine; only log then).
@@ -126,7 +126,7 @@ func TestHotplugWindows(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Changes not closed by Close")
 	}
-	if _, ok := hotplugs.Load(h.ctx); ok {
+	if _, ok := hotplugs.Load(h.sys.ctx); ok {
 		t.Fatal("the callback's registry still holds the closed Hotplug")
 	}
 }
