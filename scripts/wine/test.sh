@@ -26,7 +26,9 @@
 # ${TMPDIR:-/tmp}/mamori-wine-<uid>; it must be a directory of this user
 # that nobody else can write (it holds DLLs that Wine loads), or the
 # script refuses it. Remove it to start afresh. MAMORI_WINE_KEEP=1 keeps
-# the run's prefix (its path is printed) for a look afterwards.
+# the run's prefix (its path is printed) for a look afterwards;
+# MAMORI_WINE_NO_OVERLAY=1 copies the template instead of mounting an
+# overlay (what happens anyway where mount fails, as for non-root users).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -99,7 +101,8 @@ run=$(mktemp -d "$cache/run.XXXXXX")
 prefix=$run/prefix
 mkdir -p "$run/upper" "$run/work" "$prefix"
 mounted=
-if mount -t overlay overlay -o "lowerdir=$template,upperdir=$run/upper,workdir=$run/work" "$prefix" 2>/dev/null; then
+if [ -z "${MAMORI_WINE_NO_OVERLAY:-}" ] &&
+  mount -t overlay overlay -o "lowerdir=$template,upperdir=$run/upper,workdir=$run/work" "$prefix" 2>/dev/null; then
   mounted=1
 else
   say "no overlay mount here; copying the template prefix"
