@@ -15,7 +15,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/mamori
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(HUB) ./cmd/mamori-hub
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(HUB) ./cmd/mamori-hub
 
 # The whole system on one machine: a hub on SQLite and the agent reporting
 # to it, with the example configs; state under the working tree. Ctrl-C

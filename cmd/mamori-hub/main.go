@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +55,7 @@ Usage:
   mamori-hub policy set FILE --config FILE [--by WHO]
                                                set the approved lists (YAML of the approved: section)
   mamori-hub policy get --config FILE          print the approved lists in force
+  mamori-hub version                           the hub's version
   mamori-hub service install --config FILE [--name NAME]
                                                install serve as a system service (starts at boot)
   mamori-hub service uninstall|start|stop|restart|status [--name NAME]
@@ -64,6 +66,10 @@ a token printed once cannot be shown again. serve refuses (exit 1) a config, TLS
 certificate or key, or SQLite database (or its directory) that someone other than
 root or this user owns or can write. Exit: 0 done, 1 error, 2 usage.
 `
+
+// version is the hub's version, set at build time (-ldflags -X
+// main.version=...).
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -79,15 +85,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "service" {
+	switch cmd {
+	case "service":
 		return cmdService(rest, stdout, stderr)
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "mamori-hub %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
 	}
 	if (cmd == "agent" || cmd == "admin" || cmd == "policy") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		cmd, rest = cmd+" "+rest[0], rest[1:]
+	} else if cmd == "agent" || cmd == "admin" || cmd == "policy" {
+		// A group alone lists its commands.
+		w, code := stdout, exitOK
+		if len(rest) > 0 && !isHelp(rest[0]) {
+			w, code = stderr, exitUsage
+		}
+		fmt.Fprintf(w, "Usage: mamori-hub %s SUBCOMMAND [flags]\n\nSubcommands:\n", cmd)
+		for line := range strings.Lines(usageText) {
+			if strings.HasPrefix(line, "  mamori-hub "+cmd+" ") {
+				fmt.Fprint(w, line)
+			}
+		}
+		return code
 	}
 	fl := flag.NewFlagSet("mamori-hub "+cmd, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.Usage = func() { fmt.Fprint(stderr, usageText) }
+	fl.Usage = func() {
+		// --help asked for it: the usage on stdout (a wrong flag gets
+		// the flag package's error on stderr first).
+		fmt.Fprint(stdout, usageText)
+	}
 	configPath := fl.String("config", defaultConfig, "the hub's config file")
 	by := fl.String("by", "", "policy set: who makes the change (default: the user running it)")
 	pos, err := parseInterleaved(fl, rest)
@@ -133,11 +163,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
+	// Every command that opens the database refuses a config others can
+	// write: whoever can would choose the database the command writes
+	// tokens and lists to.
+	if err := checkOwnership(cfg); err != nil {
+		fmt.Fprintf(stderr, "mamori-hub %s: %v\n", cmd, err)
+		return exitError
+	}
 	if cmd == "serve" {
-		if err := checkOwnership(cfg); err != nil {
-			fmt.Fprintf(stderr, "mamori-hub serve: %v\n", err)
-			return exitError
-		}
 		if err := serveHub(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
 			fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
 			return exitError
@@ -182,6 +215,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if who == "" {
 			who = currentUser()
 		}
+		// The same lists again make no new version: every agent would
+		// record a policy_changed that changes nothing.
+		cur, cerr := st.Policy(ctx)
+		if cerr == nil && cur.Approved == string(approved) {
+			fmt.Fprintf(stderr, "mamori-hub: the approved lists are unchanged: version %d (set %s by %s) stays in force\n",
+				cur.Version, cur.Changed.Format(time.RFC3339), cur.ChangedBy)
+			break
+		}
 		var p store.Policy
 		if p, err = st.SetPolicy(ctx, string(approved), who, now); err == nil {
 			fmt.Fprintf(stderr, "mamori-hub: approved lists version %d set by %s (sha256 %s)\n", p.Version, p.ChangedBy, p.Digest)
@@ -211,7 +252,30 @@ func serveHub(ctx context.Context, cfg *hub.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	return hub.New(cfg, st, logger).Run(ctx)
+	// SIGHUP would end the process (Go's default): the hub has nothing
+	// to reload, so it says so and goes on.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP: mamori-hub has nothing to reload; restart it to apply a changed config (agents, tokens and policy take effect at once)")
+		}
+	}()
+	logger.Info("starting", "version", version, "config", cfg.File, "database", redactDSN(cfg.Database), "retention", cfg.Retention.String())
+	err = hub.New(cfg, st, logger).Run(ctx)
+	logger.Info("stopped", "err", err)
+	return err
+}
+
+// redactDSN leaves a password out of a database URL shown in the log.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i >= 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
 }
 
 // checkOwnership refuses the files serve trusts (the config, the TLS

@@ -104,6 +104,9 @@ func TestCLIWhileServing(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"1"` {
 		t.Fatalf("policy: %d %s", resp.StatusCode, resp.Header.Get("ETag"))
 	}
+	if code, _, errOut := hubCmd(t, "policy", "set", lists, "--config", cfgFile); code != 0 || !strings.Contains(errOut, "unchanged: version 1") {
+		t.Fatalf("the same lists again: %d %s", code, errOut)
+	}
 	code, out, errOut = hubCmd(t, "policy", "get", "--config", cfgFile)
 	if code != 0 || !strings.Contains(out, "name: stick") || !strings.Contains(errOut, "by alice") {
 		t.Fatalf("policy get: %d %q %q", code, out, errOut)
@@ -166,5 +169,35 @@ func TestCLIErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: %d %q, want %d and %q", c.args, code, errOut, c.code, c.want)
 		}
+	}
+}
+
+// TestCLIHelpAndUnsafeConfig: help and version on stdout with exit 0, a
+// group alone lists its commands, and the commands that open the database
+// refuse a config others can write (it names the database they write to).
+func TestCLIHelpAndUnsafeConfig(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"agent"}, {"policy", "--help"}} {
+		if code, out, _ := hubCmd(t, args...); code != 0 || !strings.Contains(out, "mamori-hub") {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if code, out, _ := hubCmd(t, "version"); code != 0 || !strings.HasPrefix(out, "mamori-hub ") {
+		t.Errorf("version: exit %d %q", code, out)
+	}
+	if code, _, _ := hubCmd(t, "agent", "frob"); code != 2 {
+		t.Errorf("agent frob: exit %d, want 2", code)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte("version: 1\ndatabase: sqlite://hub.db\n"), 0o600)
+	os.Chmod(cfg, 0o666)
+	for _, args := range [][]string{{"agent", "add", "pc-1"}, {"admin", "token"}, {"policy", "get"}} {
+		code, _, errOut := hubCmd(t, append(args, "--config", cfg)...)
+		if code != 1 || !strings.Contains(errOut, "unsafe") {
+			t.Errorf("%v with a config others can write: exit %d\n%s", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "hub.db")); err == nil {
+		t.Error("a database was made through an unsafe config")
 	}
 }

@@ -103,7 +103,7 @@ func TestServiceUsage(t *testing.T) {
 	if code, _, stderr := hubCmd(t, "service", "install", "--name", name, "--config", bad); code != 1 || !strings.Contains(stderr, bad+":2:") {
 		t.Errorf("service install of a bad config: exit %d, want 1 naming %s:2:\n%s", code, bad, stderr)
 	}
-	if code, _, stderr := hubCmd(t, "serve", "--help"); code != 0 || !strings.Contains(stderr, "mamori-hub service install") {
-		t.Errorf("serve --help: exit %d, want the usage naming the service commands:\n%s", code, stderr)
+	if code, stdout, _ := hubCmd(t, "serve", "--help"); code != 0 || !strings.Contains(stdout, "mamori-hub service install") {
+		t.Errorf("serve --help: exit %d, want the usage on stdout naming the service commands:\n%s", code, stdout)
 	}
 }

@@ -158,11 +158,19 @@ func (a *API) route(path, method string, role store.Role, h handler) {
 			return
 		}
 		if role != "" && who.Role != role {
-			a.problem(w, http.StatusForbidden, fmt.Sprintf("a %s token may not use %s %s", who.Role, method, path))
+			a.problem(w, http.StatusForbidden, fmt.Sprintf("%s token may not use %s %s", article(string(who.Role)), method, path))
 			return
 		}
 		h(w, r, who)
 	})
+}
+
+// article is s with its indefinite article ("an agent", "a staff").
+func article(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }
 
 // statusWriter remembers the status of an answer (for the metrics of

@@ -151,7 +151,7 @@ func (e *UnsafeError) Error() string {
 	if e.Checked != "" && e.Checked != e.Path {
 		what = fmt.Sprintf("%s (on the way to %s)", e.Path, e.Checked)
 	}
-	return fmt.Sprintf("unsafe: %s %s: anyone who can write it can tamper with the agent's files; fix: %s", what, e.Problem, e.Fix)
+	return fmt.Sprintf("unsafe: %s %s: anyone who can write it can tamper with what the program reads and writes as root; fix: %s", what, e.Problem, e.Fix)
 }
 
 // errSymlink is the error for a symlink where ReadFileNoFollow wants a
