@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,7 +101,7 @@ func (a *Agent) startDesktop() (stop func()) {
 				group = ""
 			}
 		}
-		srv, err := localapi.Listen(localapi.Options{Path: path, Group: group, Mode: os.FileMode(o.SocketMode),
+		srv, err := localapi.Listen(localapi.Options{Path: path, Group: group, Mode: o.SocketMode,
 			Agent: "mamori " + Version, Status: d.status, OnShown: d.onShown, OnWatch: d.onWatch, PingInterval: o.PingInterval,
 			Logger: a.log.With("part", "localapi")})
 		if err != nil {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,6 +346,8 @@ func TestFallbackNotifierAsUser(t *testing.T) {
 	os.Chmod(rt, 0o700)
 	bus := notifytest.StartBus(t, notifytest.BusOptions{Socket: filepath.Join(rt, "bus"), UID: u.UID, GID: u.GID})
 	srv := notifytest.Serve(t, bus.Address)
+	// A directory that is no session: not owned by its uid.
+	must(t, os.Mkdir(filepath.Join(runUser, "4444"), 0o700))
 	utmp := filepath.Join(t.TempDir(), "utmp")
 	writeUtmp(t, utmp, u.Name)
 	bin := buildMamori(t)
@@ -368,8 +372,15 @@ func TestFallbackNotifierAsUser(t *testing.T) {
 	}
 	recs := e.waitWarnings("warning_shown", 1)
 	w := recs[0].Warning
-	if recs[0].Type != wire.TypeWarningShown || len(w.Shown) != 1 || w.Shown[0].UID != u.UID || w.Shown[0].User != u.Name || w.Shown[0].Via != wire.ViaStarted {
+	if recs[0].Type != wire.TypeWarningShown || len(w.Shown) != 1 || w.Shown[0].UID != u.UID || w.Shown[0].User != u.Name || w.Shown[0].Via != wire.ViaStarted || w.Reason != "" {
 		t.Fatalf("record %+v %+v", recs[0], w)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -407,5 +418,57 @@ func TestDesktopReplayOnConnect(t *testing.T) {
 	case w := <-ch2:
 		t.Fatalf("repeated to a notifier connecting again: %+v", w)
 	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// TestSessions: what counts as a desktop session: a runtime directory
+// named by a uid from MinUID on, it and its bus socket owned by that
+// uid, and, where utmp says, a live login. A uid the user database does
+// not know (a directory user) still counts, with its directory's group.
+func TestSessions(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: gives directories to other uids")
+	}
+	runUser := t.TempDir()
+	mk := func(name string, uid int, bus bool, busUID int) {
+		t.Helper()
+		dir := filepath.Join(runUser, name)
+		must(t, os.Mkdir(dir, 0o700))
+		must(t, os.Chown(dir, uid, uid+1))
+		if bus {
+			p := filepath.Join(dir, "bus")
+			ln, err := net.Listen("unix", p)
+			must(t, err)
+			t.Cleanup(func() { ln.Close() })
+			must(t, os.Chown(p, busUID, busUID))
+		}
+	}
+	mk("4343", 4343, true, 4343)  // a session of an unknown uid
+	mk("4444", 0, true, 4444)     // directory not the uid's
+	mk("4545", 4545, true, 0)     // bus not the uid's
+	mk("4646", 4646, false, 0)    // no bus
+	mk("999", 999, true, 999)     // a system uid
+	mk("04747", 4747, true, 4747) // not a uid as the kernel writes it
+	mk("root", 4848, true, 4848)
+	must(t, os.Symlink(filepath.Join(runUser, "4343"), filepath.Join(runUser, "4949")))
+	f := newSessionFinder(DesktopOptions{RunUserDir: runUser, Utmp: "-", NoStart: true}, "/proc").(*linuxSessions)
+	got, err := f.sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := session{UID: 4343, GID: 4344, Home: "/", RuntimeDir: filepath.Join(runUser, "4343"), Bus: busAddress(filepath.Join(runUser, "4343", "bus"))}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("sessions %+v, want %+v", got, want)
+	}
+	// A missing runtime directory: no sessions, no error.
+	f.runUser = filepath.Join(runUser, "none")
+	if got, err := f.sessions(); err != nil || len(got) != 0 {
+		t.Fatalf("no /run/user: %v, %v", got, err)
+	}
+	if got := busAddress("/run/user/1000/bus"); got != "unix:path=/run/user/1000/bus" {
+		t.Errorf("bus address %q", got)
+	}
+	if got := busAddress("/tmp/a b,c"); got != "unix:path=/tmp/a%20b%2cc" {
+		t.Errorf("bus address %q", got)
 	}
 }

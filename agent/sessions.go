@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/localapi"
@@ -48,12 +49,13 @@ type DesktopOptions struct {
 	NoStart       bool
 	// SocketMode is the local API socket's mode (zero: 0660, or 0600
 	// without a group); PingInterval its watchers' ping interval.
-	SocketMode   uint32
+	SocketMode   os.FileMode
 	PingInterval time.Duration
 }
 
-// session is a desktop session of one user: who, and the session bus
-// its notifier talks to.
+// session is a desktop session of one user: who (User "" when the user
+// database does not know the uid), and the session bus its notifier
+// talks to.
 type session struct {
 	UID, GID   int
 	User, Home string

@@ -80,26 +80,28 @@ func (f *linuxSessions) sessions() ([]session, error) {
 		}
 		dir := filepath.Join(f.runUser, e.Name())
 		bus := filepath.Join(dir, "bus")
-		if !ownedBy(dir, uid, fs.ModeDir) || !ownedBy(bus, uid, fs.ModeSocket) {
+		dirGID, ok := ownedBy(dir, uid, fs.ModeDir)
+		if _, busOK := ownedBy(bus, uid, fs.ModeSocket); !ok || !busOK {
 			continue
 		}
-		u, err := user.LookupId(e.Name())
-		if err != nil {
-			continue
-		}
-		if logged != nil && !logged[u.Username] {
-			continue
-		}
-		gid, err := strconv.Atoi(u.Gid)
-		if err != nil {
-			continue
-		}
-		s := session{UID: uid, GID: gid, User: u.Username, Home: u.HomeDir, RuntimeDir: dir,
-			Bus: busAddress(bus)}
-		if ids, err := u.GroupIds(); err == nil {
-			for _, g := range ids {
-				if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-					s.Groups = append(s.Groups, uint32(n))
+		s := session{UID: uid, GID: dirGID, Home: "/", RuntimeDir: dir, Bus: busAddress(bus)}
+		// The user database as this process reads it (/etc/passwd and
+		// /etc/group in a static build): a user it does not know (from
+		// LDAP, say) still gets a notifier, with the group of the runtime
+		// directory and no supplementary groups.
+		if u, err := user.LookupId(e.Name()); err == nil {
+			if logged != nil && !logged[u.Username] {
+				continue
+			}
+			s.User, s.Home = u.Username, u.HomeDir
+			if gid, err := strconv.Atoi(u.Gid); err == nil {
+				s.GID = gid
+			}
+			if ids, err := u.GroupIds(); err == nil {
+				for _, g := range ids {
+					if n, err := strconv.ParseUint(g, 10, 32); err == nil {
+						s.Groups = append(s.Groups, uint32(n))
+					}
 				}
 			}
 		}
@@ -126,14 +128,17 @@ func busAddress(path string) string {
 }
 
 // ownedBy reports whether path (not followed) is of type typ and owned
-// by uid.
-func ownedBy(path string, uid int, typ fs.FileMode) bool {
+// by uid, and returns its group.
+func ownedBy(path string, uid int, typ fs.FileMode) (gid int, ok bool) {
 	fi, err := os.Lstat(path)
 	if err != nil || fi.Mode().Type() != typ {
-		return false
+		return 0, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == uid
+	st, isStat := fi.Sys().(*syscall.Stat_t)
+	if !isStat || int(st.Uid) != uid {
+		return 0, false
+	}
+	return int(st.Gid), true
 }
 
 // utmp records (struct utmp of glibc on Linux, 64-bit and 32-bit alike:
@@ -204,8 +209,12 @@ func (f *linuxSessions) start(ctx context.Context, s session, w *localapi.Warnin
 	defer cancel()
 	cmd := exec.CommandContext(ctx, f.command[0], f.command[1:]...)
 	cmd.Dir = "/"
+	name := s.User
+	if name == "" {
+		name = strconv.Itoa(s.UID)
+	}
 	cmd.Env = []string{
-		"HOME=" + s.Home, "USER=" + s.User, "LOGNAME=" + s.User,
+		"HOME=" + s.Home, "USER=" + name, "LOGNAME=" + name,
 		"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
 		"XDG_RUNTIME_DIR=" + s.RuntimeDir, "DBUS_SESSION_BUS_ADDRESS=" + s.Bus,
 	}
