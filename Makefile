@@ -23,7 +23,7 @@ build:
 run: build
 	STATE=$(STATE) scripts/run.sh
 
-test: lint unit
+test: lint unit package-test
 
 lint:
 	@scripts/test-deps.sh
@@ -83,4 +83,4 @@ package-test:
 	scripts/package-test.sh
 
 clean:
-	rm -rf bin $(STATE)
+	rm -rf bin dist $(STATE)
