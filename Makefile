@@ -23,7 +23,7 @@ build:
 run: build
 	STATE=$(STATE) scripts/run.sh
 
-test: lint unit package-test
+test: lint unit package-test wine-test
 
 lint:
 	@scripts/test-deps.sh
