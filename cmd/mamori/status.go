@@ -65,7 +65,10 @@ func (s *socketFlags) path(warn func(string)) (string, error) {
 		if s.config != "" {
 			return "", err
 		}
-		warn(fmt.Sprintf("cannot read %s (%v); trying %s", file, err, config.DefaultLocalSocket))
+		if !errors.Is(err, fs.ErrPermission) {
+			// Unreadable to this user is the usual case, not worth a word.
+			warn(fmt.Sprintf("cannot read %s (%v); trying %s", file, err, config.DefaultLocalSocket))
+		}
 		return config.DefaultLocalSocket, nil
 	}
 	if cfg.Agent.LocalSocket == "" {
