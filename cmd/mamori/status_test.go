@@ -44,8 +44,8 @@ func TestWriteStatus(t *testing.T) {
 	last := now.Add(-90 * time.Second)
 	serial := "SN\x1b[2J"
 	st := &localapi.Status{Time: now,
-		Agent: localapi.AgentStatus{Version: "1.0", PID: 42, Started: now.Add(-time.Hour), AssetID: "PC-1", Language: "ja", ConfigDigest: strings.Repeat("ab", 32), ApprovedUSB: 3, PolicyVersion: 7},
-		USB:   []localapi.USBStatus{{Path: "1-2", VendorID: "0781", ProductID: "5583", Serial: &serial, Name: "SanDisk\tUltra", Storage: true, Verdict: "unapproved"}},
+		Agent:      localapi.AgentStatus{Version: "1.0", PID: 42, Started: now.Add(-time.Hour), AssetID: "PC-1", Language: "ja", ConfigDigest: strings.Repeat("ab", 32), ApprovedUSB: 3, PolicyVersion: 7},
+		USB:        []localapi.USBStatus{{Path: "1-2", VendorID: "0781", ProductID: "5583", Serial: &serial, Name: "SanDisk\tUltra", Storage: true, Verdict: "unapproved"}},
 		Interfaces: []localapi.LinkStatus{{Name: "wlan0", Kind: "wireless", Up: true, SSID: "cafe-free", Addresses: []string{"172.16.0.5/24"}, Verdict: "unapproved"}},
 		LAN:        localapi.LANStatus{Registered: 2, Unregistered: 101, UnregisteredDevices: []localapi.NeighbourStatus{{Interface: "eth0", MAC: "02:00:00:00:00:01", IP: "10.20.5.9"}}},
 		Violations: []localapi.OpenViolation{{Kind: "usb_storage_unapproved", Severity: "high", Device: "1-2", Texts: []localapi.Text{
