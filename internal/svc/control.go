@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -65,6 +66,10 @@ type Control struct {
 	// kardianos/service writes them); Uninstall removes the rc links
 	// kardianos leaves behind.
 	Etc string
+	// PackageUnitDirs are where the packages put their systemd units
+	// (/usr/lib/systemd/system, /lib/systemd/system on Linux when nil):
+	// Install refuses a name whose unit is there.
+	PackageUnitDirs []string
 	// Settle is how long Start and Restart watch the started service for
 	// ending at once; 0 means DefaultSettle.
 	Settle time.Duration
@@ -77,6 +82,16 @@ func (c *Control) Platform() string { return c.Service.Platform() }
 // Where says where the service is defined, for messages: the init
 // script, the unit file, or the Windows service.
 func (c *Control) Where() string { return where(c.Service.Platform(), c.etc(), c.Name) }
+
+func (c *Control) packageUnitDirs() []string {
+	if c.PackageUnitDirs != nil {
+		return c.PackageUnitDirs
+	}
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	return []string{"/usr/lib/systemd/system", "/lib/systemd/system"}
+}
 
 func (c *Control) etc() string {
 	if c.Etc == "" {
@@ -142,6 +157,15 @@ func (c *Control) Install() error {
 	}
 	if err := platformInstallCheck(c.Service.Platform()); err != nil {
 		return fmt.Errorf("service %s: install: %w", c.Name, err)
+	}
+	// A unit the .deb or .rpm installed is hardened; a unit written here
+	// under /etc/systemd/system would silently take its place.
+	for _, dir := range c.packageUnitDirs() {
+		unit := filepath.Join(dir, c.Name+".service")
+		if _, err := os.Stat(unit); err == nil {
+			return fmt.Errorf("service %s: %w: %s comes with the package; control it with systemctl (enable --now %s), or install under another --name",
+				c.Name, ErrInstalled, unit, c.Name)
+		}
 	}
 	if err := c.Service.Install(); err != nil {
 		c.Service.Uninstall()

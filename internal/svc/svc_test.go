@@ -1,6 +1,7 @@
 package svc
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -143,5 +144,31 @@ func TestInstallCheck(t *testing.T) {
 	}
 	if err := platformInstallCheck(PlatformSystemd); err != nil {
 		t.Errorf("systemd: %v", err)
+	}
+}
+
+// TestInstallRefusesPackageUnit: where a package installed the unit of
+// that name, install refuses rather than write a unit that would take the
+// hardened one's place.
+func TestInstallRefusesPackageUnit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("install checks for root first")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewControl(Spec{Name: "mamori-pkgtest", DisplayName: "t", Description: "t", Executable: exe, Arguments: []string{"service", "run"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c.PackageUnitDirs = []string{dir}
+	if err := os.WriteFile(filepath.Join(dir, "mamori-pkgtest.service"), []byte("[Service]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Install()
+	if !errors.Is(err, ErrInstalled) || !strings.Contains(err.Error(), "comes with the package") {
+		t.Fatalf("install over a package's unit: %v", err)
 	}
 }
