@@ -56,6 +56,8 @@ type desktop struct {
 	// replayed is when each open violation (uid and warning key) was
 	// last shown to a notifier that connected after it was recorded.
 	replayed map[string]time.Time
+	// stopping is set once stop has begun: no goroutine is started after.
+	stopping bool
 }
 
 // shownAck is a notifier's answer about a warning.
@@ -124,6 +126,9 @@ func (d *desktop) stop() {
 		d.srv.Close()
 	}
 	d.limit.close()
+	d.mu.Lock()
+	d.stopping = true
+	d.mu.Unlock()
 	d.cancel()
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
@@ -161,12 +166,27 @@ func (d *desktop) deliverAsync(w *localapi.Warning) {
 	case <-d.ctx.Done():
 		return
 	}
+	if !d.track(func() {
+		defer func() { <-d.sem }()
+		d.deliver(w)
+	}) {
+		<-d.sem
+	}
+}
+
+// track runs f on a goroutine stop waits for, unless stop has begun.
+func (d *desktop) track(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopping {
+		return false
+	}
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		defer func() { <-d.sem }()
-		d.deliver(w)
+		f()
 	}()
+	return true
 }
 
 // onShown takes a notifier's answer.
@@ -256,9 +276,7 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 	d.mu.Lock()
 	d.pending[w.ID] = acks
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
+	d.track(func() {
 		defer func() {
 			d.mu.Lock()
 			delete(d.pending, w.ID)
@@ -282,7 +300,7 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 			return
 		}
 		d.record(w, shown, reasons)
-	}()
+	})
 }
 
 // deliver hands w to the connected notifiers, waits for their answers,
