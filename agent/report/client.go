@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,35 +45,6 @@ func checkURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
-// readToken reads the agent's token from path, which must be a regular
-// file that only root or this user can change and that others cannot
-// read.
-func readToken(path string) (string, error) {
-	if path == "" {
-		return "", errors.New("report: no token_file")
-	}
-	if err := fsguard.CheckFile(path); err != nil {
-		return "", fmt.Errorf("report token: %w", err)
-	}
-	if err := checkSecret(path); err != nil {
-		return "", fmt.Errorf("report token: %w", err)
-	}
-	b, err := fsguard.ReadFile(path, 4096)
-	if err != nil {
-		return "", fmt.Errorf("report token: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" || strings.ContainsAny(tok, " \t\r\n") {
-		return "", fmt.Errorf("report token: %s must hold the token alone on one line", path)
-	}
-	for _, c := range []byte(tok) {
-		if c < 0x21 || c > 0x7e {
-			return "", fmt.Errorf("report token: %s holds a character a token cannot have", path)
-		}
-	}
-	return tok, nil
-}
-
 // reloadToken reads token_file again after the hub refused the token in
 // use, and takes the file's token when it differs: a token rotated on the
 // hub (mamori-hub agent rotate) and written to the file works without a
@@ -110,11 +80,8 @@ func newClient(c config.Report, timeout time.Duration) (*http.Client, error) {
 		tc.RootCAs = pool
 	}
 	if c.CertFile != "" || c.KeyFile != "" {
-		if err := fsguard.CheckFile(c.KeyFile); err != nil {
-			return nil, fmt.Errorf("report key_file: %w", err)
-		}
-		if err := checkSecret(c.KeyFile); err != nil {
-			return nil, fmt.Errorf("report key_file: %w", err)
+		if err := checkKeyFile(c.KeyFile); err != nil {
+			return nil, err
 		}
 		certPEM, err := fsguard.ReadFile(c.CertFile, 1<<20)
 		if err != nil {

@@ -2,6 +2,8 @@
 
 package report
 
+import "io/fs"
+
 // checkSecret does nothing here yet (ACLs are not inspected on Windows,
 // as in internal/fsguard).
-func checkSecret(string) error { return nil }
+func checkSecret(string, fs.FileInfo) error { return nil }

@@ -4,18 +4,15 @@ package report
 
 import (
 	"fmt"
-	"os"
+	"io/fs"
 )
 
-// checkSecret refuses a secret file (a token, a private key) that group
-// or others can read: anyone who reads the token can speak for this PC.
-func checkSecret(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
+// checkSecret refuses a secret file (a token, a private key), fi its
+// FileInfo, that group or others can read: anyone who reads the token
+// can speak for this PC.
+func checkSecret(path string, fi fs.FileInfo) error {
 	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
-		return fmt.Errorf("unsafe: %s is readable by group or others (mode %04o): anyone who reads it can speak for this PC; fix: chmod go-rwx %s", path, perm, path)
+		return fmt.Errorf("unsafe: %s is readable by group or others (mode %04o): anyone who reads it can speak for this PC; fix: chmod 600 %s", path, perm, path)
 	}
 	return nil
 }

@@ -7,6 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -227,5 +230,62 @@ func TestStopFlushes(t *testing.T) {
 	}
 	if n := r.q.Len(); n != 0 {
 		t.Errorf("%d events left queued after a stop with the hub up", n)
+	}
+}
+
+// TestCheckFilesAgreesWithNew: what CheckFiles (run, config check and
+// service install) refuses, New refuses with the same words, and the
+// reverse: an agent never starts with its reporting off because of its
+// token or key file.
+func TestCheckFilesAgreesWithNew(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		return p
+	}
+	good := file("good", "tok-1\n", 0o600)
+	type fileCase struct {
+		name  string
+		c     config.Report
+		parts []string // nil: accepted
+	}
+	cases := []fileCase{
+		{"good", config.Report{TokenFile: good}, nil},
+		{"empty", config.Report{TokenFile: file("empty", "", 0o600)}, []string{"report.token_file: ", "is empty", "mamori-hub agent add NAME > ", "chmod 600"}},
+		{"two lines", config.Report{TokenFile: file("two", "a\nb\n", 0o600)}, []string{"alone on one line"}},
+		{"missing", config.Report{TokenFile: filepath.Join(dir, "none")}, []string{"report.token_file: " + filepath.Join(dir, "none") + " does not exist; for a new token run `mamori-hub agent add NAME > "}},
+		{"not set", config.Report{}, []string{"report.token_file is not set"}},
+	}
+	if runtime.GOOS != "windows" {
+		cases = append(cases,
+			fileCase{"0644", config.Report{TokenFile: file("readable", "tok-1\n", 0o644)}, []string{"report.token_file: unsafe: ", "readable by group or others", "chmod 600 " + filepath.Join(dir, "readable")}},
+			fileCase{"key 0640", config.Report{TokenFile: good, CertFile: file("cert", "x", 0o644), KeyFile: file("key", "x", 0o640)}, []string{"report.key_file: unsafe: ", "chmod 600 " + filepath.Join(dir, "key")}})
+	}
+	for _, c := range cases {
+		c.c.URL = "https://hub.example"
+		checkErr := CheckFiles(c.c)
+		_, newErr := New(Options{Config: c.c, StateDir: t.TempDir()})
+		if c.parts == nil {
+			if checkErr != nil || newErr != nil {
+				t.Errorf("%s: CheckFiles %v, New %v; want both to accept", c.name, checkErr, newErr)
+			}
+			continue
+		}
+		if checkErr == nil || newErr == nil {
+			t.Errorf("%s: CheckFiles %v, New %v; want both to refuse", c.name, checkErr, newErr)
+			continue
+		}
+		if checkErr.Error() != newErr.Error() {
+			t.Errorf("%s: CheckFiles and New disagree:\n%v\n%v", c.name, checkErr, newErr)
+		}
+		for _, p := range c.parts {
+			if !strings.Contains(checkErr.Error(), p) {
+				t.Errorf("%s: error lacks %q:\n%v", c.name, p, checkErr)
+			}
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mamori-agent/mamori/agent"
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/agent/report"
 	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/fsguard"
 	"github.com/mamori-agent/mamori/internal/safe"
@@ -303,8 +304,13 @@ func (c *common) setup(name string, stderr io.Writer) (*slog.Logger, *config.Con
 // config, the hub token and the TLS CA, certificate and key of report:)
 // when someone other than root or this user owns or can write them, or
 // when they are missing: whoever can write them decides what the agent
-// approves, or where its reports and its token go. Every error names the
-// file (and its config key), the problem and the fix.
+// approves, or where its reports and its token go. The hub token and the
+// TLS key are secrets, checked by report.CheckFiles as the reporter takes
+// them: also refused when group or others can read them, and a token
+// file that is empty or does not hold one token, so that the agent never
+// starts with its reporting off (the hub would never hear of its
+// violations). Every error names the file (and its config key), the
+// problem and the fix.
 func checkOwnership(cfg *config.Config) error {
 	type file struct{ key, path string }
 	var files []file
@@ -313,8 +319,7 @@ func checkOwnership(cfg *config.Config) error {
 	}
 	r := cfg.Report
 	for _, f := range []file{{"metrics.web_config_file", cfg.Metrics.WebConfigFile},
-		{"report.token_file", r.TokenFile}, {"report.ca_file", r.CAFile},
-		{"report.cert_file", r.CertFile}, {"report.key_file", r.KeyFile}} {
+		{"report.ca_file", r.CAFile}, {"report.cert_file", r.CertFile}} {
 		if f.path != "" {
 			files = append(files, f)
 		}
@@ -327,6 +332,9 @@ func checkOwnership(cfg *config.Config) error {
 			}
 			errs = append(errs, err)
 		}
+	}
+	if err := report.CheckFiles(r); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,11 @@ func reportFixture(t *testing.T, f fixture) map[string]string {
 	section.WriteString("report:\n  url: http://127.0.0.1:9\n")
 	for _, key := range []string{"token_file", "ca_file", "cert_file", "key_file"} {
 		p := filepath.Join(dir, strings.TrimSuffix(key, "_file"))
-		must(t, os.WriteFile(p, []byte("not read: refused before\n"), 0o600))
+		content := "not read: refused before\n"
+		if key == "token_file" {
+			content = "tok-fixture\n" // a token: an invalid one is refused too
+		}
+		must(t, os.WriteFile(p, []byte(content), 0o600))
 		files[key] = p
 		fmt.Fprintf(&section, "  %s: %s\n", key, p)
 	}
