@@ -196,8 +196,9 @@ func (r *Reporter) do(ctx context.Context, path string, body []byte, res any, wh
 			out.retryAfter = 0
 			return out
 		}
-		r.failed("unauthorized", slog.LevelError, "THE HUB REFUSES THIS AGENT'S TOKEN: nothing reaches the hub until report.token_file holds a valid token (mamori-hub agent add); events stay queued",
-			"what", what, "status", code, "detail", problem(answer), "retry_in", r.opts.Backoff.Slow)
+		r.failed("unauthorized", slog.LevelError, "THE HUB REFUSES THIS AGENT'S TOKEN: nothing reaches the hub until report.token_file holds a valid token "+
+			"(mamori-hub agent add NAME, or agent rotate NAME for a PC already added; write it to report.token_file, mode 600); events stay queued",
+			"what", what, "status", code, "detail", problem(answer), "token_file", r.opts.Config.TokenFile, "retry_in", r.opts.Backoff.Slow)
 		out.verdict = unauthorized
 	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
 		r.failed("not_found", slog.LevelError, "the hub does not know this path: check report.url (the hub's base URL, without /api/v1); events stay queued",

@@ -158,7 +158,7 @@ func (r *Reporter) pullPolicy(ctx context.Context) bool {
 	sentAt := r.now()
 	resp, err := r.client.Do(req)
 	if err != nil {
-		r.log.Debug("cannot reach the hub for its approved lists; the lists in force stay", "err", err)
+		r.policyFailed("network", slog.LevelDebug, "cannot reach the hub for its approved lists; the lists in force stay", "err", err)
 		return false
 	}
 	defer resp.Body.Close()
@@ -170,13 +170,16 @@ func (r *Reporter) pullPolicy(ctx context.Context) bool {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotModified:
+		r.policyOK()
 		return true
 	case http.StatusNotFound:
+		r.policyOK()
 		r.log.Debug("the hub has no approved lists (mamori-hub policy set)", "detail", problem(body))
 		return true
 	default:
-		r.log.Log(context.Background(), levelFor(resp.StatusCode), "the hub did not hand out its approved lists; the lists in force stay",
-			"status", resp.StatusCode, "detail", problem(body))
+		detail := problem(body)
+		r.policyFailed(fmt.Sprintf("status %d: %s", resp.StatusCode, detail), levelFor(resp.StatusCode),
+			"the hub did not hand out its approved lists; the lists in force stay", "status", resp.StatusCode, "detail", detail)
 		return false
 	}
 	if err == nil && len(body) > maxPolicyBundle {
@@ -187,9 +190,10 @@ func (r *Reporter) pullPolicy(ctx context.Context) bool {
 		err = json.Unmarshal(body, &b)
 	}
 	if err != nil {
-		r.log.Warn("the hub's approved lists did not arrive whole; trying again", "err", err)
+		r.policyFailed("body: "+err.Error(), slog.LevelWarn, "the hub's approved lists did not arrive whole; trying again", "err", err)
 		return false
 	}
+	r.policyOK()
 	if !b.HubTime.IsZero() {
 		r.setOffset(b.HubTime, sentAt, recvAt)
 	}
@@ -216,6 +220,25 @@ func (r *Reporter) pullPolicy(ctx context.Context) bool {
 		"networks", len(lists.Networks), "lan_devices", len(lists.LANDevices))
 	r.opts.OnPolicy(&HubPolicy{Bundle: b, Lists: lists}, nil)
 	return true
+}
+
+// policyFailed logs a failed pull at level when its cause differs from
+// the last failed pull's, at debug when it is the same: a hub that
+// refuses the token is said once, not at each retry.
+func (r *Reporter) policyFailed(cause string, level slog.Level, msg string, attrs ...any) {
+	if cause == r.policyFailing {
+		level = slog.LevelDebug
+	}
+	r.policyFailing = cause
+	r.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// policyOK notes a pull the hub answered: the next failure is logged.
+func (r *Reporter) policyOK() {
+	if r.policyFailing != "" {
+		r.log.Debug("the hub answers the policy pull again", "after", r.policyFailing)
+		r.policyFailing = ""
+	}
 }
 
 // levelFor is the log level of a failed pull: a token or URL the hub

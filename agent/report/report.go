@@ -97,6 +97,10 @@ type Reporter struct {
 	// policyPoke wakes the policy pull when the hub names a version not
 	// seen yet.
 	policyPoke chan struct{}
+	// policyFailing is the cause of the last failed pull ("" after one
+	// that went through), to log a repeated failure once: the policy
+	// loop's own.
+	policyFailing string
 
 	startOnce sync.Once
 	// ctx is the context of every request, cancelled when Close's time
