@@ -5,7 +5,14 @@
 // stores an id once), and a heartbeat with the host's facts.
 //
 // Files: queue.go (the durable queue), report.go (Reporter: the sink, the
-// sender and the heartbeat), client.go (HTTP, TLS, the token), backoff.go.
+// sender, the stop), client.go (HTTP, TLS, the heartbeat), secret.go (the
+// token and key files, checked by CheckFiles as New takes them),
+// policy.go (the pull of the hub's approved lists), backoff.go.
+//
+// At stop (Close) the sender keeps sending for a bounded time
+// (Options.FlushTimeout): it gives up at once when the hub refuses the
+// token or does not know the URL, after two failures otherwise, and the
+// stop's failures are logged in one line at its end.
 package report
 
 import (
@@ -137,8 +144,9 @@ type failure struct {
 	attrs  []any
 }
 
-// New checks the config and the token file, opens the queue, and
-// registers the metrics. Start starts sending.
+// New checks the config, the token file and the key file (as CheckFiles
+// does), opens the queue, and registers the metrics. Start starts
+// sending.
 func New(opts Options) (*Reporter, error) {
 	c := opts.Config
 	if c.URL == "" {
