@@ -434,6 +434,9 @@ func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logg
 		Config: cfg, Roots: c.roots(), Logger: log,
 		Warner: warner,
 		Ready: func(url string) {
+			// The first scan and the replay of the audit log leave
+			// garbage too: give it back once the agent has settled.
+			debug.FreeOSMemory()
 			if url == "" {
 				log.Info("mamori running; metrics not served", "state_dir", cfg.Agent.StateDir)
 				fmt.Fprintf(stdout, "mamori %s running: audit log in %s, metrics not served (Ctrl-C stops)\n", agent.Version, cfg.Agent.StateDir)
