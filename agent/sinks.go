@@ -190,14 +190,14 @@ func (q *queuedSink) catchUp() {
 		if !behind {
 			return
 		}
-		entries, err := q.readAfter(from - 1)
-		if err != nil {
-			q.log(fmt.Errorf("reading back the audit records from %d: %w", from, err))
-		}
+		entries := q.readBack(from, upTo)
 		next := from
 		for _, e := range entries {
 			if e.Seq > upTo {
 				break // written since; the next round
+			}
+			if e.Seq < next {
+				continue // read twice across a rotation
 			}
 			if e.Seq > next {
 				q.rs.Lost(int(e.Seq - next))
@@ -225,6 +225,48 @@ func (q *queuedSink) catchUp() {
 		q.missFrom = next
 		q.mu.Unlock()
 	}
+}
+
+// readBack reads the records from through upTo back from the audit log.
+// The log is read without its lock while the agent appends (and rotates)
+// it: a read that crosses a rotation can miss or repeat records, so a
+// read that does not give from through upTo in a row is tried again, a
+// few times, before what it gave is taken.
+func (q *queuedSink) readBack(from, upTo uint64) []audit.Entry {
+	var entries []audit.Entry
+	for attempt := 0; attempt < readBackTries; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		}
+		var err error
+		entries, err = q.readAfter(from - 1)
+		if err != nil {
+			q.log(fmt.Errorf("reading back the audit records from %d: %w", from, err))
+		}
+		if inSequence(entries, from, upTo) {
+			break
+		}
+	}
+	return entries
+}
+
+// readBackTries is how often readBack reads before taking what it got.
+const readBackTries = 5
+
+// inSequence reports whether entries hold from through upTo, each once,
+// in order (records after upTo may follow).
+func inSequence(entries []audit.Entry, from, upTo uint64) bool {
+	next := from
+	for _, e := range entries {
+		if e.Seq > upTo {
+			break
+		}
+		if e.Seq != next {
+			return false
+		}
+		next++
+	}
+	return next == upTo+1
 }
 
 // close stops taking events and waits up to wait for the queued ones to
