@@ -9,10 +9,12 @@ import (
 )
 
 // startReporter starts the hub reporter when report.url is set and adds
-// it to the sinks: every audit record enters its durable queue. A
-// reporter that cannot start (a token file others can read, a damaged
-// queue directory) is logged as an error; the agent goes on recording
-// locally, and the hub sees it silent.
+// it to the sinks: every audit record enters its durable queue. A token
+// file that is missing, unsafe or not a token is refused before the agent
+// starts (report.CheckFiles, through mamori run's ownership check). A
+// reporter that cannot start for another reason (a damaged queue
+// directory) is logged as an error; the agent goes on recording locally,
+// and the hub sees it silent.
 func (a *Agent) startReporter() *report.Reporter {
 	rc := a.cfg.Report
 	if rc.URL == "" {
