@@ -1,0 +1,348 @@
+package media
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Windows drives: what the Windows half of the collector (drives_windows.go)
+// reads about each drive letter, and the pure rules, here, that turn a
+// Drive into a Volume. Keeping the rules pure lets them be tested on every
+// OS with drives shaped like real ones.
+
+// DriveType is what GetDriveType says of a drive's root directory: one of
+// the DRIVE_* values of winbase.h.
+type DriveType uint32
+
+// Drive types (winbase.h).
+const (
+	DriveUnknown   DriveType = 0 // DRIVE_UNKNOWN
+	DriveNoRootDir DriveType = 1 // DRIVE_NO_ROOT_DIR: no volume mounted there
+	DriveRemovable DriveType = 2 // DRIVE_REMOVABLE: floppies, most USB sticks, SD cards
+	DriveFixed     DriveType = 3 // DRIVE_FIXED: hard disks, and USB disks and SSDs
+	DriveRemote    DriveType = 4 // DRIVE_REMOTE: network drives
+	DriveCDROM     DriveType = 5 // DRIVE_CDROM
+	DriveRAMDisk   DriveType = 6 // DRIVE_RAMDISK
+)
+
+// String returns the drive type as a lower-case word ("removable",
+// "fixed"), or "type(N)" for a value winbase.h does not define.
+func (t DriveType) String() string {
+	switch t {
+	case DriveUnknown:
+		return "unknown"
+	case DriveNoRootDir:
+		return "no-root-dir"
+	case DriveRemovable:
+		return "removable"
+	case DriveFixed:
+		return "fixed"
+	case DriveRemote:
+		return "remote"
+	case DriveCDROM:
+		return "cdrom"
+	case DriveRAMDisk:
+		return "ramdisk"
+	}
+	return fmt.Sprintf("type(%d)", uint32(t))
+}
+
+// BusType is STORAGE_BUS_TYPE (ntddstor.h): the bus a disk hangs off, as
+// STORAGE_DEVICE_DESCRIPTOR.BusType reports it.
+type BusType uint32
+
+// Bus types (ntddstor.h).
+const (
+	BusUnknown    BusType = 0x00
+	BusSCSI       BusType = 0x01
+	BusATAPI      BusType = 0x02
+	BusATA        BusType = 0x03
+	Bus1394       BusType = 0x04
+	BusSSA        BusType = 0x05
+	BusFibre      BusType = 0x06
+	BusUSB        BusType = 0x07 // BusTypeUsb: USB sticks, USB disks and SSDs, UAS included
+	BusRAID       BusType = 0x08
+	BusISCSI      BusType = 0x09
+	BusSAS        BusType = 0x0A
+	BusSATA       BusType = 0x0B
+	BusSD         BusType = 0x0C
+	BusMMC        BusType = 0x0D
+	BusVirtual    BusType = 0x0E
+	BusFileVirt   BusType = 0x0F // BusTypeFileBackedVirtual: a mounted VHD or ISO
+	BusSpaces     BusType = 0x10
+	BusNVMe       BusType = 0x11
+	BusSCM        BusType = 0x12
+	BusUFS        BusType = 0x13
+	BusNVMeOF     BusType = 0x14
+	busTypeMaxKey BusType = 0x15
+)
+
+var busNames = [busTypeMaxKey]string{
+	"unknown", "scsi", "atapi", "ata", "1394", "ssa", "fibre", "usb", "raid", "iscsi",
+	"sas", "sata", "sd", "mmc", "virtual", "file-backed-virtual", "spaces", "nvme", "scm", "ufs", "nvmeof",
+}
+
+// String returns the bus as a lower-case word ("usb", "nvme", "sd"), or
+// "bus(N)" for a value ntddstor.h does not define.
+func (b BusType) String() string {
+	if b < busTypeMaxKey {
+		return busNames[b]
+	}
+	return fmt.Sprintf("bus(%d)", uint32(b))
+}
+
+// Drive is one drive letter as Windows describes it. Strings read from
+// the system (labels, names, the descriptor's vendor and product) are
+// sanitised (internal/safe); a fact that could not be read has its zero
+// value (or -1 for numbers) and Errors says why.
+type Drive struct {
+	// Letter is the drive letter, upper case: 'E'.
+	Letter byte
+	// Type is GetDriveType of "E:\".
+	Type DriveType
+	// VolumeName is GetVolumeNameForVolumeMountPoint of "E:\":
+	// `\\?\Volume{GUID}\`, "" when unknown.
+	VolumeName string
+	// DeviceName is QueryDosDevice of "E:": the volume's device,
+	// `\Device\HarddiskVolume5`, "" when unknown.
+	DeviceName string
+	// Label and FSName are GetVolumeInformation's volume label and file
+	// system name ("FAT32", "exFAT", "NTFS"); Serial is its volume serial
+	// and FSFlags its FILE_* flags. InfoOK says GetVolumeInformation
+	// answered: a locked BitLocker volume or an empty card reader does
+	// not.
+	Label   string
+	FSName  string
+	Serial  uint32
+	FSFlags uint32
+	InfoOK  bool
+	// Bus, RemovableMedia, Vendor and Product are the disk's
+	// STORAGE_DEVICE_DESCRIPTOR (IOCTL_STORAGE_QUERY_PROPERTY); BusKnown
+	// says the IOCTL answered.
+	Bus            BusType
+	BusKnown       bool
+	RemovableMedia bool
+	Vendor         string
+	Product        string
+	// Disk and Partition are IOCTL_STORAGE_GET_DEVICE_NUMBER's
+	// DeviceNumber (N of \\.\PhysicalDriveN) and PartitionNumber (0 for
+	// a disk without partitions); Disk is -1 when unknown.
+	Disk      int
+	Partition int
+	// Offset and Length are the volume's one extent on Disk
+	// (IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS), in bytes; ExtentOK says the
+	// volume lies in exactly one extent of a known disk.
+	Offset   int64
+	Length   int64
+	ExtentOK bool
+	// Size is the volume's length in bytes (IOCTL_DISK_GET_LENGTH_INFO,
+	// else Length), 0 when unknown.
+	Size int64
+	// Errors are the facts that could not be read, one sentence each.
+	Errors []string
+}
+
+// Root returns the drive's root directory, "E:\".
+func (d *Drive) Root() string { return string(d.Letter) + `:\` }
+
+// DiskName returns "PhysicalDriveN", the name the USB backend gives the
+// disk (usb.BlockDevice.Name, usb.SetupAPI.OwnerOf), or "" when the disk
+// number is unknown.
+func (d *Drive) DiskName() string {
+	if d.Disk < 0 {
+		return ""
+	}
+	return fmt.Sprintf("PhysicalDrive%d", d.Disk)
+}
+
+// fileReadOnlyVolume is FILE_READ_ONLY_VOLUME (winnt.h) in FSFlags.
+const fileReadOnlyVolume = 0x00080000
+
+// WindowsOptions configure WindowsVolumes.
+type WindowsOptions struct {
+	// DiskToUSB maps a disk's name, "PhysicalDriveN", to the Path of the
+	// USB device it belongs to: the USB backend's BlockDevices
+	// (usb.SetupAPI). It plays the part blockToUSB plays for Volumes.
+	DiskToUSB map[string]string
+	// CodePage decodes FAT labels that the first sectors carry when
+	// Windows gives none (see ProbeOptions); 0 reads them as UTF-8.
+	CodePage int
+	// Known, when set, returns the Volume already described for a drive
+	// (its argument carries Device, MountPoint, MajorMinor, BlockName and
+	// USBDevice as read now), so that a rescan does not probe a medium
+	// again: a probe reads the device, and a dying device can stall it.
+	// It is used only when all five fields agree.
+	Known func(Volume) (Volume, bool)
+}
+
+// keepDrive says whether a drive is removable storage the agent must see,
+// and the USB device it sits on ("" when not known): a drive on a disk a
+// USB device holds (DiskToUSB), on the USB bus (a USB SSD that says
+// DRIVE_FIXED), or removable by its drive type or its descriptor (a
+// floppy, an SD card reader on another bus). Network drives, internal
+// disks and internal optical drives are left out, as on Linux.
+func keepDrive(d *Drive, diskToUSB map[string]string) (usbPath string, keep bool) {
+	switch d.Type {
+	case DriveRemote, DriveNoRootDir, DriveUnknown:
+		return "", false
+	}
+	if name := d.DiskName(); name != "" {
+		if p, ok := diskToUSB[name]; ok && p != "" {
+			return p, true
+		}
+	}
+	if d.BusKnown && d.Bus == BusUSB {
+		return "", true
+	}
+	if d.Type == DriveRemovable {
+		return "", true
+	}
+	if d.BusKnown && d.RemovableMedia && d.Type != DriveCDROM {
+		return "", true
+	}
+	return "", false
+}
+
+// windowsFSType maps a file-system name GetVolumeInformation gives to the
+// name Linux and blkid use (FS* constants): "FAT", "FAT12", "FAT16" and
+// "FAT32" are "vfat", "exFAT" is "exfat", "NTFS" "ntfs", "CDFS"
+// "iso9660", "UDF" "udf"; anything else is lower-cased ("refs") and
+// sanitised by the caller.
+func windowsFSType(name string) string {
+	switch strings.ToUpper(name) {
+	case "":
+		return ""
+	case "FAT", "FAT12", "FAT16", "FAT32":
+		return FSVFAT
+	case "EXFAT":
+		return FSExFAT
+	case "NTFS":
+		return FSNTFS
+	case "CDFS":
+		return FSISO9660
+	case "UDF":
+		return FSUDF
+	}
+	return strings.ToLower(name)
+}
+
+// driveLetters returns the letters a GetLogicalDrives bit mask holds (bit
+// 0 is A:), in order.
+func driveLetters(mask uint32) []byte {
+	var out []byte
+	for i := range 26 {
+		if mask&(1<<i) != 0 {
+			out = append(out, byte('A'+i))
+		}
+	}
+	return out
+}
+
+// probeSource says where a probe read a volume's first sectors.
+type probeSource int
+
+const (
+	// probedDisk: the physical disk at the volume's extent, below any
+	// BitLocker filter, as the medium holds the bytes.
+	probedDisk probeSource = iota + 1
+	// probedVolume: the volume device itself. On Windows an unlocked
+	// BitLocker volume reads as its plain file system there, so a plain
+	// result is not proof of a plain medium.
+	probedVolume
+)
+
+// windowsVolume describes a kept drive as a Volume, from what Windows
+// said (d) and what the probe of its first sectors found (info, src,
+// perr; src 0 when it was not probed). The fields mean what they mean on
+// Linux, with Windows' names in them:
+//
+//   - Device is the volume's GUID path without the trailing backslash
+//     (`\\?\Volume{GUID}`), or `\\.\E:` when unknown; MountPoint is "E:\";
+//   - BlockName is the volume's device (`HarddiskVolume5`, the base of
+//     DeviceName), or "E:"; Backing is the disk under it, "PhysicalDriveN",
+//     as a dm-crypt mapping's backing device on Linux; MajorMinor is
+//     "disk:partition" ("2:1"), "" when the disk is unknown;
+//   - FSType is what the first sectors hold when the probe recognised a
+//     plain file system, else GetVolumeInformation's name mapped to the
+//     Linux name (windowsFSType); a disagreement is told in Error;
+//   - Label is Windows' label, else the one the first sectors carry;
+//     UUID the probe's (blkid's notation), else the volume serial as
+//     "XXXX-XXXX";
+//   - Encrypted and Encryption come from the probe only, and only when
+//     it read the disk (below BitLocker) or found a signature: a volume
+//     read through its own device that looks plain is not shown to be
+//     unencrypted, and Error says so. A BitLocker volume whose
+//     protection is suspended (ClearKey) is not encrypted. Nothing read
+//     is never "encrypted".
+func windowsVolume(d *Drive, usbPath string, info Info, src probeSource, perr error) Volume {
+	v := Volume{
+		Device:     `\\.\` + string(d.Letter) + ":",
+		BlockName:  string(d.Letter) + ":",
+		MountPoint: d.Root(),
+		USBDevice:  usbPath,
+		Size:       d.Size,
+		ReadOnly:   d.InfoOK && d.FSFlags&fileReadOnlyVolume != 0,
+	}
+	if n := strings.TrimSuffix(d.VolumeName, `\`); strings.HasPrefix(n, `\\?\Volume{`) {
+		v.Device = n
+	}
+	if i := strings.LastIndexByte(d.DeviceName, '\\'); i >= 0 && i+1 < len(d.DeviceName) {
+		v.BlockName = d.DeviceName[i+1:]
+	}
+	if disk := d.DiskName(); disk != "" {
+		v.Backing = disk
+		v.MajorMinor = fmt.Sprintf("%d:%d", d.Disk, d.Partition)
+	}
+	var errs []string
+	errs = append(errs, d.Errors...)
+	if !d.InfoOK {
+		errs = append(errs, "GetVolumeInformation gave nothing (locked, empty or unreadable)")
+	}
+	apiFS := windowsFSType(d.FSName)
+	v.FSType = apiFS
+	if src != 0 && info.Kind == KindFileSystem {
+		v.FSType = info.FSType
+		if apiFS != "" && apiFS != info.FSType {
+			errs = append(errs, fmt.Sprintf("Windows reports file system %s, the first sectors hold %s", d.FSName, info.FSType))
+		}
+	}
+	v.Label = d.Label
+	if v.Label == "" {
+		v.Label = info.Label
+	}
+	v.UUID = info.UUID
+	if v.UUID == "" && d.InfoOK && d.Serial != 0 {
+		v.UUID = serial32(d.Serial)
+	}
+	if perr != nil {
+		errs = append(errs, perr.Error())
+	}
+	v.ClearKey = info.ClearKey
+	if src != 0 {
+		v.Encryption = info.Encryption
+	}
+	v.Encrypted = v.Encryption != EncryptionNone
+	if src == probedVolume && !v.Encrypted && !v.ClearKey && perr == nil {
+		errs = append(errs, "first sectors read through the volume, not the disk: an unlocked BitLocker volume would read as plain")
+	}
+	if src == 0 && perr == nil {
+		errs = append(errs, "first sectors not read")
+	}
+	if !d.BusKnown {
+		errs = append(errs, "bus type unknown")
+	}
+	if usbPath == "" && d.BusKnown && d.Bus == BusUSB {
+		errs = append(errs, "on the USB bus, but no USB device holds "+orUnknown(d.DiskName()))
+	}
+	if len(errs) > 0 {
+		v.Error = strings.Join(errs, "\n")
+	}
+	return v
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "its disk (number unknown)"
+	}
+	return s
+}

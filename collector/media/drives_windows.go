@@ -1,0 +1,291 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/mamori-agent/mamori/internal/safe"
+)
+
+// Storage IOCTLs (winioctl.h).
+const (
+	ioctlStorageQueryProperty       = 0x002D1400 // STORAGE_PROPERTY_QUERY in, STORAGE_DEVICE_DESCRIPTOR out
+	ioctlStorageGetDeviceNumber     = 0x002D1080 // STORAGE_DEVICE_NUMBER out
+	ioctlVolumeGetVolumeDiskExtents = 0x00560000 // VOLUME_DISK_EXTENTS out
+	ioctlDiskGetDriveGeometry       = 0x00070000 // DISK_GEOMETRY out
+	ioctlDiskGetLengthInfo          = 0x0007405C // GET_LENGTH_INFORMATION out; needs read access
+)
+
+// ReadDrives describes every drive letter GetLogicalDrives reports, in
+// letter order. Network drives are named with their type only: asking a
+// network drive more can hang on a server that is gone. A failing
+// GetLogicalDrives gives no list and an error; facts about one drive that
+// could not be read are in its Errors.
+func ReadDrives() ([]Drive, error) {
+	mask, err := windows.GetLogicalDrives()
+	if err != nil {
+		return nil, fmt.Errorf("GetLogicalDrives: %w", err)
+	}
+	var out []Drive
+	for _, l := range driveLetters(mask) {
+		out = append(out, readDrive(l))
+	}
+	return out, nil
+}
+
+// readDrive reads what Windows says about drive letter l without reading
+// the medium: the drive type, the volume's names, the storage IOCTLs and
+// GetVolumeInformation.
+func readDrive(l byte) Drive {
+	d := Drive{Letter: l, Disk: -1}
+	root, _ := windows.UTF16PtrFromString(d.Root())
+	d.Type = DriveType(windows.GetDriveType(root))
+	switch d.Type {
+	case DriveRemote, DriveNoRootDir, DriveUnknown:
+		return d
+	}
+	fail := func(what string, err error) { d.Errors = append(d.Errors, fmt.Sprintf("%s: %v", what, err)) }
+
+	name := make([]uint16, 64)
+	if err := windows.GetVolumeNameForVolumeMountPoint(root, &name[0], uint32(len(name))); err == nil {
+		d.VolumeName = safe.String(windows.UTF16ToString(name))
+	} else {
+		fail("GetVolumeNameForVolumeMountPoint", err)
+	}
+	dos, _ := windows.UTF16PtrFromString(string(l) + ":")
+	target := make([]uint16, windows.MAX_PATH)
+	if n, err := windows.QueryDosDevice(dos, &target[0], uint32(len(target))); err == nil && n > 0 {
+		d.DeviceName = safe.String(windows.UTF16ToString(target)) // the first of a multi-string
+	} else if err != nil {
+		fail("QueryDosDevice", err)
+	}
+	readDriveIOCTLs(&d)
+
+	label := make([]uint16, windows.MAX_PATH+1)
+	fsName := make([]uint16, windows.MAX_PATH+1)
+	var maxLen uint32
+	if err := windows.GetVolumeInformation(root, &label[0], uint32(len(label)), &d.Serial, &maxLen, &d.FSFlags, &fsName[0], uint32(len(fsName))); err == nil {
+		d.InfoOK = true
+		d.Label = utf16Label(cutUTF16(label))
+		d.FSName = safe.String(windows.UTF16ToString(fsName))
+	} else {
+		fail("GetVolumeInformation", err)
+	}
+	return d
+}
+
+// readDriveIOCTLs asks the volume device `\\.\E:`, opened with no access
+// rights (enough for these IOCTLs, and possible while another process has
+// it open exclusively), for its bus, disk number and extent; the length
+// needs read access and is asked on a second handle.
+func readDriveIOCTLs(d *Drive) {
+	fail := func(what string, err error) { d.Errors = append(d.Errors, fmt.Sprintf("%s: %v", what, err)) }
+	path := `\\.\` + string(d.Letter) + ":"
+	p, _ := windows.UTF16PtrFromString(path)
+	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE)
+	h, err := windows.CreateFile(p, 0, share, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		fail("open "+path, err)
+		return
+	}
+	defer windows.CloseHandle(h)
+	query := [12]byte{} // STORAGE_PROPERTY_QUERY{StorageDeviceProperty, PropertyStandardQuery}
+	if b, err := ioctl(h, ioctlStorageQueryProperty, query[:], 1024); err == nil {
+		desc, perr := parseStorageDescriptor(b)
+		if perr != nil {
+			fail("IOCTL_STORAGE_QUERY_PROPERTY", perr)
+		}
+		if len(b) >= storageDescriptorMin {
+			d.Bus, d.BusKnown, d.RemovableMedia = desc.Bus, true, desc.RemovableMedia
+			d.Vendor, d.Product = desc.Vendor, desc.Product
+		}
+	} else {
+		fail("IOCTL_STORAGE_QUERY_PROPERTY", err)
+	}
+	if b, err := ioctl(h, ioctlStorageGetDeviceNumber, nil, 12); err == nil {
+		if n, err := parseDeviceNumber(b); err == nil && n.DeviceType == fileDeviceDisk {
+			d.Disk, d.Partition = n.Number, n.Partition
+		} else if err != nil {
+			fail("IOCTL_STORAGE_GET_DEVICE_NUMBER", err)
+		}
+	} else {
+		fail("IOCTL_STORAGE_GET_DEVICE_NUMBER", err)
+	}
+	if b, err := ioctl(h, ioctlVolumeGetVolumeDiskExtents, nil, 8+24*maxExtents); err == nil {
+		ext, err := parseDiskExtents(b)
+		switch {
+		case err != nil:
+			fail("IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS", err)
+		case len(ext) == 1 && (d.Disk < 0 || ext[0].Disk == d.Disk):
+			d.Disk, d.Offset, d.Length, d.ExtentOK = ext[0].Disk, ext[0].Offset, ext[0].Length, true
+			d.Size = ext[0].Length
+		default:
+			d.Errors = append(d.Errors, fmt.Sprintf("the volume spans %d disk extents", len(ext)))
+		}
+	} else {
+		fail("IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS", err)
+	}
+	if rh, err := windows.CreateFile(p, windows.GENERIC_READ, share, nil, windows.OPEN_EXISTING, 0, 0); err == nil {
+		if b, err := ioctl(rh, ioctlDiskGetLengthInfo, nil, 8); err == nil {
+			if n, err := parseLength(b); err == nil && n > 0 {
+				d.Size = n
+			}
+		}
+		windows.CloseHandle(rh)
+	}
+}
+
+// ioctl sends code to h with in and returns what the driver wrote, at
+// most outLen bytes.
+func ioctl(h windows.Handle, code uint32, in []byte, outLen int) ([]byte, error) {
+	out := make([]byte, outLen)
+	var inp *byte
+	if len(in) > 0 {
+		inp = &in[0]
+	}
+	var n uint32
+	if err := windows.DeviceIoControl(h, code, inp, uint32(len(in)), &out[0], uint32(len(out)), &n, nil); err != nil {
+		return nil, err
+	}
+	return out[:min(int(n), len(out))], nil
+}
+
+// WindowsVolumes describes the removable and USB volumes that have a
+// drive letter (see keepDrive for which) and probes each one's first
+// sectors read-only for its format, label and encryption (windowsVolume
+// says how the two sources are combined). The probe reads the physical
+// disk at the volume's extent when Windows names one, below BitLocker; it
+// reads the volume device itself otherwise (Wine, a volume spanning
+// disks). A drive that cannot be read gives a Volume with Error set; it
+// never hides the others. The error is that of GetLogicalDrives.
+func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
+	drives, err := ReadDrives()
+	if err != nil {
+		return nil, err
+	}
+	var vols []Volume
+	for i := range drives {
+		d := &drives[i]
+		usbPath, keep := keepDrive(d, opts.DiskToUSB)
+		if !keep {
+			continue
+		}
+		if opts.Known != nil {
+			now := windowsVolume(d, usbPath, Info{}, 0, nil)
+			if v, ok := opts.Known(now); ok && v.Device == now.Device && v.MountPoint == now.MountPoint &&
+				v.MajorMinor == now.MajorMinor && v.BlockName == now.BlockName && v.USBDevice == now.USBDevice {
+				vols = append(vols, v)
+				continue
+			}
+		}
+		info, src, perr := probeDrive(d, ProbeOptions{CodePage: opts.CodePage})
+		vols = append(vols, windowsVolume(d, usbPath, info, src, perr))
+	}
+	return vols, nil
+}
+
+// probeDrive probes a drive's first sectors: on its physical disk at its
+// extent when known, else through the volume device.
+func probeDrive(d *Drive, opts ProbeOptions) (Info, probeSource, error) {
+	if d.ExtentOK {
+		disk := `\\.\` + d.DiskName()
+		info, err := probeWindowsDevice(disk, d.Offset, d.Length, opts)
+		if err == nil {
+			return info, probedDisk, nil
+		}
+		// Reading the disk needs administrator rights; the volume may
+		// still be readable.
+		vinfo, src, verr := probeVolumeDevice(d, opts)
+		return vinfo, src, errors.Join(err, verr)
+	}
+	return probeVolumeDevice(d, opts)
+}
+
+func probeVolumeDevice(d *Drive, opts ProbeOptions) (Info, probeSource, error) {
+	info, err := probeWindowsDevice(`\\.\`+string(d.Letter)+":", 0, d.Size, opts)
+	if err != nil {
+		return info, 0, err
+	}
+	return info, probedVolume, nil
+}
+
+// ProbeDevice opens a Windows device read-only (`\\.\PhysicalDrive2`,
+// `\\.\E:`, `\\?\Volume{GUID}` without a trailing backslash) and probes
+// its first sectors (see Probe): the Windows counterpart of ProbeBlock.
+// Reads are made whole sectors, as raw devices require. Reading a
+// physical drive needs administrator rights.
+func ProbeDevice(path string, opts ProbeOptions) (Info, error) {
+	return probeWindowsDevice(path, 0, 0, opts)
+}
+
+// probeWindowsDevice probes length bytes of the device at path from offset
+// (the whole device when length is 0: its length is asked for).
+func probeWindowsDevice(path string, offset, length int64, opts ProbeOptions) (Info, error) {
+	shown := safe.String(path)
+	if strings.ContainsRune(path, 0) || !strings.HasPrefix(path, `\\`) {
+		return Info{}, fmt.Errorf("probe %s: not a device path", shown)
+	}
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe %s: %w", shown, err)
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe %s: open: %w", shown, err)
+	}
+	defer windows.CloseHandle(h)
+	sector := 512
+	if b, err := ioctl(h, ioctlDiskGetDriveGeometry, nil, 24); err == nil {
+		if s, err := parseSectorSize(b); err == nil {
+			sector = s
+		}
+	}
+	if length == 0 {
+		if b, err := ioctl(h, ioctlDiskGetLengthInfo, nil, 8); err == nil {
+			length, _ = parseLength(b)
+		}
+	}
+	if offset%int64(sector) != 0 {
+		return Info{}, fmt.Errorf("probe %s: offset %d is not a multiple of the %d-byte sector", shown, offset, sector)
+	}
+	r, err := newSectorReader(handleReader{h}, offset, length, sector)
+	if err != nil {
+		return Info{}, fmt.Errorf("probe %s: %w", shown, err)
+	}
+	info, err := ProbeWith(r, length, opts)
+	if err != nil {
+		return info, fmt.Errorf("probe %s: %w", shown, err)
+	}
+	return info, nil
+}
+
+// handleReader reads a synchronous handle at an offset (ReadFile with the
+// offset in an OVERLAPPED, which a synchronous handle takes as the
+// position to read from).
+type handleReader struct{ h windows.Handle }
+
+func (r handleReader) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if len(p) > 1<<30 {
+		p = p[:1<<30]
+	}
+	ov := windows.Overlapped{Offset: uint32(off), OffsetHigh: uint32(off >> 32)}
+	var n uint32
+	err := windows.ReadFile(r.h, p, &n, &ov)
+	if errors.Is(err, windows.ERROR_HANDLE_EOF) {
+		return int(n), io.EOF
+	}
+	if err != nil {
+		return int(n), err
+	}
+	if int(n) < len(p) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}

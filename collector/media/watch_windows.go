@@ -1,0 +1,104 @@
+package media
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/windows"
+)
+
+// DrivePollInterval is how often a MountWatcher on Windows looks at the
+// drive letters.
+const DrivePollInterval = time.Second
+
+// MountWatcher tells when the drive letters change: a letter appears or
+// goes (GetLogicalDrives), a letter's drive type changes, or another
+// volume takes a letter (GetVolumeNameForVolumeMountPoint). Windows sends
+// no event for this without a window; the watcher polls every
+// DrivePollInterval, and costs no more than those calls. The USB
+// backend's device notifications (collector/usb Hotplug) and the agent's
+// rescans see volumes too; this is what works everywhere, Wine included.
+//
+// Wait may be called from one goroutine at a time; Close may be called
+// from any goroutine, also while Wait blocks.
+type MountWatcher struct {
+	done     chan struct{}
+	once     sync.Once
+	interval time.Duration
+
+	mu   sync.Mutex // guards last
+	last []driveSig
+}
+
+// driveSig is what MountWatcher compares of one letter.
+type driveSig struct {
+	letter byte
+	typ    uint32
+	volume string
+}
+
+// NewMountWatcher starts watching the drive letters; procfs is not used on
+// Windows. Changes made before it returns are not reported: read the
+// volumes after creating the watcher, then Wait.
+func NewMountWatcher(procfs string) (*MountWatcher, error) {
+	w := &MountWatcher{done: make(chan struct{}), interval: DrivePollInterval}
+	w.last = driveSignature()
+	return w, nil
+}
+
+// driveSignature reads the letters, their types and volume names. Network
+// drives are named by type only (asking more can hang on a lost server).
+func driveSignature() []driveSig {
+	mask, err := windows.GetLogicalDrives()
+	if err != nil {
+		return nil
+	}
+	var out []driveSig
+	for _, l := range driveLetters(mask) {
+		s := driveSig{letter: l}
+		root, _ := windows.UTF16PtrFromString(string(l) + `:\`)
+		s.typ = windows.GetDriveType(root)
+		if s.typ != windows.DRIVE_REMOTE {
+			name := make([]uint16, 64)
+			if windows.GetVolumeNameForVolumeMountPoint(root, &name[0], uint32(len(name))) == nil {
+				s.volume = windows.UTF16ToString(name)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Wait blocks until the drive letters change, ctx is done, or the watcher
+// is closed. Several changes may be reported by one return: read all the
+// volumes again after Wait returns nil. It returns ctx.Err() or
+// ErrWatcherClosed when woken for those reasons.
+func (w *MountWatcher) Wait(ctx context.Context) error {
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return ErrWatcherClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		now := driveSignature()
+		w.mu.Lock()
+		changed := !slices.Equal(now, w.last)
+		w.last = now
+		w.mu.Unlock()
+		if changed {
+			return nil
+		}
+	}
+}
+
+// Close stops the watcher: a blocked Wait returns ErrWatcherClosed.
+func (w *MountWatcher) Close() error {
+	w.once.Do(func() { close(w.done) })
+	return nil
+}
