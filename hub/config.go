@@ -31,6 +31,7 @@ const (
 //
 //	version: 1
 //	listen: 127.0.0.1:8443
+//	metrics_listen: 127.0.0.1:9869   # optional: /metrics only there
 //	tls: {cert_file: /etc/mamori-hub/hub.crt, key_file: /etc/mamori-hub/hub.key}
 //	database: sqlite:///var/lib/mamori-hub/hub.db     # or postgres://user@host/db
 //	silent_after: 10m
@@ -40,6 +41,10 @@ type Config struct {
 	File string
 	// Listen is the address serve listens on.
 	Listen string
+	// MetricsListen, when set, is a separate address (plain HTTP) that
+	// serves /metrics, which Listen then does not: the agents reach
+	// Listen, and the metrics need not be open to them.
+	MetricsListen string
 	// TLS is the certificate and key; both empty means plain HTTP, which
 	// only a loopback Listen allows.
 	TLS TLS
@@ -95,7 +100,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, c.errs
 	}
 	var versionNode, tlsNode *yaml.Node
-	for _, kv := range c.mapping(root, "the config", []string{"version", "listen", "tls", "database", "silent_after", "retention"}) {
+	for _, kv := range c.mapping(root, "the config", []string{"version", "listen", "metrics_listen", "tls", "database", "silent_after", "retention"}) {
 		k, v := kv[0], kv[1]
 		if k.Value == "tls" {
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
@@ -120,6 +125,11 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 				c.errorf(v, "listen: want host:port, not "+strconv.Quote(val))
 			}
 			cfg.Listen = val
+		case "metrics_listen":
+			if _, _, err := net.SplitHostPort(val); err != nil {
+				c.errorf(v, "metrics_listen: want host:port (for example 127.0.0.1:9869), not "+strconv.Quote(val))
+			}
+			cfg.MetricsListen = val
 		case "database":
 			db, err := databaseURL(file, val)
 			if err != nil {

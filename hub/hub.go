@@ -47,7 +47,9 @@ func New(cfg *Config, st store.Store, logger *slog.Logger, opts ...Option) *Hub 
 	mux.Handle("/api/", a)
 	// The metrics need no token: restrict who reaches them by the listen
 	// address (or a firewall in front of the hub).
-	mux.Handle("GET /metrics", m.Handler())
+	if cfg.MetricsListen == "" {
+		mux.Handle("GET /metrics", m.Handler())
+	}
 	mux.Handle("/", web.New(web.Options{Store: st, Logger: logger.With("component", "web"), SilentAfter: cfg.SilentAfter, Now: o.now,
 		ViolationsCSV: a.ViolationsCSV, DevicesCSV: a.DevicesCSV}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +92,19 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
+	}
+	if h.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", h.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.metrics.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn)}
+		h.logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+		go msrv.Serve(mln)
+		defer msrv.Close()
 	}
 	if h.cfg.Retention > 0 {
 		pctx, cancel := context.WithCancel(ctx)
