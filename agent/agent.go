@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/agent/localapi"
 	"github.com/mamori-agent/mamori/agent/report"
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/collector/uevent"
@@ -138,6 +139,8 @@ type Agent struct {
 	// trusted is the hub-corrected clock approvals are judged by
 	// (trusted.go).
 	trusted trustedClock
+	// sources is the self-test of the event sources (selftest.go).
+	sources []localapi.SourceStatus
 
 	// local is the config as loaded from the file (and reloaded on
 	// SIGHUP); cfg is it merged with hub, the hub's approved lists in
@@ -234,7 +237,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := prepareStateDir(dir); err != nil {
 		return err
 	}
-	a.bootID = readBootID(a.coll.roots.Procfs)
+	a.bootID = a.coll.bootID()
 	prior, rdamage, rerr := replay(dir, a.bootID)
 	if rerr != nil {
 		a.log.Warn("could not read back the audit log; devices attached now count as new appearances", "err", rerr)
@@ -335,13 +338,20 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	// hand-off between receiving an event and acting on it.
 	a.mu.Lock()
 	src := a.opts.Uevents
-	if src == nil && !a.opts.NoUevents {
-		conn, err := uevent.Listen()
+	switch {
+	case src != nil:
+		a.noteSource(sourceDevices, localapi.SourceEvents, "")
+	case a.opts.NoUevents:
+		a.noteSource(sourceDevices, localapi.SourceRescans, "turned off")
+	default:
+		conn, err := a.coll.listenDevices()
 		if err != nil {
-			a.log.Warn("kernel uevent socket unavailable; relying on rescans", "err", err,
+			a.log.Warn(sourceDevices+" unavailable; relying on rescans", "err", err,
 				"rescan_interval", a.cfg.Agent.RescanInterval)
+			a.noteSourceErr(sourceDevices, err)
 		} else {
 			src = conn
+			a.noteSource(sourceDevices, localapi.SourceEvents, "")
 		}
 	}
 	if src != nil {
@@ -362,16 +372,24 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	go a.watchClock(ctx)
 	mountCh := make(chan struct{}, 1)
 	if !a.opts.NoMountWatch {
-		w, err := media.NewMountWatcher(a.coll.roots.Procfs)
-		if err != nil {
+		w, err := a.coll.mountWatcher()
+		switch {
+		case errors.Is(err, errSourceOff):
+			a.noteSourceErr(sourceMounts, err)
+		case err != nil:
 			a.log.Warn("mount watcher unavailable; mounts seen at rescans", "err", err)
-		} else {
+			a.noteSourceErr(sourceMounts, err)
+		default:
 			defer w.Close()
 			go watchMounts(ctx, w, mountCh, a.log)
+			a.noteSource(sourceMounts, localapi.SourceEvents, "")
 		}
+	} else {
+		a.noteSource(sourceMounts, localapi.SourceRescans, "turned off")
 	}
 
 	a.rescan("start")
+	a.logSelfTest()
 	interval := a.cfg.Agent.RescanInterval
 	a.mu.Unlock()
 	if a.opts.Ready != nil {

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"errors"
-	"io/fs"
 	"slices"
 	"strconv"
 
@@ -69,13 +67,11 @@ func (a *Agent) rescan(trigger string) {
 }
 
 // gone tells whether a device missing from a scan has really left: a
-// device that is there but could not be read this time has not.
+// device that is there but could not be read this time has not. A
+// backend that cannot read one device alone (libusb) goes by the scan.
 func (a *Agent) gone(path string) bool {
-	if a.cfg.USB.Backend == "libusb" {
-		return true
-	}
-	_, err := a.coll.sysfs.Device(path)
-	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+	_, err := a.coll.usb.Device(path)
+	if err == nil || !isGone(err) {
 		if err != nil {
 			a.log.Debug("device unreadable this scan; kept", "path", path, "err", err)
 		}
@@ -94,7 +90,7 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 		}
 		delete(a.departed, d.Path)
 	}
-	if d.DevNum == 0 && !d.IsRootHub() {
+	if d.DevNum == 0 && !d.IsRootHub() && a.coll.usb.Numbered() {
 		// Every attached device has a device number from its first
 		// uevent on; a read without one caught the device being torn
 		// down (its attributes go before its remove uevent comes).

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/mamori-agent/mamori/collector/media"
@@ -44,13 +42,17 @@ type Inventory struct {
 	Volumes []media.Volume
 }
 
-// sources bundles the USB and media collectors with their roots.
+// sources bundles the USB and media collectors with their roots. What
+// differs per OS (the USB backend, how volumes and the boot id are read,
+// what tells of device changes) is chosen once, by newUSBBackend and the
+// methods of backend_other.go and backend_windows.go.
 type sources struct {
-	roots  Roots
-	sysfs  usb.FS
-	enum   usb.Enumerator
-	closer func() error
-	log    *slog.Logger
+	roots Roots
+	// sysfs is the sysfs tree the volumes' block devices are mapped in
+	// (Linux), whatever the USB backend.
+	sysfs usb.FS
+	usb   usbBackend
+	log   *slog.Logger
 	// codePage decodes FAT labels when the mount does not say (932 for
 	// agent.language ja).
 	codePage int
@@ -59,42 +61,20 @@ type sources struct {
 func newSources(cfg *config.Config, roots Roots, log *slog.Logger) (*sources, error) {
 	roots = roots.withDefaults()
 	c := &sources{roots: roots, sysfs: usb.NewFS(roots.Sysfs), log: log, codePage: media.CodePageForLanguage(cfg.Agent.Language)}
-	c.enum = c.sysfs
-	if cfg.USB.Backend == "libusb" {
-		e, err := usb.NewLibusb(log)
-		if err != nil {
-			return nil, fmt.Errorf("usb backend libusb: %w", err)
-		}
-		c.enum = e
-		if cl, ok := e.(interface{ Close() error }); ok {
-			c.closer = cl.Close
-		}
+	b, err := newUSBBackend(cfg, roots, log)
+	if err != nil {
+		return nil, err
 	}
+	c.usb = b
 	return c, nil
 }
 
-func (c *sources) close() error {
-	if c.closer != nil {
-		return c.closer()
-	}
-	return nil
-}
+func (c *sources) close() error { return c.usb.Close() }
 
 // devices enumerates every USB device. Errors about single devices are
 // returned beside the devices that could be read.
 func (c *sources) devices() ([]usb.Device, error) {
-	return c.enum.Devices()
-}
-
-// volumes lists the mounted file systems that sit on USB block devices.
-func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media.Volume, error) {
-	blocks, berr := c.sysfs.USBBlockDevices()
-	mounts, err := media.ReadMountInfo(c.roots.Procfs)
-	if err != nil && len(mounts) == 0 {
-		return nil, errors.Join(berr, err)
-	}
-	vols := media.Volumes(mounts, blocks, media.Options{SysfsRoot: c.roots.Sysfs, DevRoot: c.roots.Dev, Known: known, CodePage: c.codePage})
-	return vols, errors.Join(berr, err)
+	return c.usb.Devices()
 }
 
 // Report is the result of one scan: the stable JSON of `mamori scan`.
@@ -268,22 +248,11 @@ func Scan(opts ScanOptions) (*Report, error) {
 // sysfs, or a procfs without self/mountinfo, is an error, never an empty
 // inventory.
 func (c *sources) check() error {
-	if c.enum == usb.Enumerator(c.sysfs) {
-		if err := c.sysfs.Check(); err != nil {
-			return err
-		}
+	if err := c.usb.Check(); err != nil {
+		return err
 	}
-	p := filepath.Join(c.roots.Procfs, "self", "mountinfo")
-	if _, err := os.Stat(p); err != nil {
-		return fmt.Errorf("procfs %s: cannot read the mounts: %w", c.roots.Procfs, err)
-	}
-	return nil
+	return c.checkVolumes()
 }
 
 // hasUSBBus reports whether the system has a USB bus to look at.
-func (c *sources) hasUSBBus() bool {
-	if c.enum != usb.Enumerator(c.sysfs) {
-		return true
-	}
-	return c.sysfs.HasUSBBus()
-}
+func (c *sources) hasUSBBus() bool { return c.usb.HasBus() }

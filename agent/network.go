@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mamori-agent/mamori/agent/localapi"
 	"github.com/mamori-agent/mamori/collector/network"
 	"github.com/mamori-agent/mamori/policy"
 	"github.com/mamori-agent/mamori/wire"
@@ -253,9 +254,11 @@ func (s *netState) snapshot() *network.Snapshot {
 // platform has none or the socket cannot be opened.
 func (a *Agent) openNetwork() NetworkSource {
 	if a.opts.NoNetwork {
+		a.noteSource(sourceNetwork, localapi.SourceOff, "turned off")
 		return nil
 	}
 	if a.opts.Network != nil {
+		a.noteSource(sourceNetwork, localapi.SourceEvents, "")
 		return a.opts.Network
 	}
 	m, err := network.Open(network.Options{Sysfs: a.opts.NetSysfs})
@@ -266,8 +269,12 @@ func (a *Agent) openNetwork() NetworkSource {
 			a.log.Warn("network source unavailable; network changes seen at rescans only", "err", err)
 			a.metrics.collectErrors.WithLabelValues("network").Inc()
 		}
+		// Without a source the network is not looked at, not even at
+		// the rescans.
+		a.noteSource(sourceNetwork, localapi.SourceOff, err.Error())
 		return nil
 	}
+	a.noteSource(sourceNetwork, networkState, networkDetail)
 	return m
 }
 

@@ -43,6 +43,7 @@ func (d *desktop) status() (*localapi.Status, error) {
 		st.Audit.LastSeq = a.audit.Last().Seq
 	}
 	st.Audit.Pending = len(a.pending.events)
+	st.Sources = a.sourcesStatus()
 	a.mu.Unlock()
 	if d.rep != nil {
 		st.Report = &localapi.ReportStatus{URL: cfg.Report.URL, Queue: d.rep.Queue().Len(), Dropped: d.rep.Queue().Dropped()}

@@ -45,11 +45,13 @@ func (a *Agent) handleUevent(ev uevent.Event, err error) {
 	if ev.Subsystem != "usb" && ev.Subsystem != "block" && ev.Subsystem != "scsi" {
 		return
 	}
-	if a.cfg.USB.Backend == "libusb" {
-		a.rescan("uevent")
+	bus, ok, err := a.coll.usb.OwnerOf(ev.DevPath)
+	if errors.Is(err, errors.ErrUnsupported) {
+		// The backend cannot map the event to a device (libusb, device
+		// notifications on Windows): look at everything again.
+		a.rescan(deviceTrigger)
 		return
 	}
-	bus, ok := a.coll.sysfs.OwnerOf(ev.DevPath)
 	if !ok {
 		return
 	}
@@ -60,7 +62,7 @@ func (a *Agent) handleUevent(ev uevent.Event, err error) {
 		}
 		a.removeDevice(bus, "uevent", cause)
 	} else {
-		d, err := a.coll.sysfs.Device(bus)
+		d, err := a.coll.usb.Device(bus)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			a.removeDevice(bus, "uevent", cause)

@@ -29,6 +29,34 @@ type Status struct {
 	Audit AuditStatus `json:"audit"`
 	// Notifiers are the notifiers connected now.
 	Notifiers []PeerStatus `json:"notifiers"`
+	// Sources are the agent's event sources as its self-test at start
+	// found them (and as they fared since): which tell of changes as they
+	// happen and which fell back to rescans, and why.
+	Sources []SourceStatus `json:"sources,omitempty"`
+}
+
+// States of an event source (SourceStatus.State).
+const (
+	// SourceEvents: changes arrive as they happen (uevents, rtnetlink,
+	// device notifications).
+	SourceEvents = "events"
+	// SourcePolling: looked at on a short timer of its own.
+	SourcePolling = "polling"
+	// SourceRescans: changes are seen at the rescans only
+	// (agent.rescan_interval); Detail says why.
+	SourceRescans = "rescans"
+	// SourceOff: not collected on this system; Detail says why.
+	SourceOff = "off"
+)
+
+// SourceStatus is one event source of the agent: "uevents", "mount
+// watch", "rtnetlink" on Linux; "device notifications", "IP change
+// notifications", "removable volumes" on Windows.
+type SourceStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Detail says why a source fell back or is off ("" when it works).
+	Detail string `json:"detail,omitempty"`
 }
 
 // AgentStatus is the agent itself.

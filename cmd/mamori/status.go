@@ -247,6 +247,7 @@ func writeStatus(w io.Writer, st *localapi.Status, now time.Time) {
 		fmt.Fprintf(w, ", %d events waiting for the log to take them", st.Audit.Pending)
 	}
 	fmt.Fprintln(w)
+	writeSources(w, st.Sources)
 	if len(st.Notifiers) == 0 {
 		fmt.Fprintln(w, "Desktop notifiers: none connected (the agent starts one in a desktop session when it warns)")
 	} else {
@@ -272,4 +273,26 @@ func ruleTitle(t localapi.Text) string {
 		return t.Title + "（" + t.Rule + "）"
 	}
 	return t.Title + " (" + t.Rule + ")"
+}
+
+// writeSources prints the self-test of the event sources: "Event
+// sources: uevents events, mount watch events, rtnetlink events", and a
+// line for each one that fell back to rescans or is off, with why.
+func writeSources(w io.Writer, sources []localapi.SourceStatus) {
+	if len(sources) == 0 {
+		return
+	}
+	var all []string
+	for _, s := range sources {
+		all = append(all, cell(s.Name)+" "+cell(s.State))
+	}
+	fmt.Fprintf(w, "Event sources / イベント源: %s\n", strings.Join(all, ", "))
+	for _, s := range sources {
+		switch s.State {
+		case localapi.SourceRescans:
+			fmt.Fprintf(w, "  %s: seen at rescans only (%s)\n", cell(s.Name), cell(s.Detail))
+		case localapi.SourceOff, localapi.SourcePolling:
+			fmt.Fprintf(w, "  %s: %s (%s)\n", cell(s.Name), cell(s.State), cell(s.Detail))
+		}
+	}
 }

@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/mamori-agent/mamori/collector/media"
+	"github.com/mamori-agent/mamori/collector/uevent"
+	"github.com/mamori-agent/mamori/collector/usb"
+	"github.com/mamori-agent/mamori/config"
+)
+
+// deviceTrigger is the trigger of the rescan a device notification
+// starts.
+const deviceTrigger = "device-notification"
+
+// newUSBBackend is SetupAPI: every USB device, its interfaces and the
+// disks beneath, with no audit policy, registry setting or window needed.
+// usb.backend libusb is refused (there is no libusb build for Windows);
+// the default, sysfs, means the system's own backend.
+func newUSBBackend(cfg *config.Config, roots Roots, log *slog.Logger) (usbBackend, error) {
+	if cfg.USB.Backend == "libusb" {
+		return nil, errors.New("usb backend libusb: not on Windows, where SetupAPI reads the devices (leave usb.backend out)")
+	}
+	return setupapiBackend{s: usb.NewSetupAPI(log)}, nil
+}
+
+// setupapiBackend reads USB devices through SetupAPI (usb.SetupAPI). A
+// device's path is its device instance id; there are no device numbers.
+type setupapiBackend struct{ s *usb.SetupAPI }
+
+func (b setupapiBackend) Name() string                           { return "setupapi" }
+func (b setupapiBackend) Devices() ([]usb.Device, error)         { return b.s.Devices() }
+func (b setupapiBackend) Device(path string) (usb.Device, error) { return b.s.Device(path) }
+func (b setupapiBackend) Check() error                           { return nil }
+func (b setupapiBackend) HasBus() bool                           { return true }
+func (b setupapiBackend) Numbered() bool                         { return false }
+func (b setupapiBackend) Close() error                           { return nil }
+
+// OwnerOf: a device notification names an interface, not what changed
+// below it; the agent reconciles with a full enumeration.
+func (b setupapiBackend) OwnerOf(string) (string, bool, error) {
+	return "", false, fmt.Errorf("device notifications are reconciled by a rescan: %w", errors.ErrUnsupported)
+}
+
+// errNoVolumes says why removable volumes are not read here yet.
+var errNoVolumes = fmt.Errorf("removable volumes: %w on Windows yet (collector/media reads Linux mounts only)", errSourceOff)
+
+// checkVolumes has nothing to check: there is no procfs.
+func (c *sources) checkVolumes() error { return nil }
+
+// volumes lists no volumes yet (errNoVolumes; the self-test says so).
+func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media.Volume, error) {
+	return nil, nil
+}
+
+// mountWatcher: there is no mount table to watch; volume arrivals come
+// as device notifications (GUID_DEVINTERFACE_VOLUME).
+func (c *sources) mountWatcher() (*media.MountWatcher, error) { return nil, errNoVolumes }
+
+// bootIDKey holds BootId, a DWORD Windows counts up at every boot (the
+// prefetcher's; absent under Wine).
+const (
+	bootIDKey   = `SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters`
+	bootIDValue = "BootId"
+)
+
+// bootID is "windows-boot-N" from BootId; "" when it cannot be read
+// (then devices attached at a restart of the agent count as new
+// appearances, as after a reboot).
+func (c *sources) bootID() string {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, bootIDKey, registry.QUERY_VALUE)
+	if err != nil {
+		return ""
+	}
+	defer k.Close()
+	n, _, err := k.GetIntegerValue(bootIDValue)
+	if err != nil {
+		return ""
+	}
+	return "windows-boot-" + strconv.FormatUint(n, 10)
+}
+
+// listenDevices registers for device notifications (CM_Register_Notification
+// for USB devices and volumes). Where Windows has none (Wine 8.0) the
+// error wraps errors.ErrUnsupported and the agent rescans on its timer.
+func (c *sources) listenDevices() (uevent.Source, error) {
+	h, err := usb.NewHotplug()
+	if err != nil {
+		return nil, err
+	}
+	return &hotplugSource{h: h}, nil
+}
+
+// hotplugSource hands device notifications to the agent's event loop as
+// events: each makes the agent enumerate again and reconcile (the
+// backend's OwnerOf is unsupported), a lost burst (usb.ChangeRescan)
+// included.
+type hotplugSource struct{ h *usb.Hotplug }
+
+// Receive waits for the next notification; uevent.ErrClosed after Close.
+func (s *hotplugSource) Receive() (uevent.Event, error) {
+	c, ok := <-s.h.Changes()
+	if !ok {
+		return uevent.Event{}, uevent.ErrClosed
+	}
+	return hotplugEvent(c, time.Now()), nil
+}
+
+// Close ends the registrations; a Receive waiting returns ErrClosed.
+func (s *hotplugSource) Close() error { return s.h.Close() }
+
+// hotplugEvent is the event a notification stands for: subsystem usb
+// for a USB device, block for a volume, action add, remove or change (a
+// lost burst).
+func hotplugEvent(c usb.Change, at time.Time) uevent.Event {
+	ev := uevent.Event{Action: "change", Subsystem: "usb", DevPath: c.Path, Received: at}
+	switch c.Action {
+	case usb.ChangeArrived:
+		ev.Action = "add"
+	case usb.ChangeRemoved:
+		ev.Action = "remove"
+	}
+	if c.Interface == "volume" {
+		ev.Subsystem = "block"
+	}
+	return ev
+}
