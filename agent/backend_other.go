@@ -49,4 +49,3 @@ func (c *sources) listenDevices() (uevent.Source, error) { return uevent.Listen(
 func (c *sources) mountWatcher() (*media.MountWatcher, error) {
 	return media.NewMountWatcher(c.roots.Procfs)
 }
-
