@@ -283,11 +283,11 @@ func windowsVolume(d *Drive, usbPath string, info Info, src probeSource, perr er
 		Size:       d.Size,
 		ReadOnly:   d.InfoOK && d.FSFlags&fileReadOnlyVolume != 0,
 	}
-	if n := strings.TrimSuffix(d.VolumeName, `\`); strings.HasPrefix(n, `\\?\Volume{`) {
-		v.Device = n
+	if n, ok := volumeGUIDPath(d.VolumeName); ok {
+		v.Device = strings.TrimSuffix(n, `\`)
 	}
-	if i := strings.LastIndexByte(d.DeviceName, '\\'); i >= 0 && i+1 < len(d.DeviceName) {
-		v.BlockName = d.DeviceName[i+1:]
+	if b := deviceBase(d.DeviceName); b != "" {
+		v.BlockName = b
 	}
 	if disk := d.DiskName(); disk != "" {
 		v.Backing = disk
@@ -345,4 +345,68 @@ func orUnknown(s string) string {
 		return "its disk (number unknown)"
 	}
 	return s
+}
+
+// volumeGUIDPath returns s when it is a volume GUID path,
+// `\\?\Volume{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}\` (what
+// GetVolumeNameForVolumeMountPoint gives), and false otherwise. Such a
+// path needs no escaping; anything else is not trusted as one.
+func volumeGUIDPath(s string) (string, bool) {
+	const prefix, guidLen = `\\?\Volume{`, 36
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok || len(rest) != guidLen+2 || rest[guidLen:] != `}\` {
+		return "", false
+	}
+	for i, c := range []byte(rest[:guidLen]) {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", false
+			}
+		default:
+			if _, ok := unhexDigit(c); !ok {
+				return "", false
+			}
+		}
+	}
+	return s, true
+}
+
+func unhexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// deviceBase returns the last element of an NT device name
+// (`\Device\HarddiskVolume5` gives "HarddiskVolume5") when it is made of
+// ASCII letters, digits, '_' and '-' only (at most 64), else "".
+func deviceBase(name string) string {
+	b := name[strings.LastIndexByte(name, '\\')+1:]
+	if b == "" || len(b) > 64 {
+		return ""
+	}
+	for _, c := range []byte(b) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return ""
+		}
+	}
+	return b
+}
+
+// printableASCII reports whether s is made of the characters 0x20-0x7E
+// only.
+func printableASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }

@@ -440,3 +440,28 @@ func FuzzParseDiskExtents(f *testing.F) {
 		}
 	})
 }
+
+func TestVolumeGUIDPathAndDeviceBase(t *testing.T) {
+	for s, ok := range map[string]bool{
+		`\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}\`:  true,
+		`\\?\Volume{00000000-0000-0000-0000-000000000052}\`:  true,
+		`\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}`:   false,
+		`\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e696g}\`:  false,
+		`\\?\Volume{0c1f0e6a_1c2b-11ef-9a3e-806e6f6e6963}\`:  false,
+		`\\.\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}\`:  false,
+		`\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}\x`: false,
+		"": false,
+	} {
+		if _, got := volumeGUIDPath(s); got != ok {
+			t.Errorf("volumeGUIDPath(%q) = %v", s, got)
+		}
+	}
+	for in, want := range map[string]string{
+		`\Device\HarddiskVolume5`: "HarddiskVolume5", `\Device\Harddisk1`: "Harddisk1", `\Device\Floppy0`: "Floppy0",
+		`\Device\`: "", `\Device\a b`: "", "plain": "plain", `\Device\` + strings.Repeat("x", 65): "", `\Device\x` + "\x1b": "",
+	} {
+		if got := deviceBase(in); got != want {
+			t.Errorf("deviceBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

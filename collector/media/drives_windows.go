@@ -32,14 +32,18 @@ func ReadDrives() ([]Drive, error) {
 	}
 	var out []Drive
 	for _, l := range driveLetters(mask) {
-		out = append(out, readDrive(l))
+		d := readDrive(l)
+		if d.Type != DriveRemote && d.Type != DriveNoRootDir && d.Type != DriveUnknown {
+			readVolumeInformation(&d)
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }
 
 // readDrive reads what Windows says about drive letter l without reading
-// the medium: the drive type, the volume's names, the storage IOCTLs and
-// GetVolumeInformation.
+// the medium or asking its file system: the drive type, the volume's
+// names and the storage IOCTLs.
 func readDrive(l byte) Drive {
 	d := Drive{Letter: l, Disk: -1}
 	root, _ := windows.UTF16PtrFromString(d.Root())
@@ -52,19 +56,35 @@ func readDrive(l byte) Drive {
 
 	name := make([]uint16, 64)
 	if err := windows.GetVolumeNameForVolumeMountPoint(root, &name[0], uint32(len(name))); err == nil {
-		d.VolumeName = safe.String(windows.UTF16ToString(name))
+		if n, ok := volumeGUIDPath(windows.UTF16ToString(name)); ok {
+			d.VolumeName = n
+		} else {
+			fail("GetVolumeNameForVolumeMountPoint", fmt.Errorf("%q is not a volume GUID path", safe.String(windows.UTF16ToString(name))))
+		}
 	} else {
 		fail("GetVolumeNameForVolumeMountPoint", err)
 	}
 	dos, _ := windows.UTF16PtrFromString(string(l) + ":")
 	target := make([]uint16, windows.MAX_PATH)
 	if n, err := windows.QueryDosDevice(dos, &target[0], uint32(len(target))); err == nil && n > 0 {
-		d.DeviceName = safe.String(windows.UTF16ToString(target)) // the first of a multi-string
+		// The first of a multi-string. NT device names are printable
+		// ASCII; anything else is escaped.
+		if n := windows.UTF16ToString(target); printableASCII(n) {
+			d.DeviceName = n
+		} else {
+			d.DeviceName = safe.String(n)
+		}
 	} else if err != nil {
 		fail("QueryDosDevice", err)
 	}
 	readDriveIOCTLs(&d)
+	return d
+}
 
+// readVolumeInformation fills a drive's label, file system, serial and
+// flags from GetVolumeInformation.
+func readVolumeInformation(d *Drive) {
+	root, _ := windows.UTF16PtrFromString(d.Root())
 	label := make([]uint16, windows.MAX_PATH+1)
 	fsName := make([]uint16, windows.MAX_PATH+1)
 	var maxLen uint32
@@ -73,9 +93,8 @@ func readDrive(l byte) Drive {
 		d.Label = utf16Label(cutUTF16(label))
 		d.FSName = safe.String(windows.UTF16ToString(fsName))
 	} else {
-		fail("GetVolumeInformation", err)
+		d.Errors = append(d.Errors, fmt.Sprintf("GetVolumeInformation: %v", err))
 	}
-	return d
 }
 
 // readDriveIOCTLs asks the volume device `\\.\E:`, opened with no access
@@ -160,20 +179,24 @@ func ioctl(h windows.Handle, code uint32, in []byte, outLen int) ([]byte, error)
 // says how the two sources are combined). The probe reads the physical
 // disk at the volume's extent when Windows names one, below BitLocker; it
 // reads the volume device itself otherwise (Wine, a volume spanning
-// disks). A drive that cannot be read gives a Volume with Error set; it
-// never hides the others. The error is that of GetLogicalDrives.
+// disks). Drives that are not kept are asked nothing beyond their type
+// and storage IOCTLs (a network drive only its type). A drive that cannot
+// be read gives a Volume with Error set; it never hides the others. The
+// error is that of GetLogicalDrives.
 func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
-	drives, err := ReadDrives()
+	mask, err := windows.GetLogicalDrives()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GetLogicalDrives: %w", err)
 	}
 	var vols []Volume
-	for i := range drives {
-		d := &drives[i]
+	for _, l := range driveLetters(mask) {
+		drive := readDrive(l)
+		d := &drive
 		usbPath, keep := keepDrive(d, opts.DiskToUSB)
 		if !keep {
 			continue
 		}
+		readVolumeInformation(d)
 		if opts.Known != nil {
 			now := windowsVolume(d, usbPath, Info{}, 0, nil)
 			if v, ok := opts.Known(now); ok && v.Device == now.Device && v.MountPoint == now.MountPoint &&

@@ -6,6 +6,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mamori-agent/mamori/internal/safe"
+	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
 func TestParseMountInfo(t *testing.T) {
@@ -129,8 +132,8 @@ func TestReadMountInfo(t *testing.T) {
 			t.Errorf("no / among %d mounts", len(got))
 		}
 	}
-	dir := t.TempDir()
-	if _, err := ReadMountInfo(dir); err == nil || !strings.Contains(err.Error(), "read "+filepath.Join(dir, "self", "mountinfo")) {
+	dir := wintest.TempDir(t)
+	if _, err := ReadMountInfo(dir); err == nil || !strings.Contains(err.Error(), "read "+safe.String(filepath.Join(dir, "self", "mountinfo"))) {
 		t.Errorf("missing file: error = %v", err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "self"), 0o755); err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
 // ---- helpers -----------------------------------------------------------------
@@ -117,6 +119,7 @@ func compactBitLocker(t testing.TB, name string) []byte {
 // where every test must run.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
+	skipLinuxTools(t, name)
 	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
@@ -144,7 +147,7 @@ func run(t *testing.T, name string, args ...string) {
 // sparseFile makes an empty file of the given size.
 func sparseFile(t *testing.T, size int64) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "img")
+	p := filepath.Join(wintest.TempDir(t), "img")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +401,7 @@ func TestProbeMkfs(t *testing.T) {
 
 func TestProbeLUKS(t *testing.T) {
 	needTool(t, "cryptsetup")
-	key := filepath.Join(t.TempDir(), "key")
+	key := filepath.Join(wintest.TempDir(t), "key")
 	if err := os.WriteFile(key, []byte("not a secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +567,7 @@ func TestProbeFAT32LabelInLaterCluster(t *testing.T) {
 		t.Skip("mtools not installed")
 	}
 	// Relabel after filling, so the new label entry is written at the end.
-	src := filepath.Join(t.TempDir(), "f")
+	src := filepath.Join(wintest.TempDir(t), "f")
 	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -764,7 +767,7 @@ func BenchmarkProbe(b *testing.B) {
 // blkidBytes is blkid on an image held in memory.
 func blkidBytes(t *testing.T, b []byte) map[string]string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "img")
+	p := filepath.Join(wintest.TempDir(t), "img")
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package media
 
 import (
 	"bytes"
-	"compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -67,23 +65,6 @@ func (s *fakeSys) slave(upper, lower string) {
 	if err := os.Symlink(filepath.Join("..", "..", lower), filepath.Join(dir, lower)); err != nil {
 		s.t.Fatal(err)
 	}
-}
-
-func testImage(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "images", name+".img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 func TestVolumes(t *testing.T) {

@@ -1,0 +1,283 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamori-agent/mamori/internal/wintest"
+)
+
+func TestReadDrivesSystemDrive(t *testing.T) {
+	drives, err := ReadDrives()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := os.Getenv("SystemDrive") // "C:"
+	if len(sys) != 2 || sys[1] != ':' {
+		t.Skipf("SystemDrive is %q", sys)
+	}
+	for _, d := range drives {
+		if d.Letter != strings.ToUpper(sys)[0] {
+			continue
+		}
+		t.Logf("%c: type %s, volume %s, device %s, fs %q, label %q, bus %s (known %v), disk %d partition %d, errors %q",
+			d.Letter, d.Type, d.VolumeName, d.DeviceName, d.FSName, d.Label, d.Bus, d.BusKnown, d.Disk, d.Partition, d.Errors)
+		if d.Type != DriveFixed || !d.InfoOK || d.FSName == "" {
+			t.Errorf("system drive %c: %+v", d.Letter, d)
+		}
+		return
+	}
+	t.Errorf("system drive %s not among %d drives", sys, len(drives))
+}
+
+// writeImage writes img, padded with zeros to size bytes, to a new file
+// and returns its Windows path.
+func writeImage(t *testing.T, dir string, img []byte, size int) string {
+	t.Helper()
+	p := filepath.Join(dir, "medium.img")
+	buf := make([]byte, max(size, len(img)))
+	copy(buf, img)
+	if err := os.WriteFile(p, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mapRemovable maps a new drive letter as a removable drive ("floppy")
+// whose device is the image file and whose root is an empty directory, and
+// returns the letter.
+func mapRemovable(t *testing.T, img []byte) byte {
+	t.Helper()
+	dir := wintest.TempDir(t)
+	p := writeImage(t, dir, img, 1<<20)
+	mnt := filepath.Join(dir, "root")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := freeLetter(t)
+	defineWineDrive(t, l, DriveRemovable, unixPath(t, mnt), unixPath(t, p))
+	return l
+}
+
+func volumeAt(vols []Volume, letter byte) *Volume {
+	for i := range vols {
+		if vols[i].MountPoint == string(letter)+`:\` {
+			return &vols[i]
+		}
+	}
+	return nil
+}
+
+// TestWineRemovableFATImage maps a FAT image made by mkfs.vfat -n "MY
+// STICK" (testdata/images) as a removable drive and reads it as the agent
+// would: the watcher sees the letter come, the drive type is removable,
+// the volume is kept, and the label, file system and serial come from
+// its first sectors, read through \\.\X:.
+func TestWineRemovableFATImage(t *testing.T) {
+	needWine(t)
+	img := fuzzSeeds(t)["fat12.img"]
+	want, err := Probe(bytes.NewReader(img), 0)
+	if err != nil || want.Label != "MY STICK" {
+		t.Fatalf("fixture: %+v %v", want, err)
+	}
+	w, err := NewMountWatcher("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	l := mapRemovable(t, img)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Wait(ctx); err != nil {
+		t.Errorf("the watcher did not see drive %c: come: %v", l, err)
+	}
+
+	drives, err := ReadDrives()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d *Drive
+	for i := range drives {
+		if drives[i].Letter == l {
+			d = &drives[i]
+		}
+	}
+	if d == nil {
+		t.Fatalf("drive %c: not listed", l)
+	}
+	t.Logf("Wine's drive %c: type %s, volume %s, device %s, GetVolumeInformation ok %v fs %q label %q serial %08x, bus %s (known %v), disk %d partition %d, extent %v, errors %q",
+		l, d.Type, d.VolumeName, d.DeviceName, d.InfoOK, d.FSName, d.Label, d.Serial, d.Bus, d.BusKnown, d.Disk, d.Partition, d.ExtentOK, d.Errors)
+	if d.Type != DriveRemovable {
+		t.Errorf("drive type %s, want removable", d.Type)
+	}
+
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := volumeAt(vols, l)
+	if v == nil {
+		t.Fatalf("drive %c: not among the volumes %+v", l, vols)
+	}
+	t.Logf("volume: %+v", *v)
+	if v.Label != "MY STICK" || v.FSType != FSVFAT || v.UUID != want.UUID || v.Encrypted || v.USBDevice != "" ||
+		!strings.HasPrefix(v.Device, `\\?\Volume{`) || strings.HasSuffix(v.Device, `\`) {
+		t.Errorf("volume %+v, want label MY STICK, vfat, UUID %s, not encrypted", *v, want.UUID)
+	}
+	if sys := os.Getenv("SystemDrive"); sys != "" && volumeAt(vols, sys[0]) != nil {
+		t.Errorf("the system drive %s is among the removable volumes", sys)
+	}
+
+	info, err := ProbeDevice(`\\.\`+string(l)+":", ProbeOptions{})
+	if err != nil || info.Label != "MY STICK" || info.FSType != FSVFAT {
+		t.Errorf("ProbeDevice: %+v, %v", info, err)
+	}
+
+	// A known volume is not probed again.
+	marker := *v
+	marker.Label = "FROM KNOWN"
+	vols, err = WindowsVolumes(WindowsOptions{Known: func(now Volume) (Volume, bool) {
+		if now.MountPoint == v.MountPoint {
+			return marker, true
+		}
+		return Volume{}, false
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := volumeAt(vols, l); got == nil || got.Label != "FROM KNOWN" {
+		t.Errorf("Known not used: %+v", got)
+	}
+}
+
+// TestWineRemovableBitLockerToGo maps a BitLocker To Go medium made on
+// Windows (cryptsetup's test image, testdata/bitlk) as a removable drive:
+// the probe reads its header through \\.\X: and counts it as encrypted.
+func TestWineRemovableBitLockerToGo(t *testing.T) {
+	needWine(t)
+	l := mapRemovable(t, compactBitLocker(t, "bitlk-togo-aes-xts-128"))
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := volumeAt(vols, l)
+	if v == nil {
+		t.Fatalf("drive %c: not among the volumes", l)
+	}
+	t.Logf("volume: %+v", *v)
+	if !v.Encrypted || v.Encryption != EncryptionBitLockerToGo {
+		t.Errorf("BitLocker To Go medium: %+v", *v)
+	}
+}
+
+// TestWineBlankMedium maps a removable drive whose medium is all zeros:
+// nothing recognised, not encrypted, and the volume is still reported.
+func TestWineBlankMedium(t *testing.T) {
+	needWine(t)
+	l := mapRemovable(t, nil)
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := volumeAt(vols, l)
+	if v == nil || v.Encrypted || v.Encryption != "" || v.Label != "" {
+		t.Fatalf("zeroed medium: %+v", v)
+	}
+	t.Logf("volume: %+v", *v)
+}
+
+// TestWineDirectoryDriveLabel maps a removable drive to a directory only:
+// Wine then gives the label and serial of .windows-label and
+// .windows-serial in its root (and "NTFS"), which come through
+// GetVolumeInformation; there is no device to read.
+func TestWineDirectoryDriveLabel(t *testing.T) {
+	needWine(t)
+	dir := wintest.TempDir(t)
+	if err := os.WriteFile(filepath.Join(dir, ".windows-label"), []byte("DIRLABEL\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".windows-serial"), []byte("1234abcd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := freeLetter(t)
+	defineWineDrive(t, l, DriveRemovable, unixPath(t, dir), "")
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := volumeAt(vols, l)
+	if v == nil {
+		t.Fatalf("drive %c: not among the volumes", l)
+	}
+	t.Logf("volume: %+v", *v)
+	if v.Label != "DIRLABEL" || v.UUID != "1234-ABCD" || v.FSType != FSNTFS || v.Encrypted {
+		t.Errorf("directory drive: %+v", *v)
+	}
+}
+
+// TestWineFixedDriveLeftOut maps the FAT image as a fixed drive: with no
+// bus type (Wine answers no storage IOCTL for it) and no USB device
+// holding it, it is an internal disk and left out.
+func TestWineFixedDriveLeftOut(t *testing.T) {
+	needWine(t)
+	dir := wintest.TempDir(t)
+	p := writeImage(t, dir, fuzzSeeds(t)["fat12.img"], 1<<20)
+	l := freeLetter(t)
+	defineWineDrive(t, l, DriveFixed, unixPath(t, dir), unixPath(t, p))
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := volumeAt(vols, l); v != nil {
+		t.Errorf("fixed drive kept: %+v", *v)
+	}
+	// Once a USB device is said to hold its disk, it is kept (Wine gives
+	// its drives disk numbers).
+	drives, _ := ReadDrives()
+	found := false
+	for _, d := range drives {
+		if d.Letter == l && d.DiskName() != "" {
+			found = true
+			vols, _ := WindowsVolumes(WindowsOptions{DiskToUSB: map[string]string{d.DiskName(): `USB\VID_0781&PID_5567\X`}})
+			if v := volumeAt(vols, l); v == nil || v.USBDevice != `USB\VID_0781&PID_5567\X` {
+				t.Errorf("fixed drive on %s held by a USB device: %+v", d.DiskName(), v)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("drive %c: has no disk number", l)
+	}
+}
+
+func TestMountWatcherClose(t *testing.T) {
+	w, err := NewMountWatcher("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Wait(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	w.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrWatcherClosed) {
+			t.Errorf("Wait after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not return after Close")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w2, _ := NewMountWatcher("")
+	defer w2.Close()
+	if err := w2.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait with a cancelled context: %v", err)
+	}
+}
