@@ -32,7 +32,8 @@ const serviceUsage = `Usage: mamori-hub service ACTION [flags]
   install --config FILE [--name NAME]
         install "mamori-hub serve" as a system service that starts at boot: it runs
         "mamori-hub service run --name NAME --config FILE" (FILE made absolute) as root
-        (LocalSystem on Windows) and is restarted %d s after it fails; systemd where it
+        (LocalSystem on Windows); systemd and Windows restart it %d s after it fails
+        (SysV init does not watch over it); systemd where it
         runs as PID 1, else a SysV init script (/etc/init.d/NAME, start-stop-daemon),
         the service control manager on Windows. The config must load and pass serve's
         checks; the binary must not be writable by others. The packages install their

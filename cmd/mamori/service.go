@@ -33,10 +33,12 @@ const serviceExits = "Exit: 0 done, 4 not installed, 2 error."
 func init() {
 	register([]*command{
 		{"service install", "install the agent as a system service that starts at boot", `The service runs "mamori service run --name NAME --config FILE" (FILE made absolute), as root
-(LocalSystem on Windows), and is restarted ` + fmt.Sprint(svc.RestartSec) + ` s after it fails. The service manager is
+(LocalSystem on Windows); systemd and Windows restart it ` + fmt.Sprint(svc.RestartSec) + ` s after it fails (SysV init does
+not watch over it). The service manager is
 systemd where it runs as PID 1, else a SysV init script (/etc/init.d/NAME, started with
 start-stop-daemon), the service control manager on Windows. The packages install their own
-hardened systemd unit instead: use this where mamori was not installed from a package.
+hardened systemd unit: under systemd use that (systemctl enable --now mamori); without systemd
+this installs the init script that runs it.
 The config must load (errors as FILE:LINE:COL) and pass the checks "mamori run" makes; the
 binary must not be writable by others. Needs root.
 Exit: 0 installed, 2 error (a bad config, installed already: "mamori service uninstall" first).`, cmdServiceInstall},
@@ -201,7 +203,7 @@ func cmdServiceRun(args []string, stdout, stderr io.Writer) int {
 	prg.Run = func(ctx context.Context) error {
 		return runAgent(ctx, &c, cfg, log, io.Discard, &agent.ConsoleWarner{Logger: log})
 	}
-	if err := s.Run(); err != nil {
+	if err := svc.Run(s, prg, *name); err != nil {
 		log.Error("service ended with an error", "err", err)
 		return exitError
 	}

@@ -158,9 +158,15 @@ func (c *Control) Install() error {
 	if err := platformInstallCheck(c.Service.Platform()); err != nil {
 		return fmt.Errorf("service %s: install: %w", c.Name, err)
 	}
-	// A unit the .deb or .rpm installed is hardened; a unit written here
-	// under /etc/systemd/system would silently take its place.
+	// A unit the .deb or .rpm installed is hardened; under systemd a unit
+	// written here in /etc/systemd/system would silently take its place.
+	// (Without systemd, an init script beside the package's unit is
+	// what runs it; should the machine boot systemd later, its
+	// sysv-generator skips an init script that has a native unit.)
 	for _, dir := range c.packageUnitDirs() {
+		if c.Service.Platform() != PlatformSystemd {
+			break
+		}
 		unit := filepath.Join(dir, c.Name+".service")
 		if _, err := os.Stat(unit); err == nil {
 			return fmt.Errorf("service %s: %w: %s comes with the package; control it with systemctl (enable --now %s), or install under another --name",

@@ -103,6 +103,8 @@ case "$1" in
             exit 5
         fi
         echo "Starting $name"
+        # Its output may name devices and addresses: for root only.
+        (umask 077; : >> "$output") && chmod 600 "$output"
         start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \
             --name "$comm" --startas "$daemon" --output "$output" --chdir / \
             --{{range Arguments}} {{. | cmd}}{{end}} || exit 1
