@@ -81,16 +81,21 @@ func TestReporterCatchUp(t *testing.T) {
 	}
 	defer al.Close()
 
-	// An old log, then a reporter newly configured: the past is not sent.
+	// An old log, then a reporter newly configured: the past is sent
+	// too, from the log's first record.
 	old := writeAudit(t, al, 0, 5)
 	rep := newRep()
 	if s := rep.QueuedSeq(); s != 0 {
 		t.Fatalf("new queue: QueuedSeq %d", s)
 	}
 	catchUp(rep, state, logger)
-	if n := rep.Queue().Len(); n != 0 {
-		t.Fatalf("a new queue caught up %d records of the log's past", n)
-	}
+	waitCond(t, "the log's 5 records queued", func() bool { return rep.Queue().Len() == 5 })
+	// Sent before the "crash" below (the queue keeps only the newest
+	// position once they are acknowledged).
+	rep.Start()
+	waitCond(t, "the past at the hub", func() bool { return rep.Queue().Len() == 0 && hubEvents(t, h) == 5 })
+	rep.Close()
+	rep = newRep()
 	// Records 6..40 written; only 6..15 reached the queue before the
 	// "crash".
 	recs := writeAudit(t, al, 5, 35)
@@ -135,15 +140,15 @@ func TestReporterCatchUp(t *testing.T) {
 		}
 	}
 	rep.Start()
-	waitCond(t, "everything acknowledged", func() bool { return rep.Queue().Len() == 0 && hubEvents(t, h) == 40 })
+	waitCond(t, "everything acknowledged", func() bool { return rep.Queue().Len() == 0 && hubEvents(t, h) == 45 })
 	rep.Close()
 
-	// Every record from the first queued on, once, in order.
+	// Every record from the log's first on, once, in order.
 	rows, err := h.Store.DB().Query(`SELECT seq, hash FROM events WHERE agent = ? ORDER BY id`, "pc7")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append(recs, more...)
+	want := append(append(old, recs...), more...)
 	i := 0
 	for rows.Next() {
 		var seq uint64
@@ -160,8 +165,8 @@ func TestReporterCatchUp(t *testing.T) {
 	if i != len(want) {
 		t.Fatalf("hub has %d events, want %d", i, len(want))
 	}
-	if old[4].seq+1 != want[0].seq {
-		t.Fatalf("test setup: seqs %d, %d", old[4].seq, want[0].seq)
+	if old[4].seq+1 != recs[0].seq {
+		t.Fatalf("test setup: seqs %d, %d", old[4].seq, recs[0].seq)
 	}
 	// The hub's view of the chain.
 	req, _ := http.NewRequest(http.MethodGet, h.URL+wire.PathAgents, nil)

@@ -43,22 +43,25 @@ func (a *Agent) startReporter() *report.Reporter {
 
 // catchUp hands rep, in order, the records of the audit log in dir after
 // the newest its queue held (report.Reporter.QueuedSeq): those a crash
-// between the log's append and the queue's, or a full sink queue, kept
-// from it. Called after the log is opened and before it takes a record.
-// A reporter whose queue never held a record (newly configured) starts
-// with the records written from now on: the log's past is not sent.
-// Records that cannot be read back are counted as dropped, which the hub
-// is told.
+// between the log's append and the queue's kept from it. Called after the
+// log is opened and before it takes a record. A reporter whose queue
+// never held a record (reporting newly configured on a PC that has run
+// before) gets the log from its first record: the hub is to have every
+// record, the violations still open among them, and sees the chain from
+// its start (at most audit.MaxReadBack bytes of it, the newest; older
+// files IT archived are not sent). Records that cannot be read back are
+// counted as dropped, which the hub is told.
 func catchUp(rep *report.Reporter, dir string, log *slog.Logger) {
 	after := rep.QueuedSeq()
-	if after == 0 {
-		return
-	}
 	entries, err := audit.ReadAfter(dir, after)
 	if err != nil {
 		log.Error("hub reporting: cannot read back the audit records not yet queued", "after_seq", after, "err", err)
 	}
 	next := after + 1
+	if after == 0 && len(entries) > 0 {
+		// A new queue starts where the log's files start.
+		next = entries[0].Seq
+	}
 	for _, e := range entries {
 		if e.Seq > next {
 			// Not read back (over the read-back limit, or not records).
@@ -76,7 +79,7 @@ func catchUp(rep *report.Reporter, dir string, log *slog.Logger) {
 		}
 	}
 	if len(entries) > 0 {
-		log.Info("hub reporting: queued the audit records that had not reached the queue", "from_seq", after+1, "records", len(entries))
+		log.Info("hub reporting: queued the audit records that had not reached the queue", "from_seq", entries[0].Seq, "records", len(entries))
 	}
 }
 
