@@ -90,6 +90,14 @@ running() {
     if grep -qs '^State:[[:space:]]*Z' "/proc/$pid/status"; then
         return 1
     fi
+    # The pid must run this daemon, not a process of the same name that
+    # got the pid of one that ended (the binary replaced by an upgrade
+    # shows as "(deleted)").
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+    case "$exe" in
+        "$daemon"|"$daemon (deleted)") return 0 ;;
+    esac
+    return 1
 }
 
 case "$1" in
@@ -124,6 +132,11 @@ case "$1" in
         ;;
     stop)
         echo "Stopping $name"
+        if ! running; then
+            # Not ours (any more): never signal whatever has the pid now.
+            rm -f "$pidfile"
+            exit 0
+        fi
         start-stop-daemon --stop --quiet --retry TERM/30/KILL/5 --remove-pidfile --pidfile "$pidfile" --name "$comm"
         case $? in
             0|1) exit 0 ;;
