@@ -31,7 +31,7 @@
 # A sandbox is an overlay of / (changes go to a tmpfs) in new mount, PID,
 # network, UTS, IPC and cgroup namespaces; everything in it is run through
 # nsenter. Needs root, unshare, nsenter, a cgroup2 hierarchy, and the
-# Debian packages of scripts/test-deps.d/package.sh. 1.5 to 2.5 minutes on
+# Debian packages of scripts/test-deps.d/package.sh. 2 to 4 minutes on
 # two cores (the packaging and lintian take most of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
