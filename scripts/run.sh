@@ -32,7 +32,7 @@ fi
 # (mamori status, mamori notify) on a socket under the state dir rather
 # than the system's /run/mamori/agent.sock.
 {
-	sed "s|^agent:\$|agent:\n  local_socket: $ABS/agent/agent.sock|" packaging/mamori.yaml
+	sed "s|^  local_socket: .*|  local_socket: $ABS/agent/agent.sock|" packaging/mamori.yaml
 	printf '\nreport:\n  url: http://127.0.0.1:8443\n  token_file: %s\n  heartbeat_interval: 10s\n' "$ABS/agent/token"
 } > "$STATE/agent/mamori.yaml"
 chmod 600 "$STATE/agent/mamori.yaml"
