@@ -239,6 +239,8 @@ func (m *Monitor) EventSources() []EventSource {
 		switch {
 		case m.regErr[s] != nil:
 			e.Detail = fmt.Sprintf("cannot register (%v): changes seen by %s", m.regErr[s], every)
+		case m.initial[s].Load() && underWine():
+			e.Detail = fmt.Sprintf("initial notification received, but Wine sends no other: changes seen by %s", every)
 		case m.initial[s].Load():
 			e.Working, e.Detail = true, "initial notification received"
 		default:
@@ -432,3 +434,11 @@ func (m *Monitor) Close() error {
 	close(m.done)
 	return errors.Join(errs...)
 }
+
+// underWine reports whether the process runs under Wine, whose ntdll
+// exports wine_get_version. Wine 8.0 sends NotifyUnicastIpAddressChange's
+// initial notification and no other, so the initial notification proves
+// nothing there.
+var underWine = sync.OnceValue(func() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+})
