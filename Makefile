@@ -47,7 +47,7 @@ unit:
 # Windows unit tests under Wine 8.0 (scripts/wine/README): the packages
 # whose tests run there, and collector/usb's Windows backend and parsers
 # (its sysfs fixture tests need Linux). test-deps installs Wine and mingw.
-WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/
+WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/ ./collector/media/ ./collector/network/
 WINE_USB_TESTS := ^(TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
 wine-test:
 	scripts/test-deps.sh
