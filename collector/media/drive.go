@@ -399,14 +399,3 @@ func deviceBase(name string) string {
 	}
 	return b
 }
-
-// printableASCII reports whether s is made of the characters 0x20-0x7E
-// only.
-func printableASCII(s string) bool {
-	for _, c := range []byte(s) {
-		if c < 0x20 || c > 0x7e {
-			return false
-		}
-	}
-	return true
-}

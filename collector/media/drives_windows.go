@@ -312,3 +312,14 @@ func (r handleReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return int(n), nil
 }
+
+// printableASCII reports whether s is made of the characters 0x20-0x7E
+// only.
+func printableASCII(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
