@@ -348,7 +348,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if err != nil {
 			a.log.Warn(sourceDevices+" unavailable; relying on rescans", "err", err,
 				"rescan_interval", a.cfg.Agent.RescanInterval)
-			a.noteSourceErr(sourceDevices, err)
+			a.noteSource(sourceDevices, localapi.SourceRescans, err.Error())
 		} else {
 			src = conn
 			a.noteSource(sourceDevices, localapi.SourceEvents, "")
@@ -373,16 +373,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	mountCh := make(chan struct{}, 1)
 	if !a.opts.NoMountWatch {
 		w, err := a.coll.mountWatcher()
-		switch {
-		case errors.Is(err, errSourceOff):
-			a.noteSourceErr(sourceMounts, err)
-		case err != nil:
+		if err != nil {
 			a.log.Warn("mount watcher unavailable; mounts seen at rescans", "err", err)
-			a.noteSourceErr(sourceMounts, err)
-		default:
+			a.noteSource(sourceMounts, localapi.SourceRescans, err.Error())
+		} else {
 			defer w.Close()
 			go watchMounts(ctx, w, mountCh, a.log)
-			a.noteSource(sourceMounts, localapi.SourceEvents, "")
+			a.noteSource(sourceMounts, mountState, mountDetail)
 		}
 	} else {
 		a.noteSource(sourceMounts, localapi.SourceRescans, "turned off")

@@ -27,41 +27,70 @@ func newUSBBackend(cfg *config.Config, roots Roots, log *slog.Logger) (usbBacken
 	if cfg.USB.Backend == "libusb" {
 		return nil, errors.New("usb backend libusb: not on Windows, where SetupAPI reads the devices (leave usb.backend out)")
 	}
-	return setupapiBackend{s: usb.NewSetupAPI(log)}, nil
+	return &setupapiBackend{s: usb.NewSetupAPI(log)}, nil
 }
 
 // setupapiBackend reads USB devices through SetupAPI (usb.SetupAPI). A
 // device's path is its device instance id; there are no device numbers.
-type setupapiBackend struct{ s *usb.SetupAPI }
+// It keeps the drives of the last read of the volumes, by volumeKey: a
+// drive unchanged since is not probed again.
+type setupapiBackend struct {
+	s          *usb.SetupAPI
+	lastDrives map[string]media.Volume
+}
 
-func (b setupapiBackend) Name() string                           { return "setupapi" }
-func (b setupapiBackend) Devices() ([]usb.Device, error)         { return b.s.Devices() }
-func (b setupapiBackend) Device(path string) (usb.Device, error) { return b.s.Device(path) }
-func (b setupapiBackend) Check() error                           { return nil }
-func (b setupapiBackend) HasBus() bool                           { return true }
-func (b setupapiBackend) Numbered() bool                         { return false }
-func (b setupapiBackend) Close() error                           { return nil }
+func (b *setupapiBackend) Name() string                           { return "setupapi" }
+func (b *setupapiBackend) Devices() ([]usb.Device, error)         { return b.s.Devices() }
+func (b *setupapiBackend) Device(path string) (usb.Device, error) { return b.s.Device(path) }
+func (b *setupapiBackend) Check() error                           { return nil }
+func (b *setupapiBackend) HasBus() bool                           { return true }
+func (b *setupapiBackend) Numbered() bool                         { return false }
+func (b *setupapiBackend) Close() error                           { return nil }
 
 // OwnerOf: a device notification names an interface, not what changed
 // below it; the agent reconciles with a full enumeration.
-func (b setupapiBackend) OwnerOf(string) (string, bool, error) {
+func (b *setupapiBackend) OwnerOf(string) (string, bool, error) {
 	return "", false, fmt.Errorf("device notifications are reconciled by a rescan: %w", errors.ErrUnsupported)
 }
-
-// errNoVolumes says why removable volumes are not read here yet.
-var errNoVolumes = fmt.Errorf("removable volumes: %w on Windows yet (collector/media reads Linux mounts only)", errSourceOff)
 
 // checkVolumes has nothing to check: there is no procfs.
 func (c *sources) checkVolumes() error { return nil }
 
-// volumes lists no volumes yet (errNoVolumes; the self-test says so).
+// volumes lists the drive letters on removable storage (media.
+// WindowsVolumes): on a disk a USB device holds, on the USB bus (a USB
+// SSD saying DRIVE_FIXED), or removable by drive type. known is not
+// used: a drive read before with the same device, mount point, block
+// name and USB device is taken from the previous read instead of being
+// probed again.
 func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media.Volume, error) {
-	return nil, nil
+	b := c.usb.(*setupapiBackend)
+	devs, derr := b.Devices()
+	disks := map[string]string{}
+	for _, d := range devs {
+		for _, b := range d.BlockDevices {
+			disks[b.Name] = d.Path
+		}
+	}
+	last := b.lastDrives
+	vols, err := media.WindowsVolumes(media.WindowsOptions{DiskToUSB: disks, CodePage: c.codePage,
+		Known: func(v media.Volume) (media.Volume, bool) {
+			p, ok := last[volumeKey(&v)]
+			return p, ok && p.Error == ""
+		}})
+	b.lastDrives = map[string]media.Volume{}
+	for _, v := range vols {
+		b.lastDrives[volumeKey(&v)] = v
+	}
+	if derr != nil && devs == nil {
+		derr = fmt.Errorf("volumes: which USB device holds which disk: %w", derr)
+	} else {
+		derr = nil // named by the USB scan itself
+	}
+	return vols, errors.Join(derr, err)
 }
 
-// mountWatcher: there is no mount table to watch; volume arrivals come
-// as device notifications (GUID_DEVINTERFACE_VOLUME).
-func (c *sources) mountWatcher() (*media.MountWatcher, error) { return nil, errNoVolumes }
+// mountWatcher polls the drive letters (media.DrivePollInterval).
+func (c *sources) mountWatcher() (*media.MountWatcher, error) { return media.NewMountWatcher("") }
 
 // bootIDKey holds BootId, a DWORD Windows counts up at every boot (the
 // prefetcher's; absent under Wine).

@@ -10,9 +10,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mamori-agent/mamori/agent/localapi"
 	"github.com/mamori-agent/mamori/agent/report"
+	"github.com/mamori-agent/mamori/internal/safe"
+	"github.com/mamori-agent/mamori/notify"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -27,9 +30,30 @@ import (
 // standard input (sessions_linux.go). What reached which desktop, or
 // that none was reached, is recorded: warning_shown, warning_not_shown.
 
-// maxDeliveries bounds the warnings being delivered at once (each may
-// wait for notifiers and start one per session).
-const maxDeliveries = 4
+// Bounds of the deliveries. A warning being delivered waits for the
+// notifiers' answers on a goroutine of its own (cheap: a notifier that
+// never answers holds up no other warning); at most maxInFlight are
+// under way, and the sink waits beyond. At most maxStarting of them
+// start notifiers at once, each in every session that needs one, in
+// parallel.
+const (
+	maxInFlight = 64
+	maxStarting = 4
+)
+
+// A started notifier that failed after holding its warning up for
+// slowStart or longer (its session bus or notification service did not
+// answer: the notifier gives up on them after notify.ConnectTimeout)
+// marks its session slow: no notifier is started there for
+// slowSessionSkip, and the warnings say so.
+const (
+	slowStart       = notify.ConnectTimeout
+	slowSessionSkip = 5 * time.Minute
+)
+
+// maxAckText bounds the text of a notifier's error kept in a record, in
+// bytes, escaped.
+const maxAckText = 200
 
 // desktop is the desktop warnings. sink ("notify").
 type desktop struct {
@@ -47,15 +71,27 @@ type desktop struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	sem    chan struct{}
+	// inFlight and starting are the semaphores of maxInFlight and
+	// maxStarting.
+	inFlight chan struct{}
+	starting chan struct{}
 
 	interval time.Duration
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// pending are the warnings waiting for answers, by id: answers go to
+	// the channel; the one waiting takes only those of connections the
+	// warning was given to, once each.
 	pending map[string]chan shownAck
 	// replayed is when each open violation (uid and warning key) was
 	// last shown to a notifier that connected after it was recorded.
 	replayed map[string]time.Time
+	// slow are the sessions (by uid) whose started notifier timed out,
+	// skipped until then.
+	slow map[int]slowSession
+	// strayLogged is when an answer from a connection not waited for was
+	// last logged.
+	strayLogged time.Time
 	// stopping is set once stop has begun: no goroutine is started after.
 	stopping bool
 }
@@ -64,6 +100,13 @@ type desktop struct {
 type shownAck struct {
 	peer localapi.Peer
 	err  string
+}
+
+// slowSession is a session whose started notifier timed out: skipped
+// until until; why says what happened, and when.
+type slowSession struct {
+	until time.Time
+	why   string
 }
 
 // startDesktop serves the local API on agent.local_socket (when set)
@@ -79,7 +122,8 @@ func (a *Agent) startDesktop() (stop func()) {
 	}
 	d := &desktop{a: a, log: a.log.With("sink", "notify"), finder: newSessionFinder(o, a.coll.roots.Procfs),
 		ack: o.AckTimeout, started: a.now(), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
-		sem: make(chan struct{}, maxDeliveries), pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}}
+		inFlight: make(chan struct{}, maxInFlight), starting: make(chan struct{}, maxStarting),
+		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, slow: map[int]slowSession{}}
 	if d.ack <= 0 {
 		d.ack = DefaultAckTimeout
 	}
@@ -159,18 +203,18 @@ func (d *desktop) Handle(ev *Event) error {
 }
 
 // deliverAsync delivers w on a goroutine of its own, at most
-// maxDeliveries at once (waiting for a free one).
+// maxInFlight at once (waiting for a free one).
 func (d *desktop) deliverAsync(w *localapi.Warning) {
 	select {
-	case d.sem <- struct{}{}:
+	case d.inFlight <- struct{}{}:
 	case <-d.ctx.Done():
 		return
 	}
 	if !d.track(func() {
-		defer func() { <-d.sem }()
+		defer func() { <-d.inFlight }()
 		d.deliver(w)
 	}) {
-		<-d.sem
+		<-d.inFlight
 	}
 }
 
@@ -189,7 +233,9 @@ func (d *desktop) track(f func()) bool {
 	return true
 }
 
-// onShown takes a notifier's answer.
+// onShown takes a notifier's answer (the local API passes only answers
+// of a connection about a warning it was given, once; the one waiting
+// checks again).
 func (d *desktop) onShown(p localapi.Peer, id, errText string) {
 	d.mu.Lock()
 	ch := d.pending[id]
@@ -272,7 +318,7 @@ func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
 // awaitReplay waits for p's answer about w, given to it alone, and
 // records it.
 func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
-	acks := make(chan shownAck, 1)
+	acks := make(chan shownAck, localapi.MaxConns)
 	d.mu.Lock()
 	d.pending[w.ID] = acks
 	d.mu.Unlock()
@@ -287,27 +333,86 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 		defer timeout.Stop()
 		shown := map[int]wire.WarningDesk{}
 		var reasons []string
-		select {
-		case a := <-acks:
-			if a.err == "" {
-				shown[a.peer.UID] = wire.WarningDesk{UID: a.peer.UID, User: a.peer.User, Via: wire.ViaNotifier}
-			} else {
-				reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) could not show it: %s", a.peer.UID, a.peer.PID, a.err))
+	wait:
+		for {
+			select {
+			case a := <-acks:
+				if a.peer.Conn != p.Conn {
+					// Given to p alone: no other connection speaks for it.
+					d.stray(a, w.ID)
+					continue
+				}
+				if a.err == "" {
+					shown[a.peer.UID] = wire.WarningDesk{UID: a.peer.UID, User: a.peer.User, Via: wire.ViaNotifier}
+				} else {
+					reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) could not show it: %s", a.peer.UID, a.peer.PID, ackText(a.err)))
+				}
+				break wait
+			case <-timeout.C:
+				reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) did not answer within %s", p.UID, p.PID, 4*d.ack))
+				break wait
+			case <-d.ctx.Done():
+				return
 			}
-		case <-timeout.C:
-			reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) did not answer within %s", p.UID, p.PID, 4*d.ack))
-		case <-d.ctx.Done():
-			return
+		}
+		if len(shown) == 0 {
+			// Not shown: the next notifier of this user to connect gets
+			// it again, not only after the interval.
+			d.mu.Lock()
+			delete(d.replayed, strconv.Itoa(p.UID)+"|"+w.Key)
+			d.mu.Unlock()
 		}
 		d.record(w, shown, reasons)
 	})
 }
 
+// stray logs (at most once a minute) an answer from a connection the
+// warning was not given to, or a second one: it is ignored.
+func (d *desktop) stray(a shownAck, id string) {
+	d.mu.Lock()
+	now := time.Now()
+	log := now.Sub(d.strayLogged) >= time.Minute
+	if log {
+		d.strayLogged = now
+	}
+	d.mu.Unlock()
+	if log {
+		d.log.Warn("an answer about a warning from a notifier it was not given to, or a second one; ignored (logged once a minute)",
+			"id", id, "uid", a.peer.UID, "pid", a.peer.PID)
+	}
+}
+
+// ackText is a notifier's error text as a record keeps it: escaped
+// (internal/safe), at most maxAckText bytes.
+func ackText(s string) string { return boundedText(s, maxAckText) }
+
+// boundedText escapes s (internal/safe) and keeps at most n bytes of the
+// escaped text, cut between two escapes or characters, "…" marking a cut.
+func boundedText(s string, n int) string {
+	if e := safe.String(s); len(e) <= n {
+		return e
+	}
+	var b strings.Builder
+	limit := n - len(safe.Ellipsis)
+	for len(s) > 0 {
+		_, size := utf8.DecodeRuneInString(s)
+		e := safe.String(s[:size])
+		if b.Len()+len(e) > limit {
+			break
+		}
+		b.WriteString(e)
+		s = s[size:]
+	}
+	b.WriteString(safe.Ellipsis)
+	return b.String()
+}
+
 // deliver hands w to the connected notifiers, waits for their answers,
-// starts a notifier in each desktop session none answered for, and
-// records the outcome.
+// starts a notifier in each desktop session none answered for (in
+// parallel), and records the outcome. A warning no desktop was shown
+// gives its rate-limit slot back.
 func (d *desktop) deliver(w *localapi.Warning) {
-	acks := make(chan shownAck, 64)
+	acks := make(chan shownAck, localapi.MaxConns)
 	d.mu.Lock()
 	d.pending[w.ID] = acks
 	d.mu.Unlock()
@@ -320,22 +425,31 @@ func (d *desktop) deliver(w *localapi.Warning) {
 	if d.srv != nil {
 		peers = d.srv.Broadcast(w)
 	}
+	// The connections it was given to, each answering once.
+	waiting := make(map[uint64]localapi.Peer, len(peers))
+	for _, p := range peers {
+		waiting[p.Conn] = p
+	}
 	shown := map[int]wire.WarningDesk{}
 	var reasons []string
 	timeout := time.NewTimer(d.ack)
 	defer timeout.Stop()
 wait:
-	for got := 0; got < len(peers); {
+	for len(waiting) > 0 {
 		select {
 		case a := <-acks:
-			got++
+			if _, ok := waiting[a.peer.Conn]; !ok {
+				d.stray(a, w.ID)
+				continue
+			}
+			delete(waiting, a.peer.Conn)
 			if a.err == "" {
 				shown[a.peer.UID] = wire.WarningDesk{UID: a.peer.UID, User: a.peer.User, Via: wire.ViaNotifier}
 			} else {
-				reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) could not show it: %s", a.peer.UID, a.peer.PID, a.err))
+				reasons = append(reasons, fmt.Sprintf("the notifier of uid %d (pid %d) could not show it: %s", a.peer.UID, a.peer.PID, ackText(a.err)))
 			}
 		case <-timeout.C:
-			reasons = append(reasons, fmt.Sprintf("%d of %d notifiers did not answer within %s", len(peers)-got, len(peers), d.ack))
+			reasons = append(reasons, fmt.Sprintf("%d of %d notifiers did not answer within %s", len(waiting), len(peers), d.ack))
 			break wait
 		case <-d.ctx.Done():
 			return
@@ -349,20 +463,70 @@ wait:
 		// Nobody at a desktop to warn (a PC at the login screen, a
 		// server): the violation's own record stands.
 		d.log.Info("no desktop to warn: no notifier connected, no desktop session", "id", w.ID, "kind", w.Kind, "device", w.Device)
+		d.limit.release(w)
 		return
 	}
+	var todo []session
+	now := time.Now()
+	d.mu.Lock()
 	for _, s := range sessions {
 		if _, ok := shown[s.UID]; ok {
 			continue
 		}
-		if err := d.finder.start(d.ctx, s, w); err != nil {
-			if d.ctx.Err() != nil {
-				return
+		if sl, ok := d.slow[s.UID]; ok {
+			if now.Before(sl.until) {
+				reasons = append(reasons, fmt.Sprintf("no notifier started for uid %d (%s): %s; skipped until %s",
+					s.UID, s.User, sl.why, sl.until.Format(time.TimeOnly)))
+				continue
 			}
-			reasons = append(reasons, fmt.Sprintf("the notifier started for uid %d (%s) could not show it: %v", s.UID, s.User, err))
-			continue
+			delete(d.slow, s.UID)
 		}
-		shown[s.UID] = wire.WarningDesk{UID: s.UID, User: s.User, Via: wire.ViaStarted}
+		todo = append(todo, s)
+	}
+	d.mu.Unlock()
+	if len(todo) > 0 {
+		select {
+		case d.starting <- struct{}{}:
+		case <-d.ctx.Done():
+			return
+		}
+		// Each session's notifier at once, each with its own timeout:
+		// one that does not answer holds up no other session.
+		errs := make([]error, len(todo))
+		took := make([]time.Duration, len(todo))
+		var wg sync.WaitGroup
+		for i, s := range todo {
+			wg.Go(func() {
+				t0 := time.Now()
+				errs[i] = d.finder.start(d.ctx, s, w)
+				took[i] = time.Since(t0)
+			})
+		}
+		wg.Wait()
+		<-d.starting
+		if d.ctx.Err() != nil {
+			return
+		}
+		for i, s := range todo {
+			err := errs[i]
+			switch {
+			case err == nil:
+				shown[s.UID] = wire.WarningDesk{UID: s.UID, User: s.User, Via: finderVia(d.finder)}
+			case took[i] >= slowStart:
+				held := took[i].Round(100 * time.Millisecond)
+				d.mu.Lock()
+				d.slow[s.UID] = slowSession{until: time.Now().Add(slowSessionSkip),
+					why: fmt.Sprintf("its notifier held warning %s up for %s at %s and could not show it", w.ID, held, time.Now().Format(time.TimeOnly))}
+				d.mu.Unlock()
+				reasons = append(reasons, fmt.Sprintf("the notifier started for uid %d (%s) held it up for %s and could not show it: %v; no notifier is started there for %s",
+					s.UID, s.User, held, err, slowSessionSkip))
+			default:
+				reasons = append(reasons, fmt.Sprintf("the notifier started for uid %d (%s) could not show it: %v", s.UID, s.User, err))
+			}
+		}
+	}
+	if len(shown) == 0 {
+		d.limit.release(w)
 	}
 	d.record(w, shown, reasons)
 }
@@ -402,4 +566,24 @@ func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, re
 		ev.Message = fmt.Sprintf("warning %s about %s on %s%s shown to %s", w.ID, w.Kind, w.Device, held, strings.Join(who, ", "))
 	}
 	d.a.locked(func() { d.a.emit(ev) })
+}
+
+// finderTarget names what the session finder's start used to reach
+// session s: "the notifier started for uid 1000 (alice)", unless the
+// finder says otherwise.
+func finderTarget(f sessionFinder, s session) string {
+	if t, ok := f.(interface{ target(session) string }); ok {
+		return t.target(s)
+	}
+	return fmt.Sprintf("the notifier started for uid %d (%s)", s.UID, s.User)
+}
+
+// finderVia is how the session finder's start reaches a desktop:
+// wire.ViaStarted (a notifier started as the user), unless the finder
+// says otherwise (a message box on Windows).
+func finderVia(f sessionFinder) string {
+	if v, ok := f.(interface{ via() string }); ok {
+		return v.via()
+	}
+	return wire.ViaStarted
 }

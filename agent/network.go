@@ -274,7 +274,7 @@ func (a *Agent) openNetwork() NetworkSource {
 		a.noteSource(sourceNetwork, localapi.SourceOff, err.Error())
 		return nil
 	}
-	a.noteSource(sourceNetwork, networkState, networkDetail)
+	a.noteNetwork(m)
 	return m
 }
 

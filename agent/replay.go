@@ -218,16 +218,6 @@ func (a *Agent) closePreviousBoot(p priorRun) {
 	}
 }
 
-// readBootID returns the kernel's boot id, or "" when it cannot be read
-// (then every start is a new appearance).
-func readBootID(procfs string) string {
-	b, err := fsguard.ReadFile(filepath.Join(procfs, "sys/kernel/random/boot_id"), 64)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
 // legacyState is the side file of the USB-core release: no longer read.
 const legacyState = "appearances.json"
 

@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"errors"
 	"slices"
 
 	"github.com/mamori-agent/mamori/agent/localapi"
+	"github.com/mamori-agent/mamori/collector/network"
 	"github.com/mamori-agent/mamori/internal/safe"
 )
 
@@ -19,11 +19,6 @@ import (
 // again. Nothing here asks for an audit policy or a registry setting:
 // each source either opens or it does not.
 
-// errSourceOff is wrapped by the error of a source this OS does not
-// collect at all (volumes on Windows, before collector/media reads them
-// there): the self-test says "off" rather than "rescans".
-var errSourceOff = errors.New("not collected on this system")
-
 // noteSource records how the event source called name fares: state is
 // one of localapi.SourceEvents, SourcePolling, SourceRescans, SourceOff;
 // detail says why it fell back or is off. Called under the agent's lock,
@@ -35,16 +30,6 @@ func (a *Agent) noteSource(name, state, detail string) {
 		return
 	}
 	a.sources = append(a.sources, s)
-}
-
-// noteSourceErr notes a source that could not be opened: off when the
-// system does not have it, else fallen back to rescans.
-func (a *Agent) noteSourceErr(name string, err error) {
-	state := localapi.SourceRescans
-	if errors.Is(err, errSourceOff) {
-		state = localapi.SourceOff
-	}
-	a.noteSource(name, state, err.Error())
 }
 
 // logSelfTest logs one line per event source: Info for those that
@@ -71,4 +56,32 @@ func (a *Agent) logSelfTest() {
 // agent's lock.
 func (a *Agent) sourcesStatus() []localapi.SourceStatus {
 	return slices.Clone(a.sources)
+}
+
+// eventSourcer is a network source that says how each of its own event
+// sources fares (the Windows Monitor: which IP Helper notifications call
+// back, and the rescans standing in for those that do not).
+type eventSourcer interface {
+	EventSources() []network.EventSource
+}
+
+// noteNetwork notes the network source m: each of its own sources when
+// it reports them, else the OS's default (networkState).
+func (a *Agent) noteNetwork(m NetworkSource) {
+	es, ok := m.(eventSourcer)
+	if !ok {
+		a.noteSource(sourceNetwork, networkState, networkDetail)
+		return
+	}
+	for _, e := range es.EventSources() {
+		state := localapi.SourceEvents
+		switch {
+		case !e.Working:
+			state = localapi.SourceRescans
+		case e.Name == "rescan" || e.Name == "GetIpNetTable2":
+			// Read on the monitor's own timer.
+			state = localapi.SourcePolling
+		}
+		a.noteSource(sourceNetwork+" ("+e.Name+")", state, e.Detail)
+	}
 }

@@ -10,3 +10,9 @@ const (
 	networkState  = "events"
 	networkDetail = ""
 )
+
+// The mount table is watched (poll(2) on /proc/self/mountinfo).
+const (
+	mountState  = "events"
+	mountDetail = ""
+)

@@ -17,3 +17,9 @@ const (
 )
 
 var networkDetail = "interfaces and addresses polled every " + network.PollInterval.String()
+
+// There is no mount watcher here (media.ErrWatchUnsupported).
+const (
+	mountState  = "events"
+	mountDetail = ""
+)

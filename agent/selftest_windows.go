@@ -1,16 +1,21 @@
 package agent
 
-import "github.com/mamori-agent/mamori/collector/network"
+import "github.com/mamori-agent/mamori/collector/media"
 
-// Event sources as the self-test names them on Windows. The network is
-// polled (collector/network's portable monitor) until it registers
-// NotifyIpInterfaceChange and NotifyUnicastIpAddressChange.
+// Event sources as the self-test names them on Windows. The network
+// source (collector/network's IP Helper monitor) reports each of its own
+// sources (noteNetwork), so the defaults below are for one that does not.
+// Drive letters are polled (media.MountWatcher on Windows); volume
+// arrivals also come as device notifications.
 const (
 	sourceDevices = "device notifications"
-	sourceMounts  = "removable volumes"
+	sourceMounts  = "drive letters"
 	sourceNetwork = "IP change notifications"
 
-	networkState = "polling"
+	networkState  = "events"
+	networkDetail = ""
+
+	mountState = "polling"
 )
 
-var networkDetail = "IP Helper notifications not used yet: interfaces and addresses polled every " + network.PollInterval.String()
+var mountDetail = "drive letters polled every " + media.DrivePollInterval.String()

@@ -11,8 +11,12 @@
 // the path and the fix; MkdirAll creates a private state directory and
 // checks it.
 //
-// On Windows, CheckDir and CheckFile do not inspect ACLs yet: they return
-// nil. ReadFile still refuses what is not a regular file.
+// On Windows, CheckDir and CheckFile judge the owner and the DACL instead
+// of the mode (acl.go, check_windows.go): only SYSTEM, Administrators,
+// TrustedInstaller and the process's user may own or change what is
+// checked, and a directory on the way may let others add entries but not
+// delete or rename them (as %ProgramData% and C:\ let Users create
+// folders).
 package fsguard
 
 import (
@@ -115,18 +119,23 @@ func is(m fs.FileMode) string {
 	return "is " + Describe(m)
 }
 
-// MkdirAll creates the state directory path with mode 0700 (its missing
-// parents 0755) if it does not exist, then checks it with CheckDir.
+// MkdirAll creates the state directory path, private, if it does not
+// exist: mode 0700 on Unix (its missing parents 0755); on Windows with
+// PrivateDirSDDL (its missing parents with what they inherit). Then it
+// checks it with CheckDir. On Windows a directory that exists, owned by
+// SYSTEM, Administrators, TrustedInstaller or this process's user, whose
+// ACL lets others write (a folder an installer made under %ProgramData%
+// inherits Users' right to add files) is made private first, when
+// nothing in it belongs to anyone else (check_windows.go).
 func MkdirAll(path string) error {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(path, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", path, err)
-		}
-		if err := os.Chmod(path, 0o700); err != nil {
+		if err := mkdirPrivate(path); err != nil {
 			return fmt.Errorf("create %s: %w", path, err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("stat %s: %w", path, err)
+	} else if err := adoptDir(path); err != nil {
+		return err
 	}
 	return CheckDir(path)
 }

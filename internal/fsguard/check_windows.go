@@ -1,0 +1,234 @@
+package fsguard
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// CheckDir refuses the directory path unless only SYSTEM, Administrators,
+// TrustedInstaller and this process's user can change it: it must be a
+// directory owned by one of them whose DACL grants no one else the right
+// to write it, delete or rename it or what is in it, or change its ACL or
+// owner; every directory on the way (of the path as given and of the
+// path with its links resolved) must be owned by one of them and grant
+// no one else the right to delete or rename what is in it or to change
+// its ACL or owner (adding entries is allowed). Denied entries are not
+// subtracted, so a grant they would cancel is still refused. The error,
+// an *UnsafeError for an ACL problem, names the path at fault, the
+// problem and an icacls command that fixes it.
+func CheckDir(path string) error { return check(path, true) }
+
+// CheckFile is CheckDir for a file (a config, token or the binary a
+// service runs): a regular file whose owner and DACL pass CheckDir's
+// rule, in directories that pass the rule for directories on the way.
+func CheckFile(path string) error { return check(path, false) }
+
+func check(path string, wantDir bool) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	switch {
+	case wantDir && !fi.IsDir():
+		return fmt.Errorf("check %s: %s, not a directory", path, is(fi.Mode()))
+	case !wantDir && !fi.Mode().IsRegular():
+		return fmt.Errorf("check %s: %s, not a regular file", path, is(fi.Mode()))
+	}
+	t, err := trust()
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	chains := []string{abs}
+	if r, err := filepath.EvalSymlinks(abs); err == nil && !strings.EqualFold(r, abs) {
+		chains = append(chains, r)
+	}
+	seen := map[string]bool{}
+	for _, p := range chains {
+		for ancestor := false; ; ancestor = true {
+			key := strings.ToLower(p)
+			if !seen[key] {
+				seen[key] = true
+				if err := checkOne(p, path, t, ancestor); err != nil {
+					return err
+				}
+			}
+			parent := filepath.Dir(p)
+			if parent == p {
+				break
+			}
+			p = parent
+		}
+	}
+	return nil
+}
+
+// checkOne judges one object on the way to checked.
+func checkOne(p, checked string, t trustSet, ancestor bool) error {
+	sd, err := readSD(p)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", checked, err)
+	}
+	problem := judgeSD(sd, t, ancestor)
+	if problem == "" {
+		return nil
+	}
+	fix := fmt.Sprintf(`icacls "%s" /inheritance:r /grant:r *%s:(OI)(CI)F *%s:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX`, p, sidSystem, sidAdministrators)
+	if !t.trusted(sd.owner) {
+		fix = fmt.Sprintf(`remove it and let mamori create it, or take it over: icacls "%s" /setowner *%s, then %s`, p, sidAdministrators, fix)
+	}
+	return &UnsafeError{Path: p, Checked: checked, Problem: problem, Fix: fix}
+}
+
+// readSD reads the owner and DACL of the file or directory p (following
+// links) as SDDL and parses it.
+func readSD(p string) (secDesc, error) {
+	sd, err := windows.GetNamedSecurityInfo(p, windows.SE_FILE_OBJECT,
+		windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return secDesc{}, fmt.Errorf("read the ACL of %s: %w", p, err)
+	}
+	text := sd.String()
+	if text == "" {
+		return secDesc{}, fmt.Errorf("read the ACL of %s: it does not convert to SDDL", p)
+	}
+	parsed, err := parseSDDL(text, resolveSystemAlias)
+	if err != nil {
+		return secDesc{}, fmt.Errorf("the ACL of %s: %w", p, err)
+	}
+	return parsed, nil
+}
+
+// resolveSystemAlias asks the system for the SID of an SDDL alias that depends
+// on the machine or domain ("LA", "DA").
+func resolveSystemAlias(alias string) (string, bool) {
+	sid, err := windows.StringToSid(alias)
+	if err != nil {
+		return "", false
+	}
+	return sid.String(), true
+}
+
+// trust is who may own and change what the agent trusts, with this
+// process's user.
+var trust = sync.OnceValues(func() (trustSet, error) {
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return trustSet{}, fmt.Errorf("this process's user: %w", err)
+	}
+	return trustSet{self: u.User.Sid.String()}, nil
+})
+
+// privateSDDL is PrivateDirSDDL, with full control for this process's
+// user when that is not SYSTEM (a "mamori run" by an administrator).
+func privateSDDL(t trustSet) string {
+	if t.self == "" || t.self == sidSystem {
+		return PrivateDirSDDL
+	}
+	return PrivateDirSDDL + "(A;OICI;FA;;;" + t.self + ")"
+}
+
+// mkdirPrivate creates path with the private DACL in the same call (no
+// moment when others could open it), its missing parents with what they
+// inherit.
+func mkdirPrivate(path string) error {
+	t, err := trust()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	sd, err := windows.SecurityDescriptorFromString(privateSDDL(t))
+	if err != nil {
+		return fmt.Errorf("the private ACL: %w", err)
+	}
+	sa := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return err
+	}
+	return windows.CreateDirectory(p, sa)
+}
+
+// maxAdopt bounds the entries adoptDir looks at: a state directory holds
+// a few dozen files.
+const maxAdopt = 10000
+
+// adoptDir makes the existing directory path private when its owner is
+// trusted and its DACL is not (an installer's folder under %ProgramData%,
+// where Users may add files), after checking that everything in it is
+// owned by the trusted (nothing was planted) and is no link; and again
+// after, for what was added meanwhile. A directory with an untrusted
+// owner, or one that is private already, is left for CheckDir to judge.
+func adoptDir(path string) error {
+	t, err := trust()
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.IsDir() {
+		return nil // CheckDir says what it is
+	}
+	sd, err := readSD(path)
+	if err != nil || !looseDACLOnly(sd, t) {
+		return nil
+	}
+	if err := checkPlanted(path, t); err != nil {
+		return err
+	}
+	priv, err := windows.SecurityDescriptorFromString(privateSDDL(t))
+	if err != nil {
+		return fmt.Errorf("the private ACL: %w", err)
+	}
+	dacl, _, err := priv.DACL()
+	if err != nil {
+		return fmt.Errorf("the private ACL: %w", err)
+	}
+	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+		return fmt.Errorf("make %s private (others could write it): %w", path, err)
+	}
+	return checkPlanted(path, t)
+}
+
+// checkPlanted refuses a directory holding anything owned by someone
+// untrusted, or a link (a symlink or junction planted to lead the agent
+// elsewhere).
+func checkPlanted(dir string, t trustSet) error {
+	n := 0
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("check %s: %w", dir, err)
+		}
+		if p == dir {
+			return nil
+		}
+		if n++; n > maxAdopt {
+			return fmt.Errorf("check %s: more than %d entries; not a state directory", dir, maxAdopt)
+		}
+		if d.Type()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
+			return &UnsafeError{Path: p, Checked: dir, Problem: "is a link in a directory others could write",
+				Fix: fmt.Sprintf(`remove it: rmdir "%s" (or del)`, p)}
+		}
+		sd, err := readSD(p)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", dir, err)
+		}
+		if !t.trusted(sd.owner) {
+			return &UnsafeError{Path: p, Checked: dir,
+				Problem: fmt.Sprintf("is owned by %s and was put in a directory others could write", describeSID(sd.owner)),
+				Fix:     fmt.Sprintf(`remove it: del "%s"`, p)}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,200 @@
+package fsguard
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/mamori-agent/mamori/internal/wintest"
+)
+
+// These run on Windows and under Wine 8.0 (scripts/wine/test.sh). Wine
+// keeps no ACLs of its own: it makes a descriptor from the Unix mode
+// (owner: the prefix's user; Everyone: the "others" bits) and turns a
+// DACL it is given into a mode, so what a DACL grants Everyone is seen
+// again, and what it grants Users is not.
+
+// setDACL gives p the DACL of sddl, not inherited.
+func setDACL(t *testing.T, p, sddl string) {
+	t.Helper()
+	sd, err := windows.SecurityDescriptorFromString(sddl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := windows.SetNamedSecurityInfo(p, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
+		t.Fatalf("SetNamedSecurityInfo %s: %v", p, err)
+	}
+}
+
+// everyoneWrites reports whether p's DACL lets Everyone write or delete.
+func everyoneWrites(t *testing.T, p string) bool {
+	t.Helper()
+	sd, err := readSD(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range sd.aces {
+		if a.allows() && a.sid == "S-1-1-0" && a.mask&(unsafeSelf) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func TestWindowsCheckDirAndFile(t *testing.T) {
+	dir := wintest.TempDir(t)
+	if err := CheckDir(dir); err != nil {
+		t.Fatalf("CheckDir(own temp dir): %v", err)
+	}
+	f := filepath.Join(dir, "mamori.yaml")
+	if err := os.WriteFile(f, []byte("version: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFile(f); err != nil {
+		t.Fatalf("CheckFile: %v", err)
+	}
+	if err := CheckFile(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("CheckFile(dir): %v", err)
+	}
+	if err := CheckDir(f); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("CheckDir(file): %v", err)
+	}
+
+	// Everyone may write the file: refused, naming it.
+	setDACL(t, f, "D:P(A;;FA;;;WD)")
+	var ue *UnsafeError
+	if err := CheckFile(f); !errors.As(err, &ue) || !strings.EqualFold(ue.Path, f) || !strings.Contains(ue.Problem, "Everyone") ||
+		!strings.Contains(ue.Fix, "icacls") {
+		t.Errorf("CheckFile(Everyone may write): %v", err)
+	}
+	// Everyone may delete what is in the directory: the file is refused
+	// for the directory on the way, the directory itself as well.
+	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+mustTrust(t).self+")")
+	if err := CheckFile(f); err != nil {
+		t.Fatalf("CheckFile after the file was made private: %v", err)
+	}
+	setDACL(t, dir, "D:P(A;OICI;FA;;;WD)")
+	if err := CheckFile(f); !errors.As(err, &ue) || !strings.EqualFold(ue.Path, dir) || !strings.Contains(ue.Problem, "delete or rename what is in it") {
+		t.Errorf("CheckFile(in a directory Everyone controls): %v", err)
+	}
+	if err := CheckDir(dir); !errors.As(err, &ue) || !strings.EqualFold(ue.Path, dir) {
+		t.Errorf("CheckDir(Everyone controls it): %v", err)
+	}
+}
+
+func TestWindowsMkdirAllPrivate(t *testing.T) {
+	base := wintest.TempDir(t)
+	state := filepath.Join(base, "ProgramData", "mamori")
+	if err := MkdirAll(state); err != nil {
+		t.Fatalf("MkdirAll: %v", err)
+	}
+	if fi, err := os.Stat(state); err != nil || !fi.IsDir() {
+		t.Fatalf("state dir: %v, %v", fi, err)
+	}
+	if everyoneWrites(t, state) {
+		t.Errorf("a new state dir lets Everyone write")
+	}
+	if !wintest.IsWine() {
+		// Windows keeps the DACL as given.
+		sd, _ := windows.GetNamedSecurityInfo(state, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+		if s := sd.String(); !strings.Contains(s, "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)") {
+			t.Errorf("state dir DACL %s, want %s", s, PrivateDirSDDL)
+		}
+	}
+	if err := MkdirAll(state); err != nil {
+		t.Errorf("MkdirAll again: %v", err)
+	}
+
+	// A folder an installer made, with a config in it, that lets others
+	// write: made private, the config kept.
+	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")
+	conf := filepath.Join(state, "mamori.yaml")
+	if err := os.WriteFile(conf, []byte("version: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !everyoneWrites(t, state) {
+		t.Fatalf("setup: Everyone cannot write %s", state)
+	}
+	if err := CheckDir(state); err == nil {
+		t.Fatalf("CheckDir accepts a dir Everyone may write")
+	}
+	if err := MkdirAll(state); err != nil {
+		t.Fatalf("MkdirAll(installer's folder): %v", err)
+	}
+	if everyoneWrites(t, state) {
+		t.Errorf("MkdirAll left the installer's folder writable by Everyone")
+	}
+	if b, err := os.ReadFile(conf); err != nil || string(b) != "version: 1\n" {
+		t.Errorf("config after: %q, %v", b, err)
+	}
+	if err := CheckDir(state); err != nil {
+		t.Errorf("CheckDir after: %v", err)
+	}
+
+	// A file somebody else owns in it is refused: seen as SYSTEM, the
+	// prefix's user is somebody else.
+	if err := checkPlanted(state, trustSet{self: sidSystem}); err == nil || !strings.Contains(err.Error(), "was put in a directory others could write") {
+		if !wintest.IsWine() && mustTrust(t).self == sidSystem {
+			t.Skip("running as SYSTEM: everything here is SYSTEM's")
+		}
+		t.Errorf("checkPlanted(as SYSTEM): %v", err)
+	}
+	if err := checkPlanted(state, mustTrust(t)); err != nil {
+		t.Errorf("checkPlanted(as this user): %v", err)
+	}
+}
+
+func TestWindowsReadSDMatchesSDDL(t *testing.T) {
+	dir := wintest.TempDir(t)
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.OWNER_SECURITY_INFORMATION|windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readSD(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _, err := sd.Owner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.owner != owner.String() {
+		t.Errorf("owner %s, want %s (SDDL %s)", got.owner, owner, sd)
+	}
+	dacl, _, err := sd.DACL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(dacl.AceCount) != len(got.aces) {
+		t.Errorf("%d entries parsed, the DACL has %d (SDDL %s)", len(got.aces), dacl.AceCount, sd)
+	}
+	for i := range got.aces {
+		var e *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, uint32(i), &e); err != nil {
+			t.Fatal(err)
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&e.SidStart))
+		if got.aces[i].mask != uint32(e.Mask) || got.aces[i].sid != sid.String() {
+			t.Errorf("entry %d parsed %+v, is mask %#x sid %s", i, got.aces[i], e.Mask, sid)
+		}
+	}
+}
+
+func mustTrust(t *testing.T) trustSet {
+	t.Helper()
+	ts, err := trust()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
