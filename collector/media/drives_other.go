@@ -24,3 +24,9 @@ func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
 func ProbeDevice(path string, opts ProbeOptions) (Info, error) {
 	return Info{}, fmt.Errorf("media: windows device %q: %w", truncate(path), errors.ErrUnsupported)
 }
+
+// ProbeWindowsDisk returns an error wrapping errors.ErrUnsupported: on
+// this system partitions are block devices of their own (ProbeBlock).
+func ProbeWindowsDisk(name string, opts ProbeOptions) (int64, []DiskUnit, error) {
+	return 0, nil, fmt.Errorf("media: windows disk %q: %w", truncate(name), errors.ErrUnsupported)
+}

@@ -18,6 +18,7 @@ const (
 	ioctlVolumeGetVolumeDiskExtents = 0x00560000 // VOLUME_DISK_EXTENTS out
 	ioctlDiskGetDriveGeometry       = 0x00070000 // DISK_GEOMETRY out
 	ioctlDiskGetLengthInfo          = 0x0007405C // GET_LENGTH_INFORMATION out; needs read access
+	ioctlDiskGetDriveLayoutEx       = 0x00070050 // DRIVE_LAYOUT_INFORMATION_EX out
 )
 
 // ReadDrives describes every drive letter GetLogicalDrives reports, in
@@ -322,4 +323,52 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// ProbeWindowsDisk probes each partition of a disk, "PhysicalDriveN" (a
+// usb.BlockDevice's Name on Windows), read-only from the disk itself,
+// below BitLocker: the partitions come from IOCTL_DISK_GET_DRIVE_LAYOUT_EX;
+// a disk without partitions (or whose layout Windows does not give) is
+// one unit, the whole disk. size is the disk's length in bytes (0 when
+// unknown). Reading a physical drive needs administrator rights; err is
+// set when the disk cannot be opened at all.
+func ProbeWindowsDisk(name string, opts ProbeOptions) (size int64, units []DiskUnit, err error) {
+	rest, ok := strings.CutPrefix(name, "PhysicalDrive")
+	if !ok || rest == "" || len(rest) > 4 || strings.Trim(rest, "0123456789") != "" {
+		return 0, nil, fmt.Errorf("probe disk: %q is not a disk name (PhysicalDriveN)", safe.String(name))
+	}
+	path := `\\.\` + name
+	p, _ := windows.UTF16PtrFromString(path)
+	h, err := windows.CreateFile(p, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return 0, nil, fmt.Errorf("probe disk %s: open: %w", name, err)
+	}
+	defer windows.CloseHandle(h)
+	sector := 512
+	if b, err := ioctl(h, ioctlDiskGetDriveGeometry, nil, 24); err == nil {
+		if s, err := parseSectorSize(b); err == nil {
+			sector = s
+		}
+	}
+	if b, err := ioctl(h, ioctlDiskGetLengthInfo, nil, 8); err == nil {
+		size, _ = parseLength(b)
+	}
+	var parts []layoutPart
+	if b, lerr := ioctl(h, ioctlDiskGetDriveLayoutEx, nil, driveLayoutHead+partitionInfoLen*maxPartitions); lerr == nil {
+		_, parts, _ = parseDriveLayout(b)
+	}
+	if len(parts) == 0 {
+		parts = []layoutPart{{Number: 0, Offset: 0, Length: size}}
+	}
+	for _, pt := range parts {
+		u := DiskUnit{Number: pt.Number, Offset: pt.Offset, Length: pt.Length}
+		r, rerr := newSectorReader(handleReader{h}, pt.Offset, pt.Length, sector)
+		if rerr != nil {
+			u.Err = fmt.Errorf("probe disk %s partition %d: %w", name, pt.Number, rerr)
+		} else if u.Info, rerr = ProbeWith(r, pt.Length, opts); rerr != nil {
+			u.Err = fmt.Errorf("probe disk %s partition %d: %w", name, pt.Number, rerr)
+		}
+		units = append(units, u)
+	}
+	return size, units, nil
 }

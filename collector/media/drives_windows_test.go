@@ -281,3 +281,28 @@ func TestMountWatcherClose(t *testing.T) {
 		t.Errorf("Wait with a cancelled context: %v", err)
 	}
 }
+
+// TestProbeWindowsDisk: names are checked before anything is opened;
+// under Wine, PhysicalDrive0 (Wine's disk for C:) opens but answers no
+// layout, so it is one unit.
+func TestProbeWindowsDisk(t *testing.T) {
+	for _, bad := range []string{"", "PhysicalDrive", "PhysicalDrive1/../x", `\\.\PhysicalDrive0`, "PhysicalDrive99999", "C:"} {
+		if _, _, err := ProbeWindowsDisk(bad, ProbeOptions{}); err == nil || !strings.Contains(err.Error(), "not a disk name") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	size, units, err := ProbeWindowsDisk("PhysicalDrive0", ProbeOptions{})
+	t.Logf("PhysicalDrive0: size %d, units %+v, err %v", size, units, err)
+	if err != nil {
+		if wintest.IsWine() {
+			t.Errorf("Wine's PhysicalDrive0: %v", err)
+		}
+		return // on Windows, reading a disk needs administrator rights
+	}
+	if len(units) == 0 {
+		t.Error("no units")
+	}
+	if wintest.IsWine() && (len(units) != 1 || units[0].Number != 0) {
+		t.Errorf("Wine: want the whole disk as one unit: %+v", units)
+	}
+}

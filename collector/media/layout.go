@@ -1,0 +1,111 @@
+package media
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// DiskUnit is one partition of a Windows disk, or the whole disk when it
+// has no partition table, and what its first sectors hold: the Windows
+// counterpart of the partitions Linux lists as block devices of their
+// own ("sdb1"), for judging each medium of a USB disk.
+type DiskUnit struct {
+	// Number is the partition number (PARTITION_INFORMATION_EX), 0 for a
+	// whole disk probed as one unit.
+	Number int
+	// Offset and Length are the unit's place on the disk, in bytes.
+	Offset int64
+	Length int64
+	// Info is what Probe found; Err why it could not probe (Info is then
+	// what was read before the error: never take it for a plain medium).
+	Info Info
+	Err  error
+}
+
+// Partition styles (PARTITION_STYLE, winioctl.h).
+const (
+	partitionStyleMBR = 0
+	partitionStyleGPT = 1
+	partitionStyleRAW = 2
+)
+
+// DRIVE_LAYOUT_INFORMATION_EX (IOCTL_DISK_GET_DRIVE_LAYOUT_EX): 0
+// PartitionStyle, 4 PartitionCount (ULONG), 8 the MBR or GPT header (a
+// 40-byte union), 48 the PARTITION_INFORMATION_EX entries, 144 bytes
+// each: 0 PartitionStyle, 8 StartingOffset, 16 PartitionLength
+// (LARGE_INTEGER), 24 PartitionNumber (ULONG), 28 RewritePartition, 29
+// IsServicePartition, 32 the MBR or GPT part (a 112-byte union; MBR: 32
+// PartitionType BYTE; GPT: 32 PartitionType GUID).
+const (
+	driveLayoutHead  = 48
+	partitionInfoLen = 144
+	// maxPartitions bounds the entries read; Windows lists at most 128
+	// GPT partitions and 4 per MBR (extended ones: 4 per link).
+	maxPartitions = 256
+)
+
+// layoutPart is one partition parseDriveLayout keeps.
+type layoutPart struct {
+	Number         int
+	Offset, Length int64
+}
+
+// mbrExtended reports whether an MBR partition type is an extended
+// partition (a container of logical partitions, listed on their own).
+func mbrExtended(t byte) bool { return t == 0x05 || t == 0x0F || t == 0x85 }
+
+// parseDriveLayout reads a DRIVE_LAYOUT_INFORMATION_EX and returns the
+// partitions that hold data, in table order: entries with a length, an
+// MBR type other than 0 (unused) and extended, or a GPT type GUID that is
+// not all zero. A RAW disk has none.
+func parseDriveLayout(b []byte) (style int, parts []layoutPart, err error) {
+	if len(b) < driveLayoutHead {
+		return 0, nil, fmt.Errorf("drive layout: %d bytes, want at least %d: %w", len(b), driveLayoutHead, ErrIOCTLData)
+	}
+	style = int(binary.LittleEndian.Uint32(b))
+	if style != partitionStyleMBR && style != partitionStyleGPT && style != partitionStyleRAW {
+		return 0, nil, fmt.Errorf("drive layout: partition style %d: %w", style, ErrIOCTLData)
+	}
+	n := binary.LittleEndian.Uint32(b[4:])
+	if n > maxPartitions || int64(n)*partitionInfoLen > int64(len(b)-driveLayoutHead) {
+		return 0, nil, fmt.Errorf("drive layout: %d partitions in %d bytes: %w", n, len(b), ErrIOCTLData)
+	}
+	if style == partitionStyleRAW {
+		return style, nil, nil
+	}
+	for i := range int(n) {
+		e := b[driveLayoutHead+i*partitionInfoLen:][:partitionInfoLen]
+		off := int64(binary.LittleEndian.Uint64(e[8:]))
+		length := int64(binary.LittleEndian.Uint64(e[16:]))
+		num := binary.LittleEndian.Uint32(e[24:])
+		if length == 0 {
+			continue
+		}
+		if off < 0 || length < 0 || off > 1<<62-length || num > 1<<16 {
+			return style, parts, fmt.Errorf("drive layout: partition %d (offset %d, length %d, number %d) out of range: %w", i, off, length, num, ErrIOCTLData)
+		}
+		switch binary.LittleEndian.Uint32(e) {
+		case partitionStyleMBR:
+			if t := e[32]; t == 0 || mbrExtended(t) {
+				continue
+			}
+		case partitionStyleGPT:
+			if isZeroBytes(e[32:48]) {
+				continue
+			}
+		default:
+			continue
+		}
+		parts = append(parts, layoutPart{Number: int(num), Offset: off, Length: length})
+	}
+	return style, parts, nil
+}
+
+func isZeroBytes(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
