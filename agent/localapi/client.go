@@ -7,10 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/mamori-agent/mamori/internal/fsguard"
 )
+
+// ErrNotSocket is wrapped by Dial's error when the path is there but is
+// not a socket (a file, a directory): not where an agent serves.
+var ErrNotSocket = errors.New("not a socket")
 
 // Client is one connection to the agent's local API.
 type Client struct {
@@ -30,8 +38,15 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
+		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("connect to %s: %w: it is %s (%w)", path, ErrNotSocket, fsguard.Describe(fi.Mode()), err)
+		}
 		if isPermission(err) {
-			return nil, fmt.Errorf("connect to %s: %w (%w: not root and not in the socket's group)", path, err, ErrRefused)
+			group := "the socket's group"
+			if g := SocketGroup(path); g != "" {
+				group = "the socket's group " + g
+			}
+			return nil, fmt.Errorf("connect to %s: %w (%w: not root and not in %s)", path, err, ErrRefused, group)
 		}
 		return nil, fmt.Errorf("connect to %s: %w", path, err)
 	}

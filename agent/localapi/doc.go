@@ -46,5 +46,20 @@
 // writer of its own with a write deadline: Broadcast never waits, and a
 // watcher whose queue is full or whose writes time out is dropped (its
 // notifier reconnects). At most MaxConns connections are served at once,
-// MaxConnsPerUser of them for one user other than root.
+// MaxConnsPerUser of them for one user other than root, and the last
+// RootSlots of them for root only (mamori status as root answers during
+// a flood). A reader's status requests are paced (RequestRate a second,
+// RequestBurst at once; beyond, an error and the connection closed).
+// What a flood causes in the log (refusals, limits, notifiers coming
+// and going) is written at most once per LogInterval per kind and uid,
+// with the count of the lines left out.
+//
+// # Answers
+//
+// A "shown" counts only from a connection the warning was given to
+// (broadcast, or replayed to it when it connected), once: Options.OnShown
+// is not told of one about an id the connection was not given, or of a
+// second one; they are logged (throttled) and ignored. Warning ids are
+// predictable; this is what keeps one reader from answering for
+// another's desktop.
 package localapi

@@ -294,3 +294,77 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestShownOnlyFromGiven: a "shown" counts only from a connection the
+// warning was given to, once: another client (a group member guessing
+// the ids) cannot answer for a warning it was not given, nor answer one
+// it was given more than once.
+func TestShownOnlyFromGiven(t *testing.T) {
+	type ack struct{ id, err string }
+	acks := make(chan ack, 100)
+	var watches sync.Mutex
+	nwatch := 0
+	s := serve(t, Options{OnShown: func(p Peer, id, errText string) { acks <- ack{id, errText} },
+		OnWatch: func(Peer) []*Warning {
+			// The second watcher (the victim) is given w2 alone, as a
+			// replay is.
+			watches.Lock()
+			defer watches.Unlock()
+			if nwatch++; nwatch == 2 {
+				return []*Warning{{ID: "w2"}}
+			}
+			return nil
+		}})
+	// The forger: watches, answers as it likes.
+	forger, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer forger.Close()
+	fr := bufio.NewReader(forger)
+	fr.ReadString('\n')
+	forger.Write([]byte(`{"type":"watch","protocol":1}` + "\n"))
+	forge := func(id string, n int) {
+		for range n {
+			forger.Write([]byte(`{"type":"shown","id":"` + id + `","error":"forged"}` + "\n"))
+		}
+	}
+	waitFor(t, "forger watching", func() bool { return len(s.Watchers()) == 1 })
+	// A warning given to the forger: one answer of it counts.
+	s.Broadcast(&Warning{ID: "w1"})
+	if line, _ := fr.ReadString('\n'); !strings.Contains(line, `"id":"w1"`) {
+		t.Fatalf("forger got %q", line)
+	}
+	forge("w1", 3)
+	// The victim connects; its warning is not the forger's to answer.
+	victim := dial(t, s.Path())
+	got := make(chan string, 1)
+	release := make(chan struct{})
+	go victim.Watch(context.Background(), time.Minute, func(w *Warning) error {
+		got <- w.ID
+		<-release
+		return errors.New("no notification service")
+	})
+	if id := <-got; id != "w2" {
+		t.Fatalf("victim got %q", id)
+	}
+	forge("w2", 3)
+	forge("w3", 1) // never given to anyone
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	var all []ack
+	deadline := time.After(2 * time.Second)
+collect:
+	for {
+		select {
+		case a := <-acks:
+			all = append(all, a)
+		case <-deadline:
+			break collect
+		}
+	}
+	want := []ack{{"w1", "forged"}, {"w2", "no notification service"}}
+	if len(all) != len(want) || all[0] != want[0] || all[1] != want[1] {
+		t.Fatalf("answers taken %+v, want %+v", all, want)
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -36,7 +38,40 @@ func helper(path string) int {
 				return 2
 			}
 			defer c.Close()
+			c.send(&Message{Type: TypeWatch, Protocol: ProtocolVersion})
 		}
+		if os.Getenv("MAMORI_LOCALAPI_HELPER_STAY") != "" {
+			// Hold them until standard input closes.
+			fmt.Println("holding")
+			io.Copy(io.Discard, os.Stdin)
+			return 0
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("MAMORI_LOCALAPI_HELPER_REPEAT")); err == nil {
+		// n status requests, one after the other, as fast as it can.
+		counts := map[string]int{}
+		for range n {
+			c, err := Dial(ctx, path)
+			if err == nil {
+				_, err = c.Status(ctx)
+			}
+			switch {
+			case err == nil:
+				counts["ok"]++
+			case errors.Is(err, ErrRefused):
+				counts["refused"]++
+			default:
+				counts["error"]++
+				counts["error: "+err.Error()]++
+			}
+		}
+		fmt.Printf("ok %d, refused %d, error %d\n", counts["ok"], counts["refused"], counts["error"])
+		for k := range counts {
+			if strings.HasPrefix(k, "error: ") {
+				fmt.Println(k)
+			}
+		}
+		return 0
 	}
 	c, err := Dial(ctx, path)
 	if errors.Is(err, ErrRefused) {

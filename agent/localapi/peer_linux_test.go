@@ -1,13 +1,19 @@
 package localapi
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // nobody is the uid and gid the peer tests connect as.
@@ -119,5 +125,124 @@ func TestConnsPerUser(t *testing.T) {
 	}
 	if c := dial(t, s.Path()); c.Hello.Role != RoleAdmin {
 		t.Errorf("root: %+v", c.Hello)
+	}
+}
+
+// syncBuffer is a log destination for the tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestFloodLogsThrottled: a user connecting again and again (refused,
+// or a reader asking too often) writes one log line a minute, not one
+// per connection; the reader's requests beyond RequestRate a second
+// (RequestBurst at once) are answered an error and closed.
+func TestFloodLogsThrottled(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs clients as another user")
+	}
+	var logs syncBuffer
+	s := serve(t, Options{Group: "4242", Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	got := runAs(t, s.Path(), nobody, nobody, nil, "MAMORI_LOCALAPI_HELPER_REPEAT=30")
+	if !strings.HasPrefix(got, "ok 0, refused 30, error 0") {
+		t.Fatalf("refused user: %q", got)
+	}
+	if n := strings.Count(logs.String(), "connection refused"); n != 1 {
+		t.Errorf("%d log lines for 30 refusals:\n%s", n, logs.String())
+	}
+	// A reader: the burst, then about RequestRate a second.
+	start := time.Now()
+	got = runAs(t, s.Path(), nobody, testGroup, nil, "MAMORI_LOCALAPI_HELPER_REPEAT=60")
+	var ok, refused, failed int
+	if _, err := fmt.Sscanf(got, "ok %d, refused %d, error %d", &ok, &refused, &failed); err != nil {
+		t.Fatalf("reader: %q", got)
+	}
+	if most := RequestBurst + int(time.Since(start).Seconds()*RequestRate) + 2; ok < RequestBurst || ok > most || failed != 60-ok ||
+		!strings.Contains(got, "too many requests: uid 65534 may make 5 a second") {
+		t.Errorf("60 status requests at once: %q (want %d to %d ok, the others refused for too many requests)", got, RequestBurst, most)
+	}
+	if n := strings.Count(logs.String(), "too many requests of one user"); n != 1 {
+		t.Errorf("%d log lines for the requests over the rate:\n%s", n, logs.String())
+	}
+}
+
+// holder is a client process holding connections that watch.
+type holder struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// hold starts a client as uid (in testGroup) holding n connections to
+// path, and waits until it holds them all.
+func hold(t *testing.T, path string, uid, n int) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(sockDir(t), "localapi.test")
+	data, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{helperEnv + "=" + path, "MAMORI_LOCALAPI_HELPER_HOLD=" + strconv.Itoa(n), "MAMORI_LOCALAPI_HELPER_STAY=1"}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: testGroup, Groups: []uint32{}}}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "holding" {
+		t.Fatalf("uid %d holding %d: %q", uid, n, line)
+	}
+}
+
+// TestRootSlots: readers holding every connection they may leave
+// RootSlots for root: mamori status as root still answers.
+func TestRootSlots(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs clients as other users")
+	}
+	s := serve(t, Options{Group: "4242", Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil }})
+	// Four readers: 8 + 8 + 8 + 6 = MaxConns - RootSlots.
+	for i, n := range []int{8, 8, 8, 6} {
+		hold(t, s.Path(), nobody-i, n)
+	}
+	if got := runAs(t, s.Path(), nobody-5, testGroup, nil); !strings.HasPrefix(got, "error:") {
+		t.Errorf("a reader past MaxConns-RootSlots: %q", got)
+	}
+	// Root, twice at once.
+	for range RootSlots {
+		c := dial(t, s.Path())
+		if c.Hello.Role != RoleAdmin {
+			t.Fatalf("root: %+v", c.Hello)
+		}
 	}
 }

@@ -51,6 +51,10 @@ const (
 	// hold: a reader cannot take every connection from the notifiers and
 	// from root.
 	MaxConnsPerUser = 8
+	// RootSlots of the MaxConns are kept for root (and the agent's
+	// user): mamori status as root answers while readers hold all the
+	// others.
+	RootSlots = 2
 )
 
 // Message is one line of the protocol, either way.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // DefaultQueueLen is each watcher's queue length when Options.QueueLen
@@ -38,8 +40,12 @@ type Options struct {
 	// Status answers a "status" request; nil answers an error.
 	Status func() (*Status, error)
 	// OnShown is told, on the watcher's reader goroutine, each "shown" a
-	// watcher sends: who, the warning's id, and why it could not be
-	// shown ("" when it was). It must not block for long.
+	// watcher sends about a warning it was given (by Broadcast or
+	// OnWatch), once per warning and connection: who (Peer.Conn the
+	// connection), the warning's id, and why it could not be shown (""
+	// when it was). Any other "shown" (an id the connection was not
+	// given, a second one about the same warning) is ignored and logged
+	// (throttled). It must not block for long.
 	OnShown func(p Peer, id, errText string)
 	// OnWatch is asked, when a watcher connects, for the warnings it is
 	// to get first: the violations still open, recorded before it
@@ -65,6 +71,9 @@ type Peer struct {
 	Role string
 	// User is the user name of UID, "" when unknown.
 	User string
+	// Conn numbers the connection, from 1, unique for the server's
+	// life: two connections of one user are told apart by it.
+	Conn uint64
 }
 
 // ErrRefused is wrapped by the errors of a refused connection: a peer
@@ -87,7 +96,12 @@ type Server struct {
 	watchers map[*watcher]struct{}
 	// perUser counts the connections of each reader uid.
 	perUser map[int]int
-	wg      sync.WaitGroup
+	// nconn numbers the connections (Peer.Conn).
+	nconn uint64
+	wg    sync.WaitGroup
+
+	logs     *logThrottle
+	requests *rateLimit
 }
 
 // watcher is one "watch" client.
@@ -97,6 +111,60 @@ type watcher struct {
 	q    chan *Message
 	once sync.Once
 	done chan struct{}
+
+	// given are the warnings queued to this watcher and not answered
+	// yet, oldest first in order (at most maxUnanswered: the oldest is
+	// forgotten beyond).
+	mu    sync.Mutex
+	given map[string]struct{}
+	order []string
+}
+
+// maxUnanswered bounds the warnings a watcher may have been given and
+// not answered: a notifier that never answers does not make the server
+// remember without end (and the agent no longer waits for an answer
+// that late).
+const maxUnanswered = 256
+
+// give queues m (a warning) to w without waiting, remembering that w was
+// given it; false when its queue is full.
+func (w *watcher) give(m *Message) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.q <- m:
+	default:
+		return false
+	}
+	id := m.Warning.ID
+	if _, ok := w.given[id]; ok {
+		return true
+	}
+	if len(w.order) >= maxUnanswered {
+		delete(w.given, w.order[0])
+		w.order = w.order[1:]
+	}
+	w.given[id] = struct{}{}
+	w.order = append(w.order, id)
+	return true
+}
+
+// answered takes the answer about id: true the first time for a warning
+// w was given, false otherwise.
+func (w *watcher) answered(id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.given[id]; !ok {
+		return false
+	}
+	delete(w.given, id)
+	for i, g := range w.order {
+		if g == id {
+			w.order = append(w.order[:i], w.order[i+1:]...)
+			break
+		}
+	}
+	return true
 }
 
 func (w *watcher) drop() {
@@ -137,7 +205,8 @@ func Listen(opts Options) (*Server, error) {
 			opts.Mode = 0o660
 		}
 	}
-	s := &Server{opts: opts, log: opts.Logger, gid: gid, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}, perUser: map[int]int{}}
+	s := &Server{opts: opts, log: opts.Logger, gid: gid, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}, perUser: map[int]int{},
+		logs: newLogThrottle(LogInterval), requests: newRateLimit(RequestRate, RequestBurst)}
 	ln, remove, err := listen(opts.Path, opts.Mode, gid)
 	if err != nil {
 		return nil, fmt.Errorf("local API %s: %w", opts.Path, err)
@@ -181,22 +250,39 @@ func (s *Server) Serve() error {
 				continue
 			}
 			// EMFILE and the like: wait a moment rather than spin.
-			s.log.Warn("local API: accept failed", "err", err)
+			s.logThrottled(slog.LevelWarn, "accept", -1, "local API: accept failed", "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
+		// The credentials first (the kernel took them at connect time):
+		// the last RootSlots connections are root's.
+		p, perr := peerOf(c)
+		if perr == nil {
+			p.Role = s.role(p)
+		}
+		limit := MaxConns - RootSlots
+		if perr == nil && p.Role == RoleAdmin {
+			limit = MaxConns
+		}
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= MaxConns {
+		if s.closed || len(s.conns) >= limit {
+			closed := s.closed
 			s.mu.Unlock()
 			c.Close()
+			if !closed {
+				s.logThrottled(slog.LevelWarn, "full", p.UID, "local API: all connections taken; closed at once",
+					"uid", p.UID, "pid", p.PID, "max", MaxConns, "kept_for_root", RootSlots)
+			}
 			continue
 		}
+		s.nconn++
+		p.Conn = s.nconn
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
-			s.handle(c)
+			s.handle(c, p, perr)
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -247,29 +333,31 @@ func (s *Server) Broadcast(w *Warning) []Peer {
 	var out []Peer
 	for wt := range s.watchers {
 		select {
-		case wt.q <- m:
-			out = append(out, wt.peer)
 		case <-wt.done:
+			continue
 		default:
-			s.log.Warn("local API: notifier too slow, its queue is full; dropped (it reconnects)", "uid", wt.peer.UID, "pid", wt.peer.PID)
-			delete(s.watchers, wt)
-			wt.drop()
 		}
+		if wt.give(m) {
+			out = append(out, wt.peer)
+			continue
+		}
+		s.logThrottled(slog.LevelWarn, "slow", wt.peer.UID, "local API: notifier too slow, its queue is full; dropped (it reconnects)", "uid", wt.peer.UID, "pid", wt.peer.PID)
+		delete(s.watchers, wt)
+		wt.drop()
 	}
 	return out
 }
 
 // handle serves one connection.
-func (s *Server) handle(c *net.UnixConn) {
+func (s *Server) handle(c *net.UnixConn, p Peer, err error) {
 	defer c.Close()
-	p, err := peerOf(c)
 	if err != nil {
-		s.log.Warn("local API: cannot read the peer's credentials; refused", "err", err)
+		s.logThrottled(slog.LevelWarn, "credentials", -1, "local API: cannot read the peer's credentials; refused", "err", err)
 		s.refuse(c, "cannot read your credentials")
 		return
 	}
-	if p.Role = s.role(p); p.Role == "" {
-		s.log.Warn("local API: connection refused", "uid", p.UID, "gid", p.GID, "pid", p.PID, "group", s.opts.Group)
+	if p.Role == "" {
+		s.logThrottled(slog.LevelWarn, "refused", p.UID, "local API: connection refused", "uid", p.UID, "gid", p.GID, "pid", p.PID, "group", s.opts.Group)
 		msg := fmt.Sprintf("uid %d is neither root nor in group %s", p.UID, s.opts.Group)
 		if s.gid < 0 {
 			msg = fmt.Sprintf("uid %d is not root, and the agent lets no group read (agent.local_group is empty)", p.UID)
@@ -285,7 +373,7 @@ func (s *Server) handle(c *net.UnixConn) {
 		}
 		s.mu.Unlock()
 		if n >= MaxConnsPerUser {
-			s.log.Warn("local API: too many connections of one user; refused", "uid", p.UID, "pid", p.PID)
+			s.logThrottled(slog.LevelWarn, "per-user", p.UID, "local API: too many connections of one user; refused", "uid", p.UID, "pid", p.PID, "max", MaxConnsPerUser)
 			s.refuse(c, fmt.Sprintf("uid %d holds %d connections already", p.UID, n))
 			return
 		}
@@ -322,6 +410,14 @@ func (s *Server) handle(c *net.UnixConn) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	if req.Type == TypeStatus && p.Role != RoleAdmin && !s.requests.take(p.UID) {
+		// A status costs the agent a look at everything: paced. (A
+		// watch is bounded by the connections a user may hold.)
+		s.logThrottled(slog.LevelWarn, "rate", p.UID, "local API: too many requests of one user; closed", "uid", p.UID, "pid", p.PID,
+			"rate_per_second", RequestRate, "burst", RequestBurst)
+		s.write(c, &Message{Type: TypeError, Error: fmt.Sprintf("too many requests: uid %d may make %d a second; try again in a moment", p.UID, RequestRate)})
+		return
+	}
 	switch req.Type {
 	case TypeStatus:
 		s.serveStatus(c)
@@ -390,7 +486,7 @@ func (s *Server) serveStatus(c net.Conn) {
 // serveWatch streams warnings to c until it goes or is dropped, and
 // reads its "shown" lines.
 func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
-	w := &watcher{peer: p, conn: c, q: make(chan *Message, s.opts.QueueLen), done: make(chan struct{})}
+	w := &watcher{peer: p, conn: c, q: make(chan *Message, s.opts.QueueLen), done: make(chan struct{}), given: map[string]struct{}{}}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -398,14 +494,11 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 	}
 	s.watchers[w] = struct{}{}
 	s.mu.Unlock()
-	s.log.Info("local API: notifier connected", "uid", p.UID, "user", p.User, "pid", p.PID)
+	s.logThrottled(slog.LevelInfo, "connected", p.UID, "local API: notifier connected", "uid", p.UID, "user", p.User, "pid", p.PID)
 	if s.opts.OnWatch != nil {
 		ws := s.opts.OnWatch(p)
 		for _, wr := range ws[:min(len(ws), s.opts.QueueLen/2)] {
-			select {
-			case w.q <- &Message{Type: TypeWarning, Warning: wr}:
-			default:
-			}
+			w.give(&Message{Type: TypeWarning, Warning: wr})
 		}
 	}
 	defer func() {
@@ -413,7 +506,7 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 		delete(s.watchers, w)
 		s.mu.Unlock()
 		w.drop()
-		s.log.Info("local API: notifier gone", "uid", p.UID, "pid", p.PID)
+		s.logThrottled(slog.LevelInfo, "gone", p.UID, "local API: notifier gone", "uid", p.UID, "pid", p.PID)
 	}()
 	go func() {
 		// The reader: "shown" lines until the client goes.
@@ -421,10 +514,17 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 		for sc.Scan() {
 			var m Message
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil || m.Type != TypeShown {
-				s.log.Warn("local API: notifier sent something else than \"shown\"; dropped", "uid", p.UID, "pid", p.PID)
+				s.logThrottled(slog.LevelWarn, "not-shown-line", p.UID, "local API: notifier sent something else than \"shown\"; dropped", "uid", p.UID, "pid", p.PID)
 				return
 			}
-			if s.opts.OnShown != nil && m.ID != "" {
+			if m.ID == "" || !w.answered(m.ID) {
+				// Not a warning this connection was given, or answered
+				// already: it says nothing about any desktop.
+				s.logThrottled(slog.LevelWarn, "stray-shown", p.UID, "local API: notifier answered about a warning it was not given, or again; ignored",
+					"uid", p.UID, "pid", p.PID, "id", safeID(m.ID))
+				continue
+			}
+			if s.opts.OnShown != nil {
 				s.opts.OnShown(p, m.ID, m.Error)
 			}
 		}
@@ -441,8 +541,17 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 			m = &Message{Type: TypePing}
 		}
 		if err := s.write(c, m); err != nil {
-			s.log.Warn("local API: write to notifier failed; dropped", "uid", p.UID, "pid", p.PID, "err", err)
+			s.logThrottled(slog.LevelWarn, "write", p.UID, "local API: write to notifier failed; dropped", "uid", p.UID, "pid", p.PID, "err", err)
 			return
 		}
 	}
+}
+
+// safeID is a warning id a client sent, for the log: escaped, at most
+// 64 bytes of it.
+func safeID(id string) string {
+	if len(id) > 64 {
+		id = id[:64]
+	}
+	return safe.String(id)
 }
