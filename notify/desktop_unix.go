@@ -26,6 +26,8 @@ type Desktop struct {
 	conn    *dbus.Conn
 	address string
 	caps    []string
+	// stop ends the connection's context.
+	stop context.CancelFunc
 }
 
 // SessionBusAddress returns the session bus of this process's session:
@@ -55,19 +57,56 @@ func OpenDesktop(ctx context.Context, address string) (*Desktop, error) {
 		}
 		address = a
 	}
-	// The connection outlives ctx (a context given to the library would
-	// close it when done); ctx bounds the calls.
-	conn, err := dbus.Connect(address)
+	conn, stop, err := connect(ctx, address)
 	if err != nil {
 		return nil, fmt.Errorf("session bus %s: %w", address, err)
 	}
-	d := &Desktop{conn: conn, address: address}
+	d := &Desktop{conn: conn, address: address, stop: stop}
 	call := conn.Object(busName, objectPath).CallWithContext(ctx, iface+".GetCapabilities", 0)
 	if err := call.Store(&d.caps); err != nil {
-		conn.Close()
+		d.Close()
 		return nil, fmt.Errorf("notification service on %s: %w", address, err)
 	}
 	return d, nil
+}
+
+// connect connects to the bus at address and says hello, within ctx: a
+// bus that accepts and never answers fails when ctx is done. The
+// connection outlives ctx (the context given to the library closes it
+// only when the connect did not finish in time).
+func connect(ctx context.Context, address string) (*dbus.Conn, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		conn *dbus.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		conn, err := dbus.Connect(address, dbus.WithContext(cctx))
+		done <- result{conn, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			cancel()
+			return nil, nil, r.err
+		}
+		// cctx lives as long as the connection: Close ends it.
+		return r.conn, cancel, nil
+	case <-ctx.Done():
+		// Closes the connection under way (the library watches cctx):
+		// the goroutine ends when the library notices.
+		cancel()
+		go func() {
+			if r := <-done; r.conn != nil {
+				r.conn.Close()
+			}
+		}()
+		return nil, nil, fmt.Errorf("no answer within the time given: %w", ctx.Err())
+	}
 }
 
 // Markup reports whether the service takes body markup.
@@ -95,7 +134,11 @@ func (d *Desktop) Show(ctx context.Context, n Notification) (uint32, error) {
 }
 
 // Close closes the bus connection.
-func (d *Desktop) Close() error { return d.conn.Close() }
+func (d *Desktop) Close() error {
+	err := d.conn.Close()
+	d.stop()
+	return err
+}
 
 // EscapeBusPath escapes a path for a D-Bus address ("unix:path=..."):
 // every byte but [-0-9A-Za-z_/.\*] as %XX.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,45 @@ func TestRunReconnects(t *testing.T) {
 	srv2.Fail("service broken")
 	if a := send("e"); a.id != "e" || !strings.Contains(a.err, "service broken") {
 		t.Fatalf("ack %+v", a)
+	}
+}
+
+// TestOpenDesktopBusNeverAnswers: a session bus socket that takes the
+// connection and never answers fails OpenDesktop when its context is
+// done, and ShowOnce within ConnectTimeout: it does not hang.
+func TestOpenDesktopBusNeverAnswers(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("unix", filepath.Join(dir, "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	address := "unix:path=" + EscapeBusPath(filepath.Join(dir, "bus"))
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		line, _ := json.Marshal(localapi.Message{Type: localapi.TypeWarning, Warning: sampleWarning("ja")})
+		var out bytes.Buffer
+		done <- ShowOnce(context.Background(), bytes.NewReader(append(line, '\n')), &out, address)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "session bus") {
+			t.Fatalf("err %v", err)
+		}
+		if took := time.Since(start); took < ConnectTimeout-100*time.Millisecond || took > ConnectTimeout+2*time.Second {
+			t.Errorf("gave up after %v, want about %v", took, ConnectTimeout)
+		}
+	case <-time.After(ConnectTimeout + 10*time.Second):
+		t.Fatal("ShowOnce still waiting for a bus that never answers")
 	}
 }

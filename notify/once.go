@@ -53,12 +53,18 @@ func ShowOnce(ctx context.Context, r io.Reader, w io.Writer, bus string) error {
 	return err
 }
 
+// showOne shows wr on bus: connecting and asking for the capabilities
+// within ConnectTimeout, the Notify call within DefaultShowTimeout.
 func showOne(ctx context.Context, wr *localapi.Warning, bus string) error {
-	d, err := OpenDesktop(ctx, bus)
+	octx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	d, err := OpenDesktop(octx, bus)
+	cancel()
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	_, err = d.Show(ctx, Compose(wr, d.Markup(), nil))
+	sctx, cancel := context.WithTimeout(ctx, DefaultShowTimeout)
+	defer cancel()
+	_, err = d.Show(sctx, Compose(wr, d.Markup(), nil))
 	return err
 }

@@ -17,6 +17,10 @@ const (
 	DefaultMaxBackoff = 30 * time.Second
 	// DefaultShowTimeout bounds one Notify call.
 	DefaultShowTimeout = 10 * time.Second
+	// ConnectTimeout bounds connecting to the session bus and asking the
+	// notification service for its capabilities (OpenDesktop): a bus
+	// that never answers fails within it.
+	ConnectTimeout = 3 * time.Second
 )
 
 // Options configures Run.
@@ -123,7 +127,7 @@ func (s *shower) show(w *localapi.Warning) error {
 	var err error
 	for attempt := range 2 {
 		if s.d == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShowTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), min(ConnectTimeout, s.opts.ShowTimeout))
 			s.d, err = OpenDesktop(ctx, s.opts.Bus)
 			cancel()
 			if err != nil {
