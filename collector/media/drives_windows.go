@@ -144,7 +144,7 @@ func readDriveIOCTLs(d *Drive) {
 			d.Disk, d.Offset, d.Length, d.ExtentOK = ext[0].Disk, ext[0].Offset, ext[0].Length, true
 			d.Size = ext[0].Length
 		default:
-			d.Errors = append(d.Errors, fmt.Sprintf("the volume spans %d disk extents", len(ext)))
+			d.Errors = append(d.Errors, fmt.Sprintf("the volume has %d disk extents, not one", len(ext)))
 		}
 	} else {
 		fail("IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS", err)

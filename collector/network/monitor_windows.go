@@ -365,10 +365,15 @@ func (m *Monitor) read() (Snapshot, error) {
 			a.Row, a.AdminStatus, a.MediaConnectState, a.StatusFlags = true, r.AdminStatus, r.MediaConnectState, r.StatusFlags
 		}
 		seen[a.GUID] = true
+		// A walk that ended well is kept while the adapter is there; one
+		// that did not is tried again at the next read (the registry
+		// key of an adapter that has just come may not be written yet).
 		p, ok := m.pnp[a.GUID]
 		if !ok {
 			p.chain, p.ok = pnpChain(a.GUID)
-			m.pnp[a.GUID] = p
+			if p.ok {
+				m.pnp[a.GUID] = p
+			}
 		}
 		a.PnP, a.PnPOK = p.chain, p.ok
 		if a.IfType != ifTypeIEEE80211 || m.noWireless {
@@ -420,7 +425,7 @@ func (m *Monitor) Close() error {
 	}
 	var errs []error
 	for src, h := range m.handles {
-		if h == 0 {
+		if h == 0 || procCancelMibChangeNotify2.Find() != nil {
 			continue
 		}
 		if r, _, _ := procCancelMibChangeNotify2.Call(uintptr(h)); r != 0 {
