@@ -132,6 +132,9 @@ func (a *Agent) startDesktop() (stop func()) {
 		interval = DefaultWarnInterval
 	}
 	d.interval = interval
+	if l, ok := d.finder.(interface{ setLogger(*slog.Logger) }); ok {
+		l.setLogger(d.log)
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.limit = newWarnLimiter(interval, time.Now, d.deliverAsync)
 	for _, s := range a.opts.Sinks {

@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -470,5 +472,315 @@ func TestSessions(t *testing.T) {
 	}
 	if got := busAddress("/tmp/a b,c"); got != "unix:path=/tmp/a%20b%2cc" {
 		t.Errorf("bus address %q", got)
+	}
+}
+
+// rawWatcher is a notifier written by hand: it watches, hands each
+// warning's id to ids, and answers only what the test sends.
+type rawWatcher struct {
+	conn net.Conn
+	ids  chan string
+	mu   sync.Mutex
+}
+
+func rawWatch(t *testing.T, path string) *rawWatcher {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &rawWatcher{conn: c, ids: make(chan string, 256)}
+	br := bufio.NewReader(c)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	r.send(localapi.Message{Type: localapi.TypeWatch, Protocol: localapi.ProtocolVersion})
+	go func() {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			var m localapi.Message
+			if json.Unmarshal([]byte(line), &m) == nil && m.Type == localapi.TypeWarning && m.Warning != nil {
+				select {
+				case r.ids <- m.Warning.ID:
+				default:
+				}
+			}
+		}
+	}()
+	return r
+}
+
+func (r *rawWatcher) send(m localapi.Message) {
+	b, _ := json.Marshal(m)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.conn.Write(append(b, '\n'))
+}
+
+// TestDesktopForgedAnswers: a notifier cannot answer for another's
+// desktop: answering a warning it was given many times counts once
+// (the other notifier's answer is still waited for and recorded), and
+// answering a warning given to another connection alone (a replay; the
+// ids are predictable) counts not at all.
+func TestDesktopForgedAnswers(t *testing.T) {
+	e, r, peer := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	watch(t, path, func(*localapi.Warning) error {
+		time.Sleep(300 * time.Millisecond)
+		return errors.New("the victim's desktop has no notification service")
+	})
+	forger := rawWatch(t, path)
+	waitFor(t, "two notifiers", func() bool { return len(r.agent.statusNotifiers(t, path)) == 2 })
+	plug(t, e, peer, 4711)
+	var id string
+	select {
+	case id = <-forger.ids:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no warning to the forger")
+	}
+	for range 5 {
+		forger.send(localapi.Message{Type: localapi.TypeShown, ID: id})
+	}
+	rec := e.waitWarnings("the first warning", 1)[0]
+	if !strings.Contains(rec.Warning.Reason, "the victim's desktop has no notification service") {
+		t.Errorf("the victim's answer not waited for: %+v %+v", rec, rec.Warning)
+	}
+	// The next ids are the replays to a notifier that connects now:
+	// the forger answers them all, over and over, first.
+	run, seqText, _ := strings.Cut(id, "-")
+	seq, _ := strconv.Atoi(seqText)
+	stop := make(chan struct{})
+	var forging sync.WaitGroup
+	forging.Go(func() {
+		for {
+			for i := 1; i <= 3; i++ {
+				forger.send(localapi.Message{Type: localapi.TypeShown, ID: run + "-" + strconv.Itoa(seq+i)})
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	defer func() { close(stop); forging.Wait() }()
+	watch(t, path, func(*localapi.Warning) error {
+		time.Sleep(300 * time.Millisecond)
+		return errors.New("the second desktop cannot show it either")
+	})
+	recs := e.waitWarnings("the replay", 2)
+	rec = recs[1]
+	if !rec.Warning.Replay || rec.Type != wire.TypeWarningNotShown || len(rec.Warning.Shown) != 0 ||
+		!strings.Contains(rec.Warning.Reason, "the second desktop cannot show it either") {
+		t.Errorf("replay record falsified: %+v %+v", rec, rec.Warning)
+	}
+}
+
+// TestDesktopAnswerEscaped: the error a notifier sends is recorded
+// escaped and cut short.
+func TestDesktopAnswerEscaped(t *testing.T) {
+	e, r, peer := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	watch(t, path, func(*localapi.Warning) error {
+		return errors.New("\u202eevil\x1b[2J\nwarning_shown forged" + strings.Repeat("x", 4000))
+	})
+	waitFor(t, "notifier connected", func() bool { return len(r.agent.statusNotifiers(t, path)) == 1 })
+	plug(t, e, peer, 4711)
+	rec := e.waitWarnings("warning_not_shown", 1)[0]
+	reason := rec.Warning.Reason
+	if strings.ContainsAny(reason, "\u202e\x1b\n") || !strings.Contains(reason, `\u{202e}evil\x1b[2J\x0awarning_shown forged`) || len(reason) > 400 {
+		t.Errorf("reason not escaped and bounded (%d bytes): %q", len(reason), reason)
+	}
+	if strings.ContainsAny(rec.Message, "\u202e\x1b\n") {
+		t.Errorf("message %q", rec.Message)
+	}
+}
+
+// desktopOf returns the agent's desktop sink.
+func desktopOf(t *testing.T, a *Agent) *desktop {
+	t.Helper()
+	for _, s := range a.opts.Sinks {
+		if d, ok := s.(*desktop); ok {
+			return d
+		}
+	}
+	t.Fatal("no desktop sink")
+	return nil
+}
+
+// TestDesktopSilentWatcher: a notifier that reads the warnings and never
+// answers holds up no other warning: eight at once all reach the
+// notifier that answers at once, without waiting for the ack timeout.
+func TestDesktopSilentWatcher(t *testing.T) {
+	e, r, _ := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	rawWatch(t, path) // silent
+	ch := watch(t, path, func(*localapi.Warning) error { return nil })
+	waitFor(t, "two notifiers", func() bool { return len(r.agent.statusNotifiers(t, path)) == 2 })
+	d := desktopOf(t, r.agent)
+	const n = 8
+	start := time.Now()
+	go func() {
+		for i := range n {
+			d.deliverAsync(&localapi.Warning{ID: d.nextID(), Kind: KindStorageUnapproved, Device: "9-" + strconv.Itoa(i),
+				Key: KindStorageUnapproved + "|9-" + strconv.Itoa(i), Texts: []localapi.Text{{Lang: "en"}, {Lang: "ja"}}})
+		}
+	}()
+	for range n {
+		next(t, ch)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("%d warnings took %v to reach the notifier that answers (the ack timeout is 2s)", n, took)
+	}
+	recs := e.waitWarnings("the records", n)
+	for _, rec := range recs {
+		if rec.Type != wire.TypeWarningShown || !strings.Contains(rec.Warning.Reason, "1 of 2 notifiers did not answer") {
+			t.Errorf("record %+v %+v", rec, rec.Warning)
+		}
+	}
+}
+
+// TestDesktopFailedWarningKeepsSlot: a warning no desktop was shown
+// does not take the rate limit's slot: the next one of its kind and
+// device, a moment later, is shown at once (not after the interval).
+func TestDesktopFailedWarningKeepsSlot(t *testing.T) {
+	e, r, peer := desktopEnv(t, time.Hour)
+	path := e.cfg.Agent.LocalSocket
+	watch(t, path, func(*localapi.Warning) error { return errors.New("no notification service") })
+	waitFor(t, "notifier connected", func() bool { return len(r.agent.statusNotifiers(t, path)) == 1 })
+	plug(t, e, peer, 100)
+	if rec := e.waitWarnings("warning_not_shown", 1)[0]; rec.Type != wire.TypeWarningNotShown {
+		t.Fatalf("record %+v", rec)
+	}
+	// A notifier that works connects: the open violation is replayed
+	// to it.
+	ch := watch(t, path, func(*localapi.Warning) error { return nil })
+	if w := next(t, ch); !w.Replay {
+		t.Fatalf("first warning to the new notifier %+v", w)
+	}
+	unplug(t, e, peer, 101)
+	plug(t, e, peer, 102)
+	select {
+	case w := <-ch:
+		if w.Replay || w.Held != 0 || w.Device != "8-1.4" {
+			t.Fatalf("warning %+v", w)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second plug-in held back by the rate limit though the first warning reached nobody")
+	}
+}
+
+// TestSessionsUtmpTooLarge: a utmp that cannot be read (here larger
+// than the read limit) leaves the bus sockets alone to count; it does
+// not turn the sessions off.
+func TestSessionsUtmpTooLarge(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: gives directories to other uids")
+	}
+	runUser := t.TempDir()
+	dir := filepath.Join(runUser, "4343")
+	must(t, os.Mkdir(dir, 0o700))
+	must(t, os.Chown(dir, 4343, 4343))
+	ln, err := net.Listen("unix", filepath.Join(dir, "bus"))
+	must(t, err)
+	defer ln.Close()
+	must(t, os.Chown(filepath.Join(dir, "bus"), 4343, 4343))
+	utmp := filepath.Join(t.TempDir(), "utmp")
+	f, err := os.Create(utmp)
+	must(t, err)
+	must(t, f.Truncate(maxUtmpSize+utmpSize))
+	f.Close()
+	finder := newSessionFinder(DesktopOptions{RunUserDir: runUser, Utmp: utmp, NoStart: true}, "/proc").(*linuxSessions)
+	got, err := finder.sessions()
+	if err != nil || len(got) != 1 || got[0].UID != 4343 {
+		t.Fatalf("sessions %+v, %v; want uid 4343's", got, err)
+	}
+}
+
+// TestFallbackSlowSession: two desktop sessions with no notifier
+// connected, the first one's session bus taking connections and never
+// answering: the notifiers are started in parallel, so the second
+// user sees the warning at once; the record names the session that
+// held it up, and the next warning skips that session instead of
+// waiting for it again.
+func TestFallbackSlowSession(t *testing.T) {
+	notifytest.RequireDaemon(t)
+	bad := notifytest.NewUser(t, "mamori-sl")
+	good := notifytest.NewUser(t, "mamori-gd")
+	if bad.UID > good.UID {
+		bad, good = good, bad // the bad one first in uid order
+	}
+	runUser := filepath.Join(openDir(t), "run", "user")
+	session := func(u notifytest.User) string {
+		rt := filepath.Join(runUser, strconv.Itoa(u.UID))
+		must(t, os.MkdirAll(rt, 0o755))
+		must(t, os.Chown(rt, u.UID, u.GID))
+		must(t, os.Chmod(rt, 0o700))
+		return rt
+	}
+	// The bad session: a bus socket that takes connections and never
+	// answers.
+	badRT := session(bad)
+	ln, err := net.Listen("unix", filepath.Join(badRT, "bus"))
+	must(t, err)
+	defer ln.Close()
+	must(t, os.Chown(filepath.Join(badRT, "bus"), bad.UID, bad.GID))
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	goodRT := session(good)
+	bus := notifytest.StartBus(t, notifytest.BusOptions{Socket: filepath.Join(goodRT, "bus"), UID: good.UID, GID: good.GID})
+	srv := notifytest.Serve(t, bus.Address)
+	bin := buildMamori(t)
+
+	e := newEnv(t, testConfig, kbd)
+	conn, peer, err := uevent.SocketPair()
+	must(t, err)
+	defer unix.Close(peer)
+	r := e.start(Options{Uevents: conn, Desktop: DesktopOptions{RunUserDir: runUser, Utmp: "-", NotifyCommand: []string{bin, "notify", "--once"},
+		WarnInterval: 100 * time.Millisecond, AckTimeout: time.Second}})
+	defer r.stop(t)
+
+	start := time.Now()
+	plug(t, e, peer, 200)
+	srv.Wait(t, "the first warning", 30*time.Second, func(rs []notifytest.Received) bool { return len(rs) >= 1 })
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("the good session's warning took %v: held up by the bad one", took)
+	}
+	rec := e.waitWarnings("the first record", 1)[0]
+	w := rec.Warning
+	if rec.Type != wire.TypeWarningShown || len(w.Shown) != 1 || w.Shown[0].UID != good.UID ||
+		!strings.Contains(w.Reason, "the notifier started for uid "+strconv.Itoa(bad.UID)+" ("+bad.Name+") held it up for") {
+		t.Fatalf("first record %+v %+v", rec, w)
+	}
+	// The next warning: the bad session skipped, and said so.
+	unplug(t, e, peer, 201)
+	time.Sleep(200 * time.Millisecond)
+	start = time.Now()
+	plug(t, e, peer, 202)
+	recs := e.waitWarnings("the second record", 2)
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("the second warning took %v", took)
+	}
+	w = recs[1].Warning
+	if recs[1].Type != wire.TypeWarningShown || len(w.Shown) != 1 || w.Shown[0].UID != good.UID ||
+		!strings.Contains(w.Reason, "no notifier started for uid "+strconv.Itoa(bad.UID)+" ("+bad.Name+"): its notifier held warning") {
+		t.Fatalf("second record %+v %+v", recs[1], w)
 	}
 }

@@ -18,7 +18,8 @@ const DefaultWarnInterval = time.Minute
 // all of them (Warning.Held, HeldSince). A flapping port or a Wi-Fi
 // roaming between addresses thus puts one notification per interval on
 // the desktop, and none is lost from the count (each violation is in the
-// audit log anyway).
+// audit log anyway). A warning that reached no desktop gives its slot
+// back (release): the next one of its key is let through at once.
 type warnLimiter struct {
 	interval time.Duration
 	now      func() time.Time
@@ -32,6 +33,8 @@ type warnLimiter struct {
 // limitState is one key's: when a warning was last shown, and what is
 // held back since.
 type limitState struct {
+	// shown is the id of the warning last let through, at last.
+	shown  string
 	last   time.Time
 	held   int
 	since  time.Time
@@ -61,7 +64,7 @@ func (l *warnLimiter) offer(w *localapi.Warning) {
 		if len(l.keys) >= maxLimitKeys {
 			l.sweep(now)
 		}
-		l.keys[w.Key] = &limitState{last: now}
+		l.keys[w.Key] = &limitState{last: now, shown: w.ID}
 		l.mu.Unlock()
 		l.show(w)
 		return
@@ -93,9 +96,31 @@ func (l *warnLimiter) flush(key string) {
 	since := st.since
 	w.Held, w.HeldSince = st.held, &since
 	st.held, st.latest, st.timer = 0, nil, nil
-	st.last = l.now()
+	st.last, st.shown = l.now(), w.ID
 	l.mu.Unlock()
 	l.show(&w)
+}
+
+// release gives back the slot of w, a warning let through that reached
+// no desktop: when it is still the last one of its key let through, the
+// next warning of its key is let through at once, and what is held back
+// now is shown now.
+func (l *warnLimiter) release(w *localapi.Warning) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.keys[w.Key]
+	if l.closed || st == nil || st.shown != w.ID {
+		return
+	}
+	if st.held == 0 {
+		delete(l.keys, w.Key)
+		return
+	}
+	st.last = time.Time{}
+	if st.timer != nil && st.timer.Stop() {
+		key := w.Key
+		st.timer = time.AfterFunc(0, func() { l.flush(key) })
+	}
 }
 
 // sweep forgets keys with nothing held back that were last shown an

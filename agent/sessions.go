@@ -19,8 +19,12 @@ const (
 	// warning reached the desktop before their sessions count as not
 	// reached.
 	DefaultAckTimeout = 5 * time.Second
-	// DefaultStartTimeout bounds a notifier the agent starts.
-	DefaultStartTimeout = 20 * time.Second
+	// DefaultStartTimeout bounds a notifier the agent starts (it gives
+	// up on a session bus that does not answer after
+	// notify.ConnectTimeout, on the notification after
+	// notify.DefaultShowTimeout). The notifiers of the sessions are
+	// started in parallel, each with its own.
+	DefaultStartTimeout = 15 * time.Second
 )
 
 // DesktopOptions configures the warnings on the desktop of the person at

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -15,25 +16,45 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mamori-agent/mamori/agent/localapi"
 	"github.com/mamori-agent/mamori/internal/fsguard"
-	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // linuxSessions finds desktop sessions the way a desktop leaves them: a
 // user's runtime directory RunUserDir/<uid> (made by logind or elogind)
 // holding the session bus socket "bus", both owned by that user, for a
 // user with a live login in utmp (a display manager records one for the
-// graphical session). Where utmp cannot be read, the bus sockets alone
-// count.
+// graphical session). Where utmp cannot be read (missing, unreadable,
+// larger than maxUtmpSize), the bus sockets alone count.
 type linuxSessions struct {
 	runUser, utmp, procfs string
 	minUID                int
 	command               []string
 	timeout               time.Duration
+
+	// log is told when utmp cannot be read, once per kind of failure.
+	log     *slog.Logger
+	mu      sync.Mutex
+	utmpErr string
+}
+
+// setLogger sets where utmp failures are logged.
+func (f *linuxSessions) setLogger(l *slog.Logger) { f.log = l }
+
+// utmpFailed logs (once per kind of failure) that utmp could not be read.
+func (f *linuxSessions) utmpFailed(err error) {
+	msg := err.Error()
+	f.mu.Lock()
+	first := msg != f.utmpErr
+	f.utmpErr = msg
+	f.mu.Unlock()
+	if first && f.log != nil {
+		f.log.Warn("utmp cannot be read: every user's own session bus counts as a desktop session", "utmp", f.utmp, "err", err)
+	}
 }
 
 func newSessionFinder(o DesktopOptions, procfs string) sessionFinder {
@@ -70,7 +91,9 @@ func (f *linuxSessions) sessions() ([]session, error) {
 	}
 	logged, err := f.loggedIn()
 	if err != nil {
-		return nil, err
+		// Not a reason to warn nobody: the bus sockets alone count.
+		f.utmpFailed(err)
+		logged = nil
 	}
 	var out []session
 	for _, e := range entries {
@@ -239,7 +262,7 @@ func (f *linuxSessions) start(ctx context.Context, s session, w *localapi.Warnin
 	first, _, _ := strings.Cut(stdout.String(), "\n")
 	if err := json.Unmarshal([]byte(first), &ack); err == nil && ack.Type == localapi.TypeShown && ack.ID == w.ID {
 		if ack.Error != "" {
-			return fmt.Errorf("notifier for uid %d: %s", s.UID, safe.String(ack.Error))
+			return fmt.Errorf("notifier for uid %d: %s", s.UID, ackText(ack.Error))
 		}
 		return nil
 	}
@@ -248,7 +271,7 @@ func (f *linuxSessions) start(ctx context.Context, s session, w *localapi.Warnin
 	}
 	msg := strings.TrimSpace(stderr.String())
 	if msg != "" {
-		return fmt.Errorf("notifier for uid %d: %w: %s", s.UID, runErr, safe.String(msg))
+		return fmt.Errorf("notifier for uid %d: %w: %s", s.UID, runErr, ackText(msg))
 	}
 	return fmt.Errorf("notifier for uid %d: %w", s.UID, runErr)
 }
