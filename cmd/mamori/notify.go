@@ -65,6 +65,14 @@ func cmdNotify(args []string, stdout, stderr io.Writer) int {
 		}
 		return notifyNotShown
 	}
+	if *bus == "" {
+		if _, err := notify.SessionBusAddress(); err != nil {
+			// Connected all the same (a bus may come), but say why no
+			// warning will show meanwhile.
+			fmt.Fprintf(stderr, "mamori notify: %v: warnings cannot be shown in this session; run it inside the desktop session (XDG autostart, mamori-notify.service) or give --bus ADDRESS. "+
+				"セッションバスがないため、警告を表示できません。\n", err)
+		}
+	}
 	path, err := sf.path(func(msg string) { log.Warn(msg) })
 	if err != nil {
 		fmt.Fprintln(stderr, "mamori notify:", err)

@@ -257,7 +257,7 @@ func TestDesktopWarningsEndToEnd(t *testing.T) {
 		t.Errorf("status as a member of the group: exit %d\n%s", code, out)
 	}
 	out, code = asUser(t, bin, other.Credential(t), "status", "--socket", sock)
-	if code != 2 || !strings.Contains(out, "permission denied") || !strings.Contains(out, "Only root and members of the agent's group") {
+	if code != 2 || !strings.Contains(out, "permission denied") || !strings.Contains(out, "Only root and members of group "+group+" (agent.local_group) may ask: as root, run adduser "+other.Name+" "+group) {
 		t.Errorf("status as another user: exit %d\n%s", code, out)
 	}
 	// Another user's notifier is turned away and exits 0 (the agent
@@ -293,5 +293,42 @@ func waitWarningRecords(t *testing.T, state string, n int) []warningRecordOf {
 			t.Fatalf("%d warning records of %d:\n%s", len(out), n, b)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStatusRefusedNamesGroup: a user not in the socket's group is told
+// which group and how to get in; mamori notify without a session bus
+// says so.
+func TestStatusRefusedNamesGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs mamori as another user")
+	}
+	sock := filepath.Join(openDir(t), "agent.sock")
+	srv, err := localapi.Listen(localapi.Options{Path: sock, Group: "4242", Agent: "mamori test",
+		Status: func() (*localapi.Status, error) { return &localapi.Status{}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	defer srv.Close()
+	bin := userBinary(t)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}
+	out, code := asUser(t, bin, nobody, "status", "--socket", sock)
+	if code != statusUnreachable || !strings.Contains(out, "permission denied") ||
+		!strings.Contains(out, "Only root and members of group 4242 (agent.local_group) may ask: as root, run adduser nobody 4242") {
+		t.Errorf("status as a user not in the group: exit %d\n%s", code, out)
+	}
+	// The notifier without a session bus: it says why nothing will
+	// show, and waits for the agent all the same.
+	cmd := exec.Command(bin, "notify", "--socket", filepath.Join(openDir(t), "none.sock"))
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	time.Sleep(500 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || !strings.Contains(stderr.String(), "no session bus") || !strings.Contains(stderr.String(), "--bus ADDRESS") {
+		t.Errorf("notify without a bus: %v\n%s", err, stderr.String())
 	}
 }

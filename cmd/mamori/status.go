@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -81,7 +82,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	flags := newFlags("status", stdout, stderr)
 	var sf socketFlags
 	sf.register(flags)
-	asJSON := flags.Bool("json", false, "print the status as JSON (localapi.Status)")
+	asJSON := flags.Bool("json", false, "print the status as JSON, for scripts (the same fields as the table, and the agent's PID, times and counts)")
 	if code, ok := parse(flags, args, stdout, 0); !ok {
 		if code == exitError {
 			return statusUnreachable
@@ -99,10 +100,29 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "mamori status: %v\n", err)
 		switch {
+		case errors.Is(err, localapi.ErrNotSocket):
+			fmt.Fprintf(stderr, "%s is not a socket, so no agent serves it: give the agent's socket (agent.local_socket) with --socket PATH, or its config with --config FILE. "+
+				"%s はソケットではありません。--socket か --config でエージェントのソケットを指定してください。\n", path, path)
 		case errors.Is(err, localapi.ErrRefused):
-			fmt.Fprintf(stderr, "Only root and members of the agent's group (agent.local_group) may ask. エージェントに問い合わせできるのは root と agent.local_group のメンバーだけです。\n")
+			group := localapi.SocketGroup(path)
+			who := "NAME"
+			if u, err := user.Current(); err == nil {
+				who = u.Username
+			}
+			if group == "" {
+				fmt.Fprintf(stderr, "Only root and members of the agent's group (agent.local_group) may ask: add this user to it (adduser %s GROUP) and log in again. "+
+					"エージェントに問い合わせできるのは root と agent.local_group のメンバーだけです。\n", who)
+			} else {
+				fmt.Fprintf(stderr, "Only root and members of group %s (agent.local_group) may ask: as root, run adduser %s %s, then log in again (or run mamori status as root). "+
+					"エージェントに問い合わせできるのは root とグループ %s のメンバーだけです（root で adduser %s %s を実行し、ログインし直してください）。\n", group, who, group, group, who, group)
+			}
 		case errors.Is(err, fs.ErrNotExist), isConnRefused(err):
-			fmt.Fprintf(stderr, "No agent is serving %s: is it running (mamori service status)? エージェントが動いていません。\n", path)
+			service := "mamori service status"
+			if path != config.DefaultLocalSocket {
+				service = "mamori service status --name NAME, for an instance installed under another name"
+			}
+			fmt.Fprintf(stderr, "No agent is serving %s. Is it running (%s)? Does it serve another socket? Give it with --socket PATH, or the agent's config with --config FILE (its agent.local_socket). "+
+				"エージェントが %s で応答しません。動いているか、別のソケットを使っていないか確かめてください（--socket、--config）。\n", path, service, path)
 		}
 		return statusUnreachable
 	}

@@ -80,3 +80,38 @@ func TestWriteStatus(t *testing.T) {
 		t.Errorf("an escape sequence reached the terminal:\n%q", out)
 	}
 }
+
+// TestStatusMessages: what mamori status says when it reaches no agent:
+// a path that is not a socket says so; no agent serving names --socket,
+// --config and service status (--name for a socket not the default);
+// the help of --json names no Go type.
+func TestStatusMessages(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no local socket on Windows yet")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "agent.sock")
+	must(t, os.WriteFile(file, nil, 0o644))
+	var out, errOut strings.Builder
+	if code := cmdStatus([]string{"--socket", file}, &out, &errOut); code != statusUnreachable ||
+		!strings.Contains(errOut.String(), file+" is not a socket") || !strings.Contains(errOut.String(), "--socket PATH") {
+		t.Errorf("a regular file: exit %d\n%s", code, errOut.String())
+	}
+	errOut.Reset()
+	missing := filepath.Join(dir, "none.sock")
+	if code := cmdStatus([]string{"--socket", missing}, &out, &errOut); code != statusUnreachable {
+		t.Errorf("no socket: exit %d", code)
+	}
+	for _, want := range []string{"No agent is serving " + missing, "mamori service status --name NAME", "--socket PATH", "--config FILE"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("no agent: lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	errOut.Reset()
+	out.Reset()
+	cmdStatus([]string{"-h"}, &out, &errOut)
+	help := out.String() + errOut.String()
+	if !strings.Contains(help, "-json") || strings.Contains(help, "localapi") {
+		t.Errorf("help:\n%s", help)
+	}
+}
