@@ -92,6 +92,12 @@ type desktop struct {
 	// strayLogged is when an answer from a connection not waited for was
 	// last logged.
 	strayLogged time.Time
+	// unsent counts, by warning key, the deliveries not broadcast yet;
+	// sentTo, by key, the connections a delivery under way was
+	// broadcast to. A notifier connecting meanwhile gets the warning by
+	// the broadcast, not by a replay too.
+	unsent map[string]int
+	sentTo map[string]map[uint64]int
 	// stopping is set once stop has begun: no goroutine is started after.
 	stopping bool
 }
@@ -123,7 +129,8 @@ func (a *Agent) startDesktop() (stop func()) {
 	d := &desktop{a: a, log: a.log.With("sink", "notify"), finder: newSessionFinder(o, a.coll.roots.Procfs),
 		ack: o.AckTimeout, started: a.now(), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
 		inFlight: make(chan struct{}, maxInFlight), starting: make(chan struct{}, maxStarting),
-		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, slow: map[int]slowSession{}}
+		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, slow: map[int]slowSession{},
+		unsent: map[string]int{}, sentTo: map[string]map[uint64]int{}}
 	if d.ack <= 0 {
 		d.ack = DefaultAckTimeout
 	}
@@ -208,9 +215,13 @@ func (d *desktop) Handle(ev *Event) error {
 // deliverAsync delivers w on a goroutine of its own, at most
 // maxInFlight at once (waiting for a free one).
 func (d *desktop) deliverAsync(w *localapi.Warning) {
+	d.mu.Lock()
+	d.unsent[w.Key]++
+	d.mu.Unlock()
 	select {
 	case d.inFlight <- struct{}{}:
 	case <-d.ctx.Done():
+		d.sent(w, nil)
 		return
 	}
 	if !d.track(func() {
@@ -218,6 +229,47 @@ func (d *desktop) deliverAsync(w *localapi.Warning) {
 		d.deliver(w)
 	}) {
 		<-d.inFlight
+		d.sent(w, nil)
+	}
+}
+
+// sent notes (under d.mu) that the delivery of w was broadcast to peers
+// (nil: given up).
+func (d *desktop) sent(w *localapi.Warning, peers []localapi.Peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.sentLocked(w, peers)
+}
+
+func (d *desktop) sentLocked(w *localapi.Warning, peers []localapi.Peer) {
+	if d.unsent[w.Key]--; d.unsent[w.Key] <= 0 {
+		delete(d.unsent, w.Key)
+	}
+	if len(peers) == 0 {
+		return
+	}
+	m := d.sentTo[w.Key]
+	if m == nil {
+		m = map[uint64]int{}
+		d.sentTo[w.Key] = m
+	}
+	for _, p := range peers {
+		m[p.Conn]++
+	}
+}
+
+// delivered forgets the connections w's delivery went to.
+func (d *desktop) delivered(w *localapi.Warning, peers []localapi.Peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := d.sentTo[w.Key]
+	for _, p := range peers {
+		if m[p.Conn]--; m[p.Conn] <= 0 {
+			delete(m, p.Conn)
+		}
+	}
+	if len(m) == 0 {
+		delete(d.sentTo, w.Key)
 	}
 }
 
@@ -301,6 +353,10 @@ func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
 			continue
 		}
 		seen[w.Key] = true
+		if d.unsent[w.Key] > 0 || d.sentTo[w.Key][p.Conn] > 0 {
+			// A delivery of it is under way and reaches this notifier.
+			continue
+		}
 		if t, ok := d.replayed[k]; ok && now.Sub(t) < d.interval {
 			continue
 		}
@@ -425,9 +481,16 @@ func (d *desktop) deliver(w *localapi.Warning) {
 		d.mu.Unlock()
 	}()
 	var peers []localapi.Peer
+	// Broadcast under d.mu: a notifier that connects meanwhile either
+	// is among peers, or its replay (onWatch, under d.mu) comes after
+	// and sees the key unsent.
+	d.mu.Lock()
 	if d.srv != nil {
 		peers = d.srv.Broadcast(w)
 	}
+	d.sentLocked(w, peers)
+	d.mu.Unlock()
+	defer d.delivered(w, peers)
 	// The connections it was given to, each answering once.
 	waiting := make(map[uint64]localapi.Peer, len(peers))
 	for _, p := range peers {
@@ -521,10 +584,10 @@ wait:
 				d.slow[s.UID] = slowSession{until: time.Now().Add(slowSessionSkip),
 					why: fmt.Sprintf("its notifier held warning %s up for %s at %s and could not show it", w.ID, held, time.Now().Format(time.TimeOnly))}
 				d.mu.Unlock()
-				reasons = append(reasons, fmt.Sprintf("the notifier started for uid %d (%s) held it up for %s and could not show it: %v; no notifier is started there for %s",
-					s.UID, s.User, held, err, slowSessionSkip))
+				reasons = append(reasons, fmt.Sprintf("%s held it up for %s and could not show it: %v; nothing is started there for %s",
+					finderTarget(d.finder, s), held, err, slowSessionSkip))
 			default:
-				reasons = append(reasons, fmt.Sprintf("the notifier started for uid %d (%s) could not show it: %v", s.UID, s.User, err))
+				reasons = append(reasons, fmt.Sprintf("%s could not show it: %v", finderTarget(d.finder, s), err))
 			}
 		}
 	}
