@@ -49,10 +49,15 @@ unit:
 # (its sysfs fixture tests need Linux). test-deps installs Wine and mingw.
 WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/ ./collector/media/ ./collector/network/
 WINE_USB_TESTS := ^(TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
+# The agent on Windows end to end (its Windows tests only: the others
+# read Linux fixtures): the USB backend's wiring, the warning, the state
+# dir's ACL, the service's life and an agent run by mamori.exe itself.
+WINE_AGENT_PKGS := ./agent/ ./internal/fsguard/ ./cmd/mamori/
 wine-test:
 	scripts/test-deps.sh
 	scripts/wine/test.sh -count=1 $(WINE_PKGS)
 	scripts/wine/test.sh -count=1 -run '$(WINE_USB_TESTS)' ./collector/usb/
+	scripts/wine/test.sh -count=1 -run '^TestWindows' $(WINE_AGENT_PKGS)
 
 # Short fuzzing of every fuzz target (seeds are kept under testdata/fuzz).
 FUZZTIME ?= 20s
@@ -71,9 +76,12 @@ e2e:
 
 # .deb and .rpm of mamori and mamori-hub into dist/, by nfpm (a pinned
 # version through go run); the version comes from git describe
-# (scripts/package.sh; PKG_VERSION=... overrides it).
+# (scripts/package.sh; PKG_VERSION=... overrides it). And the agent's
+# Windows installer, dist/mamori-VERSION-x64.msi, by Debian's wixl
+# (scripts/msi.sh, packaging/msi/).
 package: build
 	scripts/package.sh
+	scripts/msi.sh
 
 # The packages built twice and installed, upgraded, removed and purged with
 # dpkg in throw-away sandboxes, without and with systemd as PID 1; lintian,

@@ -31,6 +31,11 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 var binary string
 
 func TestMain(m *testing.M) {
+	if asMamori() {
+		// This test binary, copied as mamori.exe where there is no Go
+		// toolchain (Wine: see selfBinary), run as mamori.
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "mamori-bin")
 	if err != nil {
@@ -41,11 +46,15 @@ func TestMain(m *testing.M) {
 	if runtime.GOOS == "windows" {
 		binary += ".exe"
 	}
-	cmd := exec.Command("go", "build", "-o", binary, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build mamori: %v\n%s", err, out)
-		os.Exit(2)
+	// Under Wine there is no Go toolchain: a copy of this test binary
+	// is mamori (wine_windows_test.go).
+	if !selfBinary(binary) {
+		cmd := exec.Command("go", "build", "-o", binary, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build mamori: %v\n%s", err, out)
+			os.Exit(2)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
