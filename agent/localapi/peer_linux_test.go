@@ -180,12 +180,6 @@ func TestFloodLogsThrottled(t *testing.T) {
 	}
 }
 
-// holder is a client process holding connections that watch.
-type holder struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-}
-
 // hold starts a client as uid (in testGroup) holding n connections to
 // path, and waits until it holds them all.
 func hold(t *testing.T, path string, uid, n int) {
