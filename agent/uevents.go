@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/mamori-agent/mamori/agent/localapi"
 	"github.com/mamori-agent/mamori/collector/uevent"
 )
 
@@ -34,6 +35,7 @@ func (a *Agent) handleUevent(ev uevent.Event, err error) {
 		if uevent.IsTerminal(err) {
 			a.log.Warn("kernel uevent socket failed; relying on rescans", "err", err,
 				"rescan_interval", a.cfg.Agent.RescanInterval)
+			a.noteSource(sourceDevices, localapi.SourceRescans, "failed: "+err.Error())
 			return
 		}
 		// A dropped datagram may have been about a device: look again.
