@@ -27,7 +27,9 @@ import (
 // the administrator edited, and uninstalls: the binary and the service
 // go, the config (edited) and the audit log stay. TestMSIUnderWine
 // (Linux) builds the two MSIs and runs this under Wine 8.0; it would
-// change a real Windows, so it runs under Wine only.
+// change a real Windows, so it runs under Wine only. Wine's StopServices
+// does not wait for the service to stop, so the test stops it before the
+// upgrade and the uninstall; Windows waits (ServiceControl Wait).
 func TestWindowsMSI(t *testing.T) {
 	oldMSI, newMSI := os.Getenv("MAMORI_MSI_OLD"), os.Getenv("MAMORI_MSI_NEW")
 	if oldMSI == "" || newMSI == "" {
@@ -80,6 +82,11 @@ func TestWindowsMSI(t *testing.T) {
 		t.Errorf("audit verify: %s", out)
 	}
 
+	// Stopped first for the same reason: a binary still running when
+	// RemoveFiles comes is left for the next reboot.
+	if out := run(t, exe, "service", "stop"); !strings.Contains(out, "mamori: stopped") {
+		t.Fatalf("service stop before the uninstall: %s", out)
+	}
 	msiexec(t, "/x", newMSI)
 	if _, err := os.Stat(exe); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("%s after the uninstall: %v", exe, err)
@@ -87,8 +94,8 @@ func TestWindowsMSI(t *testing.T) {
 	if b, _ := os.ReadFile(conf); !bytes.Equal(b, edited) {
 		t.Errorf("the uninstall did not leave the edited config: %q", b)
 	}
-	// The uninstall stopped the service (the agent records it) and
-	// removed it (once stopped, under Wine).
+	// The service is removed; the audit log stays, ending with the
+	// agent's stop.
 	m, err := mgr.Connect()
 	if err != nil {
 		t.Fatal(err)
