@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -313,6 +314,20 @@ func TestWindowsAgentRun(t *testing.T) {
 	}
 	if wintest.IsWine() && !strings.Contains(log, `source="device notifications" state=rescans detail="device notifications: unsupported operation`) {
 		t.Errorf("under Wine the device notifications fall back to rescans (no CM_Register_Notification); log:\n%s", log)
+	}
+
+	// A violation (the host's network, which Wine shows, is on no
+	// approved network) is warned by WTSSendMessageW, which Wine 8.0 only
+	// stubs: recorded as not shown, with why.
+	if slices.ContainsFunc(readAudit(t, state), ofType("violation")) {
+		r := waitRecord(t, state, 15*time.Second, "warning_shown or warning_not_shown", func(r auditRecord) bool {
+			return r.Type == "warning_shown" || r.Type == "warning_not_shown"
+		})
+		if wintest.IsWine() && (r.Type != "warning_not_shown" || r.Warning == nil || !strings.Contains(r.Warning.Reason, "WTSSendMessageW")) {
+			t.Errorf("under Wine the warning is not shown (WTSSendMessageW is a stub): %+v %+v", r, r.Warning)
+		}
+	} else {
+		t.Logf("no violation in this run (no network Wine shows is on a network): the warning path not exercised")
 	}
 
 	if wintest.IsWine() {
