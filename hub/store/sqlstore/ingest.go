@@ -162,11 +162,6 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 		assetID = text(b.AssetID)
 	}
 	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now, res: &res}
-	defer func() {
-		if w.viol != nil {
-			w.viol.Close()
-		}
-	}()
 	inserted, err := w.insertEvents(ctx, b.Events)
 	if err != nil {
 		return res, err
@@ -225,6 +220,9 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 			return res, err
 		}
 	}
+	if err := w.flushViolations(ctx); err != nil {
+		return res, err
+	}
 	// dropped saturates at maxDropped rather than overflowing (SQLite
 	// would turn it into a REAL).
 	d := min(max(b.Dropped, 0), maxDropped)
@@ -244,7 +242,9 @@ type ingestTx struct {
 	assetID string
 	now     time.Time
 	res     *store.IngestResult
-	viol    *sql.Stmt
+	// viols are the columns of the violations to insert (violationCols
+	// each), in order.
+	viols []any
 	// devs are the devices the batch's events named, in the order they
 	// first did.
 	devs     map[[3]string]*deviceSeen
@@ -319,27 +319,47 @@ type deviceSeen struct {
 	product     string
 }
 
-// flushDevices writes the devices the batch's events named.
+// flushDevices writes the devices the batch's events named, insertRows
+// to a statement (one upsert of many rows costs about what one of a
+// single row does).
 func (w *ingestTx) flushDevices(ctx context.Context) error {
-	if len(w.devOrder) == 0 {
-		return nil
-	}
-	st, err := w.tx.PrepareContext(ctx, w.s.q(`INSERT INTO devices (agent, vendor_id, product_id, serial, product, asset_id, first_seen, last_seen, seen_count)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (agent, vendor_id, product_id, serial) DO UPDATE SET
-	last_seen = excluded.last_seen, asset_id = excluded.asset_id, seen_count = devices.seen_count + excluded.seen_count,
-	product = CASE WHEN excluded.product <> '' THEN excluded.product ELSE devices.product END`))
-	if err != nil {
-		return fmt.Errorf("ingest: %w", err)
-	}
-	defer st.Close()
-	for _, d := range w.devOrder {
-		if _, err := st.ExecContext(ctx, w.agent, d.key[0], d.key[1], d.key[2], d.product,
-			w.assetID, nanos(d.first), nanos(d.last), d.count); err != nil {
-			return fmt.Errorf("ingest: store device: %w", err)
+	args := make([]any, 0, insertRows*9)
+	for lo := 0; lo < len(w.devOrder); lo += insertRows {
+		chunk := w.devOrder[lo:min(lo+insertRows, len(w.devOrder))]
+		args = args[:0]
+		for _, d := range chunk {
+			args = append(args, w.agent, d.key[0], d.key[1], d.key[2], d.product,
+				w.assetID, nanos(d.first), nanos(d.last), d.count)
+		}
+		if _, err := w.tx.ExecContext(ctx, w.s.upsertDevicesQuery(len(chunk)), args...); err != nil {
+			return fmt.Errorf("ingest: store devices: %w", err)
 		}
 	}
 	return nil
+}
+
+// upsertDevicesQuery is the upsert of n device rows (cached per n). The
+// rows of one statement have distinct keys (flushDevices merges a batch's
+// events per device first), as PostgreSQL requires.
+func (s *Store) upsertDevicesQuery(n int) string {
+	if q, ok := s.deviceQ.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO devices (agent, vendor_id, product_id, serial, product, asset_id, first_seen, last_seen, seen_count) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	}
+	b.WriteString(`
+ON CONFLICT (agent, vendor_id, product_id, serial) DO UPDATE SET
+	last_seen = excluded.last_seen, asset_id = excluded.asset_id, seen_count = devices.seen_count + excluded.seen_count,
+	product = CASE WHEN excluded.product <> '' THEN excluded.product ELSE devices.product END`)
+	q := s.q(b.String())
+	s.deviceQ.Store(n, q)
+	return q
 }
 
 // insertRows is how many events one INSERT statement carries.
@@ -458,24 +478,50 @@ func (w *ingestTx) storedBefore(ctx context.Context, events []store.Event, inser
 
 // violation stores one violation row of the agent.
 func (w *ingestTx) violation(ctx context.Context, eventID string, v store.Violation) error {
-	if w.viol == nil {
-		st, err := w.tx.PrepareContext(ctx, w.s.q(`INSERT INTO violations (event_id, agent, asset_id, kind, severity, article, device,
-vendor_id, product_id, serial, message, time, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		w.viol = st
-	}
-	if _, err := w.viol.ExecContext(ctx, text(eventID), w.agent, w.assetID, text(v.Kind), text(v.Severity), text(v.Article),
+	w.viols = append(w.viols, text(eventID), w.agent, w.assetID, text(v.Kind), text(v.Severity), text(v.Article),
 		text(v.Device), text(v.VendorID), text(v.ProductID), text(v.Serial), text(v.Message),
-		nanos(v.Time), nanos(w.now)); err != nil {
-		return fmt.Errorf("ingest: store violation: %w", err)
-	}
+		nanos(v.Time), nanos(w.now))
 	if w.res.Kinds == nil {
 		w.res.Kinds = map[string]int{}
 	}
 	w.res.Kinds[v.Kind]++
 	return nil
+}
+
+// violationCols is the number of columns violation fills.
+const violationCols = 13
+
+// flushViolations inserts the violations the batch gave, in order,
+// insertRows to a statement.
+func (w *ingestTx) flushViolations(ctx context.Context) error {
+	rows := len(w.viols) / violationCols
+	for lo := 0; lo < rows; lo += insertRows {
+		n := min(insertRows, rows-lo)
+		if _, err := w.tx.ExecContext(ctx, w.s.insertViolationsQuery(n), w.viols[lo*violationCols:(lo+n)*violationCols]...); err != nil {
+			return fmt.Errorf("ingest: store violations: %w", err)
+		}
+	}
+	w.viols = w.viols[:0]
+	return nil
+}
+
+// insertViolationsQuery is the INSERT of n violations (cached per n).
+func (s *Store) insertViolationsQuery(n int) string {
+	if q, ok := s.violQ.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO violations (event_id, agent, asset_id, kind, severity, article, device,
+vendor_id, product_id, serial, message, time, received) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	}
+	q := s.q(b.String())
+	s.violQ.Store(n, q)
+	return q
 }
 
 // Heartbeat records a heartbeat of agent.

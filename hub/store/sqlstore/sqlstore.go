@@ -47,8 +47,11 @@ type Store struct {
 	// gmu; see Ingest.
 	gmu     sync.Mutex
 	waiting []*groupReq
-	// insertQ caches the multi-row INSERT of events, by row count.
+	// insertQ caches the multi-row INSERT of events, deviceQ the upsert
+	// of devices, by row count.
 	insertQ sync.Map
+	deviceQ sync.Map
+	violQ   sync.Map
 	// stop ends the checkpointer (SQLite); done is closed when it has.
 	stop chan struct{}
 	done chan struct{}
