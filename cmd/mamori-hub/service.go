@@ -196,7 +196,7 @@ func serviceRun(name, configPath string, stderr io.Writer) int {
 	}
 	prg.Logger = log
 	prg.Run = func(ctx context.Context) error { return serveHub(ctx, cfg, log) }
-	if err := s.Run(); err != nil {
+	if err := svc.Run(s, prg, name); err != nil {
 		log.Error("service ended with an error", "err", err)
 		return exitError
 	}
