@@ -35,6 +35,9 @@ func check(path string, wantDir bool) error {
 	if err != nil {
 		return fmt.Errorf("check %s: %w", path, err)
 	}
+	if err := refuseLinks(abs, path); err != nil {
+		return err
+	}
 	fi, err := os.Stat(abs)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", path, err)
@@ -71,6 +74,36 @@ func check(path string, wantDir bool) error {
 		}
 	}
 	return nil
+}
+
+// refuseLinks refuses abs when it or any directory on its way is a
+// junction, a symbolic link or another reparse point (isLinkElement),
+// judged without following it: Stat and readSD would see the target's
+// type, owner and ACL, not those of the link, which a standard user may
+// have made (mklink /J) and can re-point.
+func refuseLinks(abs, checked string) error {
+	for p := abs; ; {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", checked, err)
+		}
+		name, err := windows.UTF16PtrFromString(p)
+		if err != nil {
+			return fmt.Errorf("check %s: %w", checked, err)
+		}
+		attrs, err := windows.GetFileAttributes(name)
+		if err != nil {
+			return fmt.Errorf("check %s: the attributes of %s: %w", checked, p, err)
+		}
+		if isLinkElement(fi.Mode(), attrs) {
+			return linkError(p, checked)
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
 }
 
 // checkOne judges one object on the way to checked.
@@ -149,6 +182,13 @@ func mkdirPrivate(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	parent, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	if err := refuseLinks(parent, path); err != nil {
+		return err // not created through a junction or link
+	}
 	sd, err := windows.SecurityDescriptorFromString(privateSDDL(t))
 	if err != nil {
 		return fmt.Errorf("the private ACL: %w", err)
@@ -175,6 +215,11 @@ func adoptDir(path string) error {
 	t, err := trust()
 	if err != nil {
 		return err
+	}
+	if abs, err := filepath.Abs(path); err != nil {
+		return err
+	} else if err := refuseLinks(abs, path); err != nil {
+		return err // nothing changed through a junction or link
 	}
 	if fi, err := os.Lstat(path); err != nil || !fi.IsDir() {
 		return nil // CheckDir says what it is
