@@ -33,10 +33,11 @@ func newUSBBackend(cfg *config.Config, roots Roots, log *slog.Logger) (usbBacken
 // setupapiBackend reads USB devices through SetupAPI (usb.SetupAPI). A
 // device's path is its device instance id; there are no device numbers.
 // It keeps the drives of the last read of the volumes, by volumeKey: a
-// drive unchanged since is not probed again.
+// drive unchanged since (the same medium: reuseProbe) is not probed
+// again.
 type setupapiBackend struct {
 	s          *usb.SetupAPI
-	lastDrives map[string]media.Volume
+	lastDrives map[string]probedDrive
 }
 
 func (b *setupapiBackend) Name() string                           { return "setupapi" }
@@ -72,14 +73,22 @@ func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media
 		}
 	}
 	last := b.lastDrives
+	// Known is asked about every drive kept, before it is probed: what it
+	// is asked with is the drive as seen then, kept with the result.
+	seen := map[string]media.Volume{}
 	vols, err := media.WindowsVolumes(media.WindowsOptions{DiskToUSB: disks, CodePage: c.codePage,
-		Known: func(v media.Volume) (media.Volume, bool) {
-			p, ok := last[volumeKey(&v)]
-			return p, ok && p.Error == ""
+		Known: func(now media.Volume) (media.Volume, bool) {
+			k := volumeKey(&now)
+			seen[k] = now
+			p, ok := last[k]
+			return p.vol, reuseProbe(p, ok, now)
 		}})
-	b.lastDrives = map[string]media.Volume{}
+	b.lastDrives = map[string]probedDrive{}
 	for _, v := range vols {
-		b.lastDrives[volumeKey(&v)] = v
+		k := volumeKey(&v)
+		if s, ok := seen[k]; ok {
+			b.lastDrives[k] = probedDrive{vol: v, seen: s}
+		}
 	}
 	if derr != nil && devs == nil {
 		derr = fmt.Errorf("volumes: which USB device holds which disk: %w", derr)

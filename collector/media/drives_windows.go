@@ -201,7 +201,8 @@ func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
 		if opts.Known != nil {
 			now := windowsVolume(d, usbPath, Info{}, 0, nil)
 			if v, ok := opts.Known(now); ok && v.Device == now.Device && v.MountPoint == now.MountPoint &&
-				v.MajorMinor == now.MajorMinor && v.BlockName == now.BlockName && v.USBDevice == now.USBDevice {
+				v.MajorMinor == now.MajorMinor && v.BlockName == now.BlockName && v.USBDevice == now.USBDevice &&
+				v.Size == now.Size {
 				vols = append(vols, v)
 				continue
 			}

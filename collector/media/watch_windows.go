@@ -37,6 +37,15 @@ type driveSig struct {
 	letter byte
 	typ    uint32
 	volume string
+	// What identifies the medium behind the letter: the volume GUID,
+	// letter and type stay the same when a card reader's card is swapped
+	// or a stick is reformatted in place. infoOK says
+	// GetVolumeInformation answered.
+	infoOK bool
+	serial uint32
+	fsName string
+	label  string
+	size   uint64
 }
 
 // NewMountWatcher starts watching the drive letters; procfs is not used on
@@ -48,7 +57,10 @@ func NewMountWatcher(procfs string) (*MountWatcher, error) {
 	return w, nil
 }
 
-// driveSignature reads the letters, their types and volume names. Network
+// driveSignature reads the letters, their types and volume names, and
+// what GetVolumeInformation and GetDiskFreeSpaceEx say of the medium
+// (serial, file system, label, size), so that a medium swapped or
+// reformatted behind the same letter and volume is a change. Network
 // drives are named by type only (asking more can hang on a lost server).
 func driveSignature() []driveSig {
 	mask, err := windows.GetLogicalDrives()
@@ -64,6 +76,18 @@ func driveSignature() []driveSig {
 			name := make([]uint16, 64)
 			if windows.GetVolumeNameForVolumeMountPoint(root, &name[0], uint32(len(name))) == nil {
 				s.volume = windows.UTF16ToString(name)
+			}
+			label := make([]uint16, windows.MAX_PATH+1)
+			fsName := make([]uint16, windows.MAX_PATH+1)
+			var maxLen, flags uint32
+			if windows.GetVolumeInformation(root, &label[0], uint32(len(label)), &s.serial, &maxLen, &flags, &fsName[0], uint32(len(fsName))) == nil {
+				s.infoOK = true
+				s.label = windows.UTF16ToString(label)
+				s.fsName = windows.UTF16ToString(fsName)
+				var free, total, totalFree uint64
+				if windows.GetDiskFreeSpaceEx(root, &free, &total, &totalFree) == nil {
+					s.size = total
+				}
 			}
 		}
 		out = append(out, s)
