@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -63,6 +64,11 @@ const (
 // Speed, Authorized, bDeviceClass of single-function devices).
 type SetupAPI struct {
 	log *slog.Logger
+	// unreadable holds, from the last read of the disks, the disks whose
+	// number or size could not be read, by lower-case name
+	// ("physicaldrive2"), with why (UnreadableDisk).
+	mu         sync.Mutex
+	unreadable map[string]string
 }
 
 var _ Enumerator = (*SetupAPI)(nil)
@@ -144,17 +150,39 @@ func (s *SetupAPI) usbNodes() ([]winNode, error) {
 func (s *SetupAPI) disks() ([]winDisk, error) {
 	nodes, err := readNodeSet(&guidDevClassDiskDrive, "", windows.DIGCF_PRESENT)
 	out := make([]winDisk, 0, len(nodes))
+	unreadable := map[string]string{}
 	for _, n := range nodes {
 		d := winDisk{winNode: n, Number: -1}
-		if derr := readDiskInfo(&d); derr != nil {
+		sizeErr, derr := readDiskInfo(&d)
+		if derr != nil {
 			s.log.Debug("disk details unreadable", "disk", n.InstanceID, "err", derr)
+		}
+		if sizeErr != nil && d.Number >= 0 {
+			// Not an empty slot: a disk that could not be read. (A disk
+			// whose number could not be read is named by its instance
+			// id instead of PhysicalDriveN, which says so itself.)
+			s.log.Warn("disk size unreadable: its media are judged as not shown to be encrypted", "disk", n.InstanceID, "err", sizeErr)
+			unreadable[strings.ToLower(fmt.Sprintf("PhysicalDrive%d", d.Number))] = sizeErr.Error()
 		}
 		out = append(out, d)
 	}
+	s.mu.Lock()
+	s.unreadable = unreadable
+	s.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("list disk drives: %w", err)
 	}
 	return out, err
+}
+
+// UnreadableDisk says why the disk name ("PhysicalDrive2") could not be
+// read at the last enumeration (its size unknown, and not because its
+// slot is empty); ok is false for a disk that was read, or an empty slot.
+func (s *SetupAPI) UnreadableDisk(name string) (why string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	why, ok = s.unreadable[strings.ToLower(name)]
+	return why, ok
 }
 
 // readNodeSet enumerates one SetupDiGetClassDevsEx set.
@@ -321,22 +349,26 @@ func (e crErr) Error() string {
 
 // readDiskInfo fills a disk's number, size, removability and write
 // protection from its disk interface. Failures leave the defaults
-// (number -1, size 0) and are returned joined.
-func readDiskInfo(d *winDisk) error {
+// (number -1, size 0) and are returned joined in err; sizeErr is set
+// when the size could not be read for another reason than an empty slot
+// (no medium): such a disk must not be taken for an empty slot.
+func readDiskInfo(d *winDisk) (sizeErr, err error) {
 	paths, err := windows.CM_Get_Device_Interface_List(d.InstanceID, &GUIDDevInterfaceDisk, windows.CM_GET_DEVICE_INTERFACE_LIST_PRESENT)
 	if err != nil || len(paths) == 0 || paths[0] == "" {
-		return fmt.Errorf("disk interface of %s: %v", d.InstanceID, err)
+		err = fmt.Errorf("disk interface of %s: %v", d.InstanceID, err)
+		return err, err
 	}
 	p, err := windows.UTF16PtrFromString(paths[0])
 	if err != nil {
-		return err
+		return err, err
 	}
 	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE)
 	// No access rights: enough for the storage IOCTLs, and possible
 	// while another process has the disk open exclusively.
 	h, err := windows.CreateFile(p, 0, share, nil, windows.OPEN_EXISTING, 0, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", paths[0], err)
+		err = fmt.Errorf("open %s: %w", paths[0], err)
+		return err, err
 	}
 	defer windows.CloseHandle(h)
 	var errs []error
@@ -364,10 +396,33 @@ func readDiskInfo(d *winDisk) error {
 	// The length needs read access.
 	if rh, err := windows.CreateFile(p, windows.GENERIC_READ, share, nil, windows.OPEN_EXISTING, 0, 0); err == nil {
 		var length int64
-		if err := windows.DeviceIoControl(rh, ioctlDiskGetLengthInfo, nil, 0, (*byte)(unsafe.Pointer(&length)), 8, &n, nil); err == nil && length > 0 {
+		lerr := windows.DeviceIoControl(rh, ioctlDiskGetLengthInfo, nil, 0, (*byte)(unsafe.Pointer(&length)), 8, &n, nil)
+		if lerr == nil && length > 0 {
 			d.Size = length
 		}
 		windows.CloseHandle(rh)
+		if lerr != nil && !noMedium(lerr) {
+			sizeErr = fmt.Errorf("IOCTL_DISK_GET_LENGTH_INFO: %w", lerr)
+		}
+	} else {
+		sizeErr = fmt.Errorf("open %s for reading: %w", paths[0], err)
 	}
-	return errors.Join(errs...)
+	if d.Number < 0 && sizeErr == nil {
+		sizeErr = errors.New("its disk number could not be read")
+	}
+	if sizeErr != nil {
+		errs = append(errs, sizeErr)
+	}
+	return sizeErr, errors.Join(errs...)
 }
+
+// noMedium reports whether err says that a disk has no medium in it (an
+// empty card-reader slot): the one reason a disk's size may be unknown
+// without the disk being unreadable.
+func noMedium(err error) bool {
+	return errors.Is(err, windows.ERROR_NOT_READY) || errors.Is(err, errorNoMediaInDevice)
+}
+
+// errorNoMediaInDevice is ERROR_NO_MEDIA_IN_DEVICE (winerror.h), which
+// x/sys/windows does not name.
+const errorNoMediaInDevice = windows.Errno(1112)
