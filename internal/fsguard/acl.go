@@ -16,10 +16,12 @@ import (
 
 // PrivateDirSDDL is the DACL of a private directory (the agent's state
 // directory under %ProgramData%): protected from inheritance, full
-// control for SYSTEM and Administrators, read and traverse for Users,
-// inherited by everything below. MkdirAll gives it to a directory it
+// control for SYSTEM and Administrators and nothing for anyone else (the
+// audit log, the report queue and a hub token kept there are not for
+// users to read, as the 0700 state directory on Linux), inherited by
+// everything below. MkdirAll gives it to a directory it
 // creates (and to the process's own user, when that is neither).
-const PrivateDirSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)"
+const PrivateDirSDDL = "D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
 
 // Well-known SIDs that may own and change what the agent trusts, besides
 // the process's own user.
