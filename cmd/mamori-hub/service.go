@@ -20,13 +20,6 @@ import (
 // mamori-hub.service, the Windows service mamori-hub.
 const defaultServiceName = "mamori-hub"
 
-// Exit statuses of the service commands beyond exitOK, exitError and
-// exitUsage (those of systemctl and LSB init scripts).
-const (
-	exitNotRunning   = 3
-	exitNotInstalled = 4
-)
-
 const serviceUsage = `Usage: mamori-hub service ACTION [flags]
 
   install --config FILE [--name NAME]
@@ -92,22 +85,7 @@ func cmdService(args []string, stdout, stderr io.Writer) int {
 	case action == "run":
 		return serviceRun(*name, *configPath, stderr)
 	case slices.Contains(svc.Actions, action):
-		msg, out, err := svc.Act(*name, action)
-		if msg != "" {
-			fmt.Fprintln(stdout, msg)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "mamori-hub service %s: %v\n", action, err)
-		}
-		switch out {
-		case svc.Done:
-			return exitOK
-		case svc.Stopped:
-			return exitNotRunning
-		case svc.NotInstalled:
-			return exitNotInstalled
-		}
-		return exitError
+		return svc.ActExit("mamori-hub", *name, action, stdout, stderr, exitError)
 	}
 	fmt.Fprintf(stderr, "mamori-hub service: unknown action %q\n\n", action)
 	fmt.Fprintf(stderr, serviceUsage, svc.RestartSec)

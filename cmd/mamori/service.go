@@ -20,14 +20,6 @@ import (
 // mamori.service, the Windows service mamori.
 const defaultServiceName = "mamori"
 
-// exitNotRunning and exitNotInstalled are the exit statuses of the
-// service commands for a service that is installed and not running, and
-// for one that is not installed (those of systemctl and LSB init scripts).
-const (
-	exitNotRunning   = 3
-	exitNotInstalled = 4
-)
-
 const serviceExits = "Exit: 0 done, 4 not installed, 2 error."
 
 func init() {
@@ -146,22 +138,7 @@ func cmdServiceAction(action string) func(args []string, stdout, stderr io.Write
 		if code, ok := parse(fl, args, stdout, 0); !ok {
 			return code
 		}
-		msg, out, err := svc.Act(*name, action)
-		if msg != "" {
-			fmt.Fprintln(stdout, msg)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "mamori service %s: %v\n", action, err)
-		}
-		switch out {
-		case svc.Done:
-			return exitOK
-		case svc.Stopped:
-			return exitNotRunning
-		case svc.NotInstalled:
-			return exitNotInstalled
-		}
-		return exitError
+		return svc.ActExit("mamori", *name, action, stdout, stderr, exitError)
 	}
 }
 

@@ -239,13 +239,13 @@ func TestWindowsServiceLifecycle(t *testing.T) {
 	if len(recs) == 0 || recs[len(recs)-1].Type != "agent_stopped" {
 		t.Errorf("last record after stop: %+v, want agent_stopped", recs)
 	}
-	if code, out, _ := mamoriExe(t, "service", "status", "--name", name); code != exitNotRunning || !strings.Contains(out, "stopped") {
+	if code, out, _ := mamoriExe(t, "service", "status", "--name", name); code != svc.ExitNotRunning || !strings.Contains(out, "stopped") {
 		t.Errorf("service status after stop: exit %d: %s", code, out)
 	}
 	if code, out, errOut := mamoriExe(t, "service", "uninstall", "--name", name); code != 0 || !strings.Contains(out, "removed") {
 		t.Fatalf("service uninstall: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, _ := mamoriExe(t, "service", "status", "--name", name); code != exitNotInstalled {
+	if code, out, _ := mamoriExe(t, "service", "status", "--name", name); code != svc.ExitNotInstalled {
 		t.Errorf("service status after uninstall: exit %d: %s", code, out)
 	}
 	if code, out, errOut := mamoriExe(t, "audit", "verify", "--state-dir", state); code != 0 || !strings.Contains(out, "chain intact") {

@@ -3,6 +3,7 @@ package svc
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Outcome is how a control action ended, for the exit status.
@@ -87,4 +88,35 @@ func (c *Control) Act(action string) (string, Outcome, error) {
 		return fmt.Sprintf("%s: removed (%s; stopped first if it ran)", c.Name, where), Done, nil
 	}
 	return "", Failed, fmt.Errorf("unknown service action %q", action)
+}
+
+// Exit codes of ActExit, shared by both commands: installed and not
+// running, and not installed, are those of systemctl and LSB init scripts.
+const (
+	ExitOK           = 0
+	ExitNotRunning   = 3
+	ExitNotInstalled = 4
+)
+
+// ActExit runs Act for a command line: it prints Act's message on stdout
+// and its error on stderr after prog ("mamori service stop: ..."), and
+// returns the exit code: ExitOK, ExitNotRunning, ExitNotInstalled, or
+// errCode (each command's own code for an error).
+func ActExit(prog, name, action string, stdout, stderr io.Writer, errCode int) int {
+	msg, out, err := Act(name, action)
+	if msg != "" {
+		fmt.Fprintln(stdout, msg)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s service %s: %v\n", prog, action, err)
+	}
+	switch out {
+	case Done:
+		return ExitOK
+	case Stopped:
+		return ExitNotRunning
+	case NotInstalled:
+		return ExitNotInstalled
+	}
+	return errCode
 }
