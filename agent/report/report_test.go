@@ -257,6 +257,8 @@ func TestUnauthorized(t *testing.T) {
 	r := newTestReporter(t, h, t.TempDir(), nil)
 	r.Start()
 	emit(t, r, 0, 10)
+	// HandleRecord returns before the queue's group commit: wait for it.
+	waitFor(t, "10 events queued", func() bool { return r.q.Len() == 10 })
 	waitFor(t, "a 401", func() bool { return testutil.ToFloat64(r.metrics.failures.WithLabelValues("unauthorized")) >= 2 })
 	if n := r.q.Len(); n != 10 {
 		t.Errorf("queue %d after 401s, want the 10 kept", n)
