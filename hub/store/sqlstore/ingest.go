@@ -31,9 +31,9 @@ const chainArticle = "5"
 // commit has.
 func (s *Store) Ingest(ctx context.Context, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
 	if !s.d.oneWriter {
-		return s.ingestAlone(ctx, agent, b, now)
+		return s.ingestAlone(ctx, agent, b, cleanEvents(b.Events), now)
 	}
-	r := &groupReq{agent: agent, b: b, now: now, done: make(chan struct{})}
+	r := newGroupReq(agent, b, now)
 	s.gmu.Lock()
 	s.waiting = append(s.waiting, r)
 	s.gmu.Unlock()
@@ -68,70 +68,70 @@ const groupTimeout = 60 * time.Second
 type groupReq struct {
 	agent string
 	b     *store.Batch
+	clean []cleanEvent
 	now   time.Time
 	res   store.IngestResult
 	err   error
 	done  chan struct{}
 }
 
-// commitGroup stores the batches of group in one transaction, each in a
-// savepoint, and tells each request its result.
+// newGroupReq returns the request to store b from agent.
+func newGroupReq(agent string, b *store.Batch, now time.Time) *groupReq {
+	return &groupReq{agent: agent, b: b, clean: cleanEvents(b.Events), now: now, done: make(chan struct{})}
+}
+
+// commitGroup stores the batches of group in one transaction and tells
+// each request its result. When a batch fails, the transaction is rolled
+// back and every batch of the group is stored again in a transaction of
+// its own, so that one batch's failure is that batch's alone. (Savepoints
+// around each batch would do the same without the retry, but SQLite then
+// copies every page a batch changes to its statement journal first: about
+// a sixth of the writer's time, for a case that almost never happens.)
 func (s *Store) commitGroup(group []*groupReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	finish := func(err error) {
+	defer func() {
 		for _, r := range group {
-			if err != nil && r.err == nil {
-				r.res, r.err = store.IngestResult{}, err
-			}
 			close(r.done)
 		}
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		finish(fmt.Errorf("ingest: %w", err))
+	}()
+	if len(group) == 1 {
+		r := group[0]
+		r.res, r.err = s.ingestAlone(ctx, r.agent, r.b, r.clean, r.now)
 		return
 	}
-	defer tx.Rollback()
-	ok := 0
-	for _, r := range group {
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT batch`); err != nil {
-			finish(fmt.Errorf("ingest: savepoint: %w", err))
-			return
+	err := func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
 		}
-		r.res, r.err = s.ingestIn(ctx, tx, r.agent, r.b, r.now)
-		if r.err != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO batch`); err != nil {
-				finish(fmt.Errorf("ingest: rollback to savepoint: %w", err))
-				return
+		defer tx.Rollback()
+		for _, r := range group {
+			if r.res, err = s.ingestIn(ctx, tx, r.agent, r.b, r.clean, r.now); err != nil {
+				return err
 			}
-		} else {
-			ok++
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE batch`); err != nil {
-			finish(fmt.Errorf("ingest: release savepoint: %w", err))
-			return
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("ingest: commit: %w", err)
 		}
-	}
-	if ok == 0 {
-		finish(nil)
+		return nil
+	}()
+	if err == nil {
 		return
 	}
-	if err := tx.Commit(); err != nil {
-		finish(fmt.Errorf("ingest: commit: %w", err))
-		return
+	for _, r := range group {
+		r.res, r.err = s.ingestAlone(ctx, r.agent, r.b, r.clean, r.now)
 	}
-	finish(nil)
 }
 
 // ingestAlone stores a batch in a transaction of its own.
-func (s *Store) ingestAlone(ctx context.Context, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
+func (s *Store) ingestAlone(ctx context.Context, agent string, b *store.Batch, clean []cleanEvent, now time.Time) (store.IngestResult, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return store.IngestResult{}, fmt.Errorf("ingest: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := s.ingestIn(ctx, tx, agent, b, now)
+	res, err := s.ingestIn(ctx, tx, agent, b, clean, now)
 	if err != nil {
 		return res, err
 	}
@@ -141,8 +141,26 @@ func (s *Store) ingestAlone(ctx context.Context, agent string, b *store.Batch, n
 	return res, nil
 }
 
-// ingestIn stores a batch from agent in tx.
-func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store.Batch, now time.Time) (store.IngestResult, error) {
+// cleanEvent is the text columns of one event as stored (text: valid
+// UTF-8 without NUL), made before the writer's turn.
+type cleanEvent struct {
+	id, hash, prevHash, typ, body string
+}
+
+// cleanEvents returns the text columns of events, in order.
+func cleanEvents(events []store.Event) []cleanEvent {
+	out := make([]cleanEvent, len(events))
+	for i := range events {
+		ev := &events[i]
+		out[i] = cleanEvent{id: text(ev.ID), hash: text(ev.Hash), prevHash: text(ev.PrevHash),
+			typ: text(ev.Event.Type), body: text(string(ev.Raw))}
+	}
+	return out
+}
+
+// ingestIn stores a batch from agent in tx; clean is cleanEvents of its
+// events.
+func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store.Batch, clean []cleanEvent, now time.Time) (store.IngestResult, error) {
 	var res store.IngestResult
 	var (
 		seq     int64
@@ -162,12 +180,12 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 		assetID = text(b.AssetID)
 	}
 	w := ingestTx{s: s, tx: tx, agent: agent, assetID: assetID, now: now, res: &res}
-	inserted, err := w.insertEvents(ctx, b.Events)
+	inserted, err := w.insertEvents(ctx, b.Events, clean)
 	if err != nil {
 		return res, err
 	}
 	// What the hub had of the events it had already (the same id).
-	before, err := w.storedBefore(ctx, b.Events, inserted)
+	before, err := w.storedBefore(ctx, clean, inserted)
 	if err != nil {
 		return res, err
 	}
@@ -177,8 +195,8 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 		ev := &b.Events[i]
 		if !inserted[i] {
 			res.Duplicates++
-			o := before[text(ev.ID)]
-			if o.seq != ev.Seq || o.hash != text(ev.Hash) {
+			o := before[clean[i].id]
+			if o.seq != ev.Seq || o.hash != clean[i].hash {
 				breaks = append(breaks, fmt.Sprintf("event %q came before as audit record %d and now as record %d with another hash (the state directory was restored from an old copy or rewritten)",
 					ev.ID, o.seq, ev.Seq))
 			}
@@ -198,7 +216,7 @@ func (s *Store) ingestIn(ctx context.Context, tx *sql.Tx, agent string, b *store
 				breaks = append(breaks, fmt.Sprintf("audit record %d does not continue record %d: its prev_hash is not the hash the hub has (the log was rewritten)", ev.Seq, seq))
 			}
 		}
-		seq, hash, have = int64(ev.Seq), text(ev.Hash), true
+		seq, hash, have = int64(ev.Seq), clean[i].hash, true
 		if err := w.derived(ctx, ev); err != nil {
 			return res, err
 		}
@@ -331,11 +349,34 @@ func (w *ingestTx) flushDevices(ctx context.Context) error {
 			args = append(args, w.agent, d.key[0], d.key[1], d.key[2], d.product,
 				w.assetID, nanos(d.first), nanos(d.last), d.count)
 		}
-		if _, err := w.tx.ExecContext(ctx, w.s.upsertDevicesQuery(len(chunk)), args...); err != nil {
+		st, err := w.s.stmt(ctx, w.tx, w.s.upsertDevicesQuery(len(chunk)))
+		if err != nil {
+			return fmt.Errorf("ingest: store devices: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("ingest: store devices: %w", err)
 		}
 	}
 	return nil
+}
+
+// stmt returns query prepared for tx. The statement is prepared once per
+// database connection and kept (Store.stmts) until Close: parsing one of
+// the multi-row statements (900 parameters) costs about as much as
+// running it.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.stmts.Load(query)
+	if !ok {
+		p, err := s.db.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		var loaded bool
+		if st, loaded = s.stmts.LoadOrStore(query, p); loaded {
+			p.Close()
+		}
+	}
+	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
 }
 
 // upsertDevicesQuery is the upsert of n device rows (cached per n). The
@@ -369,7 +410,7 @@ const insertRows = 100
 // each once by (agent, id); inserted[i] tells whether events[i] was
 // stored now (false: the hub had its id already, or an earlier event of
 // the batch had it).
-func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event) ([]bool, error) {
+func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event, clean []cleanEvent) ([]bool, error) {
 	inserted := make([]bool, len(events))
 	now := nanos(w.now)
 	args := make([]any, 0, insertRows*9)
@@ -377,11 +418,14 @@ func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event) ([]bo
 		chunk := events[lo:min(lo+insertRows, len(events))]
 		args = args[:0]
 		for i := range chunk {
-			ev := &chunk[i]
-			args = append(args, w.agent, text(ev.ID), int64(ev.Seq), text(ev.Hash), text(ev.PrevHash),
-				text(ev.Event.Type), nanos(ev.Event.Time), now, text(string(ev.Raw)))
+			ev, c := &chunk[i], &clean[lo+i]
+			args = append(args, w.agent, c.id, int64(ev.Seq), c.hash, c.prevHash, c.typ, nanos(ev.Event.Time), now, c.body)
 		}
-		rows, err := w.tx.QueryContext(ctx, w.s.insertEventsQuery(len(chunk)), args...)
+		st, err := w.s.stmt(ctx, w.tx, w.s.insertEventsQuery(len(chunk)))
+		if err != nil {
+			return nil, fmt.Errorf("ingest: store events: %w", err)
+		}
+		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: store events: %w", err)
 		}
@@ -401,7 +445,7 @@ func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event) ([]bo
 			return nil, fmt.Errorf("ingest: store events: %w", err)
 		}
 		for i := range chunk {
-			if id := text(chunk[i].ID); got[id] > 0 {
+			if id := clean[lo+i].id; got[id] > 0 {
 				got[id]--
 				inserted[lo+i] = true
 			}
@@ -437,11 +481,11 @@ type chainPos struct {
 
 // storedBefore returns the seq and hash the hub has for the events of
 // the batch not inserted now, by id.
-func (w *ingestTx) storedBefore(ctx context.Context, events []store.Event, inserted []bool) (map[string]chainPos, error) {
+func (w *ingestTx) storedBefore(ctx context.Context, clean []cleanEvent, inserted []bool) (map[string]chainPos, error) {
 	var ids []any
-	for i := range events {
+	for i := range clean {
 		if !inserted[i] {
-			ids = append(ids, text(events[i].ID))
+			ids = append(ids, clean[i].id)
 		}
 	}
 	if len(ids) == 0 {
@@ -497,7 +541,11 @@ func (w *ingestTx) flushViolations(ctx context.Context) error {
 	rows := len(w.viols) / violationCols
 	for lo := 0; lo < rows; lo += insertRows {
 		n := min(insertRows, rows-lo)
-		if _, err := w.tx.ExecContext(ctx, w.s.insertViolationsQuery(n), w.viols[lo*violationCols:(lo+n)*violationCols]...); err != nil {
+		st, err := w.s.stmt(ctx, w.tx, w.s.insertViolationsQuery(n))
+		if err != nil {
+			return fmt.Errorf("ingest: store violations: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, w.viols[lo*violationCols:(lo+n)*violationCols]...); err != nil {
 			return fmt.Errorf("ingest: store violations: %w", err)
 		}
 	}

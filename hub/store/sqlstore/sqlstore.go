@@ -52,6 +52,9 @@ type Store struct {
 	insertQ sync.Map
 	deviceQ sync.Map
 	violQ   sync.Map
+	// stmts are the prepared statements of the ingest, by query (see
+	// Store.stmt); closed by Close.
+	stmts sync.Map
 	// stop ends the checkpointer (SQLite); done is closed when it has.
 	stop chan struct{}
 	done chan struct{}
@@ -159,12 +162,15 @@ func createPrivate(p string) error {
 // wal_autocheckpoint is 0: Store.checkpoint checkpoints beside the
 // writer instead (a process that only runs a CLI command checkpoints at
 // Close).
+// temp_store is MEMORY: the statement journal of the multi-row INSERTs
+// (the pages a statement changes, kept to undo that statement alone)
+// stays in memory instead of spilling to a temporary file.
 // busy_timeout makes a writer wait for another (the CLI while serve runs)
 // instead of failing; _txlock=immediate takes the write lock at BEGIN, so
 // two batches of one agent never interleave their reads and writes.
 func sqliteDSN(p string) string {
 	return "file:" + p + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate"
 }
 
 // redact leaves a password out of a DSN shown in an error.
@@ -194,6 +200,10 @@ func (s *Store) Close() error {
 		s.stop = nil
 		s.db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
 	}
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
 	return s.db.Close()
 }
 

@@ -232,10 +232,10 @@ func TestIngestGroup(t *testing.T) {
 		addAgent(t, s, "pc-01")
 		addAgent(t, s, "pc-02")
 		group := []*groupReq{
-			{agent: "pc-01", b: &store.Batch{Events: chain("a", 1, 3)}, now: t0, done: make(chan struct{})},
-			{agent: "nobody", b: &store.Batch{Events: chain("n", 1, 3)}, now: t0, done: make(chan struct{})},
-			{agent: "pc-02", b: &store.Batch{Events: chain("b", 1, 2)}, now: t0, done: make(chan struct{})},
-			{agent: "pc-01", b: &store.Batch{Events: chain("a", 4, 2)}, now: t0, done: make(chan struct{})},
+			newGroupReq("pc-01", &store.Batch{Events: chain("a", 1, 3)}, t0),
+			newGroupReq("nobody", &store.Batch{Events: chain("n", 1, 3)}, t0),
+			newGroupReq("pc-02", &store.Batch{Events: chain("b", 1, 2)}, t0),
+			newGroupReq("pc-01", &store.Batch{Events: chain("a", 4, 2)}, t0),
 		}
 		s.commitGroup(group)
 		for i, r := range group {
