@@ -3,6 +3,7 @@ package fsguard
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -39,14 +40,17 @@ const (
 
 // File and standard access rights (winnt.h) that matter here.
 const (
+	rightReadData    = 0x1 // FILE_READ_DATA, FILE_LIST_DIRECTORY
 	rightWriteData   = 0x2 // FILE_WRITE_DATA, FILE_ADD_FILE
 	rightAppendData  = 0x4 // FILE_APPEND_DATA, FILE_ADD_SUBDIRECTORY
+	rightReadEA      = 0x8 // FILE_READ_EA: extended attributes hold data too
 	rightDeleteChild = 0x40
 	rightDelete      = 0x10000
 	rightWriteDAC    = 0x40000
 	rightWriteOwner  = 0x80000
 	rightGenericAll  = 0x10000000
 	rightGenericWr   = 0x40000000
+	rightGenericRd   = 0x80000000
 )
 
 // unsafeSelf are the rights that let their holder change a file's content
@@ -60,9 +64,19 @@ const unsafeSelf = rightWriteData | rightAppendData | rightDeleteChild | rightDe
 // is on Unix: %ProgramData% and C:\ let Users create folders.
 const unsafeAncestor = rightDeleteChild | rightDelete | rightWriteDAC | rightWriteOwner | rightGenericAll
 
-// ACE types and flags (SDDL).
+// readRights are the rights that let their holder read a file's content
+// (or list a directory): what a private file (a token, a key) grants no
+// one untrusted, as mode 0600 on Unix. GENERIC_EXECUTE maps to
+// FILE_GENERIC_EXECUTE, which reads no data.
+const readRights = rightReadData | rightReadEA | rightGenericRd | rightGenericAll
+
+// ACE flags (SDDL): OI and CI make an entry inherited by files and
+// folders created below, IO makes it apply to them only (not to the
+// object that holds it).
 const (
-	aceInheritOnly = "IO"
+	aceObjectInherit    = "OI"
+	aceContainerInherit = "CI"
+	aceInheritOnly      = "IO"
 )
 
 // secDesc is a security descriptor as judged: the owner's SID and the
@@ -91,15 +105,28 @@ func (a ace) has(flag string) bool {
 	return false
 }
 
-// allows reports whether the entry grants rights to someone: an allowed
-// entry (plain, object or callback) that applies to the object itself.
-// Denied entries are not subtracted: the judge errs towards refusing.
-func (a ace) allows() bool {
+// grants reports whether the entry grants rights to someone: an allowed
+// entry (plain, object or callback), whether on the object or inherited
+// by what is created in it. Denied entries are not subtracted: the judge
+// errs towards refusing.
+func (a ace) grants() bool {
 	switch a.typ {
 	case "A", "OA", "XA", "ZA":
-		return !a.has(aceInheritOnly)
+		return true
 	}
 	return false
+}
+
+// allows reports whether the entry grants rights on the object itself:
+// an allowed entry that is not inherit-only (IO). An inherit-only entry
+// grants nothing on the object; what it gives the files and folders
+// created in it is judged by judgeSD for a directory (inherits).
+func (a ace) allows() bool { return a.grants() && !a.has(aceInheritOnly) }
+
+// inherits reports whether the entry is inherited by files or folders
+// created in the directory that holds it (OI or CI, inherit-only or not).
+func (a ace) inherits() bool {
+	return a.grants() && (a.has(aceObjectInherit) || a.has(aceContainerInherit))
 }
 
 // trustSet is who may own and change what the agent trusts: SYSTEM,
@@ -117,12 +144,39 @@ func (t trustSet) trusted(sid string) bool {
 // ignored reports SIDs whose entries on an object match no one.
 func ignored(sid string) bool { return sid == sidCreatorOwner || sid == sidCreatorGroup }
 
-// judgeSD says what is wrong with sd for an object the agent trusts:
-// ancestor says it is a directory on the way to it, where adding entries
-// is allowed. It returns "" when nothing is, else the problem in words for
-// an UnsafeError ("is owned by S-1-5-21-...", "lets S-1-5-32-545 (Users)
-// write it (0x116)").
-func judgeSD(sd secDesc, t trustSet, ancestor bool) string {
+// inheritedByTrusted reports whether an inheritable entry for sid goes to
+// someone trusted on what is created: CREATOR OWNER becomes the creator,
+// which in a directory the agent keeps is the agent. CREATOR GROUP
+// becomes the creator's primary group, which for an administrator's
+// "mamori run" is "None" or "Domain Users" (every user): not trusted.
+func inheritedByTrusted(sid string, t trustSet) bool {
+	return t.trusted(sid) || sid == sidCreatorOwner
+}
+
+// sdKind is what judgeSD judges a descriptor as.
+type sdKind int
+
+const (
+	// kindFile is a file checked (a config, a token, a binary).
+	kindFile sdKind = iota
+	// kindDir is a directory checked (the state directory): its own
+	// rights, and those its inheritable entries give the files and
+	// folders created in it.
+	kindDir
+	// kindAncestor is a directory on the way: adding entries is allowed,
+	// and its inheritable entries are judged where they land (the next
+	// directory on the way has its own DACL).
+	kindAncestor
+)
+
+// judgeSD says what is wrong with sd for an object the agent trusts,
+// judged as kind. It returns "" when nothing is, else the problem in words
+// for an UnsafeError ("is owned by S-1-5-21-...", "lets S-1-5-32-545
+// (Users) write it (access mask 0x116)"). An inherit-only entry (IO)
+// grants nothing on the object itself; on a directory checked (kindDir)
+// every inheritable entry (OI or CI) is judged as the rights it will give
+// on what the agent creates there.
+func judgeSD(sd secDesc, t trustSet, kind sdKind) string {
 	if !t.trusted(sd.owner) {
 		return fmt.Sprintf("is owned by %s, not by SYSTEM, Administrators, TrustedInstaller or this process's user (%s)", describeSID(sd.owner), describeSID(t.self))
 	}
@@ -130,7 +184,7 @@ func judgeSD(sd secDesc, t trustSet, ancestor bool) string {
 		return "has no DACL (a NULL DACL lets everyone do everything)"
 	}
 	bad := uint32(unsafeSelf)
-	if ancestor {
+	if kind == kindAncestor {
 		bad = unsafeAncestor
 	}
 	for _, a := range sd.aces {
@@ -138,26 +192,82 @@ func judgeSD(sd secDesc, t trustSet, ancestor bool) string {
 			continue
 		}
 		if m := a.mask & bad; m != 0 {
-			return fmt.Sprintf("lets %s %s (access mask %#x)", describeSID(a.sid), rightsWords(m, ancestor), a.mask)
+			return fmt.Sprintf("lets %s %s (access mask %#x)", describeSID(a.sid), rightsWords(m, kind == kindAncestor), a.mask)
+		}
+	}
+	if kind == kindDir {
+		for _, a := range sd.aces {
+			if !a.inherits() || inheritedByTrusted(a.sid, t) {
+				continue
+			}
+			if m := a.mask & unsafeSelf; m != 0 {
+				return fmt.Sprintf("passes on to what is created in it an entry that lets %s %s (access mask %#x)", describeSID(a.sid), rightsWords(m, false), a.mask)
+			}
 		}
 	}
 	return ""
 }
 
-// looseDACLOnly reports whether the only thing wrong with sd is its DACL:
-// the owner is trusted, so the owner (or the agent as SYSTEM) may make it
-// private.
+// judgeRead says who untrusted may read the object sd describes (a file
+// for kindFile; a directory's list of entries and, through its
+// inheritable entries, what is created in it for kindDir): "" when no one
+// may, else the problem in words ("is readable by S-1-5-32-545 (Users)
+// (access mask 0x1200a9)"). The owner and who may change the object are
+// judgeSD's; a NULL DACL lets everyone read.
+func judgeRead(sd secDesc, t trustSet, kind sdKind) string {
+	if sd.nullDACL {
+		return "is readable by everyone (it has no DACL: a NULL DACL lets everyone do everything)"
+	}
+	for _, a := range sd.aces {
+		if !a.allows() || t.trusted(a.sid) || ignored(a.sid) {
+			continue
+		}
+		if a.mask&readRights != 0 {
+			return fmt.Sprintf("is readable by %s (access mask %#x)", describeSID(a.sid), a.mask)
+		}
+	}
+	if kind == kindDir {
+		for _, a := range sd.aces {
+			if !a.inherits() || inheritedByTrusted(a.sid, t) {
+				continue
+			}
+			if a.mask&readRights != 0 {
+				return fmt.Sprintf("passes on to what is created in it an entry that lets %s read it (access mask %#x)", describeSID(a.sid), a.mask)
+			}
+		}
+	}
+	return ""
+}
+
+// offenders are the SIDs that sd, judged as kind, lets someone untrusted
+// hold any of mask by: entries on the object itself and, for a directory
+// checked, inheritable ones. An icacls fix removes them.
+func offenders(sd secDesc, t trustSet, kind sdKind, mask uint32) []string {
+	var out []string
+	for _, a := range sd.aces {
+		onObject := a.allows() && !t.trusted(a.sid) && !ignored(a.sid)
+		inherited := kind == kindDir && a.inherits() && !inheritedByTrusted(a.sid, t)
+		if (onObject || inherited) && a.mask&mask != 0 && !slices.Contains(out, a.sid) {
+			out = append(out, a.sid)
+		}
+	}
+	return out
+}
+
+// looseDACLOnly reports whether the only thing wrong with sd, a directory
+// checked, is its DACL: the owner is trusted, so the owner (or the agent
+// as SYSTEM) may make it private.
 func looseDACLOnly(sd secDesc, t trustSet) bool {
-	return t.trusted(sd.owner) && judgeSD(sd, t, false) != ""
+	return t.trusted(sd.owner) && judgeSD(sd, t, kindDir) != ""
 }
 
 // rightsWords names what mask lets its holder do.
 func rightsWords(m uint32, ancestor bool) string {
 	var w []string
-	if m&(rightWriteData|rightAppendData|rightGenericWr) != 0 {
+	if m&(rightWriteData|rightAppendData|rightGenericWr|rightGenericAll) != 0 {
 		w = append(w, "write it")
 	}
-	if m&(rightDelete|rightDeleteChild) != 0 {
+	if m&(rightDelete|rightDeleteChild|rightGenericAll) != 0 {
 		if ancestor {
 			w = append(w, "delete or rename what is in it")
 		} else {

@@ -27,71 +27,151 @@ const (
 
 func TestJudgeSDDL(t *testing.T) {
 	system := trustSet{self: sidSystem}
+	const dir, file, anc = kindDir, kindFile, kindAncestor
 	for _, c := range []struct {
-		name     string
-		sddl     string
-		self     trustSet
-		ancestor bool
-		want     string // "" safe, else a part of the problem
-		loose    bool   // only the DACL is wrong (MkdirAll may make it private)
+		name  string
+		sddl  string
+		self  trustSet
+		kind  sdKind
+		want  string // "" safe, else a part of the problem
+		loose bool   // only the DACL is wrong (MkdirAll may make it private); judged for kindDir only
 	}{
-		{"private dir", sddlPrivate, system, false, "", false},
-		{"private dir on the way", sddlPrivate, system, true, "", false},
-		{"the literal private DACL owned by Administrators", "O:BA" + PrivateDirSDDL, system, false, "", false},
-		{"ProgramData on the way: Users may add, not delete", sddlProgramData, system, true, "", false},
-		{"ProgramData itself as the state dir", sddlProgramData, system, false, "S-1-5-32-545 (Users) write it", true},
-		{"installer's folder as the state dir", sddlInstallerDir, system, false, "S-1-5-32-545 (Users) write it (access mask 0x116)", true},
-		{"installer's folder on the way to the config", sddlInstallerDir, system, true, "", false},
-		{"a user's folder", sddlUserDir, system, false, "is owned by S-1-5-21-1004336348-1177238915-682003330-1001", false},
-		{"a user's folder on the way", sddlUserDir, system, true, "is owned by", false},
-		{"a user's folder, run as that user", sddlUserDir, trustSet{self: "S-1-5-21-1004336348-1177238915-682003330-1001"}, true, "", false},
-		{"C: on the way", sddlDriveC, system, true, "", false},
-		{"Program Files on the way", sddlProgFile, system, true, "", false},
-		{"Program Files itself", sddlProgFile, system, false, "", false},
-		{"Everyone full control", "O:BAG:SYD:(A;OICI;FA;;;WD)", system, false, "S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner", true},
-		{"Everyone full control on the way", "O:BAD:(A;OICI;FA;;;WD)", system, true, "delete or rename what is in it", true},
-		{"Authenticated Users modify", "O:BAD:(A;;0x1301bf;;;AU)", system, false, "S-1-5-11 (Authenticated Users)", true},
-		{"Users may only write attributes", "O:BAD:(A;;0x120180;;;BU)", system, false, "", false},
-		{"Users may change the ACL", "O:BAD:(A;;WD;;;BU)", system, false, "change its ACL or owner", true},
-		{"generic write", "O:BAD:(A;;GW;;;IU)", system, false, "S-1-5-4 (Interactive) write it", true},
-		{"generic write on the way adds only", "O:BAD:(A;;GW;;;IU)", system, true, "", false},
-		{"delete alone", "O:BAD:(A;;SD;;;BU)", system, false, "delete or rename it", true},
-		{"inherit-only full control for Everyone", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, false, "", false},
-		{"creator owner on the object matches no one", "O:SYD:(A;;FA;;;CO)", system, false, "", false},
-		{"owner rights", "O:SYD:(A;;FA;;;OW)", system, false, "", false},
-		{"denied entries do not excuse an allowed one", "O:BAD:(D;;FA;;;WD)(A;;FA;;;WD)", system, false, "Everyone", true},
-		{"denied entry alone", "O:BAD:(D;;FA;;;WD)(A;;FA;;;SY)", system, false, "", false},
-		{"callback entry counts", `O:BAD:(XA;;FA;;;WD;(WIN://SYSAPPID Contains "x"))`, system, false, "Everyone", true},
-		{"NULL DACL", "O:BAD:NO_ACCESS_CONTROL", system, false, "NULL DACL", true},
-		{"no DACL part", "O:BAG:SY", system, true, "NULL DACL", true},
-		{"empty DACL", "O:BAD:P", system, false, "", false},
-		{"empty protected DACL then SACL", "O:BAD:PS:AI", system, false, "", false},
-		{"owned by TrustedInstaller", "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464D:(A;;FA;;;SY)", system, false, "", false},
-		{"no owner part", "D:(A;;FA;;;SY)", system, false, "is owned by (unknown)", false},
-		{"domain-relative owner unresolved", "O:LAD:(A;;FA;;;SY)", system, false, "is owned by ?LA", false},
-		{"Wine 0755, its user", sddlWine755, trustSet{self: wineUser}, false, "", false},
-		{"Wine 0755 seen by SYSTEM", sddlWine755, system, true, "is owned by S-1-5-21-0-0-0-1000", false},
-		{"Wine /tmp 1777 on the way", sddlWine1777, trustSet{self: wineUser}, true, "S-1-1-0 (Everyone) delete or rename what is in it", true},
-		{"numeric rights in decimal", "O:BAD:(A;;278;;;BU)", system, false, "write it", true},
-		{"object entry", "O:BAD:(OA;;WP;bf967a7f-0de6-11d0-a285-00aa003049e2;;BU)", system, false, "", false},
-		{"audit entry is no grant", "O:BAD:(A;;FA;;;SY)S:(AU;SAFA;FA;;;WD)", system, false, "", false},
+		{"private dir", sddlPrivate, system, dir, "", false},
+		{"private dir on the way", sddlPrivate, system, anc, "", false},
+		{"the literal private DACL owned by Administrators", "O:BA" + PrivateDirSDDL, system, dir, "", false},
+		{"ProgramData on the way: Users may add, not delete", sddlProgramData, system, anc, "", false},
+		{"ProgramData itself as the state dir", sddlProgramData, system, dir, "S-1-5-32-545 (Users) write it", true},
+		{"installer's folder as the state dir", sddlInstallerDir, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)", true},
+		{"installer's folder on the way to the config", sddlInstallerDir, system, anc, "", false},
+		{"a user's folder", sddlUserDir, system, dir, "is owned by S-1-5-21-1004336348-1177238915-682003330-1001", false},
+		{"a user's folder on the way", sddlUserDir, system, anc, "is owned by", false},
+		{"a user's folder, run as that user", sddlUserDir, trustSet{self: "S-1-5-21-1004336348-1177238915-682003330-1001"}, anc, "", false},
+		{"C: on the way", sddlDriveC, system, anc, "", false},
+		{"C: as the state dir", sddlDriveC, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x4)", true},
+		{"C:'s inherit-only entry for Authenticated Users on the state dir", "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICIIO;SDGXGWGR;;;AU)", system, dir,
+			"passes on to what is created in it an entry that lets S-1-5-11 (Authenticated Users) write it and delete or rename it or what is in it (access mask 0xe0010000)", true},
+		{"Program Files on the way", sddlProgFile, system, anc, "", false},
+		{"Program Files itself: Users only read what is created", sddlProgFile, system, dir, "", false},
+		{"Everyone full control", "O:BAG:SYD:(A;OICI;FA;;;WD)", system, dir, "S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)", true},
+		{"Everyone full control on a file", "O:BAG:SYD:(A;;FA;;;WD)", system, file, "S-1-1-0 (Everyone) write it", false},
+		{"Everyone full control on the way", "O:BAD:(A;OICI;FA;;;WD)", system, anc, "delete or rename what is in it", true},
+		{"Authenticated Users modify", "O:BAD:(A;;0x1301bf;;;AU)", system, file, "S-1-5-11 (Authenticated Users)", true},
+		{"Users may only write attributes", "O:BAD:(A;;0x120180;;;BU)", system, file, "", false},
+		{"Users may change the ACL", "O:BAD:(A;;WD;;;BU)", system, file, "change its ACL or owner", true},
+		{"generic write", "O:BAD:(A;;GW;;;IU)", system, file, "S-1-5-4 (Interactive) write it", true},
+		{"generic write on the way adds only", "O:BAD:(A;;GW;;;IU)", system, anc, "", false},
+		{"delete alone", "O:BAD:(A;;SD;;;BU)", system, file, "delete or rename it", true},
+
+		// Inherit-only entries grant nothing on the object itself, but
+		// what the agent creates in a directory it keeps gets them.
+		{"inherit-only full control for Everyone on the state dir", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, dir, "passes on to what is created in it an entry that lets S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)", true},
+		{"inherit-only full control for Everyone on a file", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, file, "", false},
+		{"inherit-only full control for Everyone on the way", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, anc, "", false},
+		{"inherit-only modify for Users, files only", "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OIIO;0x1301bf;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it and delete or rename it or what is in it (access mask 0x1301bf)", true},
+		{"inherit-only write for Users, folders only", "O:SYD:P(A;OICI;FA;;;SY)(A;CIIO;GW;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it (access mask 0x40000000)", true},
+		{"inherited, not inherit-only: judged on the object first", "O:SYD:P(A;OICI;FA;;;SY)(A;OI;0x116;;;BU)", system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)", true},
+		{"inherit-only read for Users is no write", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GR;;;BU)", system, dir, "", false},
+		{"inherit-only for SYSTEM and Administrators", "O:SYD:P(A;OICIIO;GA;;;SY)(A;OICIIO;GA;;;BA)(A;;FA;;;SY)", system, dir, "", false},
+		{"creator owner inherit-only: the agent creates", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CO)", system, dir, "", false},
+		{"creator group inherit-only: the creator's primary group", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CG)", system, dir, "an entry that lets S-1-3-1 write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x10000000)", true},
+		{"denied inherit-only entry is no grant", "O:SYD:P(A;OICI;FA;;;SY)(D;OICIIO;FA;;;WD)", system, dir, "", false},
+		{"inherit-only entry for this process's user", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;FA;;;" + wineUser + ")", trustSet{self: wineUser}, dir, "", false},
+
+		{"creator owner on the object matches no one", "O:SYD:(A;;FA;;;CO)", system, dir, "", false},
+		{"owner rights", "O:SYD:(A;;FA;;;OW)", system, dir, "", false},
+		{"denied entries do not excuse an allowed one", "O:BAD:(D;;FA;;;WD)(A;;FA;;;WD)", system, file, "Everyone", true},
+		{"denied entry alone", "O:BAD:(D;;FA;;;WD)(A;;FA;;;SY)", system, file, "", false},
+		{"callback entry counts", `O:BAD:(XA;;FA;;;WD;(WIN://SYSAPPID Contains "x"))`, system, file, "Everyone", true},
+		{"NULL DACL", "O:BAD:NO_ACCESS_CONTROL", system, dir, "NULL DACL", true},
+		{"no DACL part", "O:BAG:SY", system, anc, "NULL DACL", true},
+		{"empty DACL", "O:BAD:P", system, dir, "", false},
+		{"empty protected DACL then SACL", "O:BAD:PS:AI", system, dir, "", false},
+		{"owned by TrustedInstaller", "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464D:(A;;FA;;;SY)", system, file, "", false},
+		{"no owner part", "D:(A;;FA;;;SY)", system, file, "is owned by (unknown)", false},
+		{"domain-relative owner unresolved", "O:LAD:(A;;FA;;;SY)", system, file, "is owned by ?LA", false},
+		{"Wine 0755, its user", sddlWine755, trustSet{self: wineUser}, dir, "", false},
+		{"Wine 0755 seen by SYSTEM", sddlWine755, system, anc, "is owned by S-1-5-21-0-0-0-1000", false},
+		{"Wine /tmp 1777 on the way", sddlWine1777, trustSet{self: wineUser}, anc, "S-1-1-0 (Everyone) delete or rename what is in it", true},
+		{"numeric rights in decimal", "O:BAD:(A;;278;;;BU)", system, file, "write it", true},
+		{"object entry", "O:BAD:(OA;;WP;bf967a7f-0de6-11d0-a285-00aa003049e2;;BU)", system, file, "", false},
+		{"audit entry is no grant", "O:BAD:(A;;FA;;;SY)S:(AU;SAFA;FA;;;WD)", system, file, "", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sd, err := parseSDDL(c.sddl, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := judgeSD(sd, c.self, c.ancestor)
+			got := judgeSD(sd, c.self, c.kind)
 			switch {
 			case c.want == "" && got != "":
 				t.Errorf("judged unsafe: %s", got)
 			case c.want != "" && !strings.Contains(got, c.want):
 				t.Errorf("judged %q, want it to say %q", got, c.want)
 			}
-			if l := looseDACLOnly(sd, c.self); l != c.loose && !c.ancestor {
+			if l := looseDACLOnly(sd, c.self); c.kind == kindDir && l != c.loose {
 				t.Errorf("looseDACLOnly = %v, want %v", l, c.loose)
 			}
 		})
+	}
+}
+
+// TestJudgeRead: who untrusted may read a token file or list the state
+// directory, as mode 0600 and 0700 refuse on Unix.
+func TestJudgeRead(t *testing.T) {
+	system := trustSet{self: sidSystem}
+	for _, c := range []struct {
+		name string
+		sddl string
+		self trustSet
+		kind sdKind
+		want string
+	}{
+		{"private file", "O:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)", system, kindFile, ""},
+		{"private file of this process's user", "O:" + wineUser + "D:(A;;FA;;;SY)(A;;FA;;;" + wineUser + ")", trustSet{self: wineUser}, kindFile, ""},
+		{"a file in the old state dir: Users read", "O:SYD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1200a9;;;BU)", system, kindFile, "is readable by S-1-5-32-545 (Users) (access mask 0x1200a9)"},
+		{"Wine 0644: Everyone reads", "O:S-1-5-21-0-0-0-1000D:(A;;FA;;;SY)(A;;FA;;;S-1-5-21-0-0-0-1000)(A;;0x1200a9;;;WD)", trustSet{self: wineUser}, kindFile, "S-1-1-0 (Everyone)"},
+		{"generic read", "O:SYD:(A;;GR;;;AU)", system, kindFile, "S-1-5-11 (Authenticated Users)"},
+		{"generic all", "O:SYD:(A;;GA;;;IU)", system, kindFile, "S-1-5-4 (Interactive)"},
+		{"extended attributes only", "O:SYD:(A;;0x8;;;BU)", system, kindFile, "Users"},
+		{"execute and attributes only", "O:SYD:(A;;FX;;;BU)(A;;0x120080;;;WD)", system, kindFile, ""},
+		{"write only is CheckFile's", "O:SYD:(A;;FW;;;BU)", system, kindFile, ""},
+		{"inherit-only read on a file grants nothing", "O:SYD:(A;;FA;;;SY)(A;OICIIO;FR;;;BU)", system, kindFile, ""},
+		{"inherit-only read on the state dir: what is created there", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;FR;;;BU)", system, kindDir, "passes on to what is created in it an entry that lets S-1-5-32-545 (Users) read it (access mask 0x120089)"},
+		{"list the state dir", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x1200a9;;;BU)", system, kindDir, "is readable by S-1-5-32-545 (Users)"},
+		{"traverse the state dir only", "O:SYD:P(A;OICI;FA;;;SY)(A;;0x100020;;;BU)", system, kindDir, ""},
+		{"the private DACL", "O:SY" + PrivateDirSDDL, system, kindDir, ""},
+		{"creator owner", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CO)(A;;FA;;;CO)", system, kindDir, ""},
+		{"creator group inherit-only", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GR;;;CG)", system, kindDir, "S-1-3-1"},
+		{"denied read alone", "O:SYD:(A;;FA;;;SY)(D;;FR;;;WD)", system, kindFile, ""},
+		{"NULL DACL", "O:SYD:NO_ACCESS_CONTROL", system, kindFile, "readable by everyone"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sd, err := parseSDDL(c.sddl, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := judgeRead(sd, c.self, c.kind)
+			switch {
+			case c.want == "" && got != "":
+				t.Errorf("judged readable: %s", got)
+			case c.want != "" && !strings.Contains(got, c.want):
+				t.Errorf("judged %q, want it to say %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestOffenders(t *testing.T) {
+	sd, err := parseSDDL("O:SYD:(A;;FA;;;SY)(A;;0x1200a9;;;BU)(A;OICIIO;FA;;;WD)(A;;FA;;;CO)(A;;FW;;;AU)(A;;FR;;;BU)", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	system := trustSet{self: sidSystem}
+	if got := strings.Join(offenders(sd, system, kindFile, readRights), " "); got != "S-1-5-32-545" {
+		t.Errorf("file readers %q", got)
+	}
+	if got := strings.Join(offenders(sd, system, kindDir, unsafeSelf), " "); got != "S-1-1-0 S-1-5-11" {
+		t.Errorf("dir writers %q", got)
 	}
 }
 
@@ -133,8 +213,11 @@ func TestPrivateDirSDDLIsPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := judgeSD(sd, trustSet{self: sidSystem}, false); p != "" {
+	if p := judgeSD(sd, trustSet{self: sidSystem}, kindDir); p != "" {
 		t.Fatalf("the private DACL is judged unsafe: %s", p)
+	}
+	if p := judgeRead(sd, trustSet{self: sidSystem}, kindDir); p != "" {
+		t.Fatalf("the private DACL is judged readable: %s", p)
 	}
 	// Users read and traverse, nothing more.
 	for _, a := range sd.aces {
@@ -160,7 +243,11 @@ func FuzzParseSDDL(f *testing.F) {
 			}
 			return
 		}
-		judgeSD(sd, trustSet{self: sidSystem}, false)
-		judgeSD(sd, trustSet{}, true)
+		for _, k := range []sdKind{kindFile, kindDir, kindAncestor} {
+			judgeSD(sd, trustSet{self: sidSystem}, k)
+			judgeSD(sd, trustSet{}, k)
+			judgeRead(sd, trustSet{self: sidSystem}, k)
+			offenders(sd, trustSet{}, k, readRights|unsafeSelf)
+		}
 	})
 }

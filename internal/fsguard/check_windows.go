@@ -16,7 +16,10 @@ import (
 // TrustedInstaller and this process's user can change it: it must be a
 // directory owned by one of them whose DACL grants no one else the right
 // to write it, delete or rename it or what is in it, or change its ACL or
-// owner; every directory on the way (of the path as given and of the
+// owner, and whose inheritable entries (OI, CI) give no one else those
+// rights on the files and folders created in it (an inherit-only entry,
+// IO, grants nothing on the directory itself but is judged there); every
+// directory on the way (of the path as given and of the
 // path with its links resolved) must be owned by one of them and grant
 // no one else the right to delete or rename what is in it or to change
 // its ACL or owner (adding entries is allowed). Denied entries are not
@@ -56,13 +59,17 @@ func check(path string, wantDir bool) error {
 	if r, err := filepath.EvalSymlinks(abs); err == nil && !strings.EqualFold(r, abs) {
 		chains = append(chains, r)
 	}
+	kind := kindFile
+	if wantDir {
+		kind = kindDir
+	}
 	seen := map[string]bool{}
 	for _, p := range chains {
-		for ancestor := false; ; ancestor = true {
+		for k := kind; ; k = kindAncestor {
 			key := strings.ToLower(p)
 			if !seen[key] {
 				seen[key] = true
-				if err := checkOne(p, path, t, ancestor); err != nil {
+				if err := checkOne(p, path, t, k); err != nil {
 					return err
 				}
 			}
@@ -106,21 +113,49 @@ func refuseLinks(abs, checked string) error {
 	}
 }
 
-// checkOne judges one object on the way to checked.
-func checkOne(p, checked string, t trustSet, ancestor bool) error {
+// checkOne judges one object on the way to checked, as kind.
+func checkOne(p, checked string, t trustSet, kind sdKind) error {
 	sd, err := readSD(p)
 	if err != nil {
 		return fmt.Errorf("check %s: %w", checked, err)
 	}
-	problem := judgeSD(sd, t, ancestor)
+	problem := judgeSD(sd, t, kind)
 	if problem == "" {
 		return nil
 	}
-	fix := fmt.Sprintf(`icacls "%s" /inheritance:r /grant:r *%s:(OI)(CI)F *%s:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX`, p, sidSystem, sidAdministrators)
+	mask := uint32(unsafeSelf)
+	if kind == kindAncestor {
+		mask = unsafeAncestor
+	}
+	fix := icaclsFix(p, sd, t, kind, mask)
 	if !t.trusted(sd.owner) {
 		fix = fmt.Sprintf(`remove it and let mamori create it, or take it over: icacls "%s" /setowner *%s, then %s`, p, sidAdministrators, fix)
 	}
 	return &UnsafeError{Path: p, Checked: checked, Problem: problem, Fix: fix}
+}
+
+// icaclsFix is the command that makes p, judged as kind, private to
+// SYSTEM, Administrators (and this process's user when it is neither):
+// the inherited entries cut off, full control for them (Users may read and
+// traverse a directory on the way), and the entries that grant anyone else
+// any of mask removed.
+func icaclsFix(p string, sd secDesc, t trustSet, kind sdKind, mask uint32) string {
+	inherit := ""
+	if kind != kindFile {
+		inherit = "(OI)(CI)"
+	}
+	grant := fmt.Sprintf("*%s:%sF *%s:%sF", sidSystem, inherit, sidAdministrators, inherit)
+	if t.self != "" && t.self != sidSystem && t.self != sidAdministrators {
+		grant += fmt.Sprintf(" *%s:%sF", t.self, inherit)
+	}
+	if kind == kindAncestor {
+		grant += " *S-1-5-32-545:(OI)(CI)RX"
+	}
+	fix := fmt.Sprintf(`icacls "%s" /inheritance:r /grant:r %s`, p, grant)
+	if o := offenders(sd, t, kind, mask); len(o) > 0 {
+		fix += fmt.Sprintf(` && icacls "%s" /remove:g *%s`, p, strings.Join(o, " *"))
+	}
+	return fix
 }
 
 // readSD reads the owner and DACL of the file or directory p (following
