@@ -40,6 +40,7 @@ var (
 
 	procSetupDiGetDeviceRegistryPropertyW = modSetupAPI.NewProc("SetupDiGetDeviceRegistryPropertyW")
 	procCMGetParent                       = modCfgMgr32.NewProc("CM_Get_Parent")
+	procCMLocateDevNodeW                  = modCfgMgr32.NewProc("CM_Locate_DevNodeW")
 	procCMGetDeviceIDW                    = modCfgMgr32.NewProc("CM_Get_Device_IDW")
 )
 
@@ -61,7 +62,13 @@ const (
 // A Device's Path is its device instance id (USB\VID_0781&PID_5567\<serial>),
 // a root hub's "usb:" and its instance id; see assembleWindows for the
 // rest of the mapping and what stays empty on Windows (BusNum, DevNum,
-// Speed, Authorized, bDeviceClass of single-function devices).
+// Speed, Authorized, bDeviceClass of single-function devices). It fails
+// closed: a USB node it cannot identify, and a disk that may be USB
+// storage but is below no USB device it read (its place in the device
+// tree unreadable, a loop, deeper than maxTreeDepth; on the USB bus,
+// removable, or of a bus type that could not be read), is a Device whose
+// Path starts with UnknownPathPrefix and which carries no ids: it is
+// never left out, nor taken for an internal disk.
 type SetupAPI struct {
 	log *slog.Logger
 	// unreadable holds, from the last read of the disks, the disks whose
@@ -82,8 +89,10 @@ func NewSetupAPI(logger *slog.Logger) *SetupAPI {
 }
 
 // Devices returns every present USB device, root hubs included, sorted by
-// Path. A node that cannot be read is left out and named in the returned
-// error; a failing SetupAPI call gives no list and an error.
+// Path. A node whose ids do not parse is a Device that cannot be
+// identified (UnknownPathPrefix) and is named in the returned error, as
+// is a node whose properties could not all be read; a failing SetupAPI
+// call gives no list and an error.
 func (s *SetupAPI) Devices() ([]Device, error) {
 	nodes, nerr := s.usbNodes()
 	if nodes == nil && nerr != nil {
@@ -153,6 +162,18 @@ func (s *SetupAPI) disks() ([]winDisk, error) {
 	unreadable := map[string]string{}
 	for _, n := range nodes {
 		d := winDisk{winNode: n, Number: -1}
+		chain, werr := walkAncestors(n.ParentID, cmParentOf)
+		d.Ancestors = chain
+		if werr != nil {
+			if errors.Is(werr, crNoSuchDevNode) && !devNodePresent(n.InstanceID) {
+				// A node above it went, and the disk itself is gone
+				// since the list was made: removed, not there to judge.
+				s.log.Debug("disk gone during the enumeration", "disk", n.InstanceID, "err", werr)
+				continue
+			}
+			d.AncestorsErr = werr.Error()
+			s.log.Debug("disk's place in the device tree unreadable: judged as USB storage whose device is unknown", "disk", n.InstanceID, "err", werr)
+		}
 		sizeErr, derr := readDiskInfo(&d)
 		if derr != nil {
 			s.log.Debug("disk details unreadable", "disk", n.InstanceID, "err", derr)
@@ -185,7 +206,15 @@ func (s *SetupAPI) UnreadableDisk(name string) (why string, ok bool) {
 	return why, ok
 }
 
-// readNodeSet enumerates one SetupDiGetClassDevsEx set.
+// maxDeviceNodes bounds one SetupAPI enumeration, in nodes: far more
+// than a machine has (127 devices a host controller, each with a few
+// interfaces), yet an end to a list that would never end.
+const maxDeviceNodes = 1 << 16
+
+// readNodeSet enumerates one SetupDiGetClassDevsEx set, every node of
+// it (enumerateAll: a set of more than maxDeviceNodes is an error, the
+// nodes read so far returned with it, never a list silently cut short).
+// The error also names the nodes that could not be read in full.
 func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([]winNode, error) {
 	set, err := windows.SetupDiGetClassDevsEx(class, enumerator, 0, flags, 0, "")
 	if err != nil {
@@ -194,14 +223,13 @@ func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([
 	defer windows.SetupDiDestroyDeviceInfoList(set)
 	var nodes []winNode
 	var errs []error
-	for i := 0; i < 4096; i++ {
+	_, err = enumerateAll(maxDeviceNodes, func(i int) (bool, error) {
 		data, err := windows.SetupDiEnumDeviceInfo(set, i)
 		if errors.Is(err, windows.ERROR_NO_MORE_ITEMS) {
-			break
+			return true, nil
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("SetupDiEnumDeviceInfo %d: %w", i, err))
-			break
+			return false, fmt.Errorf("SetupDiEnumDeviceInfo: %w", err)
 		}
 		n, err := readNode(set, data)
 		if err != nil {
@@ -210,6 +238,10 @@ func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([
 		if n.InstanceID != "" {
 			nodes = append(nodes, n)
 		}
+		return false, nil
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SetupDiGetClassDevsEx(%s): %w", enumerator, err))
 	}
 	return nodes, errors.Join(errs...)
 }
@@ -328,6 +360,49 @@ func parentOfDevInst(devInst uint32) (uint32, string, error) {
 	return parent, windows.UTF16ToString(buf), nil
 }
 
+// cmParentOf returns the instance id of the parent of the present node
+// id (CM_Locate_DevNodeW, CM_Get_Parent, CM_Get_Device_IDW): what
+// walkAncestors asks on Windows. Wine 8.0's CM_Get_Parent fails for
+// every node (CR_NO_SUCH_DEVNODE); it lists no disks either.
+func cmParentOf(id string) (string, error) {
+	inst, err := locateDevNode(id)
+	if err != nil {
+		return "", err
+	}
+	_, pid, err := parentOfDevInst(inst)
+	return pid, err
+}
+
+// locateDevNode returns the device instance handle of the present node
+// id (CM_Locate_DevNodeW, CM_LOCATE_DEVNODE_NORMAL).
+func locateDevNode(id string) (uint32, error) {
+	if err := procCMLocateDevNodeW.Find(); err != nil {
+		return 0, fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	p, err := windows.UTF16PtrFromString(id)
+	if err != nil {
+		return 0, fmt.Errorf("CM_Locate_DevNode: %w", err)
+	}
+	var inst uint32
+	if r, _, _ := procCMLocateDevNodeW.Call(uintptr(unsafe.Pointer(&inst)), uintptr(unsafe.Pointer(p)), 0); r != 0 {
+		return 0, fmt.Errorf("CM_Locate_DevNode: %w", crErr(r))
+	}
+	return inst, nil
+}
+
+// devNodePresent reports whether node id is still present: false only
+// when CM_Locate_DevNodeW says there is no such node (a device removed
+// while it was being read); any other answer is taken for present.
+func devNodePresent(id string) bool {
+	_, err := locateDevNode(id)
+	var cr crErr
+	return !errors.As(err, &cr) || cr != crNoSuchDevNode
+}
+
+// crNoSuchDevNode is CR_NO_SUCH_DEVNODE, also named CR_NO_SUCH_DEVINST
+// (cfgmgr32.h): the node is not there.
+const crNoSuchDevNode crErr = 0x0D
+
 // crErr is a CONFIGRET (cfgmgr32.h) as an error. windows.CONFIGRET's
 // Error method asks CM_MapCrToWin32Err, which Wine 8.0 does not have:
 // there the method panics, in whatever logs the error.
@@ -382,10 +457,14 @@ func readDiskInfo(d *winDisk) (sizeErr, err error) {
 	query := [12]byte{} // STORAGE_PROPERTY_QUERY{StorageDeviceProperty, PropertyStandardQuery}
 	out := make([]byte, 1024)
 	if err := windows.DeviceIoControl(h, ioctlStorageQueryProperty, &query[0], uint32(len(query)), &out[0], uint32(len(out)), &n, nil); err == nil {
-		if desc, err := parseStorageDescriptor(out[:n]); err == nil {
-			d.Removable = desc.Removable
-		} else {
-			errs = append(errs, err)
+		desc, perr := parseStorageDescriptor(out[:n])
+		if perr != nil {
+			errs = append(errs, perr)
+		}
+		if n >= storageDescriptorFixed {
+			// The fixed part was read: its flags and bus type hold even
+			// when a string offset is bad.
+			d.Removable, d.BusType, d.BusKnown = desc.Removable, desc.BusType, true
 		}
 	} else {
 		errs = append(errs, fmt.Errorf("IOCTL_STORAGE_QUERY_PROPERTY: %w", err))

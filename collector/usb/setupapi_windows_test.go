@@ -174,3 +174,37 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// TestSetupAPIWalkAncestors walks up the real device tree from every present
+// node (cmParentOf, as the disks are walked): on Windows each walk
+// reaches the root; under Wine, which keeps no tree, none may be taken
+// for whole. A node that is there is present, one made up is not.
+func TestSetupAPIWalkAncestors(t *testing.T) {
+	nodes, err := readNodeSet(nil, "", windows.DIGCF_PRESENT|windows.DIGCF_ALLCLASSES)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("readNodeSet: %d nodes, %v", len(nodes), err)
+	}
+	for _, n := range nodes {
+		chain, err := walkAncestors(n.InstanceID, cmParentOf)
+		t.Logf("%s: %q, %v", n.InstanceID, chain, err)
+		switch {
+		case err == nil && (len(chain) < 2 || chain[len(chain)-1] != rootDevNode):
+			t.Errorf("%s: walk %q taken for whole", n.InstanceID, chain)
+		case err != nil && !errors.Is(err, ErrDeviceTree):
+			t.Errorf("%s: %v does not wrap ErrDeviceTree", n.InstanceID, err)
+		case err != nil && !wintest.IsWine():
+			t.Errorf("%s: walk failed on Windows: %v", n.InstanceID, err)
+		}
+		if !devNodePresent(n.InstanceID) {
+			t.Errorf("%s: listed as present, but devNodePresent says not", n.InstanceID)
+		}
+	}
+	// Wine 8.0's CM_Locate_DevNodeW answers CR_FAILURE for every node:
+	// not "no such node", so every node is taken for present there.
+	switch present := devNodePresent(`USB\VID_FFFF&PID_FFFF\MAMORI-NOT-THERE`); {
+	case present && wintest.IsWine():
+		t.Logf("Wine %s: CM_Locate_DevNode does not tell a node that is not there", wintest.WineVersion())
+	case present:
+		t.Error("a made-up node is present")
+	}
+}

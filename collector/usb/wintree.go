@@ -55,6 +55,17 @@ type winDisk struct {
 	// ReadOnly is set when IOCTL_DISK_IS_WRITABLE says the medium is
 	// write-protected.
 	ReadOnly bool
+	// BusType is STORAGE_DEVICE_DESCRIPTOR.BusType (STORAGE_BUS_TYPE,
+	// busTypeUSB for USB); BusKnown says the descriptor was read.
+	BusType  uint32
+	BusKnown bool
+	// Ancestors are the instance ids above the disk, its parent first,
+	// as far as the walk up the device tree went (walkAncestors: the
+	// root, HTREE\ROOT\0, last when it got there); AncestorsErr says why
+	// the walk stopped short of the root, "" when it reached it. A disk
+	// whose walk was not made (both empty) is not known to be internal.
+	Ancestors    []string
+	AncestorsErr string
 }
 
 // winRootHubPrefix starts the Path of a root hub on Windows: IsRootHub
@@ -80,43 +91,54 @@ const winRootHubPrefix = "usb:"
 //     driver, and its Class (bDeviceClass) stays "": no id carries it;
 //   - a composite device's Class is its USB\DevClass_ id (bDeviceClass);
 //     a root hub's is 09;
-//   - a disk goes to the Device found by walking up its parents.
+//   - a disk goes to the USB device nearest above it (diskOwner).
+//
+// It fails closed: what is USB but cannot be identified is never left
+// out, and becomes a Device whose Path starts with UnknownPathPrefix,
+// with no vendor, product or serial (no approval by ids matches it):
+//
+//   - a node under the USB enumerator whose instance id does not parse
+//     (its classes from its ids, so that IsStorage still holds for a
+//     storage function);
+//   - an interface node whose device was not listed (the interfaces'
+//     device, named by the parent's instance id);
+//   - a disk not below a USB device that was read, when it may be USB
+//     storage (diskOwner says when): class mass storage, the disk as its
+//     one BlockDevice, and why in Product.
 //
 // Serial comes from the instance id (nil when generated), VendorID,
 // ProductID and BCDDevice from the ids, Manufacturer from the INF (there
 // is no string descriptor in SetupAPI: the INF's "(Standard USB Host
 // Controller)" and the like are left out), Product from the friendly name
 // or description. BusNum and DevNum are 0: Windows has no bus numbers,
-// and the device address sits with the hub driver. Errors about single
-// nodes are joined; those nodes are left out (their interfaces and disks
-// too), the others returned.
+// and the device address sits with the hub driver. The errors about
+// single nodes (ids that do not parse) are joined and returned with the
+// Devices.
 func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 	var errs []error
 	devs := map[string]*winDev{} // by idKey of the instance id
-	byID := map[string]*winNode{}
-	for i := range nodes {
-		byID[idKey(nodes[i].InstanceID)] = &nodes[i]
-	}
 	type iface struct {
-		parent string
+		parent string // the parent's instance id
 		in     Interface
 	}
 	var ifaces []iface
 	for i := range nodes {
 		n := &nodes[i]
-		id, err := ParseInstanceID(n.InstanceID)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		hw, herr := ParseUSBHardwareIDs(append(slices.Clone(n.HardwareIDs), n.CompatibleIDs...))
 		if herr != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", safe.String(n.InstanceID), herr))
+		}
+		id, err := ParseInstanceID(n.InstanceID)
+		if err != nil {
+			errs = append(errs, err)
+			devs[unknownKey(n.InstanceID)] = unknownDevice(n, hw, "its instance id does not parse")
+			continue
 		}
 		if id.Enumerator != "USB" {
 			// Under another enumerator but exposing the USB device
 			// interface: ids from the hardware ids only.
 			if hw.VendorID == "" {
+				devs[unknownKey(n.InstanceID)] = unknownDevice(n, hw, "it exposes the USB device interface, but its ids name no vendor")
 				continue
 			}
 			devs[idKey(n.InstanceID)] = winDevice(n, safePath(id), hw)
@@ -125,6 +147,7 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 		u, err := ParseUSBInstanceID(n.InstanceID)
 		if err != nil {
 			errs = append(errs, err)
+			devs[unknownKey(n.InstanceID)] = unknownDevice(n, hw, "its USB instance id does not parse")
 			continue
 		}
 		switch {
@@ -132,10 +155,11 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 			d := winDevice(n, winRootHubPrefix+safePath(id), hw)
 			d.Class, d.first = ClassHub, Interface{}
 			d.Parent = "" // the host controller: not a USB device
+			d.rootHub = true
 			devs[idKey(n.InstanceID)] = d
 		case u.Interface >= 0:
 			in := Interface{Number: u.Interface, Class: hw.Class, SubClass: hw.SubClass, Protocol: hw.Protocol, Driver: safe.String(n.Service)}
-			ifaces = append(ifaces, iface{idKey(n.ParentID), in})
+			ifaces = append(ifaces, iface{n.ParentID, in})
 		default:
 			if hw.VendorID == "" {
 				hw.VendorID, hw.ProductID = u.VendorID, u.ProductID
@@ -149,9 +173,15 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 		}
 	}
 	for _, f := range ifaces {
-		d, ok := devs[f.parent]
+		d, ok := devs[idKey(f.parent)]
 		if !ok {
-			continue // the parent was left out, or is not a USB device
+			// The device of these interfaces was not listed (or its
+			// parent is unknown): present, but not read.
+			k := unknownKey(f.parent)
+			if d, ok = devs[k]; !ok {
+				d = unknownDevice(&winNode{InstanceID: f.parent}, USBHardwareIDs{Composite: true}, "its interfaces are listed, but it was not read as a USB device")
+				devs[k] = d
+			}
 		}
 		if !d.composite {
 			continue
@@ -169,10 +199,6 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 	}
 	for i := range disks {
 		k := &disks[i]
-		owner := findOwner(k.ParentID, devs, byID)
-		if owner == nil {
-			continue
-		}
 		name := safe.String(k.InstanceID)
 		if id, err := ParseInstanceID(k.InstanceID); err == nil {
 			name = safePath(id)
@@ -180,7 +206,17 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 		if k.Number >= 0 {
 			name = fmt.Sprintf("PhysicalDrive%d", k.Number)
 		}
-		owner.BlockDevices = append(owner.BlockDevices, BlockDevice{Name: name, Size: max(k.Size, 0), ReadOnly: k.ReadOnly, Removable: k.Removable})
+		b := BlockDevice{Name: name, Size: max(k.Size, 0), ReadOnly: k.ReadOnly, Removable: k.Removable}
+		owner, why := diskOwner(k, devs)
+		switch {
+		case owner != nil:
+			owner.BlockDevices = append(owner.BlockDevices, b)
+		case why != "":
+			d := unknownDevice(&k.winNode, USBHardwareIDs{}, why)
+			d.Class = ClassMassStorage
+			d.BlockDevices = append(d.BlockDevices, b)
+			devs[unknownKey(k.InstanceID)] = d
+		}
 	}
 	out := make([]Device, 0, len(devs))
 	for _, d := range devs {
@@ -191,24 +227,141 @@ func assembleWindows(nodes []winNode, disks []winDisk) ([]Device, error) {
 	return out, errors.Join(errs...)
 }
 
-// findOwner walks up from a disk's parent to the first node that is a
-// Device (an interface node is skipped through to its device); nil when
-// none is within 16 levels.
-func findOwner(parentID string, devs map[string]*winDev, nodes map[string]*winNode) *winDev {
-	for range 16 {
-		if parentID == "" {
-			return nil
-		}
-		if d, ok := devs[idKey(parentID)]; ok {
-			return d
-		}
-		n, ok := nodes[idKey(parentID)]
-		if !ok {
-			return nil // left the USB nodes: not below a USB device we know
-		}
-		parentID = n.ParentID
+// UnknownPathPrefix starts the Path of a Device the Windows backend
+// could not identify but will not leave out (see assembleWindows): USB
+// storage whose USB device could not be determined, or a USB node whose
+// ids do not parse. The rest of the Path is the node's instance id,
+// sanitised.
+const UnknownPathPrefix = "unknown:"
+
+// unknownKey is the key in assembleWindows' devs of the unknown Device
+// made for instance id id: apart from the real devices' keys.
+func unknownKey(id string) string { return UnknownPathPrefix + idKey(id) }
+
+// unknownDevice is the Device of node n that cannot be identified, why
+// saying so: Path UnknownPathPrefix and the instance id, no vendor,
+// product or serial, the classes hw gives, and a Product that names the
+// node and why.
+func unknownDevice(n *winNode, hw USBHardwareIDs, why string) *winDev {
+	hw.VendorID, hw.ProductID = "", ""
+	path := safeSegments(n.InstanceID)
+	if id, err := ParseInstanceID(n.InstanceID); err == nil {
+		path = safePath(id)
 	}
-	return nil
+	d := winDevice(n, UnknownPathPrefix+path, hw)
+	name := safe.String(cmp.Or(n.FriendlyName, n.Description))
+	if name != "" {
+		name += " "
+	}
+	d.Product = name + "(USB device not determined: " + why + ")"
+	d.Parent = ""
+	return d
+}
+
+// maxTreeDepth bounds the walk up the device tree from a disk: more
+// than any real tree holds (7 USB tiers, the interfaces and storage
+// nodes below, a dozen PCI bridges of docks and Thunderbolt above).
+const maxTreeDepth = 64
+
+// rootDevNode is the instance id of the device tree's root.
+const rootDevNode = `HTREE\ROOT\0`
+
+// ErrDeviceTree is wrapped by walkAncestors' errors: the walk up the
+// device tree did not reach its root.
+var ErrDeviceTree = errors.New("device tree walk incomplete")
+
+// walkAncestors walks up the device tree from first (a node's parent)
+// to the root, HTREE\ROOT\0, asking parentOf for each node's parent
+// (CM_Get_Parent, CM_Get_Device_ID on Windows), and returns the instance
+// ids met, first first. The walk fails, returning what it met and an
+// error wrapping ErrDeviceTree, when first is "" (the parent is
+// unknown), parentOf fails or answers "" before the root, a node comes
+// back (a loop) or the tree is deeper than maxTreeDepth.
+func walkAncestors(first string, parentOf func(id string) (string, error)) ([]string, error) {
+	if first == "" {
+		return nil, fmt.Errorf("%w: the parent is unknown", ErrDeviceTree)
+	}
+	var chain []string
+	seen := map[string]bool{}
+	for id := first; ; {
+		k := idKey(id)
+		switch {
+		case seen[k]:
+			return chain, fmt.Errorf("%w: a loop at %s", ErrDeviceTree, safeSegments(id))
+		case len(chain) >= maxTreeDepth:
+			return chain, fmt.Errorf("%w: more than %d levels", ErrDeviceTree, maxTreeDepth)
+		}
+		seen[k] = true
+		chain = append(chain, id)
+		if k == rootDevNode {
+			return chain, nil
+		}
+		p, err := parentOf(id)
+		switch {
+		case err != nil:
+			return chain, fmt.Errorf("%w: the parent of %s: %w", ErrDeviceTree, safeSegments(id), err)
+		case p == "":
+			return chain, fmt.Errorf("%w: %s has no parent and is not the root", ErrDeviceTree, safeSegments(id))
+		}
+		id = p
+	}
+}
+
+// diskOwner finds the USB device disk k belongs to: the nearest node
+// above it (k.Ancestors) that is a device of devs (one that could not be
+// identified included), passing through
+// nodes of other enumerators (USBSTOR, SCSI, a card reader's bus) and
+// interface nodes (&MI_xx) of composite devices. When none is, why says
+// whether k must be taken for USB storage whose device is unknown
+// (empty why: an internal disk). It is, failing closed, when:
+//
+//   - the walk up the tree did not reach the root (AncestorsErr, or not
+//     made at all);
+//   - the first USB device node above it (under the USB enumerator, not
+//     an interface) is not a device of devs, or is a root hub: its own
+//     device was left out;
+//   - its bus type could not be read, or is USB;
+//   - its medium is removable (an SD card reader on another bus, too).
+func diskOwner(k *winDisk, devs map[string]*winDev) (owner *winDev, why string) {
+	for _, id := range k.Ancestors {
+		if d, ok := devs[idKey(id)]; ok {
+			if d.rootHub {
+				return nil, "no USB device between it and root hub " + safeSegments(id)
+			}
+			return d, ""
+		}
+		if d, ok := devs[unknownKey(id)]; ok {
+			return d, "" // a USB node that could not be identified
+		}
+		p, err := ParseInstanceID(id)
+		if err != nil || !strings.HasPrefix(p.Enumerator, "USB") {
+			continue // USBSTOR, SCSI, PCI, ... (a bad id is judged below, if USB)
+		}
+		if u, err := ParseUSBInstanceID(id); err == nil && u.Interface >= 0 {
+			continue
+		}
+		if p.Enumerator == "USB" {
+			return nil, "the USB node above it, " + safeSegments(id) + ", was not read as a device"
+		}
+	}
+	switch {
+	case len(k.Ancestors) == 0 && k.AncestorsErr == "":
+		return nil, "its place in the device tree was not read"
+	case k.AncestorsErr != "":
+		return nil, "its place in the device tree could not be read: " + k.AncestorsErr
+	case !k.BusKnown:
+		return nil, "its bus type could not be read"
+	case k.BusType == busTypeUSB:
+		return nil, "it is on the USB bus, below no USB device"
+	case k.Removable:
+		return nil, fmt.Sprintf("its medium is removable (bus type %d), below no USB device", k.BusType)
+	}
+	for _, id := range k.Ancestors {
+		if p, err := ParseInstanceID(id); err == nil && strings.HasPrefix(p.Enumerator, "USB") {
+			return nil, "it is below USB node " + safeSegments(id) + ", which was not read as a device"
+		}
+	}
+	return nil, ""
 }
 
 // idKey is an instance id as a map key: Windows compares them without
@@ -221,6 +374,7 @@ type winDev struct {
 	composite bool      // USB\COMPOSITE or DevClass_: interfaces are child nodes
 	first     Interface // of a single-function device: from its Class_ ids
 	service   string    // the device node's driver, sanitised
+	rootHub   bool      // a root hub: never a disk's owner
 }
 
 // winDevice fills what every Device node gives.
@@ -299,6 +453,10 @@ type storageDescriptor struct {
 	Vendor, Product, Revision, Serial string
 }
 
+// storageDescriptorFixed is the length of STORAGE_DEVICE_DESCRIPTOR's
+// fixed part, in bytes, up to RawPropertiesLength.
+const storageDescriptorFixed = 36
+
 // parseStorageDescriptor parses a STORAGE_DEVICE_DESCRIPTOR:
 //
 //	0  Version       DWORD
@@ -317,7 +475,7 @@ type storageDescriptor struct {
 // descriptor's Size is an error, as is a descriptor shorter than 36
 // bytes.
 func parseStorageDescriptor(b []byte) (storageDescriptor, error) {
-	const fixed = 36
+	const fixed = storageDescriptorFixed
 	if len(b) < fixed {
 		return storageDescriptor{}, fmt.Errorf("%w: STORAGE_DEVICE_DESCRIPTOR of %d bytes, want at least %d", ErrWinID, len(b), fixed)
 	}
@@ -354,3 +512,26 @@ func parseStorageDescriptor(b []byte) (storageDescriptor, error) {
 	}
 	return d, errors.Join(errs...)
 }
+
+// enumerateAll calls next with 0, 1, 2, ... until next says the list has
+// ended (done), and returns how many items came before the end. A list
+// is never cut short without an error: it fails when next fails (its
+// error, with the index) and when more than limit items come (an error
+// wrapping ErrTooManyNodes, once limit+1 items were handed to next).
+func enumerateAll(limit int, next func(i int) (done bool, err error)) (int, error) {
+	for i := 0; ; i++ {
+		done, err := next(i)
+		switch {
+		case err != nil:
+			return i, fmt.Errorf("item %d: %w", i, err)
+		case done:
+			return i, nil
+		case i >= limit:
+			return i + 1, fmt.Errorf("%w: more than %d", ErrTooManyNodes, limit)
+		}
+	}
+}
+
+// ErrTooManyNodes is wrapped by the error of an enumeration that lists
+// more nodes than it reads (enumerateAll): what was read is incomplete.
+var ErrTooManyNodes = errors.New("too many device nodes")
