@@ -32,19 +32,6 @@ const settleTime = 100 * time.Millisecond
 // sent once after registration when asked for.
 const mibInitialNotification = 3
 
-// ipSource numbers the IP Helper notification sources.
-type ipSource int
-
-const (
-	srcInterface ipSource = iota // NotifyIpInterfaceChange
-	srcAddress                   // NotifyUnicastIpAddressChange
-	srcRoute                     // NotifyRouteChange2
-	srcWlan                      // WlanRegisterNotification
-	numSources
-)
-
-var sourceNames = [numSources]string{"NotifyIpInterfaceChange", "NotifyUnicastIpAddressChange", "NotifyRouteChange2", "WlanRegisterNotification"}
-
 // notifyEvent is one callback, as the callback posted it.
 type notifyEvent struct {
 	src ipSource
@@ -77,10 +64,11 @@ type Monitor struct {
 	closeMu   sync.Mutex // Close against itself
 
 	handles [srcWlan]windows.Handle
-	regErr  [numSources]error
-	initial [numSources]atomic.Bool
-	ready   chan struct{} // closed when every registered source sent its initial notification
-	readyMu sync.Once
+	// sources is what Open and the callbacks know of each source: they
+	// may run at once (an initial notification comes on a thread-pool
+	// thread as soon as its source is registered, while Open registers
+	// the next).
+	sources *sourceStates
 	opened  time.Time
 
 	wlan    *wlanClient
@@ -143,25 +131,13 @@ func post(ctx uintptr, src ipSource, typ uint32) {
 	}
 	m := v.(*Monitor)
 	if typ == mibInitialNotification && src != srcWlan {
-		m.initial[src].Store(true)
-		m.checkReady()
+		m.sources.gotInitial(src)
 	}
 	select {
 	case m.events <- notifyEvent{src, typ}:
 	default:
 		m.overflows.Add(1) // a read is pending anyway
 	}
-}
-
-// checkReady closes ready once every registered IP Helper source sent its
-// initial notification.
-func (m *Monitor) checkReady() {
-	for s := srcInterface; s < srcWlan; s++ {
-		if m.regErr[s] == nil && !m.initial[s].Load() {
-			return
-		}
-	}
-	m.readyMu.Do(func() { close(m.ready) })
 }
 
 // Open registers for IP Helper's interface, address and route change
@@ -177,7 +153,7 @@ func Open(opts Options) (*Monitor, error) {
 		rescan:     RescanInterval,
 		events:     make(chan notifyEvent, 256),
 		done:       make(chan struct{}),
-		ready:      make(chan struct{}),
+		sources:    newSourceStates(),
 		opened:     time.Now(),
 		pnp:        map[string]pnpResult{},
 	}
@@ -189,34 +165,34 @@ func Open(opts Options) (*Monitor, error) {
 		srcRoute:     procNotifyRouteChange2,
 	} {
 		if err := proc.Find(); err != nil {
-			m.regErr[src] = fmt.Errorf("not in iphlpapi.dll: %w", err)
+			m.sources.failed(src, fmt.Errorf("not in iphlpapi.dll: %w", err))
 			continue
 		}
 		var h windows.Handle
 		r, _, _ := proc.Call(windows.AF_UNSPEC, cbs[src], m.id, 1, uintptr(unsafe.Pointer(&h)))
 		if r != 0 {
-			m.regErr[src] = windows.Errno(r)
+			m.sources.failed(src, windows.Errno(r))
 			continue
 		}
 		m.handles[src] = h
 	}
-	m.checkReady()
+	m.sources.settled()
 	if !opts.NoWireless {
 		m.wlan, m.wlanErr = openWlan()
 		switch {
 		case m.wlan == nil:
-			m.regErr[srcWlan] = m.wlanErr
+			m.sources.failed(srcWlan, m.wlanErr)
 		case procWlanRegisterNotification.Find() != nil:
-			m.regErr[srcWlan] = fmt.Errorf("not in wlanapi.dll: %w", procWlanRegisterNotification.Find())
+			m.sources.failed(srcWlan, fmt.Errorf("not in wlanapi.dll: %w", procWlanRegisterNotification.Find()))
 		default:
 			var prev uint32
 			r, _, _ := procWlanRegisterNotification.Call(uintptr(m.wlan.h), wlanNotificationSourceACM, 1, cbs[srcWlan], m.id, 0, uintptr(unsafe.Pointer(&prev)))
 			if r != 0 {
-				m.regErr[srcWlan] = fmt.Errorf("WlanRegisterNotification: %w", windows.Errno(r))
+				m.sources.failed(srcWlan, fmt.Errorf("WlanRegisterNotification: %w", windows.Errno(r)))
 			}
 		}
 	} else {
-		m.regErr[srcWlan] = errors.New("turned off (NoWireless)")
+		m.sources.failed(srcWlan, errors.New("turned off (NoWireless)"))
 	}
 	return m, nil
 }
@@ -228,7 +204,7 @@ func Open(opts Options) (*Monitor, error) {
 // which are always listed last.
 func (m *Monitor) EventSources() []EventSource {
 	select {
-	case <-m.ready:
+	case <-m.sources.Ready():
 	case <-m.done:
 	case <-time.After(time.Until(m.opened.Add(initialWait))):
 	}
@@ -236,12 +212,13 @@ func (m *Monitor) EventSources() []EventSource {
 	var out []EventSource
 	for s := srcInterface; s < srcWlan; s++ {
 		e := EventSource{Name: sourceNames[s]}
+		regErr, initial := m.sources.state(s)
 		switch {
-		case m.regErr[s] != nil:
-			e.Detail = fmt.Sprintf("cannot register (%v): changes seen by %s", m.regErr[s], every)
-		case m.initial[s].Load() && underWine():
+		case regErr != nil:
+			e.Detail = fmt.Sprintf("cannot register (%v): changes seen by %s", regErr, every)
+		case initial && underWine():
 			e.Detail = fmt.Sprintf("initial notification received, but Wine sends no other: changes seen by %s", every)
-		case m.initial[s].Load():
+		case initial:
 			e.Working, e.Detail = true, "initial notification received"
 		default:
 			e.Detail = fmt.Sprintf("registered, but no initial notification within %s (Wine 8.0 only stubs it): changes seen by %s", initialWait, every)
@@ -249,8 +226,8 @@ func (m *Monitor) EventSources() []EventSource {
 		out = append(out, e)
 	}
 	w := EventSource{Name: sourceNames[srcWlan]}
-	if m.regErr[srcWlan] != nil {
-		w.Detail = fmt.Sprintf("%v: Wi-Fi changes seen by %s", m.regErr[srcWlan], every)
+	if regErr, _ := m.sources.state(srcWlan); regErr != nil {
+		w.Detail = fmt.Sprintf("%v: Wi-Fi changes seen by %s", regErr, every)
 	} else {
 		w.Working, w.Detail = true, "registered for connection events"
 	}
