@@ -168,7 +168,10 @@ type winAdapter struct {
 //     when its row is unknown); Carrier is MediaConnectState connected,
 //     or OperStatus up when the row is unknown;
 //   - Hardware is HardwareInterface; USB the Path the USB backend gives
-//     the USB device the adapter's PnP node hangs off (usbDevicePath);
+//     the USB device the adapter's PnP node hangs off (usbDevicePath),
+//     or, when the walk up from the node failed after a USB node,
+//     unknownUSBPrefix and that node: a USB adapter whose device could
+//     not be determined;
 //   - Sysfs, the flag that says Hardware and USB are facts, is set only
 //     when both the row and the PnP walk were read: a link whose
 //     hardware and bus are not known is never treated as virtual.
@@ -194,6 +197,12 @@ func winLink(a *winAdapter) Link {
 	}
 	if a.PnPOK {
 		l.USB = usbDevicePath(a.PnP)
+	} else if n := usbNodeIn(a.PnP); n != "" {
+		// The walk stopped short above a USB node (an interface of a
+		// composite device whose parent could not be read): on USB, its
+		// device not determined. Failing closed, it is judged as a USB
+		// adapter whose device is unknown (no approval holds it).
+		l.USB = unknownUSBPrefix + n
 	}
 	l.Sysfs = a.Row && a.PnPOK
 	l.Kind = winKind(a.IfType, a.TunnelType, a.Row, l.Hardware, l.USB)
@@ -303,6 +312,24 @@ func gatewayRoutes(adapters []winAdapter) []Route {
 				r.Dst, r.Family, r.Priority = netip.PrefixFrom(netip.IPv6Unspecified(), 0), 6, a.Ipv6Metric
 			}
 			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// gatewayWinRoutes returns, as route rows, the default routes the
+// adapters' gateways stand for that rows does not already hold (a default
+// route of the same interface through the same gateway): what stands in
+// for rows of a route table that could not all be read, so that a
+// default route among them is not missed.
+func gatewayWinRoutes(adapters []winAdapter, rows []winRoute) []winRoute {
+	var out []winRoute
+	for _, r := range gatewayRoutes(adapters) {
+		dup := slices.ContainsFunc(rows, func(w winRoute) bool {
+			return w.Index == r.Index && w.Dst.Bits() == 0 && w.NextHop.Unmap().WithZone("") == r.Gateway
+		})
+		if !dup {
+			out = append(out, winRoute{Index: r.Index, Dst: r.Dst, NextHop: r.Gateway, Metric: r.Priority})
 		}
 	}
 	return out
@@ -448,6 +475,27 @@ func usbDevicePath(chain []string) string {
 			}
 		}
 		if !vid || !pid || mi {
+			continue
+		}
+		return `USB\` + safe.String(parts[1]) + `\` + safe.String(parts[2])
+	}
+	return ""
+}
+
+// unknownUSBPrefix starts Link.USB of an adapter known to be on USB
+// whose USB device could not be determined: the prefix the USB backend
+// gives the Paths of devices it cannot identify (usb.UnknownPathPrefix),
+// so that no device, and no approval, answers to it.
+const unknownUSBPrefix = "unknown:"
+
+// usbNodeIn returns the first node of chain under the USB enumerator
+// (USB\...\..., a root hub's excepted), its parts sanitised; "" when
+// there is none.
+func usbNodeIn(chain []string) string {
+	for _, id := range chain {
+		parts := strings.Split(id, `\`)
+		if len(parts) != 3 || !strings.EqualFold(parts[0], "USB") || parts[1] == "" || parts[2] == "" ||
+			strings.HasPrefix(strings.ToUpper(parts[1]), "ROOT_HUB") {
 			continue
 		}
 		return `USB\` + safe.String(parts[1]) + `\` + safe.String(parts[2])

@@ -129,6 +129,16 @@ func TestWinSnapshotWine(t *testing.T) {
 	if len(s.Routes) != 1 || !s.Routes[0].IsDefault() || s.Routes[0].Gateway.String() != "192.0.2.1" {
 		t.Errorf("gateway routes: %+v", s.Routes)
 	}
+	// A table with rows that could not be read: the gateways stand for
+	// the default routes beside the rows kept, once each.
+	partial := []winRoute{routes[1]}
+	s = winSnapshot(wineAdapters(), append(partial, gatewayWinRoutes(wineAdapters(), partial)...), nil)
+	if len(s.Routes) != 1 || !s.Routes[0].IsDefault() || s.Routes[0].Gateway.String() != "192.0.2.1" || s.Routes[0].Index != 4 {
+		t.Errorf("partial table: %+v", s.Routes)
+	}
+	if extra := gatewayWinRoutes(wineAdapters(), routes); len(extra) != 0 {
+		t.Errorf("a default route the table holds added again: %+v", extra)
+	}
 }
 
 func TestWinLinkPnP(t *testing.T) {
@@ -149,6 +159,10 @@ func TestWinLinkPnP(t *testing.T) {
 		{"hyper-v", []string{`ROOT\VMS_MP\0000`, `HTREE\ROOT\0`}, true, "", KindVirtual, true, 0},
 		{"walk failed", []string{`PCI\VEN_8086&DEV_15BC\3&11583659&0&FE`}, false, "", KindEthernet, false, 1},
 		{"under a root hub only", []string{`USB\ROOT_HUB30\4&1D2E5277&0&0`, `HTREE\ROOT\0`}, true, "", KindEthernet, true, 1},
+		// The walk failed above an interface of a composite device: on
+		// USB, its device unknown, never "not USB".
+		{"walk failed above a USB interface", []string{`USB\VID_18D1&PID_4EE4&MI_00\6&2F3B1C2A&0&0000`}, false, `unknown:USB\VID_18D1&PID_4EE4&MI_00\6&2F3B1C2A&0&0000`, KindUSB, false, 1},
+		{"walk failed above a root hub", []string{`PCI\VEN_1\1`, `USB\ROOT_HUB30\4&1D2E5277&0&0`}, false, "", KindEthernet, false, 1},
 	} {
 		a := base
 		a.PnP, a.PnPOK, a.StatusFlags = c.chain, c.ok, c.hwFlag

@@ -62,8 +62,29 @@ func readAdapters() ([]winAdapter, error) {
 	if buf == nil {
 		return nil, errors.New("GetAdaptersAddresses: the list kept growing")
 	}
+	return adaptersFrom((*windows.IpAdapterAddresses)(unsafe.Pointer(&buf[0])))
+}
+
+// Bounds of the lists GetAdaptersAddresses links: far beyond a real
+// machine, an end to a list that would not end. A list longer than its
+// bound is an error, never cut short: an adapter, address or gateway
+// past the bound would go unjudged.
+const (
+	maxAdapters        = 4096
+	maxAdapterAddrs    = 4096 // unicast addresses of one adapter
+	maxAdapterGateways = 1024 // gateways of one adapter
+)
+
+// adaptersFrom reads the adapters linked from first (GetAdaptersAddresses'
+// IP_ADAPTER_ADDRESSES list) into winAdapters. A list longer than
+// maxAdapters, or an adapter with more than maxAdapterAddrs unicast
+// addresses or maxAdapterGateways gateways, is an error: no list.
+func adaptersFrom(first *windows.IpAdapterAddresses) ([]winAdapter, error) {
 	var out []winAdapter
-	for a := (*windows.IpAdapterAddresses)(unsafe.Pointer(&buf[0])); a != nil && len(out) < 4096; a = a.Next {
+	for a := first; a != nil; a = a.Next {
+		if len(out) == maxAdapters {
+			return nil, fmt.Errorf("GetAdaptersAddresses: more than %d adapters: %w", maxAdapters, ErrWinTable)
+		}
 		w := winAdapter{
 			Index:       int(a.IfIndex),
 			GUID:        windows.BytePtrToString(a.AdapterName),
@@ -79,12 +100,20 @@ func readAdapters() ([]winAdapter, error) {
 		if w.Index == 0 {
 			w.Index = int(a.Ipv6IfIndex)
 		}
-		for u := a.FirstUnicastAddress; u != nil && len(w.Addrs) < 4096; u = u.Next {
+		n := 0
+		for u := a.FirstUnicastAddress; u != nil; u = u.Next {
+			if n++; n > maxAdapterAddrs {
+				return nil, fmt.Errorf("GetAdaptersAddresses: adapter %d: more than %d unicast addresses: %w", w.Index, maxAdapterAddrs, ErrWinTable)
+			}
 			if ip, ok := netip.AddrFromSlice(u.Address.IP()); ok {
 				w.Addrs = append(w.Addrs, winAddr{IP: ip, Bits: int(u.OnLinkPrefixLength), DadState: u.DadState, PrefixOrigin: u.PrefixOrigin})
 			}
 		}
-		for g := a.FirstGatewayAddress; g != nil && len(w.Gateways) < 64; g = g.Next {
+		n = 0
+		for g := a.FirstGatewayAddress; g != nil; g = g.Next {
+			if n++; n > maxAdapterGateways {
+				return nil, fmt.Errorf("GetAdaptersAddresses: adapter %d: more than %d gateways: %w", w.Index, maxAdapterGateways, ErrWinTable)
+			}
 			if ip, ok := netip.AddrFromSlice(g.Address.IP()); ok {
 				w.Gateways = append(w.Gateways, ip)
 			}
@@ -111,7 +140,13 @@ func readIfRows() (map[int]ifRow, error) {
 		return nil, fmt.Errorf("GetIfTable2Ex: %w", err)
 	}
 	defer windows.FreeMibTable(unsafe.Pointer(t))
-	n := min(t.NumEntries, 1<<16)
+	n := t.NumEntries
+	if n > maxIfRows {
+		return nil, fmt.Errorf("GetIfTable2Ex: %d rows, more than %d: %w", n, maxIfRows, ErrWinTable)
+	}
+	if n == 0 {
+		return map[int]ifRow{}, nil
+	}
 	rows := unsafe.Slice(&t.Table[0], n)
 	out := make(map[int]ifRow, n)
 	for i := range rows {
@@ -121,7 +156,18 @@ func readIfRows() (map[int]ifRow, error) {
 	return out, nil
 }
 
-// readRoutes reads the route table (GetIpForwardTable2, AF_UNSPEC).
+// Bounds of the interface and route tables, in rows: a longer table is
+// an error, never cut short.
+const (
+	maxIfRows    = 1 << 16
+	maxRouteRows = 1 << 20
+)
+
+// readRoutes reads the route table (GetIpForwardTable2, AF_UNSPEC). A
+// table longer than maxRouteRows is an error and no routes; rows whose
+// destination does not parse are left out and counted in the error
+// returned with the others (so a caller that gets routes and an error
+// has an incomplete table).
 func readRoutes() ([]winRoute, error) {
 	if err := procGetIpForwardTable2.Find(); err != nil {
 		return nil, fmt.Errorf("GetIpForwardTable2: %w: %w", errors.ErrUnsupported, err)
@@ -131,20 +177,32 @@ func readRoutes() ([]winRoute, error) {
 		return nil, fmt.Errorf("GetIpForwardTable2: %w", err)
 	}
 	defer windows.FreeMibTable(unsafe.Pointer(t))
-	rows := unsafe.Slice(&t.Table[0], min(t.NumEntries, 1<<20))
+	if t.NumEntries > maxRouteRows {
+		return nil, fmt.Errorf("GetIpForwardTable2: %d rows, more than %d: %w", t.NumEntries, maxRouteRows, ErrWinTable)
+	}
+	if t.NumEntries == 0 {
+		return []winRoute{}, nil
+	}
+	rows := unsafe.Slice(&t.Table[0], t.NumEntries)
 	out := make([]winRoute, 0, len(rows))
+	bad := 0
 	for i := range rows {
 		r := &rows[i]
 		dst, err := parseSockaddrInet((*[sockaddrInetLen]byte)(unsafe.Pointer(&r.DestinationPrefix.Prefix))[:])
 		if err != nil {
+			bad++
 			continue
 		}
 		p, err := dst.Prefix(int(r.DestinationPrefix.PrefixLength))
 		if err != nil {
+			bad++
 			continue
 		}
 		nh, _ := parseSockaddrInet((*[sockaddrInetLen]byte)(unsafe.Pointer(&r.NextHop))[:])
 		out = append(out, winRoute{Index: int(r.InterfaceIndex), Dst: p, NextHop: nh, Metric: r.Metric, Loopback: r.Loopback != 0})
+	}
+	if bad > 0 {
+		return out, fmt.Errorf("GetIpForwardTable2: %d of %d rows malformed: %w", bad, len(rows), ErrWinTable)
 	}
 	return out, nil
 }
@@ -200,8 +258,9 @@ func ipNetTable2(family uint16) ([]Neighbour, error) {
 // {4D36E972-E325-11CE-BFC1-08002BE10318} (devguid.h).
 const netAdapterClass = `{4D36E972-E325-11CE-BFC1-08002BE10318}`
 
-// maxDepth bounds the walk up the device tree.
-const maxDepth = 16
+// maxDepth bounds the walk up the device tree: more than any real tree
+// holds (USB tiers, a dozen PCI bridges of docks and Thunderbolt).
+const maxDepth = 64
 
 // rootDevNode is the instance id of the device tree's root.
 const rootDevNode = `HTREE\ROOT\0`
@@ -240,6 +299,7 @@ func pnpChain(guid string) ([]string, bool) {
 	if r, _, _ := procCMLocateDevNodeW.Call(uintptr(unsafe.Pointer(&inst)), uintptr(unsafe.Pointer(p)), 0); r != 0 {
 		return chain, false
 	}
+	seen := map[string]bool{strings.ToUpper(id): true}
 	for range maxDepth {
 		var parent uint32
 		if r, _, _ := procCMGetParent.Call(uintptr(unsafe.Pointer(&parent)), uintptr(inst), 0); r != 0 {
@@ -250,6 +310,10 @@ func pnpChain(guid string) ([]string, bool) {
 			return chain, false
 		}
 		pid := windows.UTF16ToString(buf)
+		if seen[strings.ToUpper(pid)] {
+			return chain, false // a loop
+		}
+		seen[strings.ToUpper(pid)] = true
 		chain = append(chain, pid)
 		if strings.EqualFold(pid, rootDevNode) || usbDevicePath(chain) != "" {
 			return chain, true

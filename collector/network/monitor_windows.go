@@ -372,10 +372,15 @@ func (m *Monitor) read() (Snapshot, error) {
 		}
 	}
 	routes, rerr := readRoutes()
-	if rerr != nil {
+	switch {
+	case rerr != nil && routes == nil:
 		notes = append(notes, rerr.Error()+": default routes from the adapters' gateways")
-		routes = nil
-	} else if routes == nil {
+	case rerr != nil:
+		// Some rows did not parse: the others are kept, and the
+		// adapters' gateways stand for default routes beside them.
+		notes = append(notes, rerr.Error()+": the others kept, with default routes from the adapters' gateways")
+		routes = append(routes, gatewayWinRoutes(adapters, routes)...)
+	case routes == nil:
 		routes = []winRoute{}
 	}
 	neigh, missing, nerr := readNeighbours()
