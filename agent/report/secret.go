@@ -14,7 +14,8 @@ import (
 // CheckFiles checks the secret files of a report: section as New takes
 // them: report.token_file must exist, be a regular file that only root
 // or this user owns and can write and that neither group nor others can
-// read (fsguard.CheckFile and the mode), and hold one token alone on one
+// read (fsguard.CheckFile and the mode; on Windows the owner and DACL,
+// SYSTEM and Administrators standing for root), and hold one token alone on one
 // line; report.key_file, when set, the same but for its content. Every
 // error names the config key, the file and the fix. mamori run, config
 // check and service install call it before anything starts, so that a
@@ -39,7 +40,7 @@ func CheckFiles(c config.Report) error {
 func newTokenFix(path string) string {
 	return fmt.Sprintf("for a new token run `mamori-hub agent add NAME > %[1]s` where the hub runs "+
 		"(`mamori-hub agent rotate NAME > %[1]s` for a PC already added; copy the file here if that is another machine), "+
-		"then `chmod 600 %[1]s`", path)
+		"then %[2]s", path, privateFix(path))
 }
 
 // readToken reads the agent's token from path (report.token_file), which
@@ -61,7 +62,7 @@ func readToken(path string) (string, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("%s: %s does not exist; %s", key, path, newTokenFix(path))
 	case errors.Is(err, fs.ErrPermission):
-		return "", fmt.Errorf("%s: %w (the agent reads it as root: check as root)", key, err)
+		return "", fmt.Errorf("%s: %w (the agent reads it as %s: check as %[2]s)", key, err, superuser)
 	case errors.Is(err, fsguard.ErrTooLarge):
 		return "", fmt.Errorf("%s: %s is too large for a token: it must hold the token alone on one line; %s", key, path, newTokenFix(path))
 	case err != nil:
@@ -94,9 +95,11 @@ func checkKeyFile(path string) error {
 
 // checkSecretFile refuses a secret file (a token, a private key) that
 // someone other than root or this user owns or can write, or that group
-// or others can read: whoever reads it can speak for this PC. Both
-// problems are told at once; each error starts with "KEY: ". An error
-// wrapping fs.ErrNotExist means the file is missing.
+// or others can read (on Windows: that anyone but SYSTEM, Administrators
+// and this user owns, can change or can read, by its owner and DACL):
+// whoever reads it can speak for this PC. Both problems are told at
+// once; each error starts with "KEY: ". An error wrapping fs.ErrNotExist
+// means the file is missing.
 func checkSecretFile(key, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -7,6 +7,13 @@ import (
 	"io/fs"
 )
 
+// superuser is who the agent reads its secrets as.
+const superuser = "root"
+
+// privateFix is the command that makes the file path readable by its
+// owner alone.
+func privateFix(path string) string { return "`chmod 600 " + path + "`" }
+
 // checkSecret refuses a secret file (a token, a private key), fi its
 // FileInfo, that group or others can read: anyone who reads the token
 // can speak for this PC.

@@ -95,6 +95,24 @@ func check(path string, wantDir bool) error {
 	return nil
 }
 
+// CheckUnreadable refuses the file path (a token, a private key) when
+// group or others may read it (mode bits 0044): the error, an
+// *UnsafeError with Reads set, gives the mode and the chmod that fixes
+// it. Who owns it and who may change it are CheckFile's: call both. The
+// file is judged through a final symlink (os.Stat).
+func CheckUnreadable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
+		return &UnsafeError{Path: path, Checked: path, Reads: true,
+			Problem: fmt.Sprintf("is readable by group or others (mode %04o)", perm),
+			Fix:     "chmod go-rwx " + path}
+	}
+	return nil
+}
+
 // checkOwnerMode checks one object's owner and mode. name is how to call
 // it in the message, fixPath the path to give chmod/chown.
 func checkOwnerMode(name, fixPath string, fi fs.FileInfo, euid int, ancestor bool) *UnsafeError {

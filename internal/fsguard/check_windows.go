@@ -83,6 +83,46 @@ func check(path string, wantDir bool) error {
 	return nil
 }
 
+// CheckUnreadable refuses the file path (a token, a private key) when its
+// DACL lets anyone but SYSTEM, Administrators, TrustedInstaller and this
+// process's user read it (FILE_READ_DATA, FILE_READ_EA, GENERIC_READ or
+// GENERIC_ALL in an allowed entry that applies to the file; denied
+// entries are not subtracted), as mode 0600 does on Unix: an
+// *UnsafeError with Reads set, naming who may read it and an icacls
+// command that fixes it. A junction or symbolic link on the way is
+// refused unfollowed, as by CheckFile; who owns the file and who may
+// change it are CheckFile's: call both. The descriptor is read with
+// GetNamedSecurityInfo (OWNER and DACL) and judged from its SDDL.
+func CheckUnreadable(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	if err := refuseLinks(abs, path); err != nil {
+		return err
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("check %s: %s, not a regular file", path, is(fi.Mode()))
+	}
+	t, err := trust()
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	sd, err := readSD(abs)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", path, err)
+	}
+	if problem := judgeRead(sd, t, kindFile); problem != "" {
+		return &UnsafeError{Path: path, Checked: path, Reads: true, Problem: problem,
+			Fix: icaclsFix(abs, sd, t, kindFile, readRights)}
+	}
+	return nil
+}
+
 // refuseLinks refuses abs when it or any directory on its way is a
 // junction, a symbolic link or another reparse point (isLinkElement),
 // judged without following it: Stat and readSD would see the target's

@@ -243,3 +243,44 @@ func TestWindowsRefusesLinks(t *testing.T) {
 		t.Error("MkdirAll(link/state) created state in the link's target")
 	}
 }
+
+// TestWindowsCheckUnreadable: a token file whose DACL lets Everyone read
+// it is refused, naming the file, who may read it and an icacls fix; made
+// private (SYSTEM, Administrators and this user) it passes. Under Wine a
+// DACL becomes a Unix mode, so Everyone is what can be shown there.
+func TestWindowsCheckUnreadable(t *testing.T) {
+	dir := wintest.TempDir(t)
+	f := filepath.Join(dir, "token")
+	if err := os.WriteFile(f, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	self := mustTrust(t).self
+	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+self+")(A;;FR;;;WD)")
+	err := CheckUnreadable(f)
+	var ue *UnsafeError
+	if !errors.As(err, &ue) || !ue.Reads || !strings.EqualFold(ue.Path, f) || !strings.Contains(ue.Problem, "is readable by S-1-1-0 (Everyone)") ||
+		!strings.Contains(ue.Fix, `icacls "`) || !strings.Contains(ue.Fix, "/remove:g *S-1-1-0") {
+		t.Errorf("CheckUnreadable(Everyone may read) = %v", err)
+	}
+	if err != nil && !strings.Contains(err.Error(), "anyone who can read it learns the secret it holds") {
+		t.Errorf("message %q", err)
+	}
+	// Reading is no write: CheckFile lets it pass, the two are separate.
+	if err := CheckFile(f); err != nil {
+		t.Errorf("CheckFile(Everyone may only read) = %v", err)
+	}
+
+	// Wine 8.0 clears the "others" bits only for an entry for Everyone:
+	// the trailing denial, which on Windows comes after the grants and
+	// so takes nothing from SYSTEM, Administrators or this user.
+	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+self+")(D;;FR;;;WD)")
+	if err := CheckUnreadable(f); err != nil {
+		t.Errorf("CheckUnreadable(private) = %v", err)
+	}
+	if err := CheckUnreadable(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("CheckUnreadable(dir) = %v", err)
+	}
+	if err := CheckUnreadable(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("CheckUnreadable(missing) = %v", err)
+	}
+}

@@ -153,6 +153,9 @@ type UnsafeError struct {
 	Fix string
 	// Checked is the path CheckDir or CheckFile was asked about.
 	Checked string
+	// Reads says the problem is who may read it (CheckUnreadable), not
+	// who may change it.
+	Reads bool
 }
 
 func (e *UnsafeError) Error() string {
@@ -160,7 +163,11 @@ func (e *UnsafeError) Error() string {
 	if e.Checked != "" && e.Checked != e.Path {
 		what = fmt.Sprintf("%s (on the way to %s)", e.Path, e.Checked)
 	}
-	return fmt.Sprintf("unsafe: %s %s: anyone who can write it can tamper with what the program reads and writes as root; fix: %s", what, e.Problem, e.Fix)
+	why := "anyone who can write it can tamper with what the program reads and writes as root"
+	if e.Reads {
+		why = "anyone who can read it learns the secret it holds"
+	}
+	return fmt.Sprintf("unsafe: %s %s: %s; fix: %s", what, e.Problem, why, e.Fix)
 }
 
 // errSymlink is the error for a symlink where ReadFileNoFollow wants a

@@ -153,3 +153,31 @@ func TestReadFileAsRootFromUserDir(t *testing.T) {
 		t.Errorf("ReadFileNoFollow(link to /dev/zero): %v", err)
 	}
 }
+
+// TestCheckUnreadable: a secret file group or others may read is refused
+// with its mode and the chmod that fixes it; 0600 and 0400 pass.
+func TestCheckUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	if err := os.WriteFile(f, []byte("tok\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []os.FileMode{0o600, 0o400, 0o700, 0o622} {
+		if err := os.Chmod(f, m); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckUnreadable(f); err != nil {
+			t.Errorf("mode %04o: %v", m, err)
+		}
+	}
+	for _, m := range []os.FileMode{0o640, 0o604, 0o644} {
+		if err := os.Chmod(f, m); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckUnreadable(f)
+		wantUnsafe(t, err, f, fmt.Sprintf("is readable by group or others (mode %04o)", m), "anyone who can read it learns", "chmod go-rwx "+f)
+	}
+	if err := CheckUnreadable(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
