@@ -1,10 +1,12 @@
 package fsguard
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -130,20 +132,8 @@ func CheckUnreadable(path string) error {
 // have made (mklink /J) and can re-point.
 func refuseLinks(abs, checked string) error {
 	for p := abs; ; {
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return fmt.Errorf("check %s: %w", checked, err)
-		}
-		name, err := windows.UTF16PtrFromString(p)
-		if err != nil {
-			return fmt.Errorf("check %s: %w", checked, err)
-		}
-		attrs, err := windows.GetFileAttributes(name)
-		if err != nil {
-			return fmt.Errorf("check %s: the attributes of %s: %w", checked, p, err)
-		}
-		if isLinkElement(fi.Mode(), attrs) {
-			return linkError(p, checked)
+		if err := refuseLink(p, checked); err != nil {
+			return err
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
@@ -151,6 +141,28 @@ func refuseLinks(abs, checked string) error {
 		}
 		p = parent
 	}
+}
+
+// refuseLink refuses the one element p (on the way to checked) when it is
+// a link (isLinkElement), judged by Lstat and GetFileAttributes, neither
+// of which follows it. An element that cannot be judged is refused too.
+func refuseLink(p, checked string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", checked, err)
+	}
+	name, err := windows.UTF16PtrFromString(p)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", checked, err)
+	}
+	attrs, err := windows.GetFileAttributes(name)
+	if err != nil {
+		return fmt.Errorf("check %s: the attributes of %s: %w", checked, p, err)
+	}
+	if isLinkElement(fi.Mode(), attrs) {
+		return linkError(p, checked)
+	}
+	return nil
 }
 
 // checkOne judges one object on the way to checked, as kind.
@@ -254,26 +266,70 @@ func mkdirPrivate(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	parent, err := filepath.Abs(filepath.Dir(path))
+	return mkdirPrivateAs(path, t)
+}
+
+// mkdirPrivateAs is mkdirPrivate for the trust set t. It goes down from
+// the volume's root one element at a time and creates nothing below an
+// element it has not judged first: each element that exists (or that
+// appeared meanwhile: CreateDirectory's ERROR_ALREADY_EXISTS) must be no
+// junction, symbolic link or other reparse point, judged unfollowed
+// (refuseLink), and, as a directory on the way, be owned by the trusted
+// and let no one else delete or rename what is in it or change its ACL
+// (checkOne, kindAncestor); only then is the next element created in it,
+// so that nothing is ever created through a link or in a directory where
+// someone else could swap the next element for one. The last element is
+// created with privateSDDL(t); CheckDir judges it after.
+func mkdirPrivateAs(path string, t trustSet) error {
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
-	if err := refuseLinks(parent, path); err != nil {
-		return err // not created through a junction or link
+	var elems []string // the volume's root first
+	for p := abs; ; p = filepath.Dir(p) {
+		elems = append(elems, p)
+		if filepath.Dir(p) == p {
+			break
+		}
 	}
+	slices.Reverse(elems)
 	sd, err := windows.SecurityDescriptorFromString(privateSDDL(t))
 	if err != nil {
 		return fmt.Errorf("the private ACL: %w", err)
 	}
-	sa := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
-	p, err := windows.UTF16PtrFromString(path)
-	if err != nil {
-		return err
+	private := &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}
+	for i, p := range elems {
+		last := i == len(elems)-1
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			name, err := windows.UTF16PtrFromString(p)
+			if err != nil {
+				return err
+			}
+			var sa *windows.SecurityAttributes // a parent: what it inherits
+			if last {
+				sa = private
+			}
+			err = windows.CreateDirectory(name, sa)
+			switch {
+			case err == nil && last:
+				return nil
+			case err != nil && !errors.Is(err, windows.ERROR_ALREADY_EXISTS):
+				return fmt.Errorf("create %s: %w", p, err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("check %s: %w", path, err)
+		}
+		if err := refuseLink(p, path); err != nil {
+			return err
+		}
+		if last {
+			return nil // it appeared meanwhile: CheckDir judges it
+		}
+		if err := checkOne(p, path, t, kindAncestor); err != nil {
+			return err
+		}
 	}
-	return windows.CreateDirectory(p, sa)
+	return nil
 }
 
 // maxAdopt bounds the entries adoptDir looks at: a state directory holds

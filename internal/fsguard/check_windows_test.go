@@ -284,3 +284,54 @@ func TestWindowsCheckUnreadable(t *testing.T) {
 		t.Errorf("CheckUnreadable(missing) = %v", err)
 	}
 }
+
+// TestWindowsMkdirJudgesBeforeCreating: MkdirAll creates nothing below a
+// directory it has not judged. Seen as SYSTEM, the temp dir (this user's)
+// belongs to someone else: the state dir two levels below it is refused
+// before its parents are made. A link on the way is refused before
+// anything is created through it.
+func TestWindowsMkdirJudgesBeforeCreating(t *testing.T) {
+	if mustTrust(t).self == sidSystem {
+		t.Skip("running as SYSTEM: the temp dir is SYSTEM's")
+	}
+	base := wintest.TempDir(t)
+	state := filepath.Join(base, "a", "b", "state")
+	err := mkdirPrivateAs(state, trustSet{self: sidSystem})
+	var ue *UnsafeError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Problem, "is owned by "+mustTrust(t).self) || ue.Checked != state {
+		t.Errorf("mkdirPrivateAs(as SYSTEM) = %v, want an ancestor owned by this user refused", err)
+	}
+	if _, err := os.Lstat(filepath.Join(base, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a parent was created before its ancestors were judged: %v", err)
+	}
+	if err := mkdirPrivateAs(state, mustTrust(t)); err != nil {
+		t.Fatalf("mkdirPrivateAs(as this user) = %v", err)
+	}
+	if err := CheckDir(state); err != nil {
+		t.Errorf("CheckDir(made) = %v", err)
+	}
+
+	target := filepath.Join(base, "target")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	if _, err := os.Lstat(link); errors.Is(err, os.ErrNotExist) {
+		// Wine 8.0: CreateSymbolicLink succeeds and makes nothing, and
+		// FSCTL_SET_REPARSE_POINT (a junction) is "not supported".
+		t.Skipf("the link was not made (%v): links are judged by isLinkElement, tested on every OS", err)
+	}
+	err = MkdirAll(filepath.Join(link, "x", "state"))
+	if err == nil {
+		t.Errorf("MkdirAll through a link: no error")
+	}
+	if _, serr := os.Lstat(link); serr == nil && (!errors.As(err, &ue) || !strings.EqualFold(ue.Path, link)) {
+		t.Errorf("MkdirAll through a link = %v, want the link refused", err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("MkdirAll created %s through the link: %v", filepath.Join(target, "x"), err)
+	}
+}
