@@ -421,28 +421,15 @@ func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event, clean
 			ev, c := &chunk[i], &clean[lo+i]
 			args = append(args, w.agent, c.id, int64(ev.Seq), c.hash, c.prevHash, c.typ, nanos(ev.Event.Time), now, c.body)
 		}
-		st, err := w.s.stmt(ctx, w.tx, w.s.insertEventsQuery(len(chunk)))
+		got, err := w.insertChunk(ctx, len(chunk), args)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: store events: %w", err)
 		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, fmt.Errorf("ingest: store events: %w", err)
-		}
-		// The ids stored now; an id twice in the chunk is stored once,
-		// for its first event.
-		got := make(map[string]int, len(chunk))
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("ingest: store events: %w", err)
+		if got == nil { // all stored
+			for i := range chunk {
+				inserted[lo+i] = true
 			}
-			got[id]++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("ingest: store events: %w", err)
+			continue
 		}
 		for i := range chunk {
 			if id := clean[lo+i].id; got[id] > 0 {
@@ -454,7 +441,62 @@ func (w *ingestTx) insertEvents(ctx context.Context, events []store.Event, clean
 	return inserted, nil
 }
 
-// insertEventsQuery is the INSERT of n events (cached per n).
+// insertChunk inserts the n events of args (insertEvents' columns) and
+// returns how many times each id was stored now, or nil when every event
+// was (an id twice in the chunk is stored once, for its first event).
+//
+// On SQLite the statement returns no rows: RETURNING costs a result row
+// per event, while the one writer knows which rows a statement added
+// from its count and the last rowid (the AUTOINCREMENT ids of one
+// statement follow each other); the ids are read back only when some
+// were there already. PostgreSQL, with writers side by side, is told
+// by RETURNING.
+func (w *ingestTx) insertChunk(ctx context.Context, n int, args []any) (map[string]int, error) {
+	st, err := w.s.stmt(ctx, w.tx, w.s.insertEventsQuery(n))
+	if err != nil {
+		return nil, err
+	}
+	var rows *sql.Rows
+	if w.s.d.oneWriter {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		added, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case added == int64(n):
+			return nil, nil
+		case added == 0:
+			return map[string]int{}, nil
+		}
+		last, err := res.LastInsertId()
+		if err != nil {
+			return nil, err
+		}
+		rows, err = w.tx.QueryContext(ctx, `SELECT event_id FROM events WHERE id > ? AND id <= ?`, last-added, last)
+		if err != nil {
+			return nil, err
+		}
+	} else if rows, err = st.QueryContext(ctx, args...); err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make(map[string]int, n)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		got[id]++
+	}
+	return got, rows.Err()
+}
+
+// insertEventsQuery is the INSERT of n events (cached per n): with
+// RETURNING event_id where writers run side by side (see insertChunk).
 func (s *Store) insertEventsQuery(n int) string {
 	if q, ok := s.insertQ.Load(n); ok {
 		return q.(string)
@@ -467,7 +509,10 @@ func (s *Store) insertEventsQuery(n int) string {
 		}
 		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	}
-	b.WriteString(` ON CONFLICT (agent, event_id) DO NOTHING RETURNING event_id`)
+	b.WriteString(` ON CONFLICT (agent, event_id) DO NOTHING`)
+	if !s.d.oneWriter {
+		b.WriteString(` RETURNING event_id`)
+	}
 	q := s.q(b.String())
 	s.insertQ.Store(n, q)
 	return q

@@ -160,6 +160,13 @@ func TestIngestDedupeAndOrder(t *testing.T) {
 		if r := mustIngest(t, s, "pc-01", more); r.Accepted != 4 || r.Duplicates != 2 || r.ChainBroken {
 			t.Fatalf("overlap: %+v", r)
 		}
+		// An id twice in one batch, beside a new one and an old one: the
+		// first of the two is stored.
+		twice := append(chain("a", 10, 2), chain("a", 10, 1)...)
+		twice = append(twice, chain("a", 9, 1)...)
+		if r := mustIngest(t, s, "pc-01", twice); r.Accepted != 2 || r.Duplicates != 2 || r.ChainBroken {
+			t.Fatalf("an id twice: %+v", r)
+		}
 		// The same ids from another agent are that agent's own.
 		if r := mustIngest(t, s, "pc-02", chain("a", 1, 3)); r.Accepted != 3 {
 			t.Fatalf("other agent: %+v", r)
@@ -169,7 +176,7 @@ func TestIngestDedupeAndOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		var want []string
-		for i := 1; i <= 9; i++ {
+		for i := 1; i <= 11; i++ {
 			want = append(want, fmt.Sprintf("a-%d", i))
 		}
 		if !slices.Equal(ids, want) {
@@ -179,7 +186,7 @@ func TestIngestDedupeAndOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a.ChainSeq != 9 || a.ChainHash != "h9" || a.ChainBroken || a.AssetID != "A-pc-01" || !a.LastSeen.Equal(t0) {
+		if a.ChainSeq != 11 || a.ChainHash != "h11" || a.ChainBroken || a.AssetID != "A-pc-01" || !a.LastSeen.Equal(t0) {
 			t.Fatalf("agent %+v", a)
 		}
 		if v := violations(t, s, store.ViolationFilter{}); len(v) != 0 {
