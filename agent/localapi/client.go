@@ -7,17 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
-	"os"
 	"sync"
 	"time"
-
-	"github.com/mamori-agent/mamori/internal/fsguard"
 )
 
 // ErrNotSocket is wrapped by Dial's error when the path is there but is
-// not a socket (a file, a directory): not where an agent serves.
+// not a socket (a file, a directory): not where an agent serves. (On
+// Windows: a path that is not a named pipe's.)
 var ErrNotSocket = errors.New("not a socket")
 
 // Client is one connection to the agent's local API.
@@ -33,22 +30,13 @@ type Client struct {
 // fails with an error wrapping ErrRefused when the agent refuses this
 // user (or the socket's permissions do: fs.ErrPermission is wrapped
 // too), and with the dial error (ENOENT, ECONNREFUSED: no agent there)
-// otherwise.
+// otherwise. On Windows path is a named pipe, \\.\pipe\NAME, and Dial
+// also refuses a pipe that SYSTEM or the administrators did not make
+// (dial_windows.go): not the agent's.
 func Dial(ctx context.Context, path string) (*Client, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	conn, err := dialConn(ctx, path)
 	if err != nil {
-		if fi, serr := os.Stat(path); serr == nil && fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("connect to %s: %w: it is %s (%w)", path, ErrNotSocket, fsguard.Describe(fi.Mode()), err)
-		}
-		if isPermission(err) {
-			group := "the socket's group"
-			if g := SocketGroup(path); g != "" {
-				group = "the socket's group " + g
-			}
-			return nil, fmt.Errorf("connect to %s: %w (%w: not root and not in %s)", path, err, ErrRefused, group)
-		}
-		return nil, fmt.Errorf("connect to %s: %w", path, err)
+		return nil, err
 	}
 	c := &Client{conn: conn, path: path, sc: bufio.NewScanner(conn)}
 	c.sc.Buffer(make([]byte, 0, 4096), MaxAnswerLine)

@@ -1,7 +1,8 @@
 // Package localapi is the agent's local API: a unix socket on the PC
-// (agent.local_socket, default /run/mamori/agent.sock) where `mamori
-// status` reads what the running agent sees and the per-user desktop
-// notifier (`mamori notify`) receives each warning as it happens.
+// (agent.local_socket, default /run/mamori/agent.sock), a named pipe on
+// Windows (\\.\pipe\NAME), where `mamori status` reads what the
+// running agent sees and the per-user desktop notifier (`mamori notify`)
+// receives each warning as it happens.
 //
 // # Protocol
 //
@@ -37,8 +38,24 @@
 // the group as RoleReader, anyone else is refused with an error line.
 // Readers only read (status, the warnings); no request changes the
 // agent. On other unix systems the file's mode and group are the only
-// check. Windows has no local API yet (Listen returns
-// errors.ErrUnsupported): a named pipe is to come.
+// check.
+//
+// On Windows the socket is a named pipe, \\.\pipe\NAME
+// (listen_windows.go): made with FILE_FLAG_FIRST_PIPE_INSTANCE (a name
+// someone took first is refused, not joined) and
+// PIPE_REJECT_REMOTE_CLIENTS; owned by SYSTEM (by Administrators when an
+// elevated administrator runs the agent); a protected DACL gives SYSTEM
+// and Administrators all access, the group agent.local_group names
+// (default "users", BUILTIN\Users) read and write data only (no right to
+// add an instance of the pipe), NETWORK nothing. A client (Dial) opens
+// it with SECURITY_IDENTIFICATION and trusts it only when its owner is
+// SYSTEM or Administrators, which no other user can make the owner of
+// anything. The server reads each client's process id
+// (GetNamedPipeClientProcessId) and token (ImpersonateNamedPipeClient,
+// OpenThreadToken): SYSTEM, the agent's own user and enabled members of
+// Administrators are RoleAdmin, members of the group RoleReader, anyone
+// else refused (the DACL has refused them already). Peer.UID is the
+// client's session id there, Peer.SID its user.
 //
 // # Slow clients
 //

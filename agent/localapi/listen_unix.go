@@ -17,13 +17,21 @@ import (
 	"github.com/mamori-agent/mamori/internal/fsguard"
 )
 
-// listen makes the socket at path with mode and group gid (-1: none):
-// its directory made 0755 when missing and checked with fsguard; a stale
-// socket of ours removed; the new one bound under a temporary name in the
-// same directory, given its mode and group, and renamed into place, so
-// that it never exists at path with other permissions. remove deletes it
+// listen makes the socket at opts.Path with opts.Mode (zero: 0660
+// with a group, 0600 without) and the group of acc: its directory made
+// 0755 when missing and checked with fsguard; a stale socket of ours
+// removed; the new one bound under a temporary name in the same
+// directory, given its mode and group, and renamed into place, so that
+// it never exists at path with other permissions. remove deletes it
 // again if the file at path is still it.
-func listen(path string, mode os.FileMode, gid int) (*net.UnixListener, func(), error) {
+func listen(opts Options, acc access) (net.Listener, func(), error) {
+	path, mode, gid := opts.Path, opts.Mode, acc.gid
+	if mode == 0 {
+		mode = 0o600
+		if gid >= 0 {
+			mode = 0o660
+		}
+	}
 	dir := filepath.Dir(path)
 	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -44,7 +52,7 @@ func listen(path string, mode os.FileMode, gid int) (*net.UnixListener, func(), 
 		return nil, nil, fmt.Errorf("listen: %w", err)
 	}
 	ln.SetUnlinkOnClose(false)
-	fail := func(err error) (*net.UnixListener, func(), error) {
+	fail := func(err error) (net.Listener, func(), error) {
 		ln.Close()
 		os.Remove(tmp)
 		return nil, nil, err

@@ -5,40 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// sockDir returns a directory for a socket that only this user can
-// change and everyone can traverse (t.TempDir's parent is private).
-func sockDir(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("no local API on Windows yet (a named pipe is to come)")
-	}
-	dir, err := os.MkdirTemp("", "mamori-localapi-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // serve starts a server on a socket in a fresh directory and closes it
 // when the test ends.
 func serve(t *testing.T, opts Options) *Server {
 	t.Helper()
 	if opts.Path == "" {
-		opts.Path = filepath.Join(sockDir(t), "agent.sock")
+		opts.Path = testPath(t, "agent")
 	}
 	if opts.Agent == "" {
 		opts.Agent = "mamori test"
@@ -122,7 +101,7 @@ func TestWatch(t *testing.T) {
 		})
 	}()
 	waitFor(t, "watcher", func() bool { return len(s.Watchers()) == 1 })
-	if p := s.Watchers()[0]; p.UID != os.Geteuid() || p.PID != os.Getpid() {
+	if p := s.Watchers()[0]; p.UID != selfUID(t) || p.PID != os.Getpid() {
 		t.Errorf("watcher peer %+v", p)
 	}
 	for _, id := range []string{"1", "2"} {
@@ -140,7 +119,7 @@ func TestWatch(t *testing.T) {
 		}
 		select {
 		case a := <-acks:
-			want := ack{os.Geteuid(), id, ""}
+			want := ack{selfUID(t), id, ""}
 			if id == "2" {
 				want.err = "no notification service"
 			}
@@ -181,7 +160,7 @@ func TestAgentGoes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("watch did not notice the agent going")
 	}
-	if _, err := os.Lstat(s.Path()); !errors.Is(err, os.ErrNotExist) {
+	if err := served(s.Path()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("socket left behind: %v", err)
 	}
 }
@@ -192,11 +171,7 @@ func TestAgentGoes(t *testing.T) {
 func TestSlowWatcher(t *testing.T) {
 	s := serve(t, Options{QueueLen: 4})
 	// The slow one: asks to watch, then never reads.
-	slow, err := net.Dial("unix", s.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow := rawDial(t, s.Path())
 	bufio.NewReader(slow).ReadString('\n')
 	slow.Write([]byte(`{"type":"watch","protocol":1}` + "\n"))
 	waitFor(t, "slow watcher", func() bool { return len(s.Watchers()) == 1 })
@@ -231,10 +206,7 @@ func TestBadRequests(t *testing.T) {
 		{strings.Repeat("x", MaxRequestLine+10), "request: bufio.Scanner: token too long"},
 		{`{"type":"status","protocol":1}`, "status not served"},
 	} {
-		c, err := net.Dial("unix", s.Path())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := rawDial(t, s.Path())
 		r := bufio.NewReader(c)
 		hello, _ := r.ReadString('\n')
 		if !strings.Contains(hello, `"type":"hello"`) {
@@ -257,12 +229,8 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestClientRefusesOtherProtocol(t *testing.T) {
-	path := filepath.Join(sockDir(t), "fake.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	path := testPath(t, "fake")
+	ln := rawListen(t, path)
 	go func() {
 		for _, hello := range []string{`{"type":"hello","protocol":2}`, `{"type":"error","error":"refused: go away"}`, `{"type":"status"}`, `garbage`} {
 			c, err := ln.Accept()
@@ -316,11 +284,7 @@ func TestShownOnlyFromGiven(t *testing.T) {
 			return nil
 		}})
 	// The forger: watches, answers as it likes.
-	forger, err := net.Dial("unix", s.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer forger.Close()
+	forger := rawDial(t, s.Path())
 	fr := bufio.NewReader(forger)
 	fr.ReadString('\n')
 	forger.Write([]byte(`{"type":"watch","protocol":1}` + "\n"))

@@ -1,12 +1,5 @@
 package localapi
 
-import (
-	"errors"
-	"io/fs"
-)
-
-// isPermission reports whether a dial failed on permissions.
-func isPermission(err error) bool { return errors.Is(err, fs.ErrPermission) }
-
-// SocketGroup tells nothing on Windows ("").
+// SocketGroup tells nothing on Windows (""): the pipe's DACL names the
+// group, and a user it refuses cannot read it.
 func SocketGroup(path string) string { return "" }

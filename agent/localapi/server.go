@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/user"
 	"strconv"
 	"sync"
 	"time"
@@ -27,13 +26,17 @@ const DefaultPingInterval = 30 * time.Second
 
 // Options configures Listen.
 type Options struct {
-	// Path is the socket's path (agent.local_socket).
+	// Path is the socket's path (agent.local_socket); on Windows the
+	// named pipe's, \\.\pipe\NAME.
 	Path string
 	// Group is the group whose members may read (agent.local_group): a
-	// name or a numeric gid; "" lets root (and this user) only.
+	// name or a numeric gid (on Windows a group's account name, such as
+	// "users" for BUILTIN\Users); "" lets root (and this user), on
+	// Windows SYSTEM and the administrators, only.
 	Group string
 	// Mode is the socket file's mode; zero means 0660 with a group, 0600
 	// without. (Tests widen it to reach the peer-credential check.)
+	// Unused on Windows, where the pipe's DACL stands for it.
 	Mode os.FileMode
 	// Agent names the agent in the hello ("mamori 1.0").
 	Agent string
@@ -63,17 +66,32 @@ type Options struct {
 // Peer is a connected client as the kernel tells it.
 type Peer struct {
 	// UID, GID and PID are the peer's credentials at connect time (-1
-	// when the system does not tell).
+	// when the system does not tell). On Windows UID is the peer's
+	// session id (the desktop it runs on, from its token's
+	// TokenSessionId; 0 is the services' session), GID is -1 and SID
+	// names the user.
 	UID, GID, PID int
-	// Groups are its supplementary groups.
+	// Groups are its supplementary groups (none on Windows).
 	Groups []int
+	// SID is the peer's user SID ("S-1-5-21-...") on Windows, "" elsewhere.
+	SID string
 	// Role is RoleAdmin or RoleReader.
 	Role string
-	// User is the user name of UID, "" when unknown.
+	// User is the user name of UID ("DOMAIN\name" of SID on Windows),
+	// "" when unknown.
 	User string
 	// Conn numbers the connection, from 1, unique for the server's
 	// life: two connections of one user are told apart by it.
 	Conn uint64
+}
+
+// key is who the per-user limits and the log throttle count p as: its
+// SID where the system names users so (Windows), else its uid.
+func (p Peer) key() string {
+	if p.SID != "" {
+		return p.SID
+	}
+	return strconv.Itoa(p.UID)
 }
 
 // ErrRefused is wrapped by the errors of a refused connection: a peer
@@ -81,12 +99,15 @@ type Peer struct {
 // refused (client side).
 var ErrRefused = errors.New("refused")
 
-// Server serves the local API on a unix socket.
+// Server serves the local API on a unix socket (a named pipe on
+// Windows).
 type Server struct {
 	opts Options
 	log  *slog.Logger
-	ln   *net.UnixListener
-	gid  int // -1: no group
+	ln   net.Listener
+	// acc is who may connect: the group (access_unix.go,
+	// access_windows.go).
+	acc access
 	// remove deletes the socket file if it is still ours.
 	remove func()
 
@@ -94,8 +115,8 @@ type Server struct {
 	closed   bool
 	conns    map[net.Conn]struct{}
 	watchers map[*watcher]struct{}
-	// perUser counts the connections of each reader uid.
-	perUser map[int]int
+	// perUser counts the connections of each reader (Peer.key).
+	perUser map[string]int
 	// nconn numbers the connections (Peer.Conn).
 	nconn uint64
 	wg    sync.WaitGroup
@@ -177,7 +198,8 @@ func (w *watcher) drop() {
 // Listen creates the socket (see the package comment for how) and
 // returns a server that is not serving yet: Serve serves it. It refuses
 // a directory others can write, a path held by something that is not a
-// stale socket of ours, and a group that does not exist.
+// stale socket of ours, and a group that does not exist; on Windows a
+// path that is not \\.\pipe\NAME and a pipe that exists already.
 func Listen(opts Options) (*Server, error) {
 	if opts.Path == "" {
 		return nil, errors.New("local API: no socket path")
@@ -191,44 +213,18 @@ func Listen(opts Options) (*Server, error) {
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
 	}
-	gid := -1
-	if opts.Group != "" {
-		g, err := LookupGroup(opts.Group)
-		if err != nil {
-			return nil, fmt.Errorf("local API %s: %w", opts.Path, err)
-		}
-		gid = g
+	acc, err := newAccess(opts.Group)
+	if err != nil {
+		return nil, fmt.Errorf("local API %s: %w", opts.Path, err)
 	}
-	if opts.Mode == 0 {
-		opts.Mode = 0o600
-		if gid >= 0 {
-			opts.Mode = 0o660
-		}
-	}
-	s := &Server{opts: opts, log: opts.Logger, gid: gid, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}, perUser: map[int]int{},
+	s := &Server{opts: opts, log: opts.Logger, acc: acc, conns: map[net.Conn]struct{}{}, watchers: map[*watcher]struct{}{}, perUser: map[string]int{},
 		logs: newLogThrottle(LogInterval), requests: newRateLimit(RequestRate, RequestBurst)}
-	ln, remove, err := listen(opts.Path, opts.Mode, gid)
+	ln, remove, err := listen(opts, acc)
 	if err != nil {
 		return nil, fmt.Errorf("local API %s: %w", opts.Path, err)
 	}
 	s.ln, s.remove = ln, remove
 	return s, nil
-}
-
-// LookupGroup returns the gid of group, a name or a number.
-func LookupGroup(group string) (int, error) {
-	if n, err := strconv.Atoi(group); err == nil && n >= 0 {
-		return n, nil
-	}
-	g, err := user.LookupGroup(group)
-	if err != nil {
-		return -1, fmt.Errorf("group %q: %w", group, err)
-	}
-	n, err := strconv.Atoi(g.Gid)
-	if err != nil {
-		return -1, fmt.Errorf("group %q has gid %q, not a number", group, g.Gid)
-	}
-	return n, nil
 }
 
 // Path returns the socket's path.
@@ -237,7 +233,7 @@ func (s *Server) Path() string { return s.opts.Path }
 // Serve accepts connections until Close. It returns nil after Close.
 func (s *Server) Serve() error {
 	for {
-		c, err := s.ln.AcceptUnix()
+		c, err := s.ln.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closed := s.closed
@@ -250,16 +246,13 @@ func (s *Server) Serve() error {
 				continue
 			}
 			// EMFILE and the like: wait a moment rather than spin.
-			s.logThrottled(slog.LevelWarn, "accept", -1, "local API: accept failed", "err", err)
+			s.logThrottled(slog.LevelWarn, "accept", "", "local API: accept failed", "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		// The credentials first (the kernel took them at connect time):
 		// the last RootSlots connections are root's.
-		p, perr := peerOf(c)
-		if perr == nil {
-			p.Role = s.role(p)
-		}
+		p, perr := s.acc.peer(c)
 		limit := MaxConns - RootSlots
 		if perr == nil && p.Role == RoleAdmin {
 			limit = MaxConns
@@ -270,8 +263,8 @@ func (s *Server) Serve() error {
 			s.mu.Unlock()
 			c.Close()
 			if !closed {
-				s.logThrottled(slog.LevelWarn, "full", p.UID, "local API: all connections taken; closed at once",
-					"uid", p.UID, "pid", p.PID, "max", MaxConns, "kept_for_root", RootSlots)
+				s.logThrottled(slog.LevelWarn, "full", p.key(), "local API: all connections taken; closed at once",
+					peerAttrs(p, "max", MaxConns, "kept_for_root", RootSlots)...)
 			}
 			continue
 		}
@@ -341,52 +334,59 @@ func (s *Server) Broadcast(w *Warning) []Peer {
 			out = append(out, wt.peer)
 			continue
 		}
-		s.logThrottled(slog.LevelWarn, "slow", wt.peer.UID, "local API: notifier too slow, its queue is full; dropped (it reconnects)", "uid", wt.peer.UID, "pid", wt.peer.PID)
+		s.logThrottled(slog.LevelWarn, "slow", wt.peer.key(), "local API: notifier too slow, its queue is full; dropped (it reconnects)", peerAttrs(wt.peer)...)
 		delete(s.watchers, wt)
 		wt.drop()
 	}
 	return out
 }
 
+// peerAttrs are the log attributes naming p (uid, pid, the user name
+// when known, the SID on Windows), then more.
+func peerAttrs(p Peer, more ...any) []any {
+	a := []any{"uid", p.UID, "pid", p.PID}
+	if p.User != "" {
+		a = append(a, "user", safe.String(p.User))
+	}
+	if p.SID != "" {
+		a = append(a, "sid", p.SID)
+	}
+	return append(a, more...)
+}
+
 // handle serves one connection.
-func (s *Server) handle(c *net.UnixConn, p Peer, err error) {
+func (s *Server) handle(c net.Conn, p Peer, err error) {
 	defer c.Close()
 	if err != nil {
-		s.logThrottled(slog.LevelWarn, "credentials", -1, "local API: cannot read the peer's credentials; refused", "err", err)
+		s.logThrottled(slog.LevelWarn, "credentials", "", "local API: cannot read the peer's credentials; refused", "err", err)
 		s.refuse(c, "cannot read your credentials")
 		return
 	}
 	if p.Role == "" {
-		s.logThrottled(slog.LevelWarn, "refused", p.UID, "local API: connection refused", "uid", p.UID, "gid", p.GID, "pid", p.PID, "group", s.opts.Group)
-		msg := fmt.Sprintf("uid %d is neither root nor in group %s", p.UID, s.opts.Group)
-		if s.gid < 0 {
-			msg = fmt.Sprintf("uid %d is not root, and the agent lets no group read (agent.local_group is empty)", p.UID)
-		}
-		s.refuse(c, msg)
+		s.logThrottled(slog.LevelWarn, "refused", p.key(), "local API: connection refused", peerAttrs(p, "gid", p.GID, "group", s.opts.Group)...)
+		s.refuse(c, s.acc.refusal(p))
 		return
 	}
 	if p.Role != RoleAdmin {
+		k := p.key()
 		s.mu.Lock()
-		n := s.perUser[p.UID]
+		n := s.perUser[k]
 		if n < MaxConnsPerUser {
-			s.perUser[p.UID]++
+			s.perUser[k]++
 		}
 		s.mu.Unlock()
 		if n >= MaxConnsPerUser {
-			s.logThrottled(slog.LevelWarn, "per-user", p.UID, "local API: too many connections of one user; refused", "uid", p.UID, "pid", p.PID, "max", MaxConnsPerUser)
-			s.refuse(c, fmt.Sprintf("uid %d holds %d connections already", p.UID, n))
+			s.logThrottled(slog.LevelWarn, "per-user", k, "local API: too many connections of one user; refused", peerAttrs(p, "max", MaxConnsPerUser)...)
+			s.refuse(c, fmt.Sprintf("%s holds %d connections already", s.acc.name(p), n))
 			return
 		}
 		defer func() {
 			s.mu.Lock()
-			if s.perUser[p.UID]--; s.perUser[p.UID] <= 0 {
-				delete(s.perUser, p.UID)
+			if s.perUser[k]--; s.perUser[k] <= 0 {
+				delete(s.perUser, k)
 			}
 			s.mu.Unlock()
 		}()
-	}
-	if u, err := user.LookupId(strconv.Itoa(p.UID)); err == nil && p.UID >= 0 {
-		p.User = u.Username
 	}
 	if err := s.write(c, &Message{Type: TypeHello, Protocol: ProtocolVersion, Agent: s.opts.Agent, Role: p.Role}); err != nil {
 		return
@@ -410,12 +410,12 @@ func (s *Server) handle(c *net.UnixConn, p Peer, err error) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	if req.Type == TypeStatus && p.Role != RoleAdmin && !s.requests.take(p.UID) {
+	if req.Type == TypeStatus && p.Role != RoleAdmin && !s.requests.take(p.key()) {
 		// A status costs the agent a look at everything: paced. (A
 		// watch is bounded by the connections a user may hold.)
-		s.logThrottled(slog.LevelWarn, "rate", p.UID, "local API: too many requests of one user; closed", "uid", p.UID, "pid", p.PID,
-			"rate_per_second", RequestRate, "burst", RequestBurst)
-		s.write(c, &Message{Type: TypeError, Error: fmt.Sprintf("too many requests: uid %d may make %d a second; try again in a moment", p.UID, RequestRate)})
+		s.logThrottled(slog.LevelWarn, "rate", p.key(), "local API: too many requests of one user; closed",
+			peerAttrs(p, "rate_per_second", RequestRate, "burst", RequestBurst)...)
+		s.write(c, &Message{Type: TypeError, Error: fmt.Sprintf("too many requests: %s may make %d a second; try again in a moment", s.acc.name(p), RequestRate)})
 		return
 	}
 	switch req.Type {
@@ -426,29 +426,6 @@ func (s *Server) handle(c *net.UnixConn, p Peer, err error) {
 	default:
 		s.write(c, &Message{Type: TypeError, Error: fmt.Sprintf("unknown request %q (status, watch)", req.Type)})
 	}
-}
-
-// role returns the role of p, "" when refused.
-func (s *Server) role(p Peer) string {
-	if p.UID == 0 || p.UID == os.Geteuid() {
-		return RoleAdmin
-	}
-	if p.UID < 0 {
-		// The system does not tell credentials: the socket's mode and
-		// group were the check.
-		return RoleReader
-	}
-	if s.gid >= 0 {
-		if p.GID == s.gid {
-			return RoleReader
-		}
-		for _, g := range p.Groups {
-			if g == s.gid {
-				return RoleReader
-			}
-		}
-	}
-	return ""
 }
 
 func (s *Server) refuse(c net.Conn, why string) {
@@ -478,7 +455,7 @@ func (s *Server) serveStatus(c net.Conn) {
 	}
 	st.Notifiers = []PeerStatus{}
 	for _, p := range s.Watchers() {
-		st.Notifiers = append(st.Notifiers, PeerStatus{UID: p.UID, User: p.User, PID: p.PID})
+		st.Notifiers = append(st.Notifiers, PeerStatus{UID: p.UID, User: p.User, PID: p.PID, SID: p.SID})
 	}
 	s.write(c, &Message{Type: TypeStatus, Status: st})
 }
@@ -494,7 +471,7 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 	}
 	s.watchers[w] = struct{}{}
 	s.mu.Unlock()
-	s.logThrottled(slog.LevelInfo, "connected", p.UID, "local API: notifier connected", "uid", p.UID, "user", p.User, "pid", p.PID)
+	s.logThrottled(slog.LevelInfo, "connected", p.key(), "local API: notifier connected", peerAttrs(p)...)
 	if s.opts.OnWatch != nil {
 		ws := s.opts.OnWatch(p)
 		for _, wr := range ws[:min(len(ws), s.opts.QueueLen/2)] {
@@ -506,7 +483,7 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 		delete(s.watchers, w)
 		s.mu.Unlock()
 		w.drop()
-		s.logThrottled(slog.LevelInfo, "gone", p.UID, "local API: notifier gone", "uid", p.UID, "pid", p.PID)
+		s.logThrottled(slog.LevelInfo, "gone", p.key(), "local API: notifier gone", peerAttrs(p)...)
 	}()
 	go func() {
 		// The reader: "shown" lines until the client goes.
@@ -514,14 +491,14 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 		for sc.Scan() {
 			var m Message
 			if err := json.Unmarshal(sc.Bytes(), &m); err != nil || m.Type != TypeShown {
-				s.logThrottled(slog.LevelWarn, "not-shown-line", p.UID, "local API: notifier sent something else than \"shown\"; dropped", "uid", p.UID, "pid", p.PID)
+				s.logThrottled(slog.LevelWarn, "not-shown-line", p.key(), "local API: notifier sent something else than \"shown\"; dropped", peerAttrs(p)...)
 				return
 			}
 			if m.ID == "" || !w.answered(m.ID) {
 				// Not a warning this connection was given, or answered
 				// already: it says nothing about any desktop.
-				s.logThrottled(slog.LevelWarn, "stray-shown", p.UID, "local API: notifier answered about a warning it was not given, or again; ignored",
-					"uid", p.UID, "pid", p.PID, "id", safeID(m.ID))
+				s.logThrottled(slog.LevelWarn, "stray-shown", p.key(), "local API: notifier answered about a warning it was not given, or again; ignored",
+					peerAttrs(p, "id", safeID(m.ID))...)
 				continue
 			}
 			if s.opts.OnShown != nil {
@@ -541,7 +518,7 @@ func (s *Server) serveWatch(c net.Conn, sc *bufio.Scanner, p Peer) {
 			m = &Message{Type: TypePing}
 		}
 		if err := s.write(c, m); err != nil {
-			s.logThrottled(slog.LevelWarn, "write", p.UID, "local API: write to notifier failed; dropped", "uid", p.UID, "pid", p.PID, "err", err)
+			s.logThrottled(slog.LevelWarn, "write", p.key(), "local API: write to notifier failed; dropped", peerAttrs(p, "err", err)...)
 			return
 		}
 	}

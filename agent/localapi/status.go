@@ -205,9 +205,11 @@ type AuditStatus struct {
 	Pending int `json:"pending,omitempty"`
 }
 
-// PeerStatus is a connected client.
+// PeerStatus is a connected client: Peer's UID (on Windows the session
+// id), user name, PID and, on Windows, user SID.
 type PeerStatus struct {
 	UID  int    `json:"uid"`
 	User string `json:"user,omitempty"`
 	PID  int    `json:"pid,omitempty"`
+	SID  string `json:"sid,omitempty"`
 }

@@ -10,15 +10,15 @@ import (
 // Throttles of the server: what any group member can cause by connecting
 // again and again (refusals, limits, notifiers coming and going, answers
 // about warnings it was not given) is logged at most once per
-// LogInterval per kind and peer uid, the next line counting the ones
+// LogInterval per kind and peer (its uid; its SID on Windows), the next line counting the ones
 // left out; and a reader's requests are paced (RequestRate).
 
 // LogInterval is how often at most one kind of log line is written for
-// one peer uid.
+// one peer.
 const LogInterval = time.Minute
 
 // Status requests of a peer other than root are paced: RequestRate a
-// second per uid on average, RequestBurst at once; a request over it is
+// second per peer on average, RequestBurst at once; a request over it is
 // answered an error and the connection closed.
 const (
 	RequestRate  = 5
@@ -29,10 +29,11 @@ const (
 // idle ones are forgotten.
 const maxThrottleKeys = 4096
 
-// logKey is one kind of log line for one peer uid.
+// logKey is one kind of log line for one peer (Peer.key: its uid, on
+// Windows its SID; "" before the peer is known).
 type logKey struct {
 	what string
-	uid  int
+	peer string
 }
 
 // logThrottle lets one line per key through per interval.
@@ -54,11 +55,11 @@ func newLogThrottle(interval time.Duration) *logThrottle {
 
 // allow reports whether a line of key may be written now, and how many
 // were left out since the last one written.
-func (t *logThrottle) allow(what string, uid int) (ok bool, dropped int) {
+func (t *logThrottle) allow(what, peer string) (ok bool, dropped int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	k := logKey{what, uid}
+	k := logKey{what, peer}
 	st := t.keys[k]
 	if st != nil && now.Sub(st.last) < t.interval {
 		st.dropped++
@@ -82,11 +83,11 @@ func (t *logThrottle) allow(what string, uid int) (ok bool, dropped int) {
 	return true, dropped
 }
 
-// log writes msg at level for uid unless a line of the kind what was
-// written for uid within the interval; the line written after such lines
-// were left out says how many ("left_out").
-func (s *Server) logThrottled(level slog.Level, what string, uid int, msg string, args ...any) {
-	ok, dropped := s.logs.allow(what, uid)
+// logThrottled writes msg at level for peer (Peer.key) unless a line
+// of the kind what was written for peer within the interval; the line
+// written after such lines were left out says how many ("left_out").
+func (s *Server) logThrottled(level slog.Level, what, peer string, msg string, args ...any) {
+	ok, dropped := s.logs.allow(what, peer)
 	if !ok {
 		return
 	}
@@ -96,12 +97,12 @@ func (s *Server) logThrottled(level slog.Level, what string, uid int, msg string
 	s.log.Log(context.Background(), level, msg, args...)
 }
 
-// rateLimit is a token bucket per uid.
+// rateLimit is a token bucket per peer (Peer.key).
 type rateLimit struct {
 	rate, burst float64
 	now         func() time.Time
 	mu          sync.Mutex
-	buckets     map[int]*bucket
+	buckets     map[string]*bucket
 }
 
 type bucket struct {
@@ -110,15 +111,16 @@ type bucket struct {
 }
 
 func newRateLimit(rate, burst float64) *rateLimit {
-	return &rateLimit{rate: rate, burst: burst, now: time.Now, buckets: map[int]*bucket{}}
+	return &rateLimit{rate: rate, burst: burst, now: time.Now, buckets: map[string]*bucket{}}
 }
 
-// take takes a token for uid, and reports whether there was one.
-func (r *rateLimit) take(uid int) bool {
+// take takes a token for peer (Peer.key), and reports whether there
+// was one.
+func (r *rateLimit) take(peer string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	b := r.buckets[uid]
+	b := r.buckets[peer]
 	if b == nil {
 		if len(r.buckets) >= maxThrottleKeys {
 			for u, b := range r.buckets {
@@ -131,7 +133,7 @@ func (r *rateLimit) take(uid int) bool {
 			}
 		}
 		b = &bucket{tokens: r.burst, last: now}
-		r.buckets[uid] = b
+		r.buckets[peer] = b
 	}
 	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
 	b.last = now
