@@ -3,9 +3,13 @@ package agent
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mamori-agent/mamori/collector/media"
 	"github.com/mamori-agent/mamori/collector/usb"
+	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/policy"
+	"github.com/mamori-agent/mamori/wire"
 )
 
 // windowsMedia fails closed: a disk that could not be read is never an
@@ -76,5 +80,52 @@ func TestWindowsMediaFailsClosed(t *testing.T) {
 		if windowsDiskName(name) != want {
 			t.Errorf("windowsDiskName(%q) = %v", name, !want)
 		}
+	}
+}
+
+// TestUnknownUSBStorageJudged: a disk the Windows USB backend cannot
+// place below a USB device is a Device of its own (usb.UnknownPathPrefix,
+// class mass storage, the disk, no ids): no approval by vendor, product
+// or serial holds it, so it is unapproved storage; where storage is
+// approved by class on condition of encryption, its plain medium is a
+// violation. Never an internal disk, fine.
+func TestUnknownUSBStorageJudged(t *testing.T) {
+	d := &usb.Device{Path: usb.UnknownPathPrefix + `USBSTOR\Disk&Ven_SanDisk&Prod_Cruzer\4C53&0`, Class: usb.ClassMassStorage,
+		Product: "SanDisk Cruzer USB Device (USB device not determined: its bus type could not be read)",
+		Interfaces: []usb.Interface{}, BlockDevices: []usb.BlockDevice{{Name: "PhysicalDrive3", Size: 16 << 30, Removable: true}}}
+	if d.IsRootHub() || !d.IsStorage() {
+		t.Fatalf("root hub %v, storage %v", d.IsRootHub(), d.IsStorage())
+	}
+	cfg := func(entries string) *policy.USBPolicy {
+		c, err := config.Parse("t.yaml", []byte("version: 1\nagent:\n  asset_id: PC-TEST\napproved:\n  usb:\n"+entries))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return policy.NewUSBPolicy(c)
+	}
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.Local)
+	byIDs := cfg(`    - name: SanDisk sticks
+      vendor_id: "0781"
+    - name: Any device with no serial
+      vendor_id: "0000"
+      product_id: "0000"
+`)
+	dec := byIDs.Decide(d, now)
+	if dec.Approved || dec.Violation == nil || dec.Violation.Kind != wire.KindUSBStorageUnapproved {
+		t.Errorf("approved by ids only: %+v, want usb_storage_unapproved", dec)
+	}
+
+	byClass := cfg(`    - name: Encrypted storage
+      classes: [mass-storage]
+      require_encryption: true
+`)
+	dec = byClass.Decide(d, now)
+	if !dec.Approved || !dec.RequiresEncryption(d) {
+		t.Fatalf("storage approved by class on condition of encryption: %+v", dec)
+	}
+	plain := media.Volume{MountPoint: `E:\`, Backing: "PhysicalDrive3", USBDevice: d.Path, FSType: "vfat"}
+	ms := windowsMedia(d.Path, d.BlockDevices, []media.Volume{plain}, nil)
+	if len(ms) != 1 || ms[0].Encrypted || !strings.Contains(ms[0].Seen, "drive E: plain vfat") {
+		t.Errorf("plain medium of unknown USB storage: %+v", ms)
 	}
 }

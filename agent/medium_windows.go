@@ -14,7 +14,10 @@ import (
 // so that an unlocked BitLocker To Go stick still shows its container. A
 // disk without a drive letter has no unit and is not shown to be
 // encrypted; a unit whose sectors could not be read is not either, nor a
-// disk whose number or size could not be read.
+// disk whose number or size could not be read. USB storage whose device
+// the backend could not determine (a Path starting with
+// usb.UnknownPathPrefix, approved by no ids) is judged the same way, from
+// its disks, when an approval by class requires encryption.
 func (c *sources) media(d *usb.Device, vols []media.Volume) []*MediumRecord {
 	var unreadable func(string) (string, bool)
 	if b, ok := c.usb.(*setupapiBackend); ok {
