@@ -91,7 +91,7 @@ func TestWindowsMediaFailsClosed(t *testing.T) {
 // violation. Never an internal disk, fine.
 func TestUnknownUSBStorageJudged(t *testing.T) {
 	d := &usb.Device{Path: usb.UnknownPathPrefix + `USBSTOR\Disk&Ven_SanDisk&Prod_Cruzer\4C53&0`, Class: usb.ClassMassStorage,
-		Product: "SanDisk Cruzer USB Device (USB device not determined: its bus type could not be read)",
+		Product:    "SanDisk Cruzer USB Device (USB device not determined: its bus type could not be read)",
 		Interfaces: []usb.Interface{}, BlockDevices: []usb.BlockDevice{{Name: "PhysicalDrive3", Size: 16 << 30, Removable: true}}}
 	if d.IsRootHub() || !d.IsStorage() {
 		t.Fatalf("root hub %v, storage %v", d.IsRootHub(), d.IsStorage())
