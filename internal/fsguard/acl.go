@@ -254,13 +254,6 @@ func offenders(sd secDesc, t trustSet, kind sdKind, mask uint32) []string {
 	return out
 }
 
-// looseDACLOnly reports whether the only thing wrong with sd, a directory
-// checked, is its DACL: the owner is trusted, so the owner (or the agent
-// as SYSTEM) may make it private.
-func looseDACLOnly(sd secDesc, t trustSet) bool {
-	return t.trusted(sd.owner) && judgeSD(sd, t, kindDir) != ""
-}
-
 // rightsWords names what mask lets its holder do.
 func rightsWords(m uint32, ancestor bool) string {
 	var w []string

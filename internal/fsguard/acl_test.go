@@ -29,72 +29,71 @@ func TestJudgeSDDL(t *testing.T) {
 	system := trustSet{self: sidSystem}
 	const dir, file, anc = kindDir, kindFile, kindAncestor
 	for _, c := range []struct {
-		name  string
-		sddl  string
-		self  trustSet
-		kind  sdKind
-		want  string // "" safe, else a part of the problem
-		loose bool   // only the DACL is wrong (MkdirAll may make it private); judged for kindDir only
+		name string
+		sddl string
+		self trustSet
+		kind sdKind
+		want string // "" safe, else a part of the problem
 	}{
-		{"private dir", sddlPrivate, system, dir, "", false},
-		{"private dir on the way", sddlPrivate, system, anc, "", false},
-		{"the literal private DACL owned by Administrators", "O:BA" + PrivateDirSDDL, system, dir, "", false},
-		{"ProgramData on the way: Users may add, not delete", sddlProgramData, system, anc, "", false},
-		{"ProgramData itself as the state dir", sddlProgramData, system, dir, "S-1-5-32-545 (Users) write it", true},
-		{"installer's folder as the state dir", sddlInstallerDir, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)", true},
-		{"installer's folder on the way to the config", sddlInstallerDir, system, anc, "", false},
-		{"a user's folder", sddlUserDir, system, dir, "is owned by S-1-5-21-1004336348-1177238915-682003330-1001", false},
-		{"a user's folder on the way", sddlUserDir, system, anc, "is owned by", false},
-		{"a user's folder, run as that user", sddlUserDir, trustSet{self: "S-1-5-21-1004336348-1177238915-682003330-1001"}, anc, "", false},
-		{"C: on the way", sddlDriveC, system, anc, "", false},
-		{"C: as the state dir", sddlDriveC, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x4)", true},
+		{"private dir", sddlPrivate, system, dir, ""},
+		{"private dir on the way", sddlPrivate, system, anc, ""},
+		{"the literal private DACL owned by Administrators", "O:BA" + PrivateDirSDDL, system, dir, ""},
+		{"ProgramData on the way: Users may add, not delete", sddlProgramData, system, anc, ""},
+		{"ProgramData itself as the state dir", sddlProgramData, system, dir, "S-1-5-32-545 (Users) write it"},
+		{"installer's folder as the state dir", sddlInstallerDir, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)"},
+		{"installer's folder on the way to the config", sddlInstallerDir, system, anc, ""},
+		{"a user's folder", sddlUserDir, system, dir, "is owned by S-1-5-21-1004336348-1177238915-682003330-1001"},
+		{"a user's folder on the way", sddlUserDir, system, anc, "is owned by"},
+		{"a user's folder, run as that user", sddlUserDir, trustSet{self: "S-1-5-21-1004336348-1177238915-682003330-1001"}, anc, ""},
+		{"C: on the way", sddlDriveC, system, anc, ""},
+		{"C: as the state dir", sddlDriveC, system, dir, "S-1-5-32-545 (Users) write it (access mask 0x4)"},
 		{"C:'s inherit-only entry for Authenticated Users on the state dir", "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICIIO;SDGXGWGR;;;AU)", system, dir,
-			"passes on to what is created in it an entry that lets S-1-5-11 (Authenticated Users) write it and delete or rename it or what is in it (access mask 0xe0010000)", true},
-		{"Program Files on the way", sddlProgFile, system, anc, "", false},
-		{"Program Files itself: Users only read what is created", sddlProgFile, system, dir, "", false},
-		{"Everyone full control", "O:BAG:SYD:(A;OICI;FA;;;WD)", system, dir, "S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)", true},
-		{"Everyone full control on a file", "O:BAG:SYD:(A;;FA;;;WD)", system, file, "S-1-1-0 (Everyone) write it", false},
-		{"Everyone full control on the way", "O:BAD:(A;OICI;FA;;;WD)", system, anc, "delete or rename what is in it", true},
-		{"Authenticated Users modify", "O:BAD:(A;;0x1301bf;;;AU)", system, file, "S-1-5-11 (Authenticated Users)", true},
-		{"Users may only write attributes", "O:BAD:(A;;0x120180;;;BU)", system, file, "", false},
-		{"Users may change the ACL", "O:BAD:(A;;WD;;;BU)", system, file, "change its ACL or owner", true},
-		{"generic write", "O:BAD:(A;;GW;;;IU)", system, file, "S-1-5-4 (Interactive) write it", true},
-		{"generic write on the way adds only", "O:BAD:(A;;GW;;;IU)", system, anc, "", false},
-		{"delete alone", "O:BAD:(A;;SD;;;BU)", system, file, "delete or rename it", true},
+			"passes on to what is created in it an entry that lets S-1-5-11 (Authenticated Users) write it and delete or rename it or what is in it (access mask 0xe0010000)"},
+		{"Program Files on the way", sddlProgFile, system, anc, ""},
+		{"Program Files itself: Users only read what is created", sddlProgFile, system, dir, ""},
+		{"Everyone full control", "O:BAG:SYD:(A;OICI;FA;;;WD)", system, dir, "S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)"},
+		{"Everyone full control on a file", "O:BAG:SYD:(A;;FA;;;WD)", system, file, "S-1-1-0 (Everyone) write it"},
+		{"Everyone full control on the way", "O:BAD:(A;OICI;FA;;;WD)", system, anc, "delete or rename what is in it"},
+		{"Authenticated Users modify", "O:BAD:(A;;0x1301bf;;;AU)", system, file, "S-1-5-11 (Authenticated Users)"},
+		{"Users may only write attributes", "O:BAD:(A;;0x120180;;;BU)", system, file, ""},
+		{"Users may change the ACL", "O:BAD:(A;;WD;;;BU)", system, file, "change its ACL or owner"},
+		{"generic write", "O:BAD:(A;;GW;;;IU)", system, file, "S-1-5-4 (Interactive) write it"},
+		{"generic write on the way adds only", "O:BAD:(A;;GW;;;IU)", system, anc, ""},
+		{"delete alone", "O:BAD:(A;;SD;;;BU)", system, file, "delete or rename it"},
 
 		// Inherit-only entries grant nothing on the object itself, but
 		// what the agent creates in a directory it keeps gets them.
-		{"inherit-only full control for Everyone on the state dir", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, dir, "passes on to what is created in it an entry that lets S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)", true},
-		{"inherit-only full control for Everyone on a file", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, file, "", false},
-		{"inherit-only full control for Everyone on the way", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, anc, "", false},
-		{"inherit-only modify for Users, files only", "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OIIO;0x1301bf;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it and delete or rename it or what is in it (access mask 0x1301bf)", true},
-		{"inherit-only write for Users, folders only", "O:SYD:P(A;OICI;FA;;;SY)(A;CIIO;GW;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it (access mask 0x40000000)", true},
-		{"inherited, not inherit-only: judged on the object first", "O:SYD:P(A;OICI;FA;;;SY)(A;OI;0x116;;;BU)", system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)", true},
-		{"inherit-only read for Users is no write", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GR;;;BU)", system, dir, "", false},
-		{"inherit-only for SYSTEM and Administrators", "O:SYD:P(A;OICIIO;GA;;;SY)(A;OICIIO;GA;;;BA)(A;;FA;;;SY)", system, dir, "", false},
-		{"creator owner inherit-only: the agent creates", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CO)", system, dir, "", false},
-		{"creator group inherit-only: the creator's primary group", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CG)", system, dir, "an entry that lets S-1-3-1 write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x10000000)", true},
-		{"denied inherit-only entry is no grant", "O:SYD:P(A;OICI;FA;;;SY)(D;OICIIO;FA;;;WD)", system, dir, "", false},
-		{"inherit-only entry for this process's user", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;FA;;;" + wineUser + ")", trustSet{self: wineUser}, dir, "", false},
+		{"inherit-only full control for Everyone on the state dir", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, dir, "passes on to what is created in it an entry that lets S-1-1-0 (Everyone) write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x1f01ff)"},
+		{"inherit-only full control for Everyone on a file", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, file, ""},
+		{"inherit-only full control for Everyone on the way", "O:SYD:(A;OICIIO;FA;;;WD)(A;;FA;;;SY)", system, anc, ""},
+		{"inherit-only modify for Users, files only", "O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OIIO;0x1301bf;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it and delete or rename it or what is in it (access mask 0x1301bf)"},
+		{"inherit-only write for Users, folders only", "O:SYD:P(A;OICI;FA;;;SY)(A;CIIO;GW;;;BU)", system, dir, "an entry that lets S-1-5-32-545 (Users) write it (access mask 0x40000000)"},
+		{"inherited, not inherit-only: judged on the object first", "O:SYD:P(A;OICI;FA;;;SY)(A;OI;0x116;;;BU)", system, dir, "S-1-5-32-545 (Users) write it (access mask 0x116)"},
+		{"inherit-only read for Users is no write", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GR;;;BU)", system, dir, ""},
+		{"inherit-only for SYSTEM and Administrators", "O:SYD:P(A;OICIIO;GA;;;SY)(A;OICIIO;GA;;;BA)(A;;FA;;;SY)", system, dir, ""},
+		{"creator owner inherit-only: the agent creates", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CO)", system, dir, ""},
+		{"creator group inherit-only: the creator's primary group", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;GA;;;CG)", system, dir, "an entry that lets S-1-3-1 write it and delete or rename it or what is in it and change its ACL or owner (access mask 0x10000000)"},
+		{"denied inherit-only entry is no grant", "O:SYD:P(A;OICI;FA;;;SY)(D;OICIIO;FA;;;WD)", system, dir, ""},
+		{"inherit-only entry for this process's user", "O:SYD:P(A;OICI;FA;;;SY)(A;OICIIO;FA;;;" + wineUser + ")", trustSet{self: wineUser}, dir, ""},
 
-		{"creator owner on the object matches no one", "O:SYD:(A;;FA;;;CO)", system, dir, "", false},
-		{"owner rights", "O:SYD:(A;;FA;;;OW)", system, dir, "", false},
-		{"denied entries do not excuse an allowed one", "O:BAD:(D;;FA;;;WD)(A;;FA;;;WD)", system, file, "Everyone", true},
-		{"denied entry alone", "O:BAD:(D;;FA;;;WD)(A;;FA;;;SY)", system, file, "", false},
-		{"callback entry counts", `O:BAD:(XA;;FA;;;WD;(WIN://SYSAPPID Contains "x"))`, system, file, "Everyone", true},
-		{"NULL DACL", "O:BAD:NO_ACCESS_CONTROL", system, dir, "NULL DACL", true},
-		{"no DACL part", "O:BAG:SY", system, anc, "NULL DACL", true},
-		{"empty DACL", "O:BAD:P", system, dir, "", false},
-		{"empty protected DACL then SACL", "O:BAD:PS:AI", system, dir, "", false},
-		{"owned by TrustedInstaller", "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464D:(A;;FA;;;SY)", system, file, "", false},
-		{"no owner part", "D:(A;;FA;;;SY)", system, file, "is owned by (unknown)", false},
-		{"domain-relative owner unresolved", "O:LAD:(A;;FA;;;SY)", system, file, "is owned by ?LA", false},
-		{"Wine 0755, its user", sddlWine755, trustSet{self: wineUser}, dir, "", false},
-		{"Wine 0755 seen by SYSTEM", sddlWine755, system, anc, "is owned by S-1-5-21-0-0-0-1000", false},
-		{"Wine /tmp 1777 on the way", sddlWine1777, trustSet{self: wineUser}, anc, "S-1-1-0 (Everyone) delete or rename what is in it", true},
-		{"numeric rights in decimal", "O:BAD:(A;;278;;;BU)", system, file, "write it", true},
-		{"object entry", "O:BAD:(OA;;WP;bf967a7f-0de6-11d0-a285-00aa003049e2;;BU)", system, file, "", false},
-		{"audit entry is no grant", "O:BAD:(A;;FA;;;SY)S:(AU;SAFA;FA;;;WD)", system, file, "", false},
+		{"creator owner on the object matches no one", "O:SYD:(A;;FA;;;CO)", system, dir, ""},
+		{"owner rights", "O:SYD:(A;;FA;;;OW)", system, dir, ""},
+		{"denied entries do not excuse an allowed one", "O:BAD:(D;;FA;;;WD)(A;;FA;;;WD)", system, file, "Everyone"},
+		{"denied entry alone", "O:BAD:(D;;FA;;;WD)(A;;FA;;;SY)", system, file, ""},
+		{"callback entry counts", `O:BAD:(XA;;FA;;;WD;(WIN://SYSAPPID Contains "x"))`, system, file, "Everyone"},
+		{"NULL DACL", "O:BAD:NO_ACCESS_CONTROL", system, dir, "NULL DACL"},
+		{"no DACL part", "O:BAG:SY", system, anc, "NULL DACL"},
+		{"empty DACL", "O:BAD:P", system, dir, ""},
+		{"empty protected DACL then SACL", "O:BAD:PS:AI", system, dir, ""},
+		{"owned by TrustedInstaller", "O:S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464D:(A;;FA;;;SY)", system, file, ""},
+		{"no owner part", "D:(A;;FA;;;SY)", system, file, "is owned by (unknown)"},
+		{"domain-relative owner unresolved", "O:LAD:(A;;FA;;;SY)", system, file, "is owned by ?LA"},
+		{"Wine 0755, its user", sddlWine755, trustSet{self: wineUser}, dir, ""},
+		{"Wine 0755 seen by SYSTEM", sddlWine755, system, anc, "is owned by S-1-5-21-0-0-0-1000"},
+		{"Wine /tmp 1777 on the way", sddlWine1777, trustSet{self: wineUser}, anc, "S-1-1-0 (Everyone) delete or rename what is in it"},
+		{"numeric rights in decimal", "O:BAD:(A;;278;;;BU)", system, file, "write it"},
+		{"object entry", "O:BAD:(OA;;WP;bf967a7f-0de6-11d0-a285-00aa003049e2;;BU)", system, file, ""},
+		{"audit entry is no grant", "O:BAD:(A;;FA;;;SY)S:(AU;SAFA;FA;;;WD)", system, file, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sd, err := parseSDDL(c.sddl, nil)
@@ -107,9 +106,6 @@ func TestJudgeSDDL(t *testing.T) {
 				t.Errorf("judged unsafe: %s", got)
 			case c.want != "" && !strings.Contains(got, c.want):
 				t.Errorf("judged %q, want it to say %q", got, c.want)
-			}
-			if l := looseDACLOnly(sd, c.self); c.kind == kindDir && l != c.loose {
-				t.Errorf("looseDACLOnly = %v, want %v", l, c.loose)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -336,43 +337,45 @@ func mkdirPrivateAs(path string, t trustSet) error {
 // a few dozen files.
 const maxAdopt = 10000
 
-// adoptDir makes the existing directory path private when its owner is
-// trusted and its DACL is not (an installer's folder under %ProgramData%,
-// where Users may add files), after checking that everything in it is
-// owned by the trusted (nothing was planted) and is no link; and again
-// after, for what was added meanwhile. A directory with an untrusted
-// owner, or one that is private already, is left for CheckDir to judge.
+// adoptDir makes the existing directory path private when decideFolder
+// says its owner is trusted and others may at most read it or add
+// entries (an installer's folder under %ProgramData%, where Users may add
+// files; an earlier version's state folder Users could read), after
+// checking that everything in it is owned by the trusted (nothing was
+// planted) and is no link; and again after, for what was added
+// meanwhile. A directory decideFolder would take back (made by someone
+// else, a link, an ACL that let others replace what is in it) is refused
+// with an *UnsafeError: MkdirAll never moves anything (MkdirState does).
+// One that is private already is left for CheckDir to judge.
 func adoptDir(path string) error {
 	t, err := trust()
 	if err != nil {
 		return err
 	}
-	if abs, err := filepath.Abs(path); err != nil {
+	abs, err := filepath.Abs(path)
+	if err != nil {
 		return err
-	} else if err := refuseLinks(abs, path); err != nil {
+	}
+	if err := refuseLinks(abs, path); err != nil {
 		return err // nothing changed through a junction or link
 	}
-	if fi, err := os.Lstat(path); err != nil || !fi.IsDir() {
-		return nil // CheckDir says what it is
+	h, f, err := openFolder(abs)
+	if err != nil {
+		return fmt.Errorf("state dir %s: %w", path, err)
 	}
-	sd, err := readSD(path)
-	if err != nil || !looseDACLOnly(sd, t) {
+	windows.CloseHandle(h)
+	switch action, why := decideFolder(f, t); action {
+	case folderKeep:
 		return nil
+	case folderTakeBack:
+		return &UnsafeError{Path: path, Checked: path, Problem: why,
+			Fix: fmt.Sprintf(`move it aside (ren "%s" %s) and let mamori make a new one; nothing in it can be trusted`, abs, untrustedName(filepath.Base(abs), time.Now(), 1))}
 	}
 	if err := checkPlanted(path, t); err != nil {
 		return err
 	}
-	priv, err := windows.SecurityDescriptorFromString(privateSDDL(t))
-	if err != nil {
-		return fmt.Errorf("the private ACL: %w", err)
-	}
-	dacl, _, err := priv.DACL()
-	if err != nil {
-		return fmt.Errorf("the private ACL: %w", err)
-	}
-	if err := windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
-		return fmt.Errorf("make %s private (others could write it): %w", path, err)
+	if err := setPrivateDACL(abs, t); err != nil {
+		return fmt.Errorf("make %s private (others could read it or add to it): %w", path, err)
 	}
 	return checkPlanted(path, t)
 }

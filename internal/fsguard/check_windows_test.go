@@ -116,23 +116,17 @@ func TestWindowsMkdirAllPrivate(t *testing.T) {
 	}
 
 	// A folder an installer made, with a config in it, that lets others
-	// write: made private, the config kept.
-	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")
+	// read it (Wine shows no "add only" grant: its Everyone entries are
+	// the "others" bits, where write brings delete): made private, the
+	// config kept.
+	self := mustTrust(t).self
+	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(A;OICI;0x1200a9;;;WD)")
 	conf := filepath.Join(state, "mamori.yaml")
 	if err := os.WriteFile(conf, []byte("version: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !everyoneWrites(t, state) {
-		t.Fatalf("setup: Everyone cannot write %s", state)
-	}
-	if err := CheckDir(state); err == nil {
-		t.Fatalf("CheckDir accepts a dir Everyone may write")
-	}
 	if err := MkdirAll(state); err != nil {
 		t.Fatalf("MkdirAll(installer's folder): %v", err)
-	}
-	if everyoneWrites(t, state) {
-		t.Errorf("MkdirAll left the installer's folder writable by Everyone")
 	}
 	if b, err := os.ReadFile(conf); err != nil || string(b) != "version: 1\n" {
 		t.Errorf("config after: %q, %v", b, err)
@@ -140,6 +134,18 @@ func TestWindowsMkdirAllPrivate(t *testing.T) {
 	if err := CheckDir(state); err != nil {
 		t.Errorf("CheckDir after: %v", err)
 	}
+
+	// One that let Everyone do anything may hold anything: MkdirAll,
+	// which never moves anything, refuses it (MkdirState moves it aside).
+	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")
+	if !everyoneWrites(t, state) {
+		t.Fatalf("setup: Everyone cannot write %s", state)
+	}
+	var ue *UnsafeError
+	if err := MkdirAll(state); !errors.As(err, &ue) || !strings.Contains(ue.Problem, "S-1-1-0 (Everyone)") || !strings.Contains(ue.Fix, "move it aside") {
+		t.Fatalf("MkdirAll(Everyone controls it) = %v", err)
+	}
+	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(D;OICI;FR;;;WD)")
 
 	// A file somebody else owns in it is refused: seen as SYSTEM, the
 	// prefix's user is somebody else.

@@ -9,7 +9,8 @@
 // CheckFile refuse a path that someone other than root or the current
 // user owns or can write, ancestors included, with an error that names
 // the path and the fix; MkdirAll creates a private state directory and
-// checks it.
+// checks it; MkdirState also takes back, on Windows, a state folder that
+// someone else made or could change (takeback.go).
 //
 // On Windows, CheckDir and CheckFile judge the owner and the DACL instead
 // of the mode (acl.go, check_windows.go): only SYSTEM, Administrators,
@@ -24,7 +25,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
+	"time"
 )
 
 // ErrTooLarge is wrapped by ReadFile's error for a file over the bound.
@@ -126,7 +129,9 @@ func is(m fs.FileMode) string {
 // SYSTEM, Administrators, TrustedInstaller or this process's user, whose
 // ACL lets others write (a folder an installer made under %ProgramData%
 // inherits Users' right to add files) is made private first, when
-// nothing in it belongs to anyone else (check_windows.go).
+// nothing in it belongs to anyone else (check_windows.go). It never moves
+// anything: a directory someone else made, or holding what someone else
+// put there, is refused; MkdirState takes such a directory back.
 func MkdirAll(path string) error {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		if err := mkdirPrivate(path); err != nil {
@@ -135,6 +140,36 @@ func MkdirAll(path string) error {
 	} else if err != nil {
 		return fmt.Errorf("stat %s: %w", path, err)
 	} else if err := adoptDir(path); err != nil {
+		return err
+	}
+	return CheckDir(path)
+}
+
+// MkdirState creates or takes back the agent's state directory path and
+// checks it with CheckDir. A directory that does not exist is created as
+// MkdirAll creates it. On Windows one that exists is judged through a
+// handle that does not follow a link: kept when private; made private in
+// place when its owner is trusted and others may at most read it or add
+// entries (what someone else put in it moved aside unread); and otherwise
+// (made by someone else, a junction or link, an ACL that let others
+// replace what is in it, or that cannot be read) renamed aside, unread, to
+// NAME.untrusted-YYYYMMDDThhmmss (UTC) and replaced by a fresh private
+// directory. takeback.go says why. What it moves is logged to log at
+// Error (nil: discarded), naming the path, where it went and why. On Unix
+// it is MkdirAll: /var/lib is root's, and a state directory someone else
+// owns or can write is refused. Errors name the path; a directory on the
+// way that is not safe is CheckDir's error (nothing there is taken back).
+func MkdirState(path string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := mkdirPrivate(path); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	} else if err := prepareExisting(path, log, time.Now()); err != nil {
 		return err
 	}
 	return CheckDir(path)
