@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -45,13 +46,22 @@ func newAccess(group string) (access, error) {
 	return a, nil
 }
 
-// LookupGroup returns the SID of the group named group
-// (LookupAccountNameW on this PC: "users" is BUILTIN\Users, S-1-5-32-545).
-// A number is refused (Windows has no gids), and so is an account that
-// is not a group (a user, a computer).
+// LookupGroup returns the SID of the group named group: "users" (any
+// case; agent.local_group's default) is BUILTIN\Users, S-1-5-32-545,
+// whatever the language of Windows names it; any other name is looked
+// up (LookupAccountNameW on this PC). A number is refused (Windows has
+// no gids), and so is an account that is not a group (a user, a
+// computer).
 func LookupGroup(group string) (*windows.SID, error) {
 	if _, err := strconv.Atoi(group); err == nil {
 		return nil, fmt.Errorf("group %q: Windows has no numeric gids: name a group (users is BUILTIN\\Users)", group)
+	}
+	if strings.EqualFold(group, "users") {
+		sid, err := windows.CreateWellKnownSid(windows.WinBuiltinUsersSid)
+		if err != nil {
+			return nil, fmt.Errorf("group %q: the BUILTIN\\Users SID: %w", group, err)
+		}
+		return sid, nil
 	}
 	sid, _, typ, err := windows.LookupSID("", group)
 	if err != nil {

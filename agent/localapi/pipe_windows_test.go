@@ -408,3 +408,27 @@ func serveAsOther(t *testing.T, opts Options) *Server {
 // fileAllAccess is FILE_ALL_ACCESS (winnt.h): what GENERIC_ALL maps to
 // on a file or pipe.
 const fileAllAccess = windows.STANDARD_RIGHTS_REQUIRED | windows.SYNCHRONIZE | 0x1FF
+
+// TestLookupGroupWindows: "users" is BUILTIN\Users in any case and any
+// language of Windows; other names are looked up and must be groups.
+func TestLookupGroupWindows(t *testing.T) {
+	for _, g := range []string{"users", "Users", "USERS"} {
+		if sid, err := LookupGroup(g); err != nil || !sid.IsWellKnown(windows.WinBuiltinUsersSid) {
+			t.Errorf("%s: %v, %v", g, sid, err)
+		}
+	}
+	if sid, err := LookupGroup("Administrators"); err != nil || !sid.IsWellKnown(windows.WinBuiltinAdministratorsSid) {
+		t.Errorf("Administrators: %v, %v", sid, err)
+	}
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, _, _, err := u.User.Sid.LookupAccount("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LookupGroup(name); err == nil || !strings.Contains(err.Error(), "is a user, not a group") {
+		t.Errorf("the user %q as a group: %v", name, err)
+	}
+}
