@@ -30,8 +30,12 @@ func windowsDiskName(name string) bool {
 // not be read, never an empty slot, whatever its volumes show; a disk of
 // size 0 is left out as an empty slot only when it was read and no
 // volume is on it; and volumes of path on none of its disks are judged
-// as a medium of their own. Pure, so that it is tested on every OS.
-func windowsMedia(path string, disks []usb.BlockDevice, vols []media.Volume, unreadable func(name string) (string, bool)) []*MediumRecord {
+// as a medium of their own, "a disk not listed", which also holds a unit
+// that could not be read when listIncomplete says why the disks of the
+// last enumeration may not be all there are (a disk missing from it
+// would be on no device: its media unseen). Pure, so that it is tested
+// on every OS.
+func windowsMedia(path string, disks []usb.BlockDevice, vols []media.Volume, unreadable func(name string) (string, bool), listIncomplete string) []*MediumRecord {
 	var out []*MediumRecord
 	used := make([]bool, len(vols))
 	for _, disk := range disks {
@@ -69,6 +73,12 @@ func windowsMedia(path string, disks []usb.BlockDevice, vols []media.Volume, unr
 			rest = &MediumRecord{Disk: "a disk not listed"}
 		}
 		rest.Units = append(rest.Units, windowsUnit(v))
+	}
+	if listIncomplete != "" {
+		if rest == nil {
+			rest = &MediumRecord{Disk: "a disk not listed"}
+		}
+		rest.Units = append(rest.Units, MediumUnit{Name: "disks not listed", Error: "the disks could not all be listed: " + listIncomplete})
 	}
 	if rest != nil {
 		judgeMedium(rest)

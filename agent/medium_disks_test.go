@@ -32,16 +32,22 @@ func TestWindowsMediaFailsClosed(t *testing.T) {
 		unreadable func(string) (string, bool)
 		want       int // media; -1: none expected
 		seen       string
+		incomplete string // why the disk list was incomplete
 	}{
-		{"empty slot", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, nil, nil, -1, ""},
-		{"size unread, plain volume on it", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, []media.Volume{plain}, nil, 1, "drive E: plain vfat"},
+		{"empty slot", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, nil, nil, -1, "", ""},
+		{"size unread, plain volume on it", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, []media.Volume{plain}, nil, 1, "drive E: plain vfat", ""},
 		{"size unread, BitLocker volume on it", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, []media.Volume{locked}, unreadable, 1,
-			"PhysicalDrive2: could not be read (the disk could not be read: open for reading: Access is denied.)"},
-		{"unreadable, no volume", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, nil, unreadable, 1, "could not be read"},
-		{"number unread", []usb.BlockDevice{{Name: `USBSTOR\DISK&VEN_X\1`}}, nil, nil, 1, "its disk number could not be read"},
-		{"volume on no listed disk", []usb.BlockDevice{{Name: `USBSTOR\DISK&VEN_X\1`}}, []media.Volume{plain}, nil, 2, "drive E: plain vfat"},
+			"PhysicalDrive2: could not be read (the disk could not be read: open for reading: Access is denied.)", ""},
+		{"unreadable, no volume", []usb.BlockDevice{{Name: "PhysicalDrive2"}}, nil, unreadable, 1, "could not be read", ""},
+		{"number unread", []usb.BlockDevice{{Name: `USBSTOR\DISK&VEN_X\1`}}, nil, nil, 1, "its disk number could not be read", ""},
+		{"volume on no listed disk", []usb.BlockDevice{{Name: `USBSTOR\DISK&VEN_X\1`}}, []media.Volume{plain}, nil, 2, "drive E: plain vfat", ""},
+		// The disk list was incomplete: a stick with no disk listed, or
+		// only a readable BitLocker one, is still not shown to be
+		// encrypted (its disk may be the one missing).
+		{"disk list incomplete, no disk", nil, nil, nil, 1, "disks not listed: could not be read (the disks could not all be listed: SetupDiEnumDeviceInfo: boom)", "SetupDiEnumDeviceInfo: boom"},
+		{"disk list incomplete, an encrypted disk", []usb.BlockDevice{{Name: "PhysicalDrive2", Size: 16 << 30}}, []media.Volume{locked}, nil, 2, "disks could not all be listed", "boom"},
 	} {
-		ms := windowsMedia(path, c.disks, c.vols, c.unreadable)
+		ms := windowsMedia(path, c.disks, c.vols, c.unreadable, c.incomplete)
 		if c.want < 0 {
 			if len(ms) != 0 {
 				t.Errorf("%s: %+v, want no medium", c.name, ms)
@@ -52,26 +58,34 @@ func TestWindowsMediaFailsClosed(t *testing.T) {
 			t.Errorf("%s: %d media %+v, want %d", c.name, len(ms), ms, c.want)
 			continue
 		}
+		// The medium that says c.seen is not shown to be encrypted; any
+		// other is, only when it is the readable BitLocker disk.
 		var seen []string
+		found := false
 		for _, m := range ms {
-			if m.Encrypted {
+			if strings.Contains(m.Seen, c.seen) {
+				found = true
+				if m.Encrypted {
+					t.Errorf("%s: %s shown to be encrypted: %+v", c.name, m.Disk, m)
+				}
+			} else if m.Encrypted && !(c.incomplete != "" && m.Disk == "PhysicalDrive2") {
 				t.Errorf("%s: %s shown to be encrypted: %+v", c.name, m.Disk, m)
 			}
 			seen = append(seen, m.Seen)
 		}
-		if all := strings.Join(seen, " | "); !strings.Contains(all, c.seen) {
-			t.Errorf("%s: seen %q, want %q in it", c.name, all, c.seen)
+		if !found {
+			t.Errorf("%s: seen %q, want %q in it", c.name, strings.Join(seen, " | "), c.seen)
 		}
 	}
 	// A readable disk with a BitLocker To Go volume passes; another
 	// device's volume is not this one's.
 	other := plain
 	other.USBDevice, other.Backing = `USB\VID_1\2`, "PhysicalDrive9"
-	ms := windowsMedia(path, []usb.BlockDevice{{Name: "PhysicalDrive2", Size: 16 << 30}}, []media.Volume{locked, other}, unreadable)
+	ms := windowsMedia(path, []usb.BlockDevice{{Name: "PhysicalDrive2", Size: 16 << 30}}, []media.Volume{locked, other}, unreadable, "")
 	if len(ms) != 1 || ms[0].Encrypted { // PhysicalDrive2 is unreadable here
 		t.Errorf("unreadable disk with BitLocker: %+v", ms)
 	}
-	ms = windowsMedia(path, []usb.BlockDevice{{Name: "PhysicalDrive2", Size: 16 << 30}}, []media.Volume{locked, other}, nil)
+	ms = windowsMedia(path, []usb.BlockDevice{{Name: "PhysicalDrive2", Size: 16 << 30}}, []media.Volume{locked, other}, nil, "")
 	if len(ms) != 1 || !ms[0].Encrypted {
 		t.Errorf("BitLocker To Go stick: %+v", ms)
 	}
@@ -124,7 +138,7 @@ func TestUnknownUSBStorageJudged(t *testing.T) {
 		t.Fatalf("storage approved by class on condition of encryption: %+v", dec)
 	}
 	plain := media.Volume{MountPoint: `E:\`, Backing: "PhysicalDrive3", USBDevice: d.Path, FSType: "vfat"}
-	ms := windowsMedia(d.Path, d.BlockDevices, []media.Volume{plain}, nil)
+	ms := windowsMedia(d.Path, d.BlockDevices, []media.Volume{plain}, nil, "")
 	if len(ms) != 1 || ms[0].Encrypted || !strings.Contains(ms[0].Seen, "drive E: plain vfat") {
 		t.Errorf("plain medium of unknown USB storage: %+v", ms)
 	}

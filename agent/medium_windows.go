@@ -14,14 +14,18 @@ import (
 // so that an unlocked BitLocker To Go stick still shows its container. A
 // disk without a drive letter has no unit and is not shown to be
 // encrypted; a unit whose sectors could not be read is not either, nor a
-// disk whose number or size could not be read. USB storage whose device
+// disk whose number or size could not be read, nor, while the last list
+// of the disks was incomplete, a storage device that may have lost a
+// disk from it (a medium "a disk not listed"). USB storage whose device
 // the backend could not determine (a Path starting with
 // usb.UnknownPathPrefix, approved by no ids) is judged the same way, from
 // its disks, when an approval by class requires encryption.
 func (c *sources) media(d *usb.Device, vols []media.Volume) []*MediumRecord {
 	var unreadable func(string) (string, bool)
+	incomplete := ""
 	if b, ok := c.usb.(*setupapiBackend); ok {
 		unreadable = b.s.UnreadableDisk
+		incomplete, _ = b.s.DiskListIncomplete()
 	}
-	return windowsMedia(d.Path, d.BlockDevices, vols, unreadable)
+	return windowsMedia(d.Path, d.BlockDevices, vols, unreadable, incomplete)
 }

@@ -76,6 +76,10 @@ type SetupAPI struct {
 	// ("physicaldrive2"), with why (UnreadableDisk).
 	mu         sync.Mutex
 	unreadable map[string]string
+	// disksIncomplete says why the last list of the disks may lack some
+	// ("" when it was whole): SetupAPI failed, or a disk's instance id
+	// could not be read (DiskListIncomplete).
+	disksIncomplete string
 }
 
 var _ Enumerator = (*SetupAPI)(nil)
@@ -187,13 +191,29 @@ func (s *SetupAPI) disks() ([]winDisk, error) {
 		}
 		out = append(out, d)
 	}
-	s.mu.Lock()
-	s.unreadable = unreadable
-	s.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("list disk drives: %w", err)
 	}
+	incomplete := ""
+	if errors.Is(err, errListIncomplete) {
+		incomplete = err.Error()
+		s.log.Warn("disk list incomplete: the media of storage that requires encryption are judged as not shown to be encrypted", "err", err)
+	}
+	s.mu.Lock()
+	s.unreadable, s.disksIncomplete = unreadable, incomplete
+	s.mu.Unlock()
 	return out, err
+}
+
+// DiskListIncomplete says why the disks listed at the last enumeration
+// may not be all the disks there are (SetupAPI failed to list them, or a
+// disk's instance id could not be read); ok is false when the list was
+// whole. A disk missing from the list is on no USB device, so the media
+// of any storage device may be missing too.
+func (s *SetupAPI) DiskListIncomplete() (why string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.disksIncomplete, s.disksIncomplete != ""
 }
 
 // UnreadableDisk says why the disk name ("PhysicalDrive2") could not be
@@ -214,11 +234,14 @@ const maxDeviceNodes = 1 << 16
 // readNodeSet enumerates one SetupDiGetClassDevsEx set, every node of
 // it (enumerateAll: a set of more than maxDeviceNodes is an error, the
 // nodes read so far returned with it, never a list silently cut short).
-// The error also names the nodes that could not be read in full.
+// The error also names the nodes that could not be read in full; it
+// wraps errListIncomplete when nodes may be missing from the list (the
+// set could not be made or walked to its end, a node's instance id
+// could not be read).
 func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([]winNode, error) {
 	set, err := windows.SetupDiGetClassDevsEx(class, enumerator, 0, flags, 0, "")
 	if err != nil {
-		return nil, fmt.Errorf("SetupDiGetClassDevsEx(%s): %w", enumerator, err)
+		return nil, fmt.Errorf("%w: SetupDiGetClassDevsEx(%s): %w", errListIncomplete, enumerator, err)
 	}
 	defer windows.SetupDiDestroyDeviceInfoList(set)
 	var nodes []winNode
@@ -232,7 +255,13 @@ func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([
 			return false, fmt.Errorf("SetupDiEnumDeviceInfo: %w", err)
 		}
 		n, err := readNode(set, data)
-		if err != nil {
+		switch {
+		case n.InstanceID == "":
+			if err == nil {
+				err = fmt.Errorf("device node %d: an empty instance id", data.DevInst)
+			}
+			errs = append(errs, fmt.Errorf("%w: %w", errListIncomplete, err))
+		case err != nil:
 			errs = append(errs, err)
 		}
 		if n.InstanceID != "" {
@@ -241,10 +270,14 @@ func readNodeSet(class *windows.GUID, enumerator string, flags windows.DIGCF) ([
 		return false, nil
 	})
 	if err != nil {
-		errs = append(errs, fmt.Errorf("SetupDiGetClassDevsEx(%s): %w", enumerator, err))
+		errs = append(errs, fmt.Errorf("%w: SetupDiGetClassDevsEx(%s): %w", errListIncomplete, enumerator, err))
 	}
 	return nodes, errors.Join(errs...)
 }
+
+// errListIncomplete is wrapped by readNodeSet's errors that mean nodes
+// may be missing from its list (not only properties from its nodes).
+var errListIncomplete = errors.New("node list incomplete")
 
 // readNode reads one node's ids, names and parent. A property that is
 // absent stays empty; one that cannot be read is named in the error, and
