@@ -46,7 +46,7 @@ func LookupGroup(group string) (int, error) {
 }
 
 // peer reads c's credentials (peerOf) and gives the peer its role ("":
-// refused) and user name.
+// refused).
 func (a access) peer(c net.Conn) (Peer, error) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
@@ -57,12 +57,20 @@ func (a access) peer(c net.Conn) (Peer, error) {
 		return Peer{}, err
 	}
 	p.Role = a.role(p)
-	if p.Role != "" && p.UID >= 0 {
-		if u, err := user.LookupId(strconv.Itoa(p.UID)); err == nil {
-			p.User = u.Username
-		}
-	}
 	return p, nil
+}
+
+// userName returns the name of p's uid in the user database, "" when
+// unknown.
+func (a access) userName(p Peer) string {
+	if p.UID < 0 {
+		return ""
+	}
+	u, err := user.LookupId(strconv.Itoa(p.UID))
+	if err != nil {
+		return ""
+	}
+	return u.Username
 }
 
 // role returns the role of p, "" when refused.

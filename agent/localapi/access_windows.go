@@ -92,8 +92,7 @@ func sidTypeName(t uint32) string {
 // peer reads who is at the other end of c, a pipe connection: the
 // client's process id (GetNamedPipeClientProcessId) and its token
 // (pipeClientToken): its user (TokenUser) and session (TokenSessionId,
-// as Peer.UID), and from its groups the role ("": refused). The name of
-// the user is looked up for a peer let in.
+// as Peer.UID), and from its groups the role ("": refused).
 func (a access) peer(c net.Conn) (Peer, error) {
 	pc, ok := c.(*pipeConn)
 	if !ok {
@@ -121,15 +120,24 @@ func (a access) peer(c net.Conn) (Peer, error) {
 	if p.Role, err = a.role(tok, sid); err != nil {
 		return Peer{}, err
 	}
-	if p.Role != "" {
-		if acct, dom, _, err := sid.LookupAccount(""); err == nil {
-			p.User = acct
-			if dom != "" {
-				p.User = dom + `\` + acct
-			}
-		}
-	}
 	return p, nil
+}
+
+// userName returns "DOMAIN\name" of p's SID (LookupAccountSidW), ""
+// when it names no account or cannot be looked up.
+func (a access) userName(p Peer) string {
+	sid, err := windows.StringToSid(p.SID)
+	if err != nil {
+		return ""
+	}
+	acct, dom, _, err := sid.LookupAccount("")
+	if err != nil || acct == "" {
+		return ""
+	}
+	if dom != "" {
+		return dom + `\` + acct
+	}
+	return acct
 }
 
 // role returns the role of the client whose token is tok and user sid,

@@ -388,6 +388,9 @@ func (s *Server) handle(c net.Conn, p Peer, err error) {
 			s.mu.Unlock()
 		}()
 	}
+	// The name here, on the connection's goroutine: a slow user
+	// database (NSS, a domain controller) holds up no other client.
+	p.User = s.acc.userName(p)
 	if err := s.write(c, &Message{Type: TypeHello, Protocol: ProtocolVersion, Agent: s.opts.Agent, Role: p.Role}); err != nil {
 		return
 	}
