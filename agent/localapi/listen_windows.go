@@ -53,10 +53,15 @@ func listen(opts Options, acc access) (net.Listener, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("pipe name: %w", err)
 	}
-	l := &pipeListener{path: opts.Path, path16: path,
+	closing, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("CreateEvent: %w", err)
+	}
+	l := &pipeListener{path: opts.Path, path16: path, closing: closing,
 		sa: &windows.SecurityAttributes{Length: uint32(unsafe.Sizeof(windows.SecurityAttributes{})), SecurityDescriptor: sd}}
 	h, err := l.create(true)
 	if err != nil {
+		windows.CloseHandle(closing)
 		return nil, nil, err
 	}
 	l.next = h
@@ -65,18 +70,21 @@ func listen(opts Options, acc access) (net.Listener, func(), error) {
 
 // pipeListener listens on a named pipe: next is the instance waiting for
 // a client. Accept is called by one goroutine at a time (acceptMu);
-// Close cancels a pending one and waits for it (waiting).
+// Close sets closing, which ends a pending one, and waits for it
+// (waiting).
 type pipeListener struct {
 	path   string
 	path16 *uint16
 	sa     *windows.SecurityAttributes
+	// closing is a manual-reset event Close sets (and closes once no
+	// Accept can use it).
+	closing windows.Handle
 
 	acceptMu sync.Mutex
 
 	mu        sync.Mutex
 	closed    bool
 	next      windows.Handle // 0: none
-	accepting bool           // next has a ConnectNamedPipe pending
 	// waiting counts the accepts under way (added to under mu while not
 	// closed).
 	waiting sync.WaitGroup
@@ -163,16 +171,14 @@ func (l *pipeListener) accept() (net.Conn, error) {
 		l.next = h
 	}
 	h := l.next
-	l.accepting = true
 	l.waiting.Add(1)
 	defer l.waiting.Done()
 	l.mu.Unlock()
 
-	err := connectPipe(h)
+	err := connectPipe(h, l.closing)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.accepting = false
 	if l.closed {
 		l.next = 0
 		windows.CloseHandle(h)
@@ -197,10 +203,12 @@ func (l *pipeListener) accept() (net.Conn, error) {
 }
 
 // connectPipe waits for a client to connect to h (ConnectNamedPipe with
-// an OVERLAPPED whose event it waits on; CancelIoEx from Close ends the
-// wait with ERROR_OPERATION_ABORTED). A client that connected between
-// the instance's creation and the call is ERROR_PIPE_CONNECTED: success.
-func connectPipe(h windows.Handle) error {
+// an OVERLAPPED whose event it waits on), or for closing to be set: then
+// the connect is cancelled (CancelIoEx) and waited for, which ends the
+// kernel's use of the OVERLAPPED, and the error is net.ErrClosed. A
+// client that connected between the instance's creation and the call is
+// ERROR_PIPE_CONNECTED: success.
+func connectPipe(h, closing windows.Handle) error {
 	ev, err := windows.CreateEvent(nil, 1, 0, nil)
 	if err != nil {
 		return fmt.Errorf("CreateEvent: %w", err)
@@ -213,15 +221,21 @@ func connectPipe(h windows.Handle) error {
 	case !errors.Is(err, windows.ERROR_IO_PENDING):
 		return err
 	}
-	if _, err := windows.WaitForSingleObject(ev, windows.INFINITE); err != nil {
-		// Cannot wait: cancel, and wait for the cancellation, which ends
-		// the kernel's use of ov.
-		windows.CancelIoEx(h, ov)
-		var n uint32
-		windows.GetOverlappedResult(h, ov, &n, true)
-		return fmt.Errorf("WaitForSingleObject: %w", err)
-	}
 	var n uint32
+	which, err := windows.WaitForMultipleObjects([]windows.Handle{ev, closing}, false, windows.INFINITE)
+	if err != nil || which != windows.WAIT_OBJECT_0 {
+		// Closing (or the wait failed): cancel, and wait for the end of
+		// the connect, whether cancelled or connected meanwhile.
+		windows.CancelIoEx(h, ov)
+		windows.GetOverlappedResult(h, ov, &n, true)
+		switch {
+		case err != nil:
+			return fmt.Errorf("WaitForMultipleObjects: %w", err)
+		case which == windows.WAIT_OBJECT_0+1:
+			return net.ErrClosed
+		}
+		return fmt.Errorf("WaitForMultipleObjects: %#x", which)
+	}
 	return windows.GetOverlappedResult(h, ov, &n, false)
 }
 
@@ -234,15 +248,18 @@ func (l *pipeListener) Close() error {
 		return nil
 	}
 	l.closed = true
-	if l.accepting {
-		windows.CancelIoEx(l.next, nil)
-	} else if l.next != 0 {
+	windows.SetEvent(l.closing)
+	l.mu.Unlock()
+	// Wait for the Accept under way, which closes the instance it waited
+	// on; then nothing uses next or closing.
+	l.waiting.Wait()
+	l.mu.Lock()
+	if l.next != 0 {
 		windows.CloseHandle(l.next)
 		l.next = 0
 	}
 	l.mu.Unlock()
-	// Wait for the Accept under way, which closes the instance.
-	l.waiting.Wait()
+	windows.CloseHandle(l.closing)
 	return nil
 }
 

@@ -432,3 +432,51 @@ func TestLookupGroupWindows(t *testing.T) {
 		t.Errorf("the user %q as a group: %v", name, err)
 	}
 }
+
+// TestPipeCloseWhileAccepting: Close ends an Accept that waits, or is
+// about to wait, for a client (closing is an event the wait sees, set
+// before or after the connect starts), and the name is free after it.
+func TestPipeCloseWhileAccepting(t *testing.T) {
+	for i := range 50 {
+		s, err := Listen(Options{Path: testPath(t, "close")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve() }()
+		if i%2 == 1 {
+			time.Sleep(time.Millisecond)
+		}
+		closed := make(chan struct{})
+		go func() { s.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Close did not return", i)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Serve: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Serve did not return after Close", i)
+		}
+		if err := served(s.Path()); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("round %d: pipe after Close: %v", i, err)
+		}
+	}
+	// Accept after Close: net.ErrClosed at once.
+	acc, err := newAccess("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _, err := listen(Options{Path: testPath(t, "closed")}, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v", err)
+	}
+}
