@@ -82,9 +82,9 @@ type pipeListener struct {
 
 	acceptMu sync.Mutex
 
-	mu        sync.Mutex
-	closed    bool
-	next      windows.Handle // 0: none
+	mu     sync.Mutex
+	closed bool
+	next   windows.Handle // 0: none
 	// waiting counts the accepts under way (added to under mu while not
 	// closed).
 	waiting sync.WaitGroup
