@@ -234,7 +234,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		return err
 	}
 	dir := a.cfg.Agent.StateDir
-	if err := prepareStateDir(dir); err != nil {
+	if err := prepareStateDir(dir, a.log); err != nil {
 		return err
 	}
 	a.bootID = a.coll.bootID()

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,11 +222,18 @@ func (a *Agent) closePreviousBoot(p priorRun) {
 // legacyState is the side file of the USB-core release: no longer read.
 const legacyState = "appearances.json"
 
-// prepareStateDir creates the state directory (0700) when missing and
-// refuses one that someone other than root or this user owns or can write:
-// the agent, running as root, must not write where others can plant links.
-func prepareStateDir(dir string) error {
-	if err := fsguard.MkdirAll(dir); err != nil {
+// prepareStateDir creates the state directory, private, when missing,
+// with fsguard.MkdirState: on Unix mode 0700, and one that someone other
+// than root or this user owns or can write is refused (the agent, running
+// as root, must not write where others can plant links); on Windows a
+// folder it cannot trust (someone else made it, a junction or link, an
+// ACL that let others replace what is in it) is renamed aside unread to
+// NAME.untrusted-YYYYMMDDThhmmss and replaced by a fresh private folder,
+// logged to log at Error, so that nothing someone else planted there (an
+// audit log, a report queue, a token) is read. Then it removes the side
+// file of the USB-core release. The error names the directory.
+func prepareStateDir(dir string, log *slog.Logger) error {
+	if err := fsguard.MkdirState(dir, log); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
 	os.Remove(filepath.Join(dir, legacyState))
