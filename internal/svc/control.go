@@ -54,6 +54,12 @@ var ErrInstalled = errors.New("installed already")
 // for ending at once.
 const DefaultSettle = 2 * time.Second
 
+// DefaultStartTimeout bounds how long Start and Restart wait for a
+// Windows service to leave START_PENDING: the service stays there until
+// its program has started (Run in run_windows.go, at most 25 s), and MSI's
+// ServiceControl waits 30 s too.
+const DefaultStartTimeout = 30 * time.Second
+
 // Control drives one service through the service manager kardianos
 // chose: Install, Uninstall, Start, Stop, Restart and Status, each
 // checking the state first so that its error says what to do.
@@ -73,6 +79,9 @@ type Control struct {
 	// Settle is how long Start and Restart watch the started service for
 	// ending at once; 0 means DefaultSettle.
 	Settle time.Duration
+	// StartTimeout bounds the wait of Start and Restart for a Windows
+	// service to leave START_PENDING; 0 means DefaultStartTimeout.
+	StartTimeout time.Duration
 }
 
 // Platform names the service manager: "linux-systemd", "unix-systemv",
@@ -208,8 +217,12 @@ func (c *Control) Uninstall() error {
 
 // Start starts the service and watches it for Settle: one that ends at
 // once (a config it refuses, a state dir others can write) is an error
-// that says where its reason was logged. already reports a service that
-// was running before.
+// that says where its reason was logged. On Windows it first waits, at
+// most StartTimeout, for the service to leave START_PENDING (which
+// kardianos/service counts as running): a start that failed meanwhile is
+// an error giving its exit code in words (waitStart). already reports a
+// service that was running before (one still starting is waited for
+// first).
 func (c *Control) Start() (already bool, err error) {
 	if err := c.needRoot("start"); err != nil {
 		return false, err
@@ -218,12 +231,15 @@ func (c *Control) Start() (already bool, err error) {
 	case st == StateNotInstalled:
 		return false, fmt.Errorf("service %s: %w (install it first with \"service install\")", c.Name, ErrNotInstalled)
 	case st == StateRunning:
-		return true, nil
+		return true, c.waitStart("start")
 	case err != nil:
 		return false, err
 	}
 	if err := c.Service.Start(); err != nil {
 		return false, c.startFailed("start", err)
+	}
+	if err := c.waitStart("start"); err != nil {
+		return false, err
 	}
 	return false, c.settle("start")
 }
@@ -279,7 +295,105 @@ func (c *Control) Restart() error {
 			return c.startFailed("restart", err)
 		}
 	}
+	if err := c.waitStart("restart"); err != nil {
+		return err
+	}
 	return c.settle("restart")
+}
+
+// startStatus is what the service control manager says of a service
+// being started (SERVICE_STATUS): its state and exit codes.
+type startStatus struct {
+	state startState
+	// win32 is dwWin32ExitCode; specific is dwServiceSpecificExitCode,
+	// meaningful when win32 is ERROR_SERVICE_SPECIFIC_ERROR.
+	win32, specific uint32
+}
+
+// startState is a service's state as waitStart tells them apart.
+type startState int
+
+const (
+	startOther startState = iota
+	startRunning
+	// startPending: START_PENDING, or STOP_PENDING (a program that gave
+	// up while it started is on its way to STOPPED).
+	startPending
+	startStopped
+)
+
+func (s startState) String() string {
+	switch s {
+	case startRunning:
+		return "running"
+	case startPending:
+		return "start or stop pending"
+	case startStopped:
+		return "stopped"
+	}
+	return "paused or unknown"
+}
+
+// errServiceSpecific is ERROR_SERVICE_SPECIFIC_ERROR (winerror.h): the
+// service's own exit code is in dwServiceSpecificExitCode.
+const errServiceSpecific = 1066
+
+// waitStart waits, on Windows, until the service leaves START_PENDING,
+// polling its status (queryStart) every 100 ms for at most StartTimeout:
+// nil once it runs; an error (startFailure) when it stopped, with its
+// exit code in words; an error when it is still pending at the end. It
+// returns nil at once elsewhere, where the service manager's "running"
+// is not a start still under way.
+func (c *Control) waitStart(action string) error {
+	if c.Service.Platform() != PlatformWindows {
+		return nil
+	}
+	d := c.StartTimeout
+	if d <= 0 {
+		d = DefaultStartTimeout
+	}
+	deadline := time.Now().Add(d)
+	for {
+		st, err := queryStart(c.Name)
+		if err != nil {
+			return fmt.Errorf("service %s: %s: its state: %w", c.Name, action, err)
+		}
+		switch st.state {
+		case startRunning:
+			return nil
+		case startStopped:
+			return c.startFailure(action, st)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service %s: %s: not started after %v (%s); the reason is in the system log (%s)",
+				c.Name, action, d, st.state, logHint(c.Service.Platform(), c.Name))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startFailure is the error of a service that stopped while it started.
+func (c *Control) startFailure(action string, st startStatus) error {
+	return fmt.Errorf("service %s: %s: it failed to start: %s; the reason is in the system log (%s)",
+		c.Name, action, exitWords(st.win32, st.specific), logHint(c.Service.Platform(), c.Name))
+}
+
+// exitWords says in words how a service that failed to start ended, from
+// its SERVICE_STATUS exit codes: the program's own exit code when win32
+// is ERROR_SERVICE_SPECIFIC_ERROR (what Run in run_windows.go reports for
+// a program that gave up while it started: Program.ExitCode), else the
+// Win32 error code and its system message (win32Message).
+func exitWords(win32, specific uint32) string {
+	switch win32 {
+	case 0:
+		return "it stopped, with no exit code"
+	case errServiceSpecific:
+		return fmt.Sprintf("the program gave up while it started, with its own exit code %d (service-specific error)", specific)
+	}
+	if m := win32Message(win32); m != "" {
+		return fmt.Sprintf("Win32 exit code %d (%s)", win32, m)
+	}
+	return fmt.Sprintf("Win32 exit code %d", win32)
 }
 
 // settle watches a started service for Settle: one that stops meanwhile

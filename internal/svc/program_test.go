@@ -119,3 +119,68 @@ func TestProgramEndsByItself(t *testing.T) {
 		}
 	}
 }
+
+// isClosed reports whether ch is closed within d.
+func isClosed(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// TestProgramStarted: a program that reports when it is ready has started
+// when Run calls Ready, however long that takes, and not before; Ready
+// may be called again, and before Started. One that does not report it
+// has started once Run has run for Settle; one whose Run ends before
+// never has.
+func TestProgramStarted(t *testing.T) {
+	ready := make(chan struct{})
+	p := &Program{ReportsReady: true, Settle: 10 * time.Millisecond, Exit: func(int) {}}
+	p.Run = func(ctx context.Context) error {
+		<-ready // the first scan
+		p.Ready()
+		p.Ready()
+		<-ctx.Done()
+		return nil
+	}
+	if err := p.Start(nil); err != nil {
+		t.Fatal(err)
+	}
+	if isClosed(p.Started(), 100*time.Millisecond) {
+		t.Fatal("started before Run called Ready (past Settle: Settle is not for a program that reports it)")
+	}
+	close(ready)
+	if !isClosed(p.Started(), 5*time.Second) {
+		t.Fatal("not started after Ready")
+	}
+	if err := p.Stop(nil); err != nil {
+		t.Fatal(err)
+	}
+
+	early := &Program{ReportsReady: true, Run: func(ctx context.Context) error { <-ctx.Done(); return nil }}
+	early.Ready() // before Start and Started
+	if !isClosed(early.Started(), time.Second) {
+		t.Error("Ready before Started: the channel is not closed")
+	}
+
+	runs := &Program{Settle: 50 * time.Millisecond, Exit: func(int) {}, Run: func(ctx context.Context) error { <-ctx.Done(); return nil }}
+	start := time.Now()
+	runs.Start(nil)
+	if !isClosed(runs.Started(), 5*time.Second) {
+		t.Fatal("a Run that runs on has not started after Settle")
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("started after %v, before Settle", d)
+	}
+	runs.Stop(nil)
+
+	exited := make(chan int, 1)
+	fails := &Program{Settle: 50 * time.Millisecond, Exit: func(c int) { exited <- c }, Run: func(context.Context) error { return errors.New("config refused") }}
+	fails.Start(nil)
+	<-exited
+	if isClosed(fails.Started(), 200*time.Millisecond) {
+		t.Error("a Run that ended before Settle counts as started")
+	}
+}

@@ -33,18 +33,33 @@ func TestMain(m *testing.M) {
 // exit code of its failed start.
 const probeExitCode = 7
 
+// probeSlow is how long the probes that report readiness take to start
+// or to give up: past the 2 s a Program that does not report it needs.
+const probeSlow = 3 * time.Second
+
 // serviceProbe runs the service name through Run with a Program whose
 // Run, for mode "fail", gives up after 300 ms (as the agent refusing its
-// state folder does), and for "ok" runs until stopped.
+// state folder does), and for "ok" runs until stopped. The modes
+// "slow" and "slowfail" report readiness (ReportsReady): "slow" calls
+// Ready after probeSlow and runs until stopped, "slowfail" gives up
+// after probeSlow without having been ready.
 func serviceProbe(mode, name string) int {
-	prg := &Program{ExitCode: probeExitCode, Run: func(ctx context.Context) error {
-		if mode == "fail" {
+	prg := &Program{ExitCode: probeExitCode, ReportsReady: mode == "slow" || mode == "slowfail"}
+	prg.Run = func(ctx context.Context) error {
+		switch mode {
+		case "fail":
 			time.Sleep(300 * time.Millisecond)
 			return errors.New("state dir refused")
+		case "slowfail":
+			time.Sleep(probeSlow)
+			return errors.New("token refused")
+		case "slow":
+			time.Sleep(probeSlow)
+			prg.Ready()
 		}
 		<-ctx.Done()
 		return nil
-	}}
+	}
 	s, err := NewRunner(prg, name)
 	if err != nil {
 		return 3
@@ -129,10 +144,15 @@ func (w *watch) waitRunning(t *testing.T, d time.Duration) time.Duration {
 }
 
 // fastHandler is newHandler with short bounds and no configuration of a
-// real service.
+// real service; a *Program's own settle time (Program.Settle, which
+// decides when one that does not report readiness has started) is made
+// as short as the handler's.
 func fastHandler(p service.Interface) *handler {
 	h := newHandler(nil, p, "mamori-test")
 	h.settle, h.tick, h.startTimeout, h.configure = 300*time.Millisecond, 20*time.Millisecond, 3*time.Second, nil
+	if prg, ok := p.(*Program); ok {
+		prg.Settle = h.settle
+	}
 	return h
 }
 
