@@ -59,7 +59,7 @@ const maxAckText = 200
 type desktop struct {
 	a       *Agent
 	log     *slog.Logger
-	srv     *localapi.Server // nil: no socket
+	srv     atomic.Pointer[localapi.Server] // nil: no socket (yet)
 	finder  sessionFinder
 	limit   *warnLimiter
 	ack     time.Duration
@@ -100,6 +100,9 @@ type desktop struct {
 	sentTo map[string]map[uint64]int
 	// stopping is set once stop has begun: no goroutine is started after.
 	stopping bool
+	// unlisten is set when stop closes the socket: a socket made by a
+	// later try of relisten is closed at once.
+	unlisten bool
 }
 
 // shownAck is a notifier's answer about a warning.
@@ -157,27 +160,76 @@ func (a *Agent) startDesktop() (stop func()) {
 				group = ""
 			}
 		}
-		srv, err := localapi.Listen(localapi.Options{Path: path, Group: group, Mode: o.SocketMode,
+		lo := localapi.Options{Path: path, Group: group, Mode: o.SocketMode,
 			Agent: "mamori " + Version, Status: d.status, OnShown: d.onShown, OnWatch: d.onWatch, PingInterval: o.PingInterval,
-			Logger: a.log.With("part", "localapi")})
-		if err != nil {
-			a.log.Error("local API not served: mamori status and notifiers cannot connect; desktop warnings go through notifiers the agent starts", "socket", path, "err", err)
-		} else {
-			d.srv = srv
-			go srv.Serve()
-			a.log.Info("local API serving", "socket", path, "group", group)
+			Logger: a.log.With("part", "localapi")}
+		if !d.listen(lo, true) {
+			d.wg.Add(1)
+			go d.relisten(lo)
 		}
 	}
 	a.opts.Sinks = append(a.opts.Sinks[:len(a.opts.Sinks):len(a.opts.Sinks)], d)
 	return d.stop
 }
 
+// listenRetry is how often the agent tries again to serve a local socket
+// it could not make (a name someone else took while the agent was
+// stopped, a directory not there yet).
+var listenRetry = 30 * time.Second
+
+// listen makes and serves the local socket; false when it could not.
+// first says whether this is the first try (logged as an error; later
+// failures are not logged again).
+func (d *desktop) listen(o localapi.Options, first bool) bool {
+	srv, err := localapi.Listen(o)
+	if err != nil {
+		if first {
+			d.log.Error("local API not served: mamori status and notifiers cannot connect; desktop warnings go through notifiers the agent starts; trying again every "+listenRetry.String(),
+				"socket", o.Path, "err", err)
+		}
+		return false
+	}
+	d.mu.Lock()
+	if d.unlisten {
+		d.mu.Unlock()
+		srv.Close()
+		return true
+	}
+	d.srv.Store(srv)
+	d.mu.Unlock()
+	go srv.Serve()
+	d.log.Info("local API serving", "socket", o.Path, "group", o.Group, "retried", !first)
+	return true
+}
+
+// relisten tries listen every listenRetry until it serves or the agent
+// stops.
+func (d *desktop) relisten(o localapi.Options) {
+	defer d.wg.Done()
+	t := time.NewTicker(listenRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+			if d.listen(o, false) {
+				return
+			}
+		}
+	}
+}
+
 // stop closes the socket, drops what the rate limit holds back, ends the
 // deliveries under way (killing the notifiers it started) and waits for
 // them a moment.
 func (d *desktop) stop() {
-	if d.srv != nil {
-		d.srv.Close()
+	d.mu.Lock()
+	d.unlisten = true
+	srv := d.srv.Load()
+	d.mu.Unlock()
+	if srv != nil {
+		srv.Close()
 	}
 	d.limit.close()
 	d.mu.Lock()
@@ -485,8 +537,8 @@ func (d *desktop) deliver(w *localapi.Warning) {
 	// is among peers, or its replay (onWatch, under d.mu) comes after
 	// and sees the key unsent.
 	d.mu.Lock()
-	if d.srv != nil {
-		peers = d.srv.Broadcast(w)
+	if srv := d.srv.Load(); srv != nil {
+		peers = srv.Broadcast(w)
 	}
 	d.sentLocked(w, peers)
 	d.mu.Unlock()

@@ -784,3 +784,45 @@ func TestFallbackSlowSession(t *testing.T) {
 		t.Fatalf("second record %+v %+v", recs[1], w)
 	}
 }
+
+// TestLocalAPIRetried: a local socket the agent cannot make at start (a
+// file someone left at its path) is tried again; once the path is free
+// the agent serves it without a restart.
+func TestLocalAPIRetried(t *testing.T) {
+	old := listenRetry
+	listenRetry = 50 * time.Millisecond
+	t.Cleanup(func() { listenRetry = old })
+	e := newEnv(t, testConfig, kbd)
+	path := filepath.Join(openDir(t), "agent.sock")
+	if err := os.WriteFile(path, []byte("squatter"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Agent.LocalSocket = path
+	e.cfg.Agent.LocalGroup = ""
+	r := e.start(Options{Desktop: DesktopOptions{WarnInterval: time.Hour, AckTimeout: 2 * time.Second,
+		RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true}})
+	defer r.stop(t)
+	time.Sleep(200 * time.Millisecond)
+	if _, err := localapi.Dial(context.Background(), path); err == nil {
+		t.Fatal("dialled a regular file")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := localapi.Dial(context.Background(), path)
+		if err == nil {
+			st, err := c.Status(context.Background())
+			c.Close()
+			if err != nil || st.Agent.PID != os.Getpid() {
+				t.Fatalf("status %+v, %v", st, err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not served after the path was freed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -81,3 +81,28 @@ func TestParseLocalAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckPipeName checks the Windows agent.local_socket rule (a pure
+// function, tested on every OS).
+func TestCheckPipeName(t *testing.T) {
+	for _, s := range []string{`\\.\pipe\mamori`, `\\.\pipe\mamori-2.test_x`, `\\.\pipe\` + strings.Repeat("p", MaxPipeNameLen)} {
+		if err := checkPipeName(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for s, want := range map[string]string{
+		`C:\mamori.sock`:       "want a local named pipe",
+		`\\server\pipe\mamori`: "want a local named pipe",
+		`\\.\pipe\`:            "1 to 200 bytes",
+		`\\.\pipe\a\b`:         "letters, digits",
+		`\\.\pipe\a b`:         "letters, digits",
+		`\\.\pipe\` + "\x00":   "letters, digits",
+		`\\.\pipe\ｍａｍｏｒｉ`:      "letters, digits",
+		`\\.\pipe\` + strings.Repeat("p", MaxPipeNameLen+1): "1 to 200 bytes",
+		"/run/mamori/agent.sock":                            "want a local named pipe",
+	} {
+		if err := checkPipeName(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", s, err, want)
+		}
+	}
+}

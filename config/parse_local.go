@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -55,9 +56,9 @@ func (p *parser) localAPI(sock, group *yaml.Node, a *Agent) {
 	}
 }
 
-// checkLocalSocket accepts an absolute path that fits a unix socket
-// address.
-func checkLocalSocket(s string) error {
+// checkUnixSocketPath accepts an absolute path that fits a unix socket
+// address (checkLocalSocket on Unix).
+func checkUnixSocketPath(s string) error {
 	if !filepath.IsAbs(s) {
 		return fmt.Errorf("want an absolute path, got %q", s)
 	}
@@ -66,6 +67,32 @@ func checkLocalSocket(s string) error {
 	}
 	if filepath.Clean(s) != s && filepath.Clean(s)+"/" != s {
 		return fmt.Errorf("want a clean path (no \"..\", \".\" or doubled \"/\"), got %q", s)
+	}
+	return nil
+}
+
+// PipePrefix begins the name of every local named pipe on Windows.
+const PipePrefix = `\\.\pipe\`
+
+// MaxPipeNameLen is the most bytes agent.local_socket's pipe name (after
+// PipePrefix) has here (Windows allows 256 characters in all).
+const MaxPipeNameLen = 200
+
+// checkPipeName accepts a local named pipe, \\.\pipe\NAME, NAME of
+// letters, digits, '.', '_' and '-' (checkLocalSocket on Windows; the
+// agent makes the pipe with FILE_FLAG_FIRST_PIPE_INSTANCE).
+func checkPipeName(s string) error {
+	name, ok := strings.CutPrefix(s, PipePrefix)
+	if !ok {
+		return fmt.Errorf("want a local named pipe %sNAME, got %q", PipePrefix, s)
+	}
+	if name == "" || len(name) > MaxPipeNameLen {
+		return fmt.Errorf("a pipe name has 1 to %d bytes after %s, got %d", MaxPipeNameLen, PipePrefix, len(name))
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("a pipe name has letters, digits, '.', '_' and '-' only, got %q", s)
+		}
 	}
 	return nil
 }

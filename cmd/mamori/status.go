@@ -52,7 +52,7 @@ func (s *socketFlags) path(warn func(string)) (string, error) {
 		return s.socket, nil
 	}
 	if config.DefaultLocalSocket == "" {
-		return "", errors.New("the agent serves no local socket on this system yet (Windows: a named pipe is to come)")
+		return "", errors.New("the agent serves no local socket on this system")
 	}
 	file := s.config
 	if file == "" {
@@ -109,13 +109,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			if u, err := user.Current(); err == nil {
 				who = u.Username
 			}
-			if group == "" {
-				fmt.Fprintf(stderr, "Only root and members of the agent's group (agent.local_group) may ask: add this user to it (adduser %s GROUP) and log in again. "+
-					"エージェントに問い合わせできるのは root と agent.local_group のメンバーだけです。\n", who)
-			} else {
-				fmt.Fprintf(stderr, "Only root and members of group %s (agent.local_group) may ask: as root, run adduser %s %s, then log in again (or run mamori status as root). "+
-					"エージェントに問い合わせできるのは root とグループ %s のメンバーだけです（root で adduser %s %s を実行し、ログインし直してください）。\n", group, who, group, group, who, group)
-			}
+			fmt.Fprintln(stderr, refusedHint(group, who))
 		case errors.Is(err, fs.ErrNotExist), isConnRefused(err):
 			service := "mamori service status"
 			if path != config.DefaultLocalSocket {
