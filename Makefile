@@ -48,7 +48,7 @@ unit:
 # whose tests run there, and collector/usb's Windows backend and parsers
 # (its sysfs fixture tests need Linux). test-deps installs Wine and mingw.
 WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/ ./collector/media/ ./collector/network/
-WINE_USB_TESTS := ^(TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
+WINE_USB_TESTS := ^(TestWalkAncestors|TestEnumerateAll|TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
 # The agent on Windows end to end (its Windows tests only: the others
 # read Linux fixtures): the USB backend's wiring, the warning, the state
 # dir's ACL, the service's life and an agent run by mamori.exe itself.
