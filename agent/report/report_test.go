@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/wintest"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -138,12 +139,16 @@ func (h *testHub) stored() []string {
 	return append([]string(nil), h.order...)
 }
 
-// writeToken writes a token file of mode 0600.
+// writeToken writes a private token file holding tok: mode 0600, on
+// Windows a DACL for SYSTEM, Administrators and this user (privateFile),
+// in a directory whose cleanup works under Wine too (wintest.TempDir).
 func writeToken(t *testing.T, tok string) string {
-	p := filepath.Join(t.TempDir(), "token")
+	t.Helper()
+	p := filepath.Join(wintest.TempDir(t), "token")
 	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	privateFile(t, p)
 	return p
 }
 

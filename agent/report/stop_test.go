@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/wintest"
 	"github.com/mamori-agent/mamori/wire"
 )
 
@@ -238,13 +239,16 @@ func TestStopFlushes(t *testing.T) {
 // reverse: an agent never starts with its reporting off because of its
 // token or key file.
 func TestCheckFilesAgreesWithNew(t *testing.T) {
-	dir := t.TempDir()
+	dir := wintest.TempDir(t)
+	// file writes a file with mode (on Windows a private one: the mode
+	// cases that are not private run on Unix only).
 	file := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		os.Chmod(p, mode)
+		privateFile(t, p)
 		return p
 	}
 	good := file("good", "tok-1\n", 0o600)
@@ -268,7 +272,10 @@ func TestCheckFilesAgreesWithNew(t *testing.T) {
 	for _, c := range cases {
 		c.c.URL = "https://hub.example"
 		checkErr := CheckFiles(c.c)
-		_, newErr := New(Options{Config: c.c, StateDir: t.TempDir()})
+		r, newErr := New(Options{Config: c.c, StateDir: wintest.TempDir(t)})
+		if r != nil {
+			r.q.Close() // not started: nothing to send; Windows removes no open file
+		}
 		if c.parts == nil {
 			if checkErr != nil || newErr != nil {
 				t.Errorf("%s: CheckFiles %v, New %v; want both to accept", c.name, checkErr, newErr)
