@@ -40,8 +40,6 @@ const (
 	exitIncomplete = 3
 )
 
-const defaultConfig = "/etc/mamori/mamori.yaml"
-
 // command is one subcommand: its synopsis, its help and what it runs.
 type command struct {
 	name     string
@@ -414,7 +412,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runAgent(ctx, &c, cfg, log, stdout, c.warner(stderr, log)); err != nil {
+	if err := runAgent(ctx, &c, cfg, log, stdout, c.warner(stderr, log), nil); err != nil {
 		fmt.Fprintln(stderr, "mamori run:", err)
 		return exitError
 	}
@@ -425,8 +423,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // on SIGHUP. It is what `mamori run` and the service (`mamori service
 // run`) share: whatever runs beside the agent belongs here. stdout gets
 // the line saying that it runs (io.Discard under the service manager).
-// It returns an error when the agent cannot start.
-func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logger, stdout io.Writer, warner agent.Warner) error {
+// It returns an error when the agent cannot start. ready, when not nil,
+// is called once the agent has started (its first scan done): the
+// service's Program.Ready.
+func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logger, stdout io.Writer, warner agent.Warner, ready func()) error {
 	// Loading a large approved list leaves garbage behind; give it back
 	// before the agent settles (a one-time cost).
 	debug.FreeOSMemory()
@@ -437,6 +437,9 @@ func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logg
 			// The first scan and the replay of the audit log leave
 			// garbage too: give it back once the agent has settled.
 			debug.FreeOSMemory()
+			if ready != nil {
+				ready()
+			}
 			if url == "" {
 				log.Info("mamori running; metrics not served", "state_dir", cfg.Agent.StateDir)
 				fmt.Fprintf(stdout, "mamori %s running: audit log in %s, metrics not served (Ctrl-C stops)\n", agent.Version, cfg.Agent.StateDir)

@@ -36,7 +36,9 @@ binary must not be writable by others. Needs root.
 Exit: 0 installed, 2 error (a bad config, installed already: "mamori service uninstall" first).`, cmdServiceInstall},
 		{"service uninstall", "stop and remove the agent's service", "Needs root.\n" + serviceExits, cmdServiceAction("uninstall")},
 		{"service start", "start the agent's service", `Watches the service for a moment: one that ends at once (a config or a state dir it refuses)
-is an error that says where its log is. Needs root.
+is an error that says where its log is. On Windows it first waits (at most ` + fmt.Sprint(int(svc.DefaultStartTimeout.Seconds())) + ` s) until the
+service has started (the agent's first scan done) or failed to, and names a failed start's exit code.
+Needs root.
 ` + serviceExits, cmdServiceAction("start")},
 		{"service stop", "stop the agent's service (agent_stopped is recorded)", "Needs root.\n" + serviceExits, cmdServiceAction("stop")},
 		{"service restart", "restart the agent's service", "Needs root.\n" + serviceExits, cmdServiceAction("restart")},
@@ -45,7 +47,8 @@ Exit: 0 running, 3 stopped, 4 not installed, 2 cannot tell.`, cmdServiceAction("
 		{"service run", "the agent as the service manager runs it (installed by service install)", `Runs the agent like "mamori run", logging to the system log (syslog with tag NAME, facility
 daemon; the Event Log on Windows; stderr when there is none) instead of the terminal, until the
 service manager stops it (SIGTERM; the service control manager on Windows). SIGHUP reloads the
-config. Refuses to start on the files "mamori run" refuses.
+config. Refuses to start on the files "mamori run" refuses; on Windows the service is "starting"
+until the agent's first scan is done, and a refusal is a failed start (service-specific error 2).
 Exit: 0 stopped by the service manager (agent_stopped recorded), 2 could not start or failed
 (the service manager restarts it).`, cmdServiceRun},
 	}...)
@@ -155,7 +158,11 @@ func cmdServiceRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mamori service run:", err)
 		return exitError
 	}
-	prg := &svc.Program{ExitCode: exitError}
+	// The agent says when it has started (after its first scan): until
+	// then the Windows service is START_PENDING, and a config, token or
+	// state folder it refuses is a failed start the service control
+	// manager sees, with exit code 2.
+	prg := &svc.Program{ExitCode: exitError, ReportsReady: true}
 	s, err := svc.NewRunner(prg, *name)
 	if err != nil {
 		fmt.Fprintln(stderr, "mamori service run:", err)
@@ -167,18 +174,23 @@ func cmdServiceRun(args []string, stdout, stderr io.Writer) int {
 	if lerr != nil {
 		log.Warn("logging to stderr", "err", lerr)
 	}
-	cfg, err := c.loadConfig(log)
-	if err == nil {
-		err = checkOwnership(cfg)
-	}
-	if err != nil {
-		log.Error("not started", "err", err)
-		fmt.Fprintln(stderr, "mamori service run:", err)
-		return exitError
-	}
 	prg.Logger = log
+	// The config and the files it names are checked in the program's
+	// start, not before svc.Run: on Windows the service must have
+	// connected to the service control manager to report a refusal as a
+	// failed start (an exit before that is only "did not respond").
+	// Under systemd and SysV init the process exits 2 all the same.
 	prg.Run = func(ctx context.Context) error {
-		return runAgent(ctx, &c, cfg, log, io.Discard, &agent.ConsoleWarner{Logger: log})
+		cfg, err := c.loadConfig(log)
+		if err == nil {
+			err = checkOwnership(cfg)
+		}
+		if err != nil {
+			log.Error("not started", "err", err)
+			fmt.Fprintln(stderr, "mamori service run:", err)
+			return err
+		}
+		return runAgent(ctx, &c, cfg, log, io.Discard, &agent.ConsoleWarner{Logger: log}, prg.Ready)
 	}
 	if err := svc.Run(s, prg, *name); err != nil {
 		log.Error("service ended with an error", "err", err)
