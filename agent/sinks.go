@@ -186,8 +186,13 @@ func (q *queuedSink) catchUp() {
 	for {
 		q.mu.Lock()
 		behind, from, upTo := q.behind, q.missFrom, q.lastSeq
+		// Records queued between the run loop's look at an empty queue
+		// and here came before missFrom (nothing is queued while
+		// behind): they go first, and the loop calls again when the
+		// queue is empty.
+		queued := len(q.ch) > 0
 		q.mu.Unlock()
-		if !behind {
+		if !behind || queued {
 			return
 		}
 		entries := q.readBack(from, upTo)
