@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -164,6 +165,13 @@ type WindowsOptions struct {
 	// USB device it belongs to: the USB backend's BlockDevices
 	// (usb.SetupAPI). It plays the part blockToUSB plays for Volumes.
 	DiskToUSB map[string]string
+	// InternalDirs are folders whose drives are internal by definition:
+	// the agent's state folder ("D:\mamori"; a path that names no drive
+	// letter, such as a UNC path, names none). A fixed or optical drive
+	// whose bus type cannot be read is kept as storage that may be USB
+	// (keepDrive) unless it is one of these drives or the drive that
+	// holds the Windows folder, which WindowsVolumes adds itself.
+	InternalDirs []string
 	// CodePage decodes FAT labels that the first sectors carry when
 	// Windows gives none (see ProbeOptions); 0 reads them as UTF-8.
 	CodePage int
@@ -176,12 +184,28 @@ type WindowsOptions struct {
 }
 
 // keepDrive says whether a drive is removable storage the agent must see,
-// and the USB device it sits on ("" when not known): a drive on a disk a
-// USB device holds (DiskToUSB), on the USB bus (a USB SSD that says
-// DRIVE_FIXED), or removable by its drive type or its descriptor (a
-// floppy, an SD card reader on another bus). Network drives, internal
-// disks and internal optical drives are left out, as on Linux.
-func keepDrive(d *Drive, diskToUSB map[string]string) (usbPath string, keep bool) {
+// and the USB device it sits on ("" when not known). It keeps a drive:
+//
+//   - on a disk a USB device holds (DiskToUSB), whatever else it says;
+//   - on the USB bus (a USB SSD that says DRIVE_FIXED);
+//   - removable by its drive type or its descriptor (a floppy, an SD
+//     card reader on another bus; an optical drive only by its type);
+//   - failing closed, a fixed or optical drive whose bus type could not
+//     be read (IOCTL_STORAGE_QUERY_PROPERTY failed, or the volume could
+//     not be opened): it may be a USB SSD whose IOCTL failed, and nothing
+//     read shows it is internal. Only the drives internal lists are left
+//     out then, internal by definition: the drive that holds the Windows
+//     folder (the machine runs from it) and the drive of the agent's
+//     state folder (WindowsOptions.InternalDirs).
+//
+// It leaves out network drives, drives with no volume, RAM disks,
+// internal disks and internal optical drives (their bus read and not
+// USB, their medium not removable), as on Linux, and a drive whose DOS
+// device is a folder of another drive (QueryDosDevice gives
+// `\??\E:\folder`: subst, DefineDosDevice without a raw target): that
+// drive is judged by its own letter. A drive that points anywhere else
+// through `\??\` is judged by the rules above.
+func keepDrive(d *Drive, diskToUSB map[string]string, internal []byte) (usbPath string, keep bool) {
 	switch d.Type {
 	case DriveRemote, DriveNoRootDir, DriveUnknown:
 		return "", false
@@ -190,6 +214,9 @@ func keepDrive(d *Drive, diskToUSB map[string]string) (usbPath string, keep bool
 		if p, ok := diskToUSB[name]; ok && p != "" {
 			return p, true
 		}
+	}
+	if l, ok := substOf(d.DeviceName); ok && l != d.Letter {
+		return "", false
 	}
 	if d.BusKnown && d.Bus == BusUSB {
 		return "", true
@@ -200,7 +227,62 @@ func keepDrive(d *Drive, diskToUSB map[string]string) (usbPath string, keep bool
 	if d.BusKnown && d.RemovableMedia && d.Type != DriveCDROM {
 		return "", true
 	}
+	if !d.BusKnown && (d.Type == DriveFixed || d.Type == DriveCDROM) {
+		return "", !slices.Contains(internal, d.Letter)
+	}
 	return "", false
+}
+
+// substOf returns the drive letter, upper case, a DOS device name points
+// into when it is a folder of another drive: `\??\E:\folder` or
+// `\??\E:`, as QueryDosDevice gives for a drive made by subst.
+func substOf(deviceName string) (byte, bool) {
+	rest, ok := strings.CutPrefix(deviceName, `\??\`)
+	if !ok {
+		return 0, false
+	}
+	return driveLetterAt(rest, false)
+}
+
+// letterOf returns the drive letter, upper case, that an absolute path
+// starts with: `E:\dir`, `e:/dir`, `E:`, or the same behind `\\?\` or
+// `\\.\` (`\\?\E:\dir`); false for anything else (a UNC path, a relative
+// or drive-relative path, a volume GUID path).
+func letterOf(path string) (byte, bool) {
+	for _, p := range []string{`\\?\`, `\\.\`} {
+		if r, ok := strings.CutPrefix(path, p); ok {
+			path = r
+			break
+		}
+	}
+	return driveLetterAt(path, true)
+}
+
+// driveLetterAt returns the letter, upper case, of s when s is "X:" or
+// starts with "X:\" (or "X:/" when slash is set).
+func driveLetterAt(s string, slash bool) (byte, bool) {
+	if len(s) < 2 || s[1] != ':' || len(s) > 2 && s[2] != '\\' && !(slash && s[2] == '/') {
+		return 0, false
+	}
+	switch c := s[0]; {
+	case c >= 'A' && c <= 'Z':
+		return c, true
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 'A', true
+	}
+	return 0, false
+}
+
+// internalLetters returns the drive letters of dirs (letterOf), upper
+// case, once each, in the order first met; paths without one give none.
+func internalLetters(dirs ...string) []byte {
+	var out []byte
+	for _, d := range dirs {
+		if l, ok := letterOf(d); ok && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // windowsFSType maps a file-system name GetVolumeInformation gives to the

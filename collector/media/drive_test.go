@@ -67,7 +67,24 @@ func TestKeepDrive(t *testing.T) {
 		{"usb ssd owned", Drive{Letter: 'F', Type: DriveFixed, Disk: 2, Bus: BusUSB, BusKnown: true}, usb["PhysicalDrive2"], true, ""},
 		{"owned, bus unknown", Drive{Letter: 'G', Type: DriveFixed, Disk: 2}, usb["PhysicalDrive2"], true, "the USB backend says so even when the IOCTL did not answer"},
 		{"internal nvme", Drive{Letter: 'C', Type: DriveFixed, Disk: 0, Bus: BusNVMe, BusKnown: true}, "", false, ""},
-		{"internal, bus unknown", Drive{Letter: 'D', Type: DriveFixed, Disk: -1}, "", false, "nothing says removable"},
+		// Failing closed: a fixed or optical drive whose bus could not be
+		// read may be USB, unless it is internal by definition.
+		{"fixed, bus unknown", Drive{Letter: 'D', Type: DriveFixed, Disk: -1}, "", true, "nothing shows it is internal: a USB SSD whose IOCTL failed"},
+		{"fixed, bus unknown, disk known", Drive{Letter: 'D', Type: DriveFixed, Disk: 6}, "", true, "its disk on no USB device listed"},
+		{"Wine's Z:", Drive{Letter: 'Z', Type: DriveFixed, Disk: -1, DeviceName: `\Device\HarddiskVolume2`, Errors: []string{`open \\.\Z:: Access denied.`}}, "", true, "maps the host's /"},
+		{"system drive, bus unknown", Drive{Letter: 'C', Type: DriveFixed, Disk: -1}, "", false, "the Windows folder's drive is internal"},
+		{"state drive, bus unknown", Drive{Letter: 'S', Type: DriveFixed, Disk: 1}, "", false, "the state folder's drive is internal"},
+		{"system drive held by a USB device", Drive{Letter: 'C', Type: DriveFixed, Disk: 2}, usb["PhysicalDrive2"], true, "Windows To Go: what the USB backend says wins"},
+		{"system drive on the USB bus", Drive{Letter: 'C', Type: DriveFixed, Disk: 3, Bus: BusUSB, BusKnown: true}, "", true, "internal only stands in for a bus that could not be read"},
+		{"optical, bus unknown", Drive{Letter: 'L', Type: DriveCDROM, Disk: -1}, "", true, "a USB optical drive whose IOCTL failed"},
+		{"ram disk, bus unknown", Drive{Letter: 'M', Type: DriveRAMDisk, Disk: -1}, "", false, "memory, not a medium"},
+		{"subst of a fixed drive", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\C:\work`}, "", false, "a folder of C:, judged as C:"},
+		{"subst of a stick", Drive{Letter: 'X', Type: DriveRemovable, Disk: -1, DeviceName: `\??\E:\`}, "", false, "a folder of E:, judged as E:"},
+		{"alias of a drive", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\e:`}, "", false, ""},
+		{"link elsewhere", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\UNC\srv\share`}, "", true, "not a folder of a drive letter"},
+		{"link to a volume", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}\`}, "", true, "a volume without a letter"},
+		{"link to itself", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\X:\`}, "", true, "no other letter judges it"},
+		{"drive-relative link", Drive{Letter: 'X', Type: DriveFixed, Disk: -1, DeviceName: `\??\C:work`}, "", true, ""},
 		{"floppy (Wine)", Drive{Letter: 'R', Type: DriveRemovable, Disk: -1}, "", true, "removable by type, bus unknown"},
 		{"sd card on sd bus", Drive{Letter: 'H', Type: DriveRemovable, Disk: 4, Bus: BusSD, BusKnown: true}, "", true, ""},
 		{"removable media, fixed type", Drive{Letter: 'I', Type: DriveFixed, Disk: 5, Bus: BusSATA, BusKnown: true, RemovableMedia: true}, "", true, "a hot-plug bay"},
@@ -76,10 +93,36 @@ func TestKeepDrive(t *testing.T) {
 		{"network", Drive{Letter: 'Z', Type: DriveRemote, Disk: 2}, "", false, "never a network drive, whatever else is set"},
 		{"no root", Drive{Letter: 'Y', Type: DriveNoRootDir, Bus: BusUSB, BusKnown: true}, "", false, ""},
 	} {
-		p, keep := keepDrive(&c.d, usb)
+		p, keep := keepDrive(&c.d, usb, []byte("CS"))
 		if p != c.path || keep != c.keep {
 			t.Errorf("%s: keepDrive = %q, %v; want %q, %v (%s)", c.name, p, keep, c.path, c.keep, c.comment)
 		}
+	}
+}
+
+func TestDriveLetterOf(t *testing.T) {
+	for in, want := range map[string]byte{
+		`C:\windows`: 'C', `c:\Windows`: 'C', `D:\mamori\state`: 'D', "E:": 'E', `z:/tmp`: 'Z',
+		`\\?\D:\mamori`: 'D', `\\.\e:`: 'E',
+		"": 0, "C": 0, "C:x": 0, `\\srv\share\x`: 0, `\\?\UNC\srv\share`: 0, `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}\`: 0,
+		"1:\\x": 0, `\\?\\\?\C:\`: 0, "relative\\dir": 0, "/tmp": 0, "\xc3:\\": 0,
+	} {
+		l, ok := letterOf(in)
+		if l != want || ok != (want != 0) {
+			t.Errorf("letterOf(%q) = %q, %v; want %q", in, l, ok, want)
+		}
+	}
+	for in, want := range map[string]byte{
+		`\??\C:\work`: 'C', `\??\d:`: 'D', `\??\E:\`: 'E',
+		`\Device\HarddiskVolume2`: 0, `\??\UNC\srv\share`: 0, `\??\C:/x`: 0, `\??\\\?\C:\`: 0, `C:\work`: 0, "": 0,
+	} {
+		l, ok := substOf(in)
+		if l != want || ok != (want != 0) {
+			t.Errorf("substOf(%q) = %q, %v; want %q", in, l, ok, want)
+		}
+	}
+	if got := string(internalLetters(`C:\Windows`, `c:\ProgramData\mamori`, `\\srv\x`, `D:\m`, "")); got != "CD" {
+		t.Errorf("internalLetters = %q, want CD", got)
 	}
 }
 

@@ -175,25 +175,30 @@ func ioctl(h windows.Handle, code uint32, in []byte, outLen int) ([]byte, error)
 }
 
 // WindowsVolumes describes the removable and USB volumes that have a
-// drive letter (see keepDrive for which) and probes each one's first
-// sectors read-only for its format, label and encryption (windowsVolume
-// says how the two sources are combined). The probe reads the physical
-// disk at the volume's extent when Windows names one, below BitLocker; it
-// reads the volume device itself otherwise (Wine, a volume spanning
-// disks). Drives that are not kept are asked nothing beyond their type
-// and storage IOCTLs (a network drive only its type). A drive that cannot
-// be read gives a Volume with Error set; it never hides the others. The
-// error is that of GetLogicalDrives.
+// drive letter (see keepDrive for which: a fixed or optical drive whose
+// bus type cannot be read is kept too, unless it holds the Windows folder
+// or one of opts.InternalDirs) and probes each one's first sectors
+// read-only for its format, label and encryption (windowsVolume says how
+// the two sources are combined). The probe reads the physical disk at the
+// volume's extent when Windows names one, below BitLocker; it reads the
+// volume device itself otherwise (Wine, a volume spanning disks). Drives
+// that are not kept are asked nothing beyond their type and storage
+// IOCTLs (a network drive only its type). A drive that cannot be read
+// gives a Volume with Error set; it never hides the others. A failing
+// GetLogicalDrives gives no volumes and its error; a failing
+// GetSystemWindowsDirectory gives the volumes, its drive not counted as
+// internal, and its error.
 func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
 	mask, err := windows.GetLogicalDrives()
 	if err != nil {
 		return nil, fmt.Errorf("GetLogicalDrives: %w", err)
 	}
+	internal, serr := internalDrives(opts.InternalDirs)
 	var vols []Volume
 	for _, l := range driveLetters(mask) {
 		drive := readDrive(l)
 		d := &drive
-		usbPath, keep := keepDrive(d, opts.DiskToUSB)
+		usbPath, keep := keepDrive(d, opts.DiskToUSB, internal)
 		if !keep {
 			continue
 		}
@@ -210,7 +215,23 @@ func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
 		info, src, perr := probeDrive(d, ProbeOptions{CodePage: opts.CodePage})
 		vols = append(vols, windowsVolume(d, usbPath, info, src, perr))
 	}
-	return vols, nil
+	return vols, serr
+}
+
+// internalDrives returns the letters of the drives that are internal by
+// definition: the one holding the Windows folder, as
+// GetSystemWindowsDirectory gives it (the system's own answer, not
+// %SystemRoot%, which whoever starts a process can set), and those of
+// dirs. The error says why the Windows folder's drive is not among them.
+func internalDrives(dirs []string) ([]byte, error) {
+	win, err := windows.GetSystemWindowsDirectory()
+	if err != nil {
+		return internalLetters(dirs...), fmt.Errorf("GetSystemWindowsDirectory: %w", err)
+	}
+	if _, ok := letterOf(win); !ok {
+		err = fmt.Errorf("GetSystemWindowsDirectory: %q names no drive letter", safe.String(win))
+	}
+	return internalLetters(append([]string{win}, dirs...)...), err
 }
 
 // probeDrive probes a drive's first sectors: on its physical disk at its

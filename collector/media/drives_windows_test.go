@@ -222,10 +222,14 @@ func TestWineDirectoryDriveLabel(t *testing.T) {
 	}
 }
 
-// TestWineFixedDriveLeftOut maps the FAT image as a fixed drive: with no
-// bus type (Wine answers no storage IOCTL for it) and no USB device
-// holding it, it is an internal disk and left out.
-func TestWineFixedDriveLeftOut(t *testing.T) {
+// TestWineFixedDriveBusUnknown maps the FAT image as a fixed drive. Wine
+// answers no storage IOCTL for it, so its bus type is unknown: failing
+// closed, it is kept (it may be a USB SSD whose IOCTL failed), with no
+// USB device and the unknown bus in its Error, unless it is the drive of
+// one of InternalDirs (the agent's state folder). Once a USB device is
+// said to hold its disk, it is kept as that device's (Wine gives its
+// drives disk numbers).
+func TestWineFixedDriveBusUnknown(t *testing.T) {
 	needWine(t)
 	dir := wintest.TempDir(t)
 	p := writeImage(t, dir, fuzzSeeds(t)["fat12.img"], 1<<20)
@@ -235,11 +239,21 @@ func TestWineFixedDriveLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := volumeAt(vols, l); v != nil {
-		t.Errorf("fixed drive kept: %+v", *v)
+	v := volumeAt(vols, l)
+	if v == nil {
+		t.Fatalf("fixed drive %c, bus unknown: left out of %+v", l, vols)
 	}
-	// Once a USB device is said to hold its disk, it is kept (Wine gives
-	// its drives disk numbers).
+	t.Logf("volume: %+v", *v)
+	if v.USBDevice != "" || v.Label != "MY STICK" || v.FSType != FSVFAT || !strings.Contains(v.Error, "bus type unknown") {
+		t.Errorf("fixed drive, bus unknown: %+v; want label MY STICK, vfat, no USB device, the bus type unknown in Error", *v)
+	}
+	vols, err = WindowsVolumes(WindowsOptions{InternalDirs: []string{string(l) + `:\mamori`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := volumeAt(vols, l); v != nil {
+		t.Errorf("the state folder's drive %c kept: %+v", l, *v)
+	}
 	drives, _ := ReadDrives()
 	found := false
 	for _, d := range drives {
@@ -254,6 +268,57 @@ func TestWineFixedDriveLeftOut(t *testing.T) {
 	if !found {
 		t.Errorf("drive %c: has no disk number", l)
 	}
+}
+
+// TestDrivesKeptFailClosed: on this machine (Windows or Wine), every
+// fixed or optical drive whose bus type could not be read is among the
+// volumes, but for the drive of the Windows folder; the Windows folder's
+// drive is never kept for an unknown bus. Under Wine, Z: (the host's /)
+// is such a drive and C: answers the IOCTL (bus scsi) and is left out.
+func TestDrivesKeptFailClosed(t *testing.T) {
+	internal, err := internalDrives(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := os.Getenv("SystemRoot")
+	if len(internal) != 1 || len(root) < 2 || internal[0] != strings.ToUpper(root)[0] {
+		t.Errorf("internal drives %q, want the drive of SystemRoot %q", internal, root)
+	}
+	drives, err := ReadDrives()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := 0
+	for _, d := range drives {
+		if d.Type != DriveFixed && d.Type != DriveCDROM || d.BusKnown {
+			continue
+		}
+		if _, ok := substOf(d.DeviceName); ok {
+			continue
+		}
+		kept := volumeAt(vols, d.Letter) != nil
+		t.Logf("%c: %s, bus unknown (%q): kept %v", d.Letter, d.Type, d.Errors, kept)
+		switch {
+		case d.Letter == internal[0] && kept:
+			t.Errorf("the Windows folder's drive %c: kept for its unknown bus", d.Letter)
+		case d.Letter != internal[0] && !kept:
+			t.Errorf("drive %c: %s, bus unknown, left out", d.Letter, d.Type)
+		}
+		unknown++
+	}
+	if wintest.IsWine() {
+		if z := volumeAt(vols, 'Z'); z == nil || z.USBDevice != "" || !strings.Contains(z.Error, "bus type unknown") {
+			t.Errorf("Wine's Z: (fixed, no storage IOCTL): %+v, want it kept, bus type unknown", z)
+		}
+		if c := volumeAt(vols, 'C'); c != nil {
+			t.Errorf("Wine's C: (bus scsi): kept: %+v", *c)
+		}
+	}
+	t.Logf("%d drives of unknown bus", unknown)
 }
 
 func TestMountWatcherClose(t *testing.T) {
