@@ -29,7 +29,7 @@
 # What msibuild adds to wixl's output:
 #   - the config component's attributes: 64-bit, Permanent and
 #     NeverOverwrite (wixl ignores WiX's NeverOverwrite and Permanent), so
-#     an upgrade never replaces an edited C:\ProgramData\mamori\mamori.yaml
+#     an upgrade never replaces an edited C:\Program Files\mamori\mamori.yaml
 #     and an uninstall leaves it;
 #   - MsiServiceConfigFailureActions with MsiConfigureServices (Windows
 #     Installer 5): the service restarts 5 s after each failure, the count

@@ -138,11 +138,13 @@ func TestMSIExampleConfig(t *testing.T) {
 }
 
 // TestMSITables builds the MSI and reads its tables back: the binary
-// under Program Files, the config under ProgramData as a permanent,
-// never-overwritten component, the service (LocalSystem, automatic,
-// "service run" with the config), its control (started on install,
-// stopped on install and uninstall, removed on uninstall), restart on
-// failure, nothing of the state directory in the file tables.
+// and the config under Program Files (where standard users create
+// nothing; mamori.exe's default config there), the config as a
+// permanent, never-overwritten component, the service (LocalSystem,
+// automatic, "service run" with the config), its control (started on
+// install, stopped on install and uninstall, removed on uninstall),
+// restart on failure, nothing in ProgramData: the state folder is the
+// agent's to make (or take back).
 func TestMSITables(t *testing.T) {
 	needTools(t, "wixl", "msibuild", "msiinfo", "msiextract")
 	start := time.Now()
@@ -162,13 +164,15 @@ func TestMSITables(t *testing.T) {
 	if d := row(t, dirs, "Directory", "INSTALLDIR"); d["Directory_Parent"] != "ProgramFiles64Folder" || d["DefaultDir"] != "mamori" {
 		t.Errorf("INSTALLDIR %v", d)
 	}
-	if d := row(t, dirs, "Directory", "DATADIR"); d["Directory_Parent"] != "CommonAppDataFolder" || d["DefaultDir"] != "mamori" {
-		t.Errorf("DATADIR %v", d)
+	for _, d := range dirs {
+		if d["Directory"] == "CommonAppDataFolder" || d["Directory_Parent"] == "CommonAppDataFolder" {
+			t.Errorf("Directory %v: the MSI makes nothing in ProgramData (the state folder is the agent's)", d)
+		}
 	}
 
 	files := table(t, msi, "File")
 	if len(files) != 2 {
-		t.Errorf("%d files, want mamori.exe and mamori.yaml only (the state dir is the agent's): %v", len(files), files)
+		t.Errorf("%d files, want mamori.exe and mamori.yaml only (the state folder is the agent's): %v", len(files), files)
 	}
 	exe := row(t, files, "FileName", "mamori.exe")
 	conf := row(t, files, "FileName", "mamori.yaml")
@@ -187,8 +191,11 @@ func TestMSITables(t *testing.T) {
 	}
 	cc := row(t, comps, "Component", conf["Component_"])
 	// 64-bit 0x100 | Permanent 0x10 | NeverOverwrite 0x80.
-	if cc["Directory_"] != "DATADIR" || cc["Attributes"] != "400" || cc["KeyPath"] != conf["File"] {
-		t.Errorf("the config's component %v: want 64-bit, Permanent and NeverOverwrite (400) in DATADIR", cc)
+	if cc["Directory_"] != "INSTALLDIR" || cc["Attributes"] != "400" || cc["KeyPath"] != conf["File"] {
+		t.Errorf("the config's component %v: want 64-bit, Permanent and NeverOverwrite (400) in INSTALLDIR", cc)
+	}
+	if cc["ComponentId"] == "{CC68A700-C204-403F-B623-9471D3DA0CCC}" {
+		t.Errorf("the config's component keeps the GUID it had in ProgramData: a component that moves needs a new one")
 	}
 
 	si := row(t, table(t, msi, "ServiceInstall"), "Name", "mamori")
@@ -197,7 +204,7 @@ func TestMSITables(t *testing.T) {
 		"StartType":    "2",  // SERVICE_AUTO_START
 		"ErrorControl": "1",
 		"StartName":    "LocalSystem",
-		"Arguments":    `service run --name mamori --config "[CommonAppDataFolder]mamori\mamori.yaml"`,
+		"Arguments":    `service run --name mamori --config "[INSTALLDIR]mamori.yaml"`,
 		"Component_":   exe["Component_"],
 	} {
 		if si[k] != want {
@@ -230,8 +237,13 @@ func TestMSITables(t *testing.T) {
 	if rf := table(t, msi, "RemoveFile"); len(rf) != 0 {
 		t.Errorf("RemoveFile rows %v: an uninstall must leave the state dir", rf)
 	}
-	if cf := table(t, msi, "CreateFolder"); slices.ContainsFunc(cf, func(r map[string]string) bool { return r["Directory_"] == "DATADIR" }) {
-		t.Errorf("CreateFolder names DATADIR: %v", cf)
+	if cf := table(t, msi, "CreateFolder"); slices.ContainsFunc(cf, func(r map[string]string) bool { return r["Directory_"] != "INSTALLDIR" }) {
+		t.Errorf("CreateFolder %v: the MSI creates no folder but its own", cf)
+	}
+	for _, lock := range []string{"LockPermissions", "MsiLockPermissionsEx"} {
+		if slices.Contains(tableNames(t, msi), lock) {
+			t.Errorf("the MSI has a %s table: it sets no ACL (the state folder is the agent's)", lock)
+		}
 	}
 
 	// The files in the cabinet: the example config as is, a Windows
@@ -284,6 +296,16 @@ func TestMSIUnderWine(t *testing.T) {
 	if !strings.Contains(string(out), "--- PASS: TestWindowsMSI ") {
 		t.Fatalf("TestWindowsMSI did not pass under Wine")
 	}
+}
+
+// tableNames lists the tables of an MSI (msiinfo tables).
+func tableNames(t *testing.T, msi string) []string {
+	t.Helper()
+	out, err := exec.Command("msiinfo", "tables", msi).Output()
+	if err != nil {
+		t.Fatalf("msiinfo tables: %v", err)
+	}
+	return strings.Fields(string(out))
 }
 
 // winePath is a Unix path as Wine's drive Z: shows it.

@@ -19,13 +19,17 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 
+	"github.com/mamori-agent/mamori/internal/fsguard"
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
 // TestWindowsMSI installs the MSI with msiexec, sees the service run the
-// agent on the installed config, upgrades to a newer MSI over a config
-// the administrator edited, and uninstalls: the binary and the service
-// go, the config (edited) and the audit log stay. TestMSIUnderWine
+// agent on the installed config (C:\Program Files\mamori\mamori.yaml)
+// with its state in the folder the agent made private itself
+// (C:\ProgramData\mamori, which the MSI does not make), upgrades to a
+// newer MSI over a config the administrator edited, and uninstalls: the
+// binary and the service go, the config (edited) and the audit log stay.
+// TestMSIUnderWine
 // (Linux) builds the two MSIs and runs this under Wine 8.0; it would
 // change a real Windows, so it runs under Wine only. Wine's StopServices
 // does not wait for the service to stop, so the test stops it before the
@@ -42,7 +46,10 @@ func TestWindowsMSI(t *testing.T) {
 	programData := cmpOr(os.Getenv("ProgramData"), `C:\ProgramData`)
 	exe := filepath.Join(programFiles, "mamori", "mamori.exe")
 	state := filepath.Join(programData, "mamori")
-	conf := filepath.Join(state, "mamori.yaml")
+	conf := filepath.Join(programFiles, "mamori", "mamori.yaml")
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s before the install: %v", state, err)
+	}
 	example, err := os.ReadFile("mamori.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +63,24 @@ func TestWindowsMSI(t *testing.T) {
 	waitStarted(t, state, "1.2.3")
 	if out := run(t, exe, "version"); !strings.HasPrefix(out, "mamori 1.2.3 ") {
 		t.Errorf("mamori version: %q", out)
+	}
+	// The state folder is the agent's: made private, holding nothing of
+	// the MSI.
+	if err := fsguard.CheckDir(state); err != nil {
+		t.Errorf("the state folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "mamori.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a config in the state folder: %v", err)
+	}
+	if err := fsguard.CheckFile(conf); err != nil {
+		t.Errorf("the installed config: %v", err)
+	}
+	// The installed binary finds its config without --config.
+	if out := run(t, exe, "config", "check", conf); !strings.Contains(out, ": ok") {
+		t.Errorf("config check: %q", out)
+	}
+	if out := run(t, exe, "audit", "verify"); !strings.Contains(out, "chain intact") || !strings.Contains(strings.ToLower(out), strings.ToLower(state)) {
+		t.Errorf("audit verify without --config (the default config's state folder): %q", out)
 	}
 
 	// The administrator edits the config; the upgrade keeps it.
