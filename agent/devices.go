@@ -3,6 +3,7 @@ package agent
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mamori-agent/mamori/collector/usb"
 	"github.com/mamori-agent/mamori/policy"
@@ -15,6 +16,10 @@ type usbAppearance struct {
 	*appearance
 	dev      usb.Device
 	decision policy.USBDecision
+	// unplaced marks the device of volumes no USB device claims
+	// (placeVolumes): refreshVolumes, not the USB backend's list, says
+	// when it has left.
+	unplaced bool
 }
 
 // usbInstance tells one plug-in from the next: the kernel gives every
@@ -47,11 +52,14 @@ func (a *Agent) rescan(trigger string) {
 		seen[devs[i].Path] = true
 		a.observe(&devs[i], trigger, nil)
 	}
-	for path := range a.present {
-		if !seen[path] && a.gone(path) {
+	for path, ap := range a.present {
+		if !seen[path] && !ap.unplaced && a.gone(path) {
 			a.removeDevice(path, trigger, nil)
 		}
 	}
+	// The volumes before the devices carried from the last run are let
+	// go: the device of volumes no USB device claims comes from them.
+	a.refreshVolumes(trigger, nil)
 	if trigger == "start" {
 		// Devices that left while the agent was down.
 		for _, ap := range a.subjects.carriedOf(wire.SourceUSB) {
@@ -60,7 +68,6 @@ func (a *Agent) rescan(trigger string) {
 		}
 		clear(a.carried)
 	}
-	a.refreshVolumes(trigger, nil)
 	a.judgeAllMedia(trigger, nil)
 	a.updateDeviceMetrics()
 	a.rescanNetwork(trigger)
@@ -90,10 +97,11 @@ func (a *Agent) observe(d *usb.Device, trigger string, cause *ueventCause) {
 		}
 		delete(a.departed, d.Path)
 	}
-	if d.DevNum == 0 && !d.IsRootHub() && a.coll.usb.Numbered() {
+	if d.DevNum == 0 && !d.IsRootHub() && a.coll.usb.Numbered() && !strings.HasPrefix(d.Path, usb.UnknownPathPrefix) {
 		// Every attached device has a device number from its first
 		// uevent on; a read without one caught the device being torn
-		// down (its attributes go before its remove uevent comes).
+		// down (its attributes go before its remove uevent comes). A
+		// device that could not be determined has none to read.
 		a.log.Debug("partial read of a departing device ignored", "path", d.Path)
 		return
 	}

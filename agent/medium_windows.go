@@ -17,9 +17,13 @@ import (
 // disk whose number or size could not be read, nor, while the last list
 // of the disks was incomplete, a storage device that may have lost a
 // disk from it (a medium "a disk not listed"). USB storage whose device
-// the backend could not determine (a Path starting with
-// usb.UnknownPathPrefix, approved by no ids) is judged the same way, from
-// its disks, when an approval by class requires encryption.
+// could not be determined (a Path starting with usb.UnknownPathPrefix,
+// approved by no ids) is judged the same way when an approval by class
+// requires encryption: the backend's, from its disks; and the device of
+// drives no USB device claims (placeVolumes: a drive whose bus type
+// could not be read, or whose disk no listed USB device holds), from its
+// disk when its number is known, else from its drive as a medium "a disk
+// not listed".
 func (c *sources) media(d *usb.Device, vols []media.Volume) []*MediumRecord {
 	var unreadable func(string) (string, bool)
 	incomplete := ""

@@ -1,0 +1,407 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
+
+	"github.com/mamori-agent/mamori/agent/audit"
+	"github.com/mamori-agent/mamori/config"
+	"github.com/mamori-agent/mamori/internal/wintest"
+)
+
+// volRecord is what these tests read of an audit record.
+type volRecord struct {
+	Seq     uint64 `json:"seq"`
+	Type    string `json:"type"`
+	Trigger string `json:"trigger"`
+	Path    string `json:"path"`
+	Message string `json:"message"`
+	Volume  *struct {
+		MountPoint string `json:"mount_point"`
+		Label      string `json:"label"`
+	} `json:"volume"`
+	Violation *struct {
+		Kind string `json:"kind"`
+	} `json:"violation"`
+	Medium *struct {
+		Disk string `json:"disk"`
+		Seen string `json:"seen"`
+	} `json:"medium"`
+}
+
+func (r volRecord) String() string {
+	s := r.Type + " " + r.Trigger + " " + r.Path
+	if r.Volume != nil {
+		s += " " + r.Volume.MountPoint
+	}
+	if r.Violation != nil {
+		s += " " + r.Violation.Kind
+	}
+	if r.Medium != nil {
+		s += " [" + r.Medium.Disk + ": " + r.Medium.Seen + "]"
+	}
+	return s
+}
+
+func volRecords(t *testing.T, state string) []volRecord {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(state, audit.CurrentName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []volRecord
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r volRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit record %q: %v", sc.Text(), err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func dumpVol(recs []volRecord) string {
+	var b strings.Builder
+	for _, r := range recs {
+		b.WriteString(r.String() + "\n")
+	}
+	return b.String()
+}
+
+// startAgent runs an agent on state with the config body (state_dir
+// set) and returns a function that stops it (also called when the test
+// ends, before its folders are removed). Rescans only (no device
+// notifications, no drive-letter watch), no network, no local API.
+func startAgent(t *testing.T, state, body string) (stop func()) {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Agent.StateDir = state
+	cfg.Agent.LocalSocket = ""
+	var logs syncBuffer
+	ready := make(chan struct{})
+	a, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		NoUevents: true, NoMountWatch: true, NoNetwork: true, Ready: func(string) { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("the agent ended before it was ready: %v\nlog:\n%v", err, logs.lines(t))
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("the agent not ready after 30 s")
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the agent did not stop")
+		}
+	}
+	t.Cleanup(stop) // a test that failed half-way stops it too
+	return stop
+}
+
+// waitVol polls the audit log of state (every 100 ms, up to d) until
+// cond holds for its records, and returns them.
+func waitVol(t *testing.T, state string, d time.Duration, what string, cond func([]volRecord) bool) []volRecord {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		recs := volRecords(t, state)
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s:\n%s", what, d, dumpVol(recs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func countVol(recs []volRecord, typ, path, kind string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Type == typ && r.Path == path && (kind == "" || r.Violation != nil && r.Violation.Kind == kind) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWindowsUnplacedVolumeJudged maps a plain FAT image as a fixed drive
+// (Wine answers no storage IOCTL for it: its bus type is unknown, and no
+// USB device holds its disk) and runs the agent on it. The drive is kept
+// and judged as USB storage whose device is unknown: a device of its own
+// ("unknown:PhysicalDriveN"), added once however many rescans see it,
+// unapproved storage under approvals by ids; removed when the drive goes.
+// Under an approval by class that requires encryption, its plain medium
+// is media_unencrypted; a restart of the agent continues the device's
+// appearance (not removed and added again, its violation not recorded
+// twice). Before, the drive was left out (or, removable, recorded as
+// volume_mounted only) and never judged.
+func TestWindowsUnplacedVolumeJudged(t *testing.T) {
+	if !wintest.IsWine() {
+		t.Skip("defines drive letters through Wine's mount manager: runs under Wine only (scripts/wine/test.sh)")
+	}
+	// Windows counts its boots in BootId, which tells a restart of the
+	// agent from a reboot; Wine has none (every start is a new boot), so
+	// this throw-away prefix gets one.
+	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, bootIDKey, registry.QUERY_VALUE|registry.SET_VALUE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := k.GetIntegerValue(bootIDValue); err != nil {
+		if err := k.SetDWordValue(bootIDValue, 7); err != nil {
+			k.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { k.DeleteValue(bootIDValue); k.Close() })
+	} else {
+		k.Close()
+	}
+	dir := wintest.TempDir(t)
+	letter := mapFixedFAT(t, dir)
+	mount := string(letter) + `:\`
+	const head = "version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1s\nmetrics:\n  listen: \"\"\n"
+
+	// Approvals by ids only.
+	state := filepath.Join(dir, "state-ids")
+	stop := startAgent(t, state, head+"approved:\n  usb:\n    - name: SanDisk sticks\n      vendor_id: \"0781\"\n")
+	recs := waitVol(t, state, 10*time.Second, "volume_mounted of "+mount, func(recs []volRecord) bool {
+		for _, r := range recs {
+			if r.Type == TypeVolumeMounted && r.Volume != nil && r.Volume.MountPoint == mount {
+				return true
+			}
+		}
+		return false
+	})
+	var path string
+	for _, r := range recs {
+		if r.Type == TypeVolumeMounted && r.Volume.MountPoint == mount {
+			path = r.Path
+			if r.Volume.Label != "MY STICK" {
+				t.Errorf("volume_mounted %+v, want label MY STICK", *r.Volume)
+			}
+		}
+	}
+	if !strings.HasPrefix(path, "unknown:PhysicalDrive") {
+		t.Fatalf("the drive's volume is on device %q, want unknown:PhysicalDriveN:\n%s", path, dumpVol(recs))
+	}
+	time.Sleep(3500 * time.Millisecond) // three rescans
+	recs = volRecords(t, state)
+	if n := countVol(recs, TypeDeviceAdded, path, ""); n != 1 {
+		t.Errorf("%d device_added for %s over rescans, want 1:\n%s", n, path, dumpVol(recs))
+	}
+	if n := countVol(recs, TypeDeviceRemoved, path, ""); n != 0 {
+		t.Errorf("%s removed while its drive is there:\n%s", path, dumpVol(recs))
+	}
+	if n := countVol(recs, TypeViolation, path, KindStorageUnapproved); n != 1 {
+		t.Errorf("%d usb_storage_unapproved for %s, want 1:\n%s", n, path, dumpVol(recs))
+	}
+	unmapDrive(t, letter)
+	waitVol(t, state, 10*time.Second, "device_removed of "+path, func(recs []volRecord) bool {
+		return countVol(recs, TypeDeviceRemoved, path, "") == 1 && countVol(recs, TypeVolumeUnmounted, path, "") == 1
+	})
+	stop()
+
+	// An approval by class that requires encryption: the plain medium is
+	// the violation, the device approved. The drive comes back first.
+	letter = mapFixedFAT(t, dir)
+	mount = string(letter) + `:\`
+	state = filepath.Join(dir, "state-class")
+	body := head + "approved:\n  usb:\n    - name: Encrypted storage\n      classes: [mass-storage]\n      require_encryption: true\n"
+	stop = startAgent(t, state, body)
+	recs = waitVol(t, state, 10*time.Second, "media_unencrypted", func(recs []volRecord) bool {
+		for _, r := range recs {
+			if r.Type == TypeViolation && r.Violation != nil && r.Violation.Kind == KindMediaUnencrypted && strings.HasPrefix(r.Path, "unknown:PhysicalDrive") {
+				path = r.Path
+				return true
+			}
+		}
+		return false
+	})
+	stop()
+	for _, r := range recs {
+		if r.Type == TypeViolation && r.Path == path && r.Violation.Kind == KindMediaUnencrypted &&
+			(r.Medium == nil || !strings.Contains(r.Medium.Seen, "drive "+string(letter)+": plain vfat")) {
+			t.Errorf("media_unencrypted %s, want the drive's plain vfat medium", r)
+		}
+	}
+	if n := countVol(recs, TypeViolation, path, KindStorageUnapproved); n != 0 {
+		t.Errorf("usb_storage_unapproved under a class approval:\n%s", dumpVol(recs))
+	}
+	before := len(volRecords(t, state))
+
+	// A restart: the same appearance goes on.
+	stop = startAgent(t, state, body)
+	time.Sleep(1500 * time.Millisecond)
+	stop()
+	recs = volRecords(t, state)
+	after := recs[before:]
+	if countVol(after, TypeDeviceAdded, path, "") != 0 || countVol(after, TypeDeviceRemoved, path, "") != 0 || countVol(after, TypeViolation, path, "") != 0 {
+		t.Errorf("after a restart, %s was recorded again:\n%s", path, dumpVol(after))
+	}
+	if rep, err := audit.Verify(state); err != nil || len(rep.Problems) != 0 {
+		t.Errorf("audit verify: %+v, %v", rep, err)
+	}
+}
+
+// Drives under Wine, as collector/media's winedrive_windows_test.go makes
+// them: Wine's mount manager defines a drive letter on Unix paths
+// through IOCTL_MOUNTMGR_DEFINE_UNIX_DRIVE (Wine's
+// include/ddk/mountmgr.h), as winecfg does.
+const (
+	ioctlMountmgrDefineUnixDrive = 0x6D<<16 | 3<<14 | 32<<2
+	mountmgrUnixDriveSize        = 32
+	driveFixed                   = 3
+	driveNoRootDir               = 1
+)
+
+// mapFixedFAT writes collector/media's FAT12 image (mkfs.vfat -n "MY
+// STICK") under dir and maps a free drive letter as a fixed drive on it;
+// the letter is removed when the test ends (if unmapDrive did not).
+func mapFixedFAT(t *testing.T, dir string) byte {
+	t.Helper()
+	gz, err := os.ReadFile(filepath.Join("..", "collector", "media", "testdata", "images", "fat12.img.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := os.MkdirTemp(dir, "drive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(sub, "medium.img")
+	if err := os.WriteFile(p, append(img, make([]byte, max(0, 1<<20-len(img)))...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mask, err := windows.GetLogicalDrives()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var letter byte
+	for l := byte('Y'); l >= 'M'; l-- {
+		if mask&(1<<(l-'A')) == 0 {
+			letter = l
+			break
+		}
+	}
+	if letter == 0 {
+		t.Fatal("no free drive letter")
+	}
+	if err := mountmgrDefine(letter, driveFixed, unixPath(t, sub), unixPath(t, p)); err != nil {
+		t.Fatalf("map drive %c: %v", letter, err)
+	}
+	t.Cleanup(func() {
+		if m, _ := windows.GetLogicalDrives(); m&(1<<(letter-'A')) != 0 {
+			mountmgrDefine(letter, driveNoRootDir, "", "")
+		}
+	})
+	return letter
+}
+
+func unmapDrive(t *testing.T, letter byte) {
+	t.Helper()
+	if err := mountmgrDefine(letter, driveNoRootDir, "", ""); err != nil {
+		t.Fatalf("remove drive %c: %v", letter, err)
+	}
+}
+
+func mountmgrDefine(letter byte, typ uint32, mount, device string) error {
+	req := make([]byte, mountmgrUnixDriveSize)
+	str := func(s string) uint16 {
+		if s == "" {
+			return 0
+		}
+		off := len(req)
+		req = append(req, s...)
+		req = append(req, 0)
+		return uint16(off)
+	}
+	mp, dev := str(mount), str(device)
+	binary.LittleEndian.PutUint32(req[0:], uint32(len(req)))
+	binary.LittleEndian.PutUint32(req[4:], typ)
+	binary.LittleEndian.PutUint16(req[24:], uint16(strings.ToLower(string(letter))[0]))
+	binary.LittleEndian.PutUint16(req[26:], mp)
+	binary.LittleEndian.PutUint16(req[28:], dev)
+	name, _ := windows.UTF16PtrFromString(`\\.\MountPointManager`)
+	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer windows.CloseHandle(h)
+	var n uint32
+	return windows.DeviceIoControl(h, ioctlMountmgrDefineUnixDrive, &req[0], uint32(len(req)), nil, 0, &n, nil)
+}
+
+// unixPath returns the Unix path of a Windows path under Wine (kernel32's
+// wine_get_unix_file_name), copied out of the process heap through
+// lstrlenA and RtlMoveMemory so that no uintptr becomes a Go pointer.
+func unixPath(t *testing.T, p string) string {
+	t.Helper()
+	k32 := windows.NewLazySystemDLL("kernel32.dll")
+	proc := k32.NewProc("wine_get_unix_file_name")
+	if err := proc.Find(); err != nil {
+		t.Fatalf("wine_get_unix_file_name: %v", err)
+	}
+	w, err := windows.UTF16PtrFromString(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, e := proc.Call(uintptr(unsafe.Pointer(w)))
+	if r == 0 {
+		t.Fatalf("wine_get_unix_file_name(%s): %v", p, e)
+	}
+	n, _, _ := k32.NewProc("lstrlenA").Call(r)
+	if n == 0 || n > 4096 {
+		t.Fatalf("wine_get_unix_file_name(%s): length %d", p, n)
+	}
+	buf := make([]byte, n)
+	k32.NewProc("RtlMoveMemory").Call(uintptr(unsafe.Pointer(&buf[0])), r, n)
+	if heap, _, _ := k32.NewProc("GetProcessHeap").Call(); heap != 0 {
+		k32.NewProc("HeapFree").Call(heap, 0, r)
+	}
+	return string(buf)
+}
