@@ -102,11 +102,20 @@ func TestWindowsStatusPipe(t *testing.T) {
 	if code != statusClear && code != statusViolations {
 		t.Fatalf("mamori status: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"mamori ", "running (pid ", "asset PC-WINE-TEST", "USB devices / USB 機器", "Hub: not reporting",
+	for _, want := range []string{"mamori ", "running (pid ", "asset PC-WINE-TEST", "Hub: not reporting",
 		"Audit log: last seq ", "Event sources / イベント源: ", "device notifications ", "drive letters polling", "Desktop notifiers: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("mamori status lacks %q:\n%s", want, out)
 		}
+	}
+	if !strings.Contains(out, "USB devices / USB 機器: none") && !strings.Contains(out, "USB DEVICE ") {
+		t.Errorf("mamori status shows no USB devices, not even none:\n%s", out)
+	}
+	// Wine lists no USB device, but its Z: (the host's /) is a fixed
+	// drive whose bus type cannot be read: storage whose USB device is
+	// unknown, unapproved.
+	if wintest.IsWine() && (!strings.Contains(out, "drive Z: (USB device not determined") || !strings.Contains(out, "usb_storage_unapproved (unknown:")) {
+		t.Errorf("under Wine, Z: is shown as USB storage whose device is unknown:\n%s", out)
 	}
 	if wintest.IsWine() && !strings.Contains(out, "device notifications: seen at rescans only (device notifications: unsupported operation") {
 		t.Errorf("under Wine the device notifications are shown fallen back to rescans:\n%s", out)

@@ -125,6 +125,7 @@ type auditRecord struct {
 	Seq     int64  `json:"seq"`
 	Type    string `json:"type"`
 	Trigger string `json:"trigger"`
+	Path    string `json:"path"`
 	Volume  *struct {
 		Device     string `json:"device"`
 		MountPoint string `json:"mount_point"`
@@ -134,6 +135,9 @@ type auditRecord struct {
 	Warning *struct {
 		Reason string `json:"reason"`
 	} `json:"warning"`
+	Violation *struct {
+		Kind string `json:"kind"`
+	} `json:"violation"`
 }
 
 // readAudit reads the records of the state dir's current audit log.
@@ -337,6 +341,15 @@ func TestWindowsAgentRun(t *testing.T) {
 		})
 		if r.Volume.Label != "MY STICK" || r.Volume.FSType != "vfat" || r.Volume.Device == "" || r.Trigger != "mount" {
 			t.Errorf("volume_mounted %+v (trigger %s), want label MY STICK, vfat, a device, seen by the drive-letter watch", *r.Volume, r.Trigger)
+		}
+		// On no USB device Wine lists: USB storage whose device is
+		// unknown, unapproved.
+		if !strings.HasPrefix(r.Path, "unknown:") {
+			t.Errorf("volume_mounted of %c: on device %q, want an unknown: one", letter, r.Path)
+		} else {
+			waitRecord(t, state, 5*time.Second, "usb_storage_unapproved of "+r.Path, func(v auditRecord) bool {
+				return v.Type == "violation" && v.Path == r.Path && v.Violation != nil && v.Violation.Kind == "usb_storage_unapproved"
+			})
 		}
 	}
 	stop()
