@@ -36,7 +36,9 @@ func capString(s string, n int) string {
 
 // Suggest writes an `approved.usb` YAML list for devs, for IT to review:
 // serial where the device has one, port where it does not. Root hubs are
-// left out (they are never violations). Device strings are hostile, so
+// left out (they are never violations), and so are devices whose USB
+// device could not be determined (usb.UnknownPathPrefix), each with a
+// comment line saying why (unknownNote). Device strings are hostile, so
 // the YAML is produced by the encoder, never by hand. With entriesOnly it
 // writes only the list items, indented to paste under "approved: usb:".
 func Suggest(devs []usb.Device, assetID string, now time.Time, entriesOnly bool) ([]byte, error) {
@@ -128,11 +130,28 @@ func ssidApproved(lv *policy.LinkVerdict) bool {
 	return false
 }
 
+// unknownNote is the comment line that stands for a device whose USB
+// device could not be determined (a Path starting with
+// usb.UnknownPathPrefix): no entry is suggested for it, since it has no
+// vendor_id, product_id or serial to be approved by, and its Path is no
+// port the config takes (a port is a Linux bus path, "1-2"). One line,
+// whatever the device's strings hold.
+func unknownNote(d *usb.Device) string {
+	note := fmt.Sprintf("not suggested: %s, %s: its USB device could not be determined, so it has no vendor_id, product_id or serial to approve it by and no port the config takes; only an approval by class (classes: [mass-storage]) covers it, and that covers all storage. Find out why Windows cannot place it (mamori status, the agent's log).",
+		d.Path, policy.Describe(d))
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(note)
+}
+
 func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdict, assetID string, now time.Time, entriesOnly, all bool) ([]byte, error) {
 	var items []*yaml.Node
+	var notes []string
 	for i := range devs {
 		d := &devs[i]
 		if d.IsRootHub() {
+			continue
+		}
+		if strings.HasPrefix(d.Path, usb.UnknownPathPrefix) {
+			notes = append(notes, unknownNote(d))
 			continue
 		}
 		entry := &yaml.Node{Kind: yaml.MappingNode}
@@ -166,15 +185,21 @@ func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdic
 	}
 	list := &yaml.Node{Kind: yaml.SequenceNode, Content: items}
 	if entriesOnly {
+		var out bytes.Buffer
+		for _, n := range notes {
+			out.WriteString("    # " + n + "\n")
+		}
 		if len(items) == 0 {
-			return []byte("# nothing to suggest: every attached device is approved\n"), nil
+			if len(notes) == 0 {
+				return []byte("# nothing to suggest: every attached device is approved\n"), nil
+			}
+			return out.Bytes(), nil
 		}
 		b, err := encodeYAML(list)
 		if err != nil {
 			return nil, err
 		}
 		// Indented for pasting under "approved:\n  usb:".
-		var out bytes.Buffer
 		for line := range strings.Lines(string(b)) {
 			out.WriteString("    " + line)
 		}
@@ -183,7 +208,8 @@ func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdic
 	if len(items) == 0 {
 		list.Style = yaml.FlowStyle
 	}
-	approved := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: "usb"}, list}}
+	usbKey := &yaml.Node{Kind: yaml.ScalarNode, Value: "usb", HeadComment: strings.Join(notes, "\n")}
+	approved := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{usbKey, list}}
 	if v != nil {
 		nets, lans := suggestNetwork(p, v, all)
 		if len(nets) > 0 {
