@@ -4,8 +4,13 @@
 // else); TempDir is t.TempDir with a cleanup that works under Wine, whose
 // missing FileDispositionInformationEx makes os.RemoveAll of a non-empty
 // directory fail ("unlinkat ...: Invalid function"); RemoveAll is that
-// cleanup.
+// cleanup. PrivateFile and OpenToEveryone make a file private (the 0600
+// of a token file) or open to everyone, by mode on Unix and by DACL on
+// Windows; on Windows SetDACL gives a file or folder the DACL of an SDDL
+// string, and PrivateSDDL and EveryoneSDDL are the DACLs tests want most.
 //
-// It is for tests only. The package builds on every system; off Windows
+// It is for tests only: only _test.go files may import it (it imports
+// testing and fails the tests it is given), which TestOnlyTestsImportIt
+// holds the module to. The package builds on every system; off Windows
 // IsWine is false and TempDir is t.TempDir.
 package wintest

@@ -17,6 +17,26 @@ func IsWine() bool { return isWine() }
 // WineVersion returns Wine's version ("8.0"), or "" when not under Wine.
 func WineVersion() string { return wineVersion() }
 
+// PrivateFile makes the existing file path private, as the agent wants
+// a token or key file: mode 0600 on Unix (os.Chmod); on Windows a
+// protected DACL that gives SYSTEM, Administrators and this process's
+// user full control and no one else anything (SetDACL with PrivateSDDL,
+// which says why it ends in a denial for Everyone). A failure fails the
+// test.
+func PrivateFile(t testing.TB, path string) {
+	t.Helper()
+	privateFile(t, path)
+}
+
+// OpenToEveryone lets everyone read and write the existing file path,
+// the opposite of PrivateFile: mode 0666 on Unix (os.Chmod); on Windows
+// the DACL of EveryoneSDDL(t, "FA"), which Wine 8.0 shows as the
+// "others" bits. A failure fails the test.
+func OpenToEveryone(t testing.TB, path string) {
+	t.Helper()
+	openToEveryone(t, path)
+}
+
 // TempDir returns a new directory for the test t that is removed, with
 // everything in it, when the test and its subtests end; a removal that
 // fails fails the test. Under Wine the directory is made by os.MkdirTemp

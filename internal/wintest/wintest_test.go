@@ -126,3 +126,31 @@ func TestTempDirCleanup(t *testing.T) {
 		t.Fatalf("after the subtest: Lstat(%s) = %v, want not exist", dir, err)
 	}
 }
+
+// TestPrivateFileAndOpenToEveryone: a file others may read and write
+// (OpenToEveryone) is private after PrivateFile, and the other way round;
+// this process can still read and write the private file.
+func TestPrivateFileAndOpenToEveryone(t *testing.T) {
+	p := filepath.Join(TempDir(t), "secret")
+	if err := os.WriteFile(p, []byte("tok-1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	OpenToEveryone(t, p)
+	if r, w := othersMay(t, p); !r || !w {
+		t.Fatalf("after OpenToEveryone others may read %v, write %v; want both", r, w)
+	}
+	PrivateFile(t, p)
+	if r, w := othersMay(t, p); r || w {
+		t.Fatalf("after PrivateFile others may read %v, write %v; want neither", r, w)
+	}
+	if err := os.WriteFile(p, []byte("tok-2\n"), 0o600); err != nil {
+		t.Fatalf("writing the private file: %v", err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "tok-2\n" {
+		t.Fatalf("reading the private file: %q, %v", b, err)
+	}
+	OpenToEveryone(t, p)
+	if r, w := othersMay(t, p); !r || !w {
+		t.Fatalf("after OpenToEveryone again others may read %v, write %v; want both", r, w)
+	}
+}
