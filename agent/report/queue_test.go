@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
 func openTestQueue(t testing.TB, dir string, opts QueueOptions) *Queue {
@@ -67,7 +69,7 @@ func want(n0, n int) []string {
 }
 
 func TestQueueAppendReadAck(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "report")
+	dir := filepath.Join(wintest.TempDir(t), "report")
 	q := openTestQueue(t, dir, QueueOptions{SegmentSize: 200})
 	if len(q.Prefix()) != 32 || !strings.HasPrefix(q.ID(7), q.Prefix()+"-7") {
 		t.Errorf("prefix %q, id %q", q.Prefix(), q.ID(7))
@@ -115,7 +117,7 @@ func TestQueueAppendReadAck(t *testing.T) {
 }
 
 func TestQueueCrashTornTail(t *testing.T) {
-	dir := t.TempDir()
+	dir := wintest.TempDir(t)
 	q := openTestQueue(t, dir, QueueOptions{})
 	appendN(t, q, 0, 20)
 	items, _, _ := q.Read(5, 1<<20)
@@ -144,7 +146,7 @@ func TestQueueCrashTornTail(t *testing.T) {
 }
 
 func TestQueueDamagedMiddle(t *testing.T) {
-	dir := t.TempDir()
+	dir := wintest.TempDir(t)
 	q := openTestQueue(t, dir, QueueOptions{SegmentSize: 100})
 	appendN(t, q, 0, 30)
 	q.Close()
@@ -173,7 +175,7 @@ func TestQueueDamagedMiddle(t *testing.T) {
 }
 
 func TestQueueLimitDrops(t *testing.T) {
-	dir := t.TempDir()
+	dir := wintest.TempDir(t)
 	var metric int64
 	q := openTestQueue(t, dir, QueueOptions{Limit: 100, SegmentSize: 300, OnDrop: func(n int64) { metric += n }})
 	appendN(t, q, 0, 250)
@@ -206,7 +208,7 @@ func TestQueueLimitDrops(t *testing.T) {
 
 	// A crash right after dropping (state not saved): the drop is
 	// counted again at Open from the gap.
-	dir = t.TempDir()
+	dir = wintest.TempDir(t)
 	q = openTestQueue(t, dir, QueueOptions{Limit: 1000, SegmentSize: 300})
 	appendN(t, q, 0, 100)
 	q.Close()
@@ -221,10 +223,10 @@ func TestQueueRefusesPlanted(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("symlinks need privileges on Windows")
 	}
-	victim := filepath.Join(t.TempDir(), "victim")
+	victim := filepath.Join(wintest.TempDir(t), "victim")
 	os.WriteFile(victim, []byte("precious"), 0o600)
 	for _, name := range []string{idName, segName(1)} {
-		dir := t.TempDir()
+		dir := wintest.TempDir(t)
 		if name == segName(1) {
 			q := openTestQueue(t, dir, QueueOptions{})
 			q.Close()
@@ -246,15 +248,15 @@ func TestQueueRefusesPlanted(t *testing.T) {
 		}
 	}
 	// The queue directory itself as a symlink.
-	base := t.TempDir()
-	os.Symlink(t.TempDir(), filepath.Join(base, "report"))
+	base := wintest.TempDir(t)
+	os.Symlink(wintest.TempDir(t), filepath.Join(base, "report"))
 	if _, err := OpenQueue(filepath.Join(base, "report"), QueueOptions{}); err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Errorf("queue dir as a symlink: %v", err)
 	}
 }
 
 func TestQueueConcurrentAppend(t *testing.T) {
-	q := openTestQueue(t, t.TempDir(), QueueOptions{SegmentSize: 4096})
+	q := openTestQueue(t, wintest.TempDir(t), QueueOptions{SegmentSize: 4096})
 	defer q.Close()
 	var wg sync.WaitGroup
 	seen := make([]bool, 2001)
@@ -288,7 +290,7 @@ func TestQueueConcurrentAppend(t *testing.T) {
 // BenchmarkQueueAppend measures Append with many concurrent appenders
 // (the events of a burst share one fsync): ns/op is per event.
 func BenchmarkQueueAppend(b *testing.B) {
-	q := openTestQueue(b, b.TempDir(), QueueOptions{Limit: 1 << 40})
+	q := openTestQueue(b, wintest.TempDir(b), QueueOptions{Limit: 1 << 40})
 	defer q.Close()
 	ev := bytes.Repeat([]byte("x"), 600) // a typical violation record
 	b.SetBytes(int64(len(ev)))
@@ -307,7 +309,7 @@ func BenchmarkQueueAppend(b *testing.B) {
 // BenchmarkQueueAddBurst measures the sink's way: a burst of 100 events
 // added, then waited for once.
 func BenchmarkQueueAddBurst(b *testing.B) {
-	q := openTestQueue(b, b.TempDir(), QueueOptions{Limit: 1 << 40})
+	q := openTestQueue(b, wintest.TempDir(b), QueueOptions{Limit: 1 << 40})
 	defer q.Close()
 	ev := bytes.Repeat([]byte("x"), 600)
 	b.SetBytes(int64(len(ev)))
@@ -330,7 +332,7 @@ func BenchmarkQueueAddBurst(b *testing.B) {
 // record acknowledged and the older segments deleted, and when the
 // segment appended to is empty (started after damage).
 func TestQueueLast(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "q")
+	dir := filepath.Join(wintest.TempDir(t), "q")
 	q := openTestQueue(t, dir, QueueOptions{SegmentSize: 64})
 	if _, ok := q.Last(); ok {
 		t.Fatal("a new queue has a last record")

@@ -140,15 +140,16 @@ func (h *testHub) stored() []string {
 }
 
 // writeToken writes a private token file holding tok: mode 0600, on
-// Windows a DACL for SYSTEM, Administrators and this user (privateFile),
-// in a directory whose cleanup works under Wine too (wintest.TempDir).
+// Windows a DACL for SYSTEM, Administrators and this user
+// (wintest.PrivateFile), in a directory whose cleanup works under Wine
+// too (wintest.TempDir).
 func writeToken(t *testing.T, tok string) string {
 	t.Helper()
 	p := filepath.Join(wintest.TempDir(t), "token")
 	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	privateFile(t, p)
+	wintest.PrivateFile(t, p)
 	return p
 }
 
@@ -227,7 +228,7 @@ func TestSendRetries(t *testing.T) {
 	}
 	h.lose = func(n int) bool { return n == 2 || n == 6 }
 	reg := prometheus.NewRegistry()
-	r := newTestReporter(t, h, t.TempDir(), func(o *Options) { o.Registerer = reg })
+	r := newTestReporter(t, h, wintest.TempDir(t), func(o *Options) { o.Registerer = reg })
 	r.Start()
 	emit(t, r, 0, 40)
 	waitFor(t, "40 events at the hub", func() bool { return len(h.stored()) == 40 && r.q.Len() == 0 })
@@ -259,7 +260,7 @@ func TestSendRetries(t *testing.T) {
 func TestUnauthorized(t *testing.T) {
 	h := newTestHub(t)
 	h.token = "another"
-	r := newTestReporter(t, h, t.TempDir(), nil)
+	r := newTestReporter(t, h, wintest.TempDir(t), nil)
 	r.Start()
 	emit(t, r, 0, 10)
 	// HandleRecord returns before the queue's group commit: wait for it.
@@ -280,7 +281,7 @@ func TestUnauthorized(t *testing.T) {
 // it without a restart. A token file made unsafe meanwhile is not read.
 func TestTokenRotated(t *testing.T) {
 	h := newTestHub(t)
-	r := newTestReporter(t, h, t.TempDir(), nil)
+	r := newTestReporter(t, h, wintest.TempDir(t), nil)
 	r.Start()
 	emit(t, r, 0, 3)
 	waitFor(t, "3 events at the hub", func() bool { return len(h.stored()) == 3 })
@@ -289,17 +290,19 @@ func TestTokenRotated(t *testing.T) {
 	h.mu.Unlock()
 	emit(t, r, 3, 4)
 	waitFor(t, "a 401", func() bool { return testutil.ToFloat64(r.metrics.failures.WithLabelValues("unauthorized")) >= 1 })
-	// Others may write the file now: the new token in it is not taken.
+	// Others may read and write the file now (mode 0666; on Windows a
+	// DACL that gives Everyone full control): the new token in it is
+	// not taken.
 	tf := r.opts.Config.TokenFile
+	wintest.OpenToEveryone(t, tf)
 	if err := os.WriteFile(tf, []byte("agent-token-2\n"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(tf, 0o666)
 	time.Sleep(200 * time.Millisecond)
 	if n := len(h.stored()); n != 3 {
 		t.Fatalf("%d events at the hub with a token file others can write", n)
 	}
-	os.Chmod(tf, 0o600)
+	wintest.PrivateFile(t, tf)
 	waitFor(t, "7 events at the hub", func() bool { return len(h.stored()) == 7 })
 	r.Close()
 }
@@ -317,7 +320,7 @@ func TestRefusedEvent(t *testing.T) {
 		}
 		return 0, nil
 	}
-	r := newTestReporter(t, h, t.TempDir(), nil)
+	r := newTestReporter(t, h, wintest.TempDir(t), nil)
 	r.Start()
 	emit(t, r, 0, 30)
 	waitFor(t, "29 events and one drop", func() bool {
@@ -352,7 +355,7 @@ func TestKilledAndRestarted(t *testing.T) {
 		defer down.Unlock()
 		return !isDown
 	}
-	state := t.TempDir()
+	state := wintest.TempDir(t)
 	r := newTestReporter(t, h, state, func(o *Options) { o.FlushTimeout = 50 * time.Millisecond })
 	r.Start()
 	emit(t, r, 0, 100)
@@ -383,7 +386,7 @@ func TestKilledAndRestarted(t *testing.T) {
 func TestCrashRestart(t *testing.T) {
 	h := newTestHub(t)
 	h.fail = func(int, *wire.Batch) (int, http.Header) { return 503, nil }
-	state := t.TempDir()
+	state := wintest.TempDir(t)
 	r := newTestReporter(t, h, state, nil)
 	emit(t, r, 0, 25)
 	r.mu.Lock()
@@ -414,7 +417,7 @@ func TestDropsReported(t *testing.T) {
 		}
 		return 0, nil
 	}
-	r := newTestReporter(t, h, t.TempDir(), func(o *Options) { o.Config.QueueLimit = 10 })
+	r := newTestReporter(t, h, wintest.TempDir(t), func(o *Options) { o.Config.QueueLimit = 10 })
 	r.Start()
 	emit(t, r, 0, 30)
 	r.mu.Lock()
@@ -455,7 +458,7 @@ func TestDropsReported(t *testing.T) {
 func TestHeartbeatAndStop(t *testing.T) {
 	h := newTestHub(t)
 	h.offset = time.Hour
-	r := newTestReporter(t, h, t.TempDir(), func(o *Options) { o.Config.HeartbeatInterval = 20 * time.Millisecond })
+	r := newTestReporter(t, h, wintest.TempDir(t), func(o *Options) { o.Config.HeartbeatInterval = 20 * time.Millisecond })
 	r.Start()
 	waitFor(t, "3 heartbeats", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return len(h.heartbeats) >= 3 })
 	emit(t, r, 0, 1) // agent_stopped, say
@@ -487,7 +490,7 @@ func TestHostFacts(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	state := t.TempDir()
+	state := wintest.TempDir(t)
 	tok := writeToken(t, "x")
 	if _, err := New(Options{Config: config.Report{URL: "http://10.1.2.3:8080", TokenFile: tok}, StateDir: state}); err == nil ||
 		!strings.Contains(err.Error(), "loopback") {

@@ -112,7 +112,7 @@ func stopReporter(t *testing.T, h *countingHub, mod func(*Options)) (*Reporter, 
 	opts := Options{
 		Config: config.Report{URL: h.srv.URL, TokenFile: writeToken(t, "agent-token-1"),
 			HeartbeatInterval: time.Hour, BatchSize: 7},
-		StateDir: t.TempDir(), AssetID: "PC-0042", Version: "test",
+		StateDir: wintest.TempDir(t), AssetID: "PC-0042", Version: "test",
 		HostFacts: func(context.Context) (wire.HostFacts, error) { return wire.HostFacts{Hostname: "pc42"}, nil },
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		OnPolicy:  func(*HubPolicy, error) {},
@@ -240,15 +240,18 @@ func TestStopFlushes(t *testing.T) {
 // token or key file.
 func TestCheckFilesAgreesWithNew(t *testing.T) {
 	dir := wintest.TempDir(t)
-	// file writes a file with mode (on Windows a private one: the mode
-	// cases that are not private run on Unix only).
+	// file writes a file with mode; 0600 is a private file on Windows
+	// too (wintest.PrivateFile: a DACL), the other modes are Unix cases.
 	file := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		os.Chmod(p, mode)
-		privateFile(t, p)
+		if mode == 0o600 {
+			wintest.PrivateFile(t, p)
+		} else if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
 		return p
 	}
 	good := file("good", "tok-1\n", 0o600)
