@@ -76,7 +76,11 @@ func (c *sources) volumes(known func(media.Mount) (media.Volume, bool)) ([]media
 	// Known is asked about every drive kept, before it is probed: what it
 	// is asked with is the drive as seen then, kept with the result.
 	seen := map[string]media.Volume{}
-	vols, err := media.WindowsVolumes(media.WindowsOptions{DiskToUSB: disks, CodePage: c.codePage,
+	var internal []string
+	if c.stateDir != "" {
+		internal = []string{c.stateDir}
+	}
+	vols, err := media.WindowsVolumes(media.WindowsOptions{DiskToUSB: disks, CodePage: c.codePage, InternalDirs: internal,
 		Known: func(now media.Volume) (media.Volume, bool) {
 			k := volumeKey(&now)
 			seen[k] = now

@@ -56,11 +56,15 @@ type sources struct {
 	// codePage decodes FAT labels when the mount does not say (932 for
 	// agent.language ja).
 	codePage int
+	// stateDir is agent.state_dir: its drive is internal by definition
+	// (Windows: media.WindowsOptions.InternalDirs).
+	stateDir string
 }
 
 func newSources(cfg *config.Config, roots Roots, log *slog.Logger) (*sources, error) {
 	roots = roots.withDefaults()
-	c := &sources{roots: roots, sysfs: usb.NewFS(roots.Sysfs), log: log, codePage: media.CodePageForLanguage(cfg.Agent.Language)}
+	c := &sources{roots: roots, sysfs: usb.NewFS(roots.Sysfs), log: log, codePage: media.CodePageForLanguage(cfg.Agent.Language),
+		stateDir: cfg.Agent.StateDir}
 	b, err := newUSBBackend(cfg, roots, log)
 	if err != nil {
 		return nil, err
@@ -192,6 +196,9 @@ func Scan(opts ScanOptions) (*Report, error) {
 	if verr != nil {
 		rep.Errors = append(rep.Errors, verr.Error())
 	}
+	// Volumes no USB device claims (Windows) are judged on devices of
+	// their own, as the agent does.
+	devs = append(devs, placeVolumes(vols)...)
 	for i := range vols {
 		rep.Volumes = append(rep.Volumes, *wireVolume(&vols[i]))
 	}

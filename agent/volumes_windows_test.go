@@ -405,3 +405,43 @@ func unixPath(t *testing.T, p string) string {
 	}
 	return string(buf)
 }
+
+// TestWindowsScanJudgesUnplacedVolume: mamori scan judges a drive that no
+// USB device claims as the agent does: on an unknown:PhysicalDriveN
+// device of its own, unapproved storage under approvals by ids.
+func TestWindowsScanJudgesUnplacedVolume(t *testing.T) {
+	if !wintest.IsWine() {
+		t.Skip("defines drive letters through Wine's mount manager: runs under Wine only (scripts/wine/test.sh)")
+	}
+	dir := wintest.TempDir(t)
+	letter := mapFixedFAT(t, dir)
+	mount := string(letter) + `:\`
+	cfg, err := config.Parse("test.yaml", []byte("version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n"+
+		"approved:\n  usb:\n    - name: SanDisk sticks\n      vendor_id: \"0781\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Agent.StateDir = filepath.Join(dir, "state")
+	rep, err := Scan(ScanOptions{Config: cfg, NoNetwork: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	for _, v := range rep.Volumes {
+		if v.MountPoint == mount {
+			path = v.USBDevice
+		}
+	}
+	if !strings.HasPrefix(path, "unknown:PhysicalDrive") {
+		t.Fatalf("scan: the volume of %s is on device %q, want unknown:PhysicalDriveN: %+v", mount, path, rep.Volumes)
+	}
+	found := false
+	for _, v := range rep.Violations {
+		if v.Device == path && v.Kind == KindStorageUnapproved {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("scan: no %s for %s: %+v", KindStorageUnapproved, path, rep.Violations)
+	}
+}
