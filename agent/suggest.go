@@ -164,10 +164,14 @@ func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdic
 		add("vendor_id", d.VendorID, yaml.DoubleQuotedStyle)
 		add("product_id", d.ProductID, yaml.DoubleQuotedStyle)
 		longSerial := d.Serial != nil && len(*d.Serial) > maxSuggestSerial
-		if d.Serial != nil && *d.Serial != "" && !longSerial {
+		byModel := false // no serial and no port the config takes
+		switch {
+		case d.Serial != nil && *d.Serial != "" && !longSerial:
 			add("serial", *d.Serial, yaml.DoubleQuotedStyle)
-		} else {
+		case config.ValidPort(d.Path):
 			add("port", d.Path, yaml.DoubleQuotedStyle)
+		default:
+			byModel = true
 		}
 		add("owner", "", yaml.DoubleQuotedStyle)
 		add("approved_by", "", yaml.DoubleQuotedStyle)
@@ -175,7 +179,10 @@ func suggest(devs []usb.Device, p *policy.NetworkPolicy, v *policy.NetworkVerdic
 			&yaml.Node{Kind: yaml.ScalarNode, Value: "valid_from"},
 			&yaml.Node{Kind: yaml.ScalarNode, Value: now.Format(time.DateOnly)})
 		entry.HeadComment = fmt.Sprintf("%s at port %s; classes: [%s]", d.VendorID+":"+d.ProductID, d.Path, strings.Join(d.ClassNames(), ", "))
-		if longSerial {
+		switch {
+		case byModel:
+			entry.HeadComment += "; no serial, and no port the config takes (a Windows device instance id is not a bus path): this entry approves every device of this vendor_id and product_id"
+		case longSerial:
 			entry.HeadComment += fmt.Sprintf("; its serial is %d bytes long, more than a config value holds: matched by port instead", len(*d.Serial))
 		}
 		if d.IsStorage() {

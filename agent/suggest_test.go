@@ -89,3 +89,26 @@ func TestSuggestLeavesOutUnknownDevices(t *testing.T) {
 		t.Errorf("nothing at all: %q", n)
 	}
 }
+
+// A Windows device without a serial has no port the config takes (its
+// Path is an instance id, not a bus path): the suggestion approves it by
+// vendor_id and product_id and says so, and loads as a config.
+func TestSuggestWindowsDeviceWithoutSerial(t *testing.T) {
+	devs := []usb.Device{{Path: `USB\VID_046D&PID_C077\5&2A0B5D3&0&2`, VendorID: "046d", ProductID: "c077",
+		Product: "USB Optical Mouse", Class: "00", Interfaces: []usb.Interface{{Class: "03"}}}}
+	out, err := Suggest(devs, "PC-1", time.Date(2026, 6, 1, 12, 0, 0, 0, time.Local), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer(`owner: ""`, "owner: x", `approved_by: ""`, "approved_by: y")
+	cfg, err := config.Parse("s.yaml", []byte("version: 1\n"+fill.Replace(string(out))))
+	if err != nil {
+		t.Fatalf("the suggestion does not load: %v\n%s", err, out)
+	}
+	if len(cfg.Approved.USB) != 1 || cfg.Approved.USB[0].Port != "" || cfg.Approved.USB[0].ProductID != "c077" {
+		t.Errorf("entries %+v", cfg.Approved.USB)
+	}
+	if !strings.Contains(string(out), "approves every device of this vendor_id and product_id") {
+		t.Errorf("no word that it approves the model:\n%s", out)
+	}
+}

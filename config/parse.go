@@ -845,6 +845,10 @@ func shiftLines(n *yaml.Node, d int) {
 
 var portRE = regexp.MustCompile(`^[1-9][0-9]{0,2}-[1-9][0-9]{0,2}(\.[1-9][0-9]{0,2}){0,6}$`)
 
+// ValidPort reports whether s is a port an approved USB entry takes: a
+// Linux bus path ("1-2", "3-1.4"; sysfs /sys/bus/usb/devices names).
+func ValidPort(s string) bool { return portRE.MatchString(s) }
+
 // val is one value of an entry as written, with where it was written
 // (line and column 0 when the entry leaves it out).
 type val struct {
