@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/windows"
-
 	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/wintest"
@@ -113,24 +111,6 @@ func auditRecords(t *testing.T, state string) []record {
 	return out
 }
 
-// setProtectedDACL replaces p's DACL with the one of sddl, protected from
-// inheritance (SetNamedSecurityInfo).
-func setProtectedDACL(t *testing.T, p, sddl string) {
-	t.Helper()
-	sd, err := windows.SecurityDescriptorFromString(sddl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := windows.SetNamedSecurityInfo(p, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
-		t.Fatalf("SetNamedSecurityInfo %s: %v", p, err)
-	}
-}
-
 // TestWindowsUntrustedStateTakenBack: an agent started on a state folder
 // it cannot trust (here one whose DACL let Everyone do anything, the case
 // Wine can show: it cannot make a folder someone else owns) does not read
@@ -163,7 +143,7 @@ func TestWindowsUntrustedStateTakenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Now anyone could have replaced what is in it.
-	setProtectedDACL(t, state, "D:P(A;OICI;FA;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;WD)")
 
 	logs := runWindowsAgent(t, state)
 	var aside []string

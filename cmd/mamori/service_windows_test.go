@@ -61,40 +61,6 @@ func TestWindowsDefaultConfig(t *testing.T) {
 	}
 }
 
-// setDACL gives p the DACL of sddl, protected from inheritance
-// (SetNamedSecurityInfo).
-func setDACL(t *testing.T, p, sddl string) {
-	t.Helper()
-	sd, err := windows.SecurityDescriptorFromString(sddl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := windows.SetNamedSecurityInfo(p, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
-		t.Fatalf("SetNamedSecurityInfo %s: %v", p, err)
-	}
-}
-
-// tokenDACL is the DACL of a token file: private (SYSTEM, Administrators,
-// this user; the trailing Everyone deny is what Wine needs to show it as
-// 0600), or readable by Everyone.
-func tokenDACL(t *testing.T, everyoneReads bool) string {
-	t.Helper()
-	u, err := windows.GetCurrentProcessToken().GetTokenUser()
-	if err != nil {
-		t.Fatal(err)
-	}
-	grants := "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;" + u.User.Sid.String() + ")"
-	if everyoneReads {
-		return grants + "(A;;FR;;;WD)"
-	}
-	return grants + "(D;;FR;;;WD)"
-}
-
 // serviceStatus is the service name's status from the service control
 // manager.
 func serviceStatus(t *testing.T, name string) winsvc.Status {
@@ -138,7 +104,7 @@ func TestWindowsServiceStartRefused(t *testing.T) {
 	if err := os.WriteFile(tok, []byte("tok-1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	setDACL(t, tok, tokenDACL(t, true))
+	wintest.SetDACL(t, tok, wintest.EveryoneSDDL(t, "FR"))
 	withToken := append(append([]byte{}, good...), "report:\n  url: http://127.0.0.1:9\n  token_file: '"+tok+"'\n"...)
 
 	name := fmt.Sprintf("mamori-refuse-%d", os.Getpid())

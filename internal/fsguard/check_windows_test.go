@@ -19,23 +19,6 @@ import (
 // DACL it is given into a mode, so what a DACL grants Everyone is seen
 // again, and what it grants Users is not.
 
-// setDACL gives p the DACL of sddl, not inherited.
-func setDACL(t *testing.T, p, sddl string) {
-	t.Helper()
-	sd, err := windows.SecurityDescriptorFromString(sddl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dacl, _, err := sd.DACL()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := windows.SetNamedSecurityInfo(p, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, dacl, nil); err != nil {
-		t.Fatalf("SetNamedSecurityInfo %s: %v", p, err)
-	}
-}
-
 // everyoneWrites reports whether p's DACL lets Everyone write or delete.
 func everyoneWrites(t *testing.T, p string) bool {
 	t.Helper()
@@ -71,7 +54,7 @@ func TestWindowsCheckDirAndFile(t *testing.T) {
 	}
 
 	// Everyone may write the file: refused, naming it.
-	setDACL(t, f, "D:P(A;;FA;;;WD)")
+	wintest.SetDACL(t, f, "D:P(A;;FA;;;WD)")
 	var ue *UnsafeError
 	if err := CheckFile(f); !errors.As(err, &ue) || !strings.EqualFold(ue.Path, f) || !strings.Contains(ue.Problem, "Everyone") ||
 		!strings.Contains(ue.Fix, "icacls") {
@@ -79,11 +62,11 @@ func TestWindowsCheckDirAndFile(t *testing.T) {
 	}
 	// Everyone may delete what is in the directory: the file is refused
 	// for the directory on the way, the directory itself as well.
-	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+mustTrust(t).self+")")
+	wintest.SetDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+mustTrust(t).self+")")
 	if err := CheckFile(f); err != nil {
 		t.Fatalf("CheckFile after the file was made private: %v", err)
 	}
-	setDACL(t, dir, "D:P(A;OICI;FA;;;WD)")
+	wintest.SetDACL(t, dir, "D:P(A;OICI;FA;;;WD)")
 	if err := CheckFile(f); !errors.As(err, &ue) || !strings.EqualFold(ue.Path, dir) || !strings.Contains(ue.Problem, "delete or rename what is in it") {
 		t.Errorf("CheckFile(in a directory Everyone controls): %v", err)
 	}
@@ -120,7 +103,7 @@ func TestWindowsMkdirAllPrivate(t *testing.T) {
 	// the "others" bits, where write brings delete): made private, the
 	// config kept.
 	self := mustTrust(t).self
-	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(A;OICI;0x1200a9;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(A;OICI;0x1200a9;;;WD)")
 	conf := filepath.Join(state, "mamori.yaml")
 	if err := os.WriteFile(conf, []byte("version: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -137,7 +120,7 @@ func TestWindowsMkdirAllPrivate(t *testing.T) {
 
 	// One that let Everyone do anything may hold anything: MkdirAll,
 	// which never moves anything, refuses it (MkdirState moves it aside).
-	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;WD)")
 	if !everyoneWrites(t, state) {
 		t.Fatalf("setup: Everyone cannot write %s", state)
 	}
@@ -145,7 +128,7 @@ func TestWindowsMkdirAllPrivate(t *testing.T) {
 	if err := MkdirAll(state); !errors.As(err, &ue) || !strings.Contains(ue.Problem, "S-1-1-0 (Everyone)") || !strings.Contains(ue.Fix, "move it aside") {
 		t.Fatalf("MkdirAll(Everyone controls it) = %v", err)
 	}
-	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(D;OICI;FR;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(D;OICI;FR;;;WD)")
 
 	// A file somebody else owns in it is refused: seen as SYSTEM, the
 	// prefix's user is somebody else.
@@ -260,8 +243,7 @@ func TestWindowsCheckUnreadable(t *testing.T) {
 	if err := os.WriteFile(f, []byte("tok\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	self := mustTrust(t).self
-	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+self+")(A;;FR;;;WD)")
+	wintest.SetDACL(t, f, wintest.EveryoneSDDL(t, "FR"))
 	err := CheckUnreadable(f)
 	var ue *UnsafeError
 	if !errors.As(err, &ue) || !ue.Reads || !strings.EqualFold(ue.Path, f) || !strings.Contains(ue.Problem, "is readable by S-1-1-0 (Everyone)") ||
@@ -276,10 +258,9 @@ func TestWindowsCheckUnreadable(t *testing.T) {
 		t.Errorf("CheckFile(Everyone may only read) = %v", err)
 	}
 
-	// Wine 8.0 clears the "others" bits only for an entry for Everyone:
-	// the trailing denial, which on Windows comes after the grants and
-	// so takes nothing from SYSTEM, Administrators or this user.
-	setDACL(t, f, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;"+self+")(D;;FR;;;WD)")
+	// Private: wintest.PrivateSDDL, whose trailing denial for Everyone
+	// is what Wine 8.0 needs to clear the "others" bits.
+	wintest.PrivateFile(t, f)
 	if err := CheckUnreadable(f); err != nil {
 		t.Errorf("CheckUnreadable(private) = %v", err)
 	}

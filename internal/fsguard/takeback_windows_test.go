@@ -85,7 +85,7 @@ func TestWindowsMkdirStateTakesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := fill(t, state)
-	setDACL(t, state, "D:P(A;OICI;FA;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;WD)")
 	if err := MkdirAll(state); err == nil {
 		t.Fatalf("MkdirAll accepted a folder Everyone controls")
 	}
@@ -207,7 +207,7 @@ func TestWindowsMkdirStateAdopts(t *testing.T) {
 		t.Fatal(err)
 	}
 	self := mustTrust(t).self
-	setDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(A;OICI;0x1200a9;;;WD)")
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;"+self+")(A;OICI;0x1200a9;;;WD)")
 	log, records := logRecords(t)
 	if err := MkdirState(state, log); err != nil {
 		t.Fatalf("MkdirState: %v", err)
