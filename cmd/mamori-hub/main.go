@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"os/user"
@@ -171,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	if cmd == "serve" {
-		if err := serveHub(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil))); err != nil {
+		if err := serveHub(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)), nil); err != nil {
 			fmt.Fprintf(stderr, "mamori-hub: %v\n", err)
 			return exitError
 		}
@@ -245,13 +246,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // serveHub opens the store and serves cfg until ctx ends. It is what
-// serve and the service (service run) share.
-func serveHub(ctx context.Context, cfg *hub.Config, logger *slog.Logger) error {
+// serve and the service (service run) share. ready, when not nil, is
+// called once the store is open and the hub listens on cfg.Listen (the
+// service's start is done then: the Windows service is RUNNING from
+// then on); an error before that is a failed start.
+func serveHub(ctx context.Context, cfg *hub.Config, logger *slog.Logger, ready func()) error {
 	st, err := sqlstore.Open(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // Serve closes it too, but not when it fails first
 	// SIGHUP would end the process (Go's default): the hub has nothing
 	// to reload, so it says so and goes on.
 	hup := make(chan os.Signal, 1)
@@ -263,7 +272,10 @@ func serveHub(ctx context.Context, cfg *hub.Config, logger *slog.Logger) error {
 		}
 	}()
 	logger.Info("starting", "version", version, "config", cfg.File, "database", redactDSN(cfg.Database), "retention", cfg.Retention.String())
-	err = hub.New(cfg, st, logger).Run(ctx)
+	if ready != nil {
+		ready()
+	}
+	err = hub.New(cfg, st, logger).Serve(ctx, ln)
 	logger.Info("stopped", "err", err)
 	return err
 }

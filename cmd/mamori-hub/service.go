@@ -32,13 +32,17 @@ const serviceUsage = `Usage: mamori-hub service ACTION [flags]
         checks; the binary must not be writable by others. The packages install their
         own hardened systemd unit instead.
   uninstall [--name NAME]    stop the service if it runs and remove it
-  start [--name NAME]        start it; one that ends at once is an error naming its log
+  start [--name NAME]        start it; one that ends at once is an error naming its log (on
+                             Windows it waits until the hub listens or has failed to start,
+                             and names a failed start's exit code)
   stop [--name NAME]         stop it
   restart [--name NAME]      restart it
   status [--name NAME]       print running, stopped or not installed
   run --config FILE [--name NAME]
         what the service manager runs: serve, logging to the system log (syslog with
-        tag NAME, facility daemon; the Event Log on Windows; stderr when there is none)
+        tag NAME, facility daemon; the Event Log on Windows; stderr when there is none);
+        on Windows the service is "starting" until the hub listens, and a config or
+        file it refuses is a failed start (service-specific error %d)
 
 --name defaults to ` + defaultServiceName + `; another name makes a second instance. Every action but
 status and run needs root.
@@ -53,13 +57,13 @@ func cmdService(args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			w, code = stderr, exitUsage
 		}
-		fmt.Fprintf(w, serviceUsage, svc.RestartSec)
+		printServiceUsage(w)
 		return code
 	}
 	action := args[0]
 	fl := flag.NewFlagSet("mamori-hub service "+action, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	fl.Usage = func() { fmt.Fprintf(fl.Output(), serviceUsage, svc.RestartSec) }
+	fl.Usage = func() { printServiceUsage(fl.Output()) }
 	name := fl.String("name", defaultServiceName, "service name")
 	var configPath *string
 	if action == "install" || action == "run" {
@@ -88,9 +92,12 @@ func cmdService(args []string, stdout, stderr io.Writer) int {
 		return svc.ActExit("mamori-hub", *name, action, stdout, stderr, exitError)
 	}
 	fmt.Fprintf(stderr, "mamori-hub service: unknown action %q\n\n", action)
-	fmt.Fprintf(stderr, serviceUsage, svc.RestartSec)
+	printServiceUsage(stderr)
 	return exitUsage
 }
+
+// printServiceUsage writes serviceUsage to w.
+func printServiceUsage(w io.Writer) { fmt.Fprintf(w, serviceUsage, svc.RestartSec, exitError) }
 
 func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }
 
@@ -155,8 +162,17 @@ func serviceInstall(name, configPath string, stdout, stderr io.Writer) int {
 }
 
 // serviceRun runs serve under the service manager until it stops it.
+//
+// The config and the files it names are checked in the program's start,
+// not before svc.Run: on Windows the service must have connected to the
+// service control manager to report a refusal as a failed start
+// (STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, exit code exitError); a process
+// that exits before that is only a service that "did not respond". The
+// service has started (RUNNING on Windows) once the hub's store is open
+// and it listens. Under systemd and SysV init a refusal ends the process
+// with exitError all the same, as before.
 func serviceRun(name, configPath string, stderr io.Writer) int {
-	prg := &svc.Program{ExitCode: exitError}
+	prg := &svc.Program{ExitCode: exitError, ReportsReady: true}
 	s, err := svc.NewRunner(prg, name)
 	if err != nil {
 		fmt.Fprintln(stderr, "mamori-hub service run:", err)
@@ -166,14 +182,16 @@ func serviceRun(name, configPath string, stderr io.Writer) int {
 	if lerr != nil {
 		log.Warn("logging to stderr", "err", lerr)
 	}
-	cfg, err := loadChecked(configPath)
-	if err != nil {
-		log.Error("not started", "err", err)
-		fmt.Fprintln(stderr, "mamori-hub service run:", err)
-		return exitError
-	}
 	prg.Logger = log
-	prg.Run = func(ctx context.Context) error { return serveHub(ctx, cfg, log) }
+	prg.Run = func(ctx context.Context) error {
+		cfg, err := loadChecked(configPath)
+		if err != nil {
+			log.Error("not started", "err", err)
+			fmt.Fprintln(stderr, "mamori-hub service run:", err)
+			return err
+		}
+		return serveHub(ctx, cfg, log, prg.Ready)
+	}
 	if err := svc.Run(s, prg, name); err != nil {
 		log.Error("service ended with an error", "err", err)
 		return exitError

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 // that others can write or another user owns, naming the file and the
 // fix; service install and service run refuse the same.
 func TestServeRefusesUnsafeFiles(t *testing.T) {
+	binary(t) // built before the clock runs
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db")
 	if err := os.Mkdir(db, 0o700); err != nil {
@@ -58,8 +64,11 @@ func TestServeRefusesUnsafeFiles(t *testing.T) {
 		if code, _, stderr := hubCmd(t, "service", "install", "--name", name, "--config", cfg); code != 1 || !strings.Contains(stderr, c.key+": unsafe") {
 			t.Errorf("service install with %s mode %04o: exit %d\n%s", c.key, c.mode, code, stderr)
 		}
-		if code, _, stderr := hubCmd(t, "service", "run", "--name", name, "--config", cfg); code != 1 || !strings.Contains(stderr, c.key+": unsafe") {
-			t.Errorf("service run with %s mode %04o: exit %d\n%s", c.key, c.mode, code, stderr)
+		// service run checks in the program's start, which ends the
+		// process: it runs as one.
+		start = time.Now()
+		if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", cfg); code != 1 || !strings.Contains(stderr, c.key+": unsafe") || time.Since(start) > 10*time.Second {
+			t.Errorf("service run with %s mode %04o: exit %d after %v, want 1 at once\n%s", c.key, c.mode, code, time.Since(start), stderr)
 		}
 		if err := os.Chmod(c.path, fi.Mode().Perm()); err != nil {
 			t.Fatal(err)
@@ -78,6 +87,98 @@ func TestServeRefusesUnsafeFiles(t *testing.T) {
 	}
 	if _, err := os.Stat("/etc/init.d/" + name); err == nil {
 		t.Errorf("a refused install wrote /etc/init.d/%s", name)
+	}
+}
+
+// hubExe runs the mamori-hub binary (built once) with args, at most 30 s,
+// and returns its exit status and output.
+func hubExe(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mamori-hub %v: %v", args, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("mamori-hub %v did not end within 30 s:\n%s%s", args, o.String(), e.String())
+	}
+	return code, o.String(), e.String()
+}
+
+// TestServiceRunForeground: "service run" outside a service manager (as
+// systemd and SysV init run it) serves the config until SIGTERM, then
+// exits 0; a config that does not load, or a listen address in use, ends
+// it with exit 1 and the reason on stderr, the checks being made in the
+// program's start since they moved there for Windows.
+func TestServiceRunForeground(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("version: 1\nlisten: %s\ndatabase: sqlite://hub.db\n", addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := svctest.Name(t, "mamori-hub-test")
+
+	cmd := exec.Command(binary(t), "service", "run", "--name", name, "--config", cfg)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !healthy("http://" + addr) {
+		select {
+		case err := <-exited:
+			t.Fatalf("service run ended (%v) before it served:\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatalf("service run does not serve /healthz after 15 s:\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Another on the same address: the listen fails in the start.
+	if code, _, stderr := hubExe(t, "service", "run", "--name", name+"-2", "--config", cfg); code != 1 {
+		t.Errorf("a second service run on %s: exit %d, want 1\n%s", addr, code, stderr)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("version: 1\nlisten: nowhere\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", bad); code != 1 || !strings.Contains(stderr, "mamori-hub service run: "+bad+":2:") {
+		t.Errorf("service run of a config that does not load: exit %d, want 1 naming %s:2:\n%s", code, bad, stderr)
+	}
+	if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", filepath.Join(dir, "none.yaml")); code != 1 || !strings.Contains(stderr, "no config file") {
+		t.Errorf("service run without its config: exit %d, want 1\n%s", code, stderr)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("service run after SIGTERM: %v, want exit 0\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("service run did not stop on SIGTERM:\n%s", out.String())
+	}
+	if healthy("http://" + addr) {
+		t.Error("/healthz answers after service run ended")
 	}
 }
 
