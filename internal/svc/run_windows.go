@@ -20,10 +20,13 @@ const (
 	// Start to return, then for a program that says when it has started
 	// (Started) to say so. MSI's ServiceControl waits 30 s for a start.
 	startTimeout = 25 * time.Second
-	// startSettle is how long a program that does not say when it has
-	// started (Program, whose Start returns at once) is watched for
-	// ending by itself before the service is reported RUNNING: the
-	// agent refuses its config, token or state folder well within it.
+	// startSettle is how long the handler itself would watch a *Program
+	// without a Started method for ending by itself before reporting the
+	// service RUNNING. No *Program lacks one: Program.Started closes its
+	// channel on Ready or after the program's own Settle
+	// (DefaultStartSettle, also 2 s), so this is a fallback that nothing
+	// reaches today; other service.Interface values without Started are
+	// not watched at all (see Run).
 	startSettle = 2 * time.Second
 	// pendingTick is how often a pending state's checkpoint advances;
 	// pendingHint is the wait hint sent with it (the service control
@@ -63,16 +66,24 @@ type starter interface {
 // Unlike kardianos/service, which reports RUNNING as soon as p's Start
 // returns, the service stays START_PENDING (its checkpoint advancing
 // every second, within a wait hint of 5 s) until p has started: until
-// Started() channel is closed when it has that method, else until it has run
-// for 2 s without ending (a *Program's Start returns at once). A start
-// that fails (Start's error, or a *Program whose Run ends meanwhile) is
-// reported as SERVICE_STOPPED with ERROR_SERVICE_SPECIFIC_ERROR and the
-// program's exit code as the service-specific code (Program.ExitCode, 1
-// by default; for this p.Exit is taken over while the service starts),
-// so that net start, MSI's ServiceControl and Control.Start see it
-// fail; Run then returns the error. A *Program whose Run ends after it
-// has started still ends the process (its Exit), which the service
-// control manager takes for a crash and restarts it for.
+// the channel of its Started method (the starter interface) is closed,
+// for at most 25 s (then RUNNING, with a warning in the log). A
+// *Program always has Started, with its own settle default: the channel
+// closes when Run calls Ready (ReportsReady), else once Run has run for
+// Program.Settle (DefaultStartSettle, 2 s) without ending; a *Program's
+// Start itself returns at once. The handler's own 2 s settle
+// (startSettle) is for a *Program without Started, which cannot be, so
+// no program reaches it; any other service.Interface value without
+// Started is reported RUNNING as soon as its Start returns, as
+// kardianos does. A start that fails (Start's error, or a *Program
+// whose Run ends meanwhile) is reported as SERVICE_STOPPED with
+// ERROR_SERVICE_SPECIFIC_ERROR and the program's exit code as the
+// service-specific code (Program.ExitCode, 1 by default; for this
+// p.Exit is taken over while the service starts), so that net start,
+// MSI's ServiceControl and Control.Start see it fail; Run then returns
+// the error. A *Program whose Run ends after it has started still ends
+// the process (its Exit), which the service control manager takes for a
+// crash and restarts it for.
 //
 // The service accepts stop, shutdown and preshutdown: at a system
 // shutdown it is told first (SERVICE_CONTROL_PRESHUTDOWN) and may take
@@ -207,7 +218,8 @@ func (h *handler) Execute(args []string, r <-chan winsvc.ChangeRequest, changes 
 }
 
 // start runs p's Start and waits, START_PENDING, until the program has
-// started (see Run); the error says why it did not.
+// started (see Run: Started's channel closed, or, for a value without
+// Started, Start returned); the error says why it did not.
 func (h *handler) start(r <-chan winsvc.ChangeRequest, pending *pendingStatus) error {
 	err := h.startPending(r, pending)
 	if err2 := h.started(); err == nil {
