@@ -47,12 +47,12 @@ unit:
 # Windows unit tests under Wine 8.0 (scripts/wine/README): the packages
 # whose tests run there, and collector/usb's Windows backend and parsers
 # (its sysfs fixture tests need Linux). test-deps installs Wine and mingw.
-WINE_PKGS ?= ./internal/wintest/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/ ./collector/media/ ./collector/network/
+WINE_PKGS ?= ./internal/wintest/ ./agent/report/ ./internal/safe/ ./wire/ ./policy/ ./notify/ ./agent/localapi/ ./collector/usbids/ ./collector/media/ ./collector/network/
 WINE_USB_TESTS := ^(TestWalkAncestors|TestEnumerateAll|TestParse(InstanceID|USBInstanceID|USBStorInstanceID|USBHardwareIDs|InterfacePath|MultiSZ|SZ|NotifyEventData|StorageDescriptor)|TestEncodeMultiSZRoundTrip|TestAssembleWindows.*|TestChangeOf|TestChangeQueue|TestNewHotplugUnsupported|TestWindowsGUIDs|TestSetupAPI.*|TestReadNodesAllClasses|TestHotplugWindows|Fuzz.*)$$
 # The agent on Windows end to end (its Windows tests only: the others
 # read Linux fixtures): the USB backend's wiring, the warning, the state
 # dir's ACL, the service's life and an agent run by mamori.exe itself.
-WINE_AGENT_PKGS := ./agent/ ./agent/report/ ./internal/fsguard/ ./internal/svc/ ./cmd/mamori/
+WINE_AGENT_PKGS := ./agent/ ./internal/fsguard/ ./internal/svc/ ./cmd/mamori/ ./cmd/mamori-hub/
 wine-test:
 	scripts/test-deps.sh
 	scripts/wine/test.sh -count=1 $(WINE_PKGS)
