@@ -274,6 +274,12 @@ func SuggestFromSystem(opts SuggestOptions) ([]byte, error) {
 	}
 	defer c.close()
 	devs, derr := c.devices()
+	// Drives no USB device claims (Windows) are devices too, as in scan:
+	// each gets its comment line saying why nothing is suggested.
+	if vols, verr := c.volumes(nil); len(vols) > 0 || verr != nil {
+		devs = append(devs, placeVolumes(vols)...)
+		derr = errors.Join(derr, verr)
+	}
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()

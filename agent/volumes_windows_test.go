@@ -444,4 +444,12 @@ func TestWindowsScanJudgesUnplacedVolume(t *testing.T) {
 	if !found {
 		t.Errorf("scan: no %s for %s: %+v", KindStorageUnapproved, path, rep.Violations)
 	}
+	// policy suggest says why it suggests nothing for that drive.
+	out, err := SuggestFromSystem(SuggestOptions{ScanOptions: ScanOptions{Config: cfg, NoNetwork: true}})
+	if err != nil {
+		t.Logf("suggest: %v", err)
+	}
+	if !strings.Contains(string(out), "# not suggested: "+path+", ") {
+		t.Errorf("suggest: no note for %s:\n%s", path, out)
+	}
 }

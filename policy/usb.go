@@ -125,7 +125,9 @@ func (p *USBPolicy) violation(d *usb.Device, kind string, e *config.USBEntry, m 
 }
 
 // Describe names a device for people: "SanDisk Cruzer (0781:5567, serial
-// 4C53...)". Its parts are already sanitised by the collector.
+// 4C53...)"; a device without ids (USB storage whose device could not be
+// determined) by its product text alone. Its parts are already sanitised
+// by the collector.
 func Describe(d *usb.Device) string {
 	name := d.Product
 	if name == "" {
@@ -140,11 +142,22 @@ func Describe(d *usb.Device) string {
 	} else if maker != "" {
 		name = maker
 	}
-	ids := d.VendorID + ":" + d.ProductID
-	if d.Serial != nil && *d.Serial != "" {
-		ids += ", serial " + *d.Serial
+	var ids string
+	if d.VendorID != "" || d.ProductID != "" {
+		ids = d.VendorID + ":" + d.ProductID
 	}
-	if name == "" {
+	if d.Serial != nil && *d.Serial != "" {
+		if ids != "" {
+			ids += ", "
+		}
+		ids += "serial " + *d.Serial
+	}
+	switch {
+	case ids == "" && name == "":
+		return "(" + d.Path + ")"
+	case ids == "":
+		return name // a device whose ids are unknown (usb.UnknownPathPrefix)
+	case name == "":
 		return "(" + ids + ")"
 	}
 	return name + " (" + ids + ")"
