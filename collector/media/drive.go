@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf16"
+
+	"github.com/mamori-agent/mamori/internal/safe"
 )
 
 // Windows drives: what the Windows half of the collector (drives_windows.go)
@@ -92,19 +95,31 @@ func (b BusType) String() string {
 	return fmt.Sprintf("bus(%d)", uint32(b))
 }
 
-// Drive is one drive letter as Windows describes it. Strings read from
-// the system (labels, names, the descriptor's vendor and product) are
-// sanitised (internal/safe); a fact that could not be read has its zero
-// value (or -1 for numbers) and Errors says why.
+// Drive is one drive letter, or one volume without a drive letter, as
+// Windows describes it. Strings read from the system (labels, names, the
+// descriptor's vendor and product) are sanitised (internal/safe), but for
+// MountPoints; a fact that could not be read has its zero value (or -1
+// for numbers) and Errors says why.
 type Drive struct {
-	// Letter is the drive letter, upper case: 'E'.
+	// Letter is the drive letter, upper case: 'E'; 0 for a volume that
+	// has none (FindFirstVolumeW listed it: mounted on folders only, or
+	// not mounted at all), which is then named by VolumeName.
 	Letter byte
-	// Type is GetDriveType of "E:\".
+	// MountPoints are the folders a volume without a letter is mounted
+	// on, as GetVolumePathNamesForVolumeNameW gives them (`C:\mnt\stick\`,
+	// with the trailing backslash): real paths, not sanitised (whoever
+	// made the folder chose its name); escape them before showing them.
+	// Empty for a drive letter and for a volume mounted nowhere.
+	MountPoints []string
+	// Type is GetDriveType of "E:\" (of the volume GUID path for a
+	// volume without a letter).
 	Type DriveType
 	// VolumeName is GetVolumeNameForVolumeMountPoint of "E:\":
-	// `\\?\Volume{GUID}\`, "" when unknown.
+	// `\\?\Volume{GUID}\`, "" when unknown (never for a volume without a
+	// letter: FindFirstVolumeW named it).
 	VolumeName string
-	// DeviceName is QueryDosDevice of "E:": the volume's device,
+	// DeviceName is QueryDosDevice of "E:" (of "Volume{GUID}" for a
+	// volume without a letter): the volume's device,
 	// `\Device\HarddiskVolume5`, "" when unknown.
 	DeviceName string
 	// Label and FSName are GetVolumeInformation's volume label and file
@@ -143,8 +158,37 @@ type Drive struct {
 	Errors []string
 }
 
-// Root returns the drive's root directory, "E:\".
-func (d *Drive) Root() string { return string(d.Letter) + `:\` }
+// Root returns the drive's root directory, "E:\", or for a volume without
+// a letter its volume GUID path with the trailing backslash
+// (`\\?\Volume{GUID}\`), which GetDriveType and GetVolumeInformation
+// take alike.
+func (d *Drive) Root() string {
+	if d.Letter == 0 {
+		return d.VolumeName
+	}
+	return string(d.Letter) + `:\`
+}
+
+// devicePath returns the path that opens the volume device: `\\.\E:`, or
+// the volume GUID path without its trailing backslash
+// (`\\?\Volume{GUID}`: with it, CreateFile opens the root directory).
+func (d *Drive) devicePath() string {
+	if d.Letter == 0 {
+		return strings.TrimSuffix(d.VolumeName, `\`)
+	}
+	return `\\.\` + string(d.Letter) + ":"
+}
+
+// mountPoint returns where the volume is reached: "E:\", else the first
+// folder it is mounted on, else its volume GUID path with the trailing
+// backslash (`\\?\Volume{GUID}\`: a volume mounted nowhere is still
+// reached through it).
+func (d *Drive) mountPoint() string {
+	if d.Letter == 0 && len(d.MountPoints) > 0 {
+		return d.MountPoints[0]
+	}
+	return d.Root()
+}
 
 // DiskName returns "PhysicalDriveN", the name the USB backend gives the
 // disk (usb.BlockDevice.Name, usb.SetupAPI.OwnerOf), or "" when the disk
@@ -198,6 +242,10 @@ type WindowsOptions struct {
 //     folder (the machine runs from it) and the drive of the agent's
 //     state folder (WindowsOptions.InternalDirs).
 //
+// A drive whose type GetDriveType cannot determine (DRIVE_UNKNOWN) is
+// judged by these rules as a fixed drive is: what cannot be determined is
+// not internal. Under Wine every volume GUID path is DRIVE_UNKNOWN.
+//
 // It leaves out network drives, drives with no volume, RAM disks,
 // internal disks and internal optical drives (their bus read and not
 // USB, their medium not removable), as on Linux, and a drive whose DOS
@@ -207,7 +255,7 @@ type WindowsOptions struct {
 // through `\??\` is judged by the rules above.
 func keepDrive(d *Drive, diskToUSB map[string]string, internal []byte) (usbPath string, keep bool) {
 	switch d.Type {
-	case DriveRemote, DriveNoRootDir, DriveUnknown:
+	case DriveRemote, DriveNoRootDir:
 		return "", false
 	}
 	if name := d.DiskName(); name != "" {
@@ -227,7 +275,7 @@ func keepDrive(d *Drive, diskToUSB map[string]string, internal []byte) (usbPath 
 	if d.BusKnown && d.RemovableMedia && d.Type != DriveCDROM {
 		return "", true
 	}
-	if !d.BusKnown && (d.Type == DriveFixed || d.Type == DriveCDROM) {
+	if !d.BusKnown && (d.Type == DriveFixed || d.Type == DriveCDROM || d.Type == DriveUnknown) {
 		return "", !slices.Contains(internal, d.Letter)
 	}
 	return "", false
@@ -339,11 +387,16 @@ const (
 // Linux, with Windows' names in them:
 //
 //   - Device is the volume's GUID path without the trailing backslash
-//     (`\\?\Volume{GUID}`), or `\\.\E:` when unknown; MountPoint is "E:\";
+//     (`\\?\Volume{GUID}`), or `\\.\E:` when unknown; MountPoint is "E:\",
+//     or for a volume without a letter the first folder it is mounted on
+//     (`C:\mnt\stick\`), else its volume GUID path with the trailing
+//     backslash (`\\?\Volume{GUID}\`: mounted nowhere);
 //   - BlockName is the volume's device (`HarddiskVolume5`, the base of
-//     DeviceName), or "E:"; Backing is the disk under it, "PhysicalDriveN",
-//     as a dm-crypt mapping's backing device on Linux; MajorMinor is
-//     "disk:partition" ("2:1"), "" when the disk is unknown;
+//     DeviceName), or "E:" (`Volume{GUID}` without a letter); Backing is
+//     the disk under it, "PhysicalDriveN", as a dm-crypt mapping's backing
+//     device on Linux; MajorMinor is "disk:partition" ("2:1"), "" when the
+//     disk is unknown; Offset is where the volume starts on Backing when
+//     OffsetKnown (one disk extent), which matches it to its partition;
 //   - FSType is what the first sectors hold when the probe recognised a
 //     plain file system, else GetVolumeInformation's name mapped to the
 //     Linux name (windowsFSType); a disagreement is told in Error;
@@ -358,15 +411,21 @@ const (
 //     is never "encrypted".
 func windowsVolume(d *Drive, usbPath string, info Info, src probeSource, perr error) Volume {
 	v := Volume{
-		Device:     `\\.\` + string(d.Letter) + ":",
-		BlockName:  string(d.Letter) + ":",
-		MountPoint: d.Root(),
+		Device:     d.devicePath(),
+		BlockName:  strings.TrimPrefix(d.devicePath(), `\\.\`),
+		MountPoint: d.mountPoint(),
 		USBDevice:  usbPath,
 		Size:       d.Size,
 		ReadOnly:   d.InfoOK && d.FSFlags&fileReadOnlyVolume != 0,
 	}
 	if n, ok := volumeGUIDPath(d.VolumeName); ok {
 		v.Device = strings.TrimSuffix(n, `\`)
+		if d.Letter == 0 {
+			v.BlockName = strings.TrimPrefix(v.Device, `\\?\`)
+		}
+	}
+	if d.ExtentOK && d.Disk >= 0 {
+		v.Offset, v.OffsetKnown = d.Offset, true
 	}
 	if b := deviceBase(d.DeviceName); b != "" {
 		v.BlockName = b
@@ -480,4 +539,73 @@ func deviceBase(name string) string {
 		}
 	}
 	return b
+}
+
+// parseMultiSZ splits a REG_MULTI_SZ-style buffer of UTF-16 strings, each
+// ended by a NUL and the list by an empty one, as
+// GetVolumePathNamesForVolumeNameW writes it (n is the count of units it
+// says it wrote, at most len(buf)). A list whose last string runs to the
+// end of the buffer without its NUL keeps that string.
+func parseMultiSZ(buf []uint16, n int) []string {
+	buf = buf[:max(0, min(n, len(buf)))]
+	var out []string
+	for len(buf) > 0 {
+		end := slices.Index(buf, 0)
+		if end == 0 {
+			break
+		}
+		if end < 0 {
+			end = len(buf)
+		}
+		out = append(out, string(utf16.Decode(buf[:end])))
+		buf = buf[min(end+1, len(buf)):]
+	}
+	return out
+}
+
+// listedVolume is one volume FindFirstVolumeW/FindNextVolumeW listed: its
+// GUID path (`\\?\Volume{GUID}\`) and the paths it is mounted on
+// (GetVolumePathNamesForVolumeNameW: drive roots "E:\" and folders), or
+// why those could not be read.
+type listedVolume struct {
+	Name  string
+	Paths []string
+	Err   error
+}
+
+// volumesWithoutLetter returns the listed volumes that no drive letter
+// reaches, with their folder mount points: those the letters, read one by
+// one, do not already describe. A volume is reached by a letter when one
+// of its paths is a drive root ("E:\") whose letter is in letters (the
+// drives GetLogicalDrives gave), or when a letter's drive named it
+// (lettered, the volume GUID paths the letters gave). A volume whose paths
+// could not be read is kept, with none, unless a letter named it: it may
+// be mounted nowhere. Names that are not volume GUID paths are dropped
+// (bad lists them, escaped): nothing can be opened by them.
+func volumesWithoutLetter(listed []listedVolume, letters []byte, lettered []string) (out []listedVolume, bad []string) {
+	for _, lv := range listed {
+		if _, ok := volumeGUIDPath(lv.Name); !ok {
+			bad = append(bad, safe.String(lv.Name))
+			continue
+		}
+		if slices.ContainsFunc(lettered, func(n string) bool { return strings.EqualFold(n, lv.Name) }) {
+			continue
+		}
+		var folders []string
+		reached := false
+		for _, p := range lv.Paths {
+			if l, ok := driveLetterAt(p, false); ok && len(p) <= 3 {
+				if slices.Contains(letters, l) {
+					reached = true
+				}
+				continue
+			}
+			folders = append(folders, p)
+		}
+		if reached {
+			continue
+		}
+		out = append(out, listedVolume{Name: lv.Name, Paths: folders, Err: lv.Err})
+	}
+	return out, bad
 }

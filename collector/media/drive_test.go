@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,6 +93,18 @@ func TestKeepDrive(t *testing.T) {
 		{"usb optical", Drive{Letter: 'K', Type: DriveCDROM, Disk: -1, Bus: BusUSB, BusKnown: true, RemovableMedia: true}, "", true, ""},
 		{"network", Drive{Letter: 'Z', Type: DriveRemote, Disk: 2}, "", false, "never a network drive, whatever else is set"},
 		{"no root", Drive{Letter: 'Y', Type: DriveNoRootDir, Bus: BusUSB, BusKnown: true}, "", false, ""},
+		// DRIVE_UNKNOWN is judged as a fixed drive: by its bus.
+		{"type unknown, bus unknown", Drive{Letter: 'P', Type: DriveUnknown, Disk: -1}, "", true, "what cannot be determined is not internal"},
+		{"type unknown, system drive", Drive{Letter: 'C', Type: DriveUnknown, Disk: -1}, "", false, ""},
+		{"type unknown, internal bus", Drive{Letter: 'P', Type: DriveUnknown, Disk: 0, Bus: BusNVMe, BusKnown: true}, "", false, ""},
+		{"type unknown, usb bus", Drive{Letter: 'P', Type: DriveUnknown, Disk: 3, Bus: BusUSB, BusKnown: true}, "", true, ""},
+		// Volumes without a letter (FindFirstVolumeW): a partition Windows
+		// gives no letter is as much its disk's as a lettered one.
+		{"no letter, usb disk", Drive{Type: DriveRemovable, Disk: 2, VolumeName: `\\?\Volume{1}\`}, usb["PhysicalDrive2"], true, "the hidden partition of a stick"},
+		{"no letter, usb bus", Drive{Type: DriveFixed, Disk: 3, Bus: BusUSB, BusKnown: true}, "", true, ""},
+		{"no letter, bus unknown", Drive{Type: DriveFixed, Disk: -1}, "", true, "no letter is internal by definition"},
+		{"no letter, type and bus unknown (Wine)", Drive{Type: DriveUnknown, Disk: -1}, "", true, ""},
+		{"no letter, EFI partition on nvme", Drive{Type: DriveFixed, Disk: 0, Bus: BusNVMe, BusKnown: true}, "", false, "internal"},
 	} {
 		p, keep := keepDrive(&c.d, usb, []byte("CS"))
 		if p != c.path || keep != c.keep {
@@ -158,7 +171,7 @@ func TestWindowsVolume(t *testing.T) {
 	want := Volume{
 		Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}`, BlockName: "HarddiskVolume7", MajorMinor: "2:1",
 		MountPoint: `E:\`, FSType: "vfat", Size: 1 << 30, Label: "MY STICK", UUID: fat.UUID, Backing: "PhysicalDrive2",
-		USBDevice: usbPath,
+		USBDevice: usbPath, Offset: 1 << 20, OffsetKnown: true,
 	}
 	if v != want {
 		t.Errorf("plain stick:\n got %+v\nwant %+v", v, want)
@@ -214,6 +227,28 @@ func TestWindowsVolume(t *testing.T) {
 	v = windowsVolume(&bare, "", Info{}, 0, nil)
 	if v.Device != `\\.\Q:` || v.BlockName != "Q:" || v.MountPoint != `Q:\` || v.Backing != "" || v.MajorMinor != "" || v.Encrypted {
 		t.Errorf("bare: %+v", v)
+	}
+	// A partition without a drive letter (GPT_BASIC_DATA_ATTRIBUTE_NO_DRIVE_LETTER),
+	// listed by FindFirstVolumeW: named by its volume GUID path, mounted
+	// nowhere; the same mounted on a folder shows the folder.
+	hidden := stick
+	hidden.Letter, hidden.VolumeName, hidden.Partition, hidden.Offset = 0, `\\?\Volume{5d1c8e2a-0b1e-4c7e-9a31-2f0d4c8b9e01}\`, 2, 1<<30+1<<20
+	hidden.DeviceName = `\Device\HarddiskVolume8`
+	v = windowsVolume(&hidden, usbPath, fat, probedDisk, nil)
+	if v.Device != `\\?\Volume{5d1c8e2a-0b1e-4c7e-9a31-2f0d4c8b9e01}` || v.MountPoint != `\\?\Volume{5d1c8e2a-0b1e-4c7e-9a31-2f0d4c8b9e01}\` ||
+		v.BlockName != "HarddiskVolume8" || v.MajorMinor != "2:2" || v.Backing != "PhysicalDrive2" || !v.OffsetKnown || v.Offset != 1<<30+1<<20 ||
+		v.FSType != "vfat" || v.Encrypted {
+		t.Errorf("volume without a letter: %+v", v)
+	}
+	hidden.MountPoints = []string{`C:\mnt\stick\`, `D:\x\`}
+	hidden.DeviceName = ""
+	hidden.ExtentOK = false
+	v = windowsVolume(&hidden, usbPath, fat, probedVolume, nil)
+	if v.MountPoint != `C:\mnt\stick\` || v.BlockName != "Volume{5d1c8e2a-0b1e-4c7e-9a31-2f0d4c8b9e01}" || v.OffsetKnown {
+		t.Errorf("volume on a folder: %+v", v)
+	}
+	if d := (&hidden); d.Root() != hidden.VolumeName || d.devicePath() != v.Device {
+		t.Errorf("volume on a folder: root %q, device %q", d.Root(), d.devicePath())
 	}
 	// A USB SSD whose USB device the backend did not list.
 	ssd := stick
@@ -506,5 +541,83 @@ func TestVolumeGUIDPathAndDeviceBase(t *testing.T) {
 		if got := deviceBase(in); got != want {
 			t.Errorf("deviceBase(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestParseMultiSZ(t *testing.T) {
+	u := func(s string) []uint16 {
+		var out []uint16
+		for _, r := range s {
+			out = append(out, uint16(r))
+		}
+		return out
+	}
+	full := u("E:\\\x00C:\\mnt\\stick\\\x00\x00")
+	for _, c := range []struct {
+		name string
+		buf  []uint16
+		n    int
+		want []string
+	}{
+		{"letter and folder", full, len(full), []string{`E:\`, `C:\mnt\stick\`}},
+		{"mounted nowhere", u("\x00"), 1, nil},
+		{"nothing written", full, 0, nil},
+		{"count past the buffer", full, 1 << 20, []string{`E:\`, `C:\mnt\stick\`}},
+		{"negative count", full, -1, nil},
+		{"no final NUL", u(`E:\`), 3, []string{`E:\`}},
+		{"cut short", full, 5, []string{`E:\`, "C"}},
+		{"non-ASCII folder", u("C:\\データ\\\x00\x00"), 8, []string{`C:\データ\`}},
+	} {
+		if got := parseMultiSZ(c.buf, c.n); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestVolumesWithoutLetter: of the volumes FindFirstVolumeW lists, those
+// a drive letter already reaches are left to the letter; the others (a
+// partition Windows gives no letter, one mounted on a folder, one whose
+// paths could not be read) are read by their GUID path.
+func TestVolumesWithoutLetter(t *testing.T) {
+	const (
+		sys    = `\\?\Volume{00000000-0000-0000-0000-000000000001}\`
+		stick  = `\\?\Volume{00000000-0000-0000-0000-000000000002}\`
+		hidden = `\\?\Volume{00000000-0000-0000-0000-000000000003}\`
+		folder = `\\?\Volume{00000000-0000-0000-0000-000000000004}\`
+		both   = `\\?\Volume{00000000-0000-0000-0000-000000000005}\`
+		failed = `\\?\Volume{00000000-0000-0000-0000-000000000006}\`
+		gone   = `\\?\Volume{00000000-0000-0000-0000-000000000007}\`
+		named  = `\\?\Volume{00000000-0000-0000-0000-00000000000A}\`
+	)
+	boom := errors.New("GetVolumePathNamesForVolumeName: boom")
+	listed := []listedVolume{
+		{Name: sys, Paths: []string{`C:\`}},
+		{Name: stick, Paths: []string{`E:\`, `C:\mnt\also\`}},
+		{Name: hidden},
+		{Name: folder, Paths: []string{`C:\mnt\stick\`}},
+		{Name: both, Paths: []string{`C:\mnt\x\`, `F:\`}},
+		{Name: failed, Err: boom},
+		{Name: gone, Paths: []string{`G:\`}}, // G: not among the letters: it went between the two looks
+		{Name: `\\?\Volume{00000000-0000-0000-0000-00000000000a}\`},
+		{Name: `\\?\GLOBALROOT\Device\X\`},
+		{Name: "Volume{\x1b[31m}"},
+	}
+	out, bad := volumesWithoutLetter(listed, []byte("CEF"), []string{named})
+	want := []listedVolume{
+		{Name: hidden},
+		{Name: folder, Paths: []string{`C:\mnt\stick\`}},
+		{Name: failed, Err: boom},
+		{Name: gone},
+	}
+	if len(out) != len(want) {
+		t.Fatalf("%+v, want %+v", out, want)
+	}
+	for i := range want {
+		if out[i].Name != want[i].Name || !slices.Equal(out[i].Paths, want[i].Paths) || out[i].Err != want[i].Err {
+			t.Errorf("%d: %+v, want %+v", i, out[i], want[i])
+		}
+	}
+	if len(bad) != 2 || strings.ContainsRune(strings.Join(bad, ""), 0x1b) {
+		t.Errorf("bad names %q, want two, escaped", bad)
 	}
 }

@@ -34,7 +34,7 @@ func ReadDrives() ([]Drive, error) {
 	var out []Drive
 	for _, l := range driveLetters(mask) {
 		d := readDrive(l)
-		if d.Type != DriveRemote && d.Type != DriveNoRootDir && d.Type != DriveUnknown {
+		if d.Type != DriveRemote && d.Type != DriveNoRootDir {
 			readVolumeInformation(&d)
 		}
 		out = append(out, d)
@@ -50,24 +50,49 @@ func readDrive(l byte) Drive {
 	root, _ := windows.UTF16PtrFromString(d.Root())
 	d.Type = DriveType(windows.GetDriveType(root))
 	switch d.Type {
-	case DriveRemote, DriveNoRootDir, DriveUnknown:
+	case DriveRemote, DriveNoRootDir:
 		return d
 	}
-	fail := func(what string, err error) { d.Errors = append(d.Errors, fmt.Sprintf("%s: %v", what, err)) }
-
 	name := make([]uint16, 64)
 	if err := windows.GetVolumeNameForVolumeMountPoint(root, &name[0], uint32(len(name))); err == nil {
 		if n, ok := volumeGUIDPath(windows.UTF16ToString(name)); ok {
 			d.VolumeName = n
 		} else {
-			fail("GetVolumeNameForVolumeMountPoint", fmt.Errorf("%q is not a volume GUID path", safe.String(windows.UTF16ToString(name))))
+			d.Errors = append(d.Errors, fmt.Sprintf("GetVolumeNameForVolumeMountPoint: %q is not a volume GUID path", safe.String(windows.UTF16ToString(name))))
 		}
 	} else {
-		fail("GetVolumeNameForVolumeMountPoint", err)
+		d.Errors = append(d.Errors, fmt.Sprintf("GetVolumeNameForVolumeMountPoint: %v", err))
 	}
-	dos, _ := windows.UTF16PtrFromString(string(l) + ":")
+	readDeviceName(&d, string(l)+":")
+	readDriveIOCTLs(&d)
+	return d
+}
+
+// readUnletteredVolume reads what Windows says about a volume without a
+// drive letter, named by its GUID path (`\\?\Volume{GUID}\`, checked by
+// the caller) and mounted on folders (none when mounted nowhere), as
+// readDrive does for a letter: GetDriveType of the GUID path, QueryDosDevice
+// of "Volume{GUID}" (MSDN, "Displaying Volume Paths") and the storage
+// IOCTLs on `\\?\Volume{GUID}`.
+func readUnletteredVolume(name string, folders []string) Drive {
+	d := Drive{VolumeName: name, MountPoints: folders, Disk: -1}
+	root, _ := windows.UTF16PtrFromString(name)
+	d.Type = DriveType(windows.GetDriveType(root))
+	switch d.Type {
+	case DriveRemote, DriveNoRootDir:
+		return d
+	}
+	readDeviceName(&d, strings.TrimSuffix(strings.TrimPrefix(name, `\\?\`), `\`))
+	readDriveIOCTLs(&d)
+	return d
+}
+
+// readDeviceName sets d.DeviceName from QueryDosDevice of dos ("E:",
+// "Volume{GUID}").
+func readDeviceName(d *Drive, dos string) {
+	p, _ := windows.UTF16PtrFromString(dos)
 	target := make([]uint16, windows.MAX_PATH)
-	if n, err := windows.QueryDosDevice(dos, &target[0], uint32(len(target))); err == nil && n > 0 {
+	if n, err := windows.QueryDosDevice(p, &target[0], uint32(len(target))); err == nil && n > 0 {
 		// The first of a multi-string. NT device names are printable
 		// ASCII; anything else is escaped.
 		if n := windows.UTF16ToString(target); printableASCII(n) {
@@ -76,10 +101,64 @@ func readDrive(l byte) Drive {
 			d.DeviceName = safe.String(n)
 		}
 	} else if err != nil {
-		fail("QueryDosDevice", err)
+		d.Errors = append(d.Errors, fmt.Sprintf("QueryDosDevice: %v", err))
 	}
-	readDriveIOCTLs(&d)
-	return d
+}
+
+// listVolumes lists every volume the volume mount manager knows
+// (FindFirstVolumeW, FindNextVolumeW, FindVolumeClose) with the paths it
+// is mounted on (GetVolumePathNamesForVolumeNameW: drive roots and
+// folders): drive letters are only some of them. An error ends the list
+// (what was listed before it is returned with it); a volume whose paths
+// could not be read carries why.
+func listVolumes() ([]listedVolume, error) {
+	buf := make([]uint16, windows.MAX_PATH)
+	h, err := windows.FindFirstVolume(&buf[0], uint32(len(buf)))
+	if err != nil {
+		return nil, fmt.Errorf("FindFirstVolume: %w", err)
+	}
+	defer windows.FindVolumeClose(h)
+	var out []listedVolume
+	for len(out) < maxVolumes {
+		name := windows.UTF16ToString(buf)
+		lv := listedVolume{Name: name}
+		lv.Paths, lv.Err = volumePathNames(name)
+		out = append(out, lv)
+		if err := windows.FindNextVolume(h, &buf[0], uint32(len(buf))); err != nil {
+			if errors.Is(err, windows.ERROR_NO_MORE_FILES) {
+				return out, nil
+			}
+			return out, fmt.Errorf("FindNextVolume: %w", err)
+		}
+	}
+	return out, fmt.Errorf("FindNextVolume: more than %d volumes", maxVolumes)
+}
+
+// maxVolumes bounds the volumes listVolumes lists.
+const maxVolumes = 4096
+
+// volumePathNames returns the drive roots and folders volume name (a
+// volume GUID path with its trailing backslash) is mounted on
+// (GetVolumePathNamesForVolumeNameW), growing the buffer as it asks
+// (ERROR_MORE_DATA), up to 64 Ki characters.
+func volumePathNames(name string) ([]string, error) {
+	p, err := windows.UTF16PtrFromString(name)
+	if err != nil {
+		return nil, fmt.Errorf("GetVolumePathNamesForVolumeName %s: %w", safe.String(name), err)
+	}
+	size := uint32(windows.MAX_PATH + 1)
+	for {
+		buf := make([]uint16, size)
+		var n uint32
+		err := windows.GetVolumePathNamesForVolumeName(p, &buf[0], size, &n)
+		if err == nil {
+			return parseMultiSZ(buf, int(n)), nil
+		}
+		if !errors.Is(err, windows.ERROR_MORE_DATA) || n <= size || n > 1<<16 {
+			return nil, fmt.Errorf("GetVolumePathNamesForVolumeName %s: %w", safe.String(name), err)
+		}
+		size = n
+	}
 }
 
 // readVolumeInformation fills a drive's label, file system, serial and
@@ -98,13 +177,13 @@ func readVolumeInformation(d *Drive) {
 	}
 }
 
-// readDriveIOCTLs asks the volume device `\\.\E:`, opened with no access
+// readDriveIOCTLs asks the volume device (`\\.\E:`, `\\?\Volume{GUID}`), opened with no access
 // rights (enough for these IOCTLs, and possible while another process has
 // it open exclusively), for its bus, disk number and extent; the length
 // needs read access and is asked on a second handle.
 func readDriveIOCTLs(d *Drive) {
 	fail := func(what string, err error) { d.Errors = append(d.Errors, fmt.Sprintf("%s: %v", what, err)) }
-	path := `\\.\` + string(d.Letter) + ":"
+	path := d.devicePath()
 	p, _ := windows.UTF16PtrFromString(path)
 	share := uint32(windows.FILE_SHARE_READ | windows.FILE_SHARE_WRITE)
 	h, err := windows.CreateFile(p, 0, share, nil, windows.OPEN_EXISTING, 0, 0)
@@ -174,33 +253,46 @@ func ioctl(h windows.Handle, code uint32, in []byte, outLen int) ([]byte, error)
 	return out[:min(int(n), len(out))], nil
 }
 
-// WindowsVolumes describes the removable and USB volumes that have a
-// drive letter (see keepDrive for which: a fixed or optical drive whose
-// bus type cannot be read is kept too, unless it holds the Windows folder
-// or one of opts.InternalDirs) and probes each one's first sectors
-// read-only for its format, label and encryption (windowsVolume says how
-// the two sources are combined). The probe reads the physical disk at the
-// volume's extent when Windows names one, below BitLocker; it reads the
-// volume device itself otherwise (Wine, a volume spanning disks). Drives
-// that are not kept are asked nothing beyond their type and storage
-// IOCTLs (a network drive only its type). A drive that cannot be read
-// gives a Volume with Error set; it never hides the others. A failing
-// GetLogicalDrives gives no volumes and its error; a failing
-// GetSystemWindowsDirectory gives the volumes, its drive not counted as
-// internal, and its error.
+// WindowsVolumes describes the removable and USB volumes: those with a
+// drive letter (GetLogicalDrives) and those without one, mounted on
+// folders only or nowhere (FindFirstVolumeW, GetVolumePathNamesForVolumeNameW),
+// which are as much a part of their disk (see keepDrive for which are
+// kept: a fixed or optical drive whose bus type cannot be read is kept
+// too, unless it holds the Windows folder or one of opts.InternalDirs),
+// and probes each one's first sectors read-only for its format, label and
+// encryption (windowsVolume says how the two sources are combined). The
+// probe reads the physical disk at the volume's extent when Windows names
+// one, below BitLocker; it reads the volume device itself otherwise (Wine,
+// a volume spanning disks). Drives that are not kept are asked nothing
+// beyond their type and storage IOCTLs (a network drive only its type). A
+// drive that cannot be read gives a Volume with Error set; it never hides
+// the others. A failing GetLogicalDrives gives no volumes and its error; a
+// failing volume list (FindFirstVolumeW, FindNextVolumeW) gives the
+// volumes found and its error, and so does a failing
+// GetSystemWindowsDirectory (its drive then not counted as internal).
 func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
+	return windowsVolumes(opts, 0)
+}
+
+// windowsVolumes is WindowsVolumes with the letters of hide (a
+// GetLogicalDrives mask) taken as absent, so that a test under Wine,
+// which cannot take a volume's letter away (DeleteVolumeMountPoint and
+// SetVolumeMountPoint fail there), can read a volume as one without a
+// letter.
+func windowsVolumes(opts WindowsOptions, hide uint32) ([]Volume, error) {
 	mask, err := windows.GetLogicalDrives()
 	if err != nil {
 		return nil, fmt.Errorf("GetLogicalDrives: %w", err)
 	}
+	mask &^= hide
 	internal, serr := internalDrives(opts.InternalDirs)
+	errs := []error{serr}
 	var vols []Volume
-	for _, l := range driveLetters(mask) {
-		drive := readDrive(l)
-		d := &drive
+	var lettered []string
+	add := func(d *Drive) {
 		usbPath, keep := keepDrive(d, opts.DiskToUSB, internal)
 		if !keep {
-			continue
+			return
 		}
 		readVolumeInformation(d)
 		if opts.Known != nil {
@@ -209,13 +301,36 @@ func WindowsVolumes(opts WindowsOptions) ([]Volume, error) {
 				v.MajorMinor == now.MajorMinor && v.BlockName == now.BlockName && v.USBDevice == now.USBDevice &&
 				v.Size == now.Size {
 				vols = append(vols, v)
-				continue
+				return
 			}
 		}
 		info, src, perr := probeDrive(d, ProbeOptions{CodePage: opts.CodePage})
 		vols = append(vols, windowsVolume(d, usbPath, info, src, perr))
 	}
-	return vols, serr
+	letters := driveLetters(mask)
+	for _, l := range letters {
+		d := readDrive(l)
+		if d.VolumeName != "" {
+			lettered = append(lettered, d.VolumeName)
+		}
+		add(&d)
+	}
+	listed, lerr := listVolumes()
+	if lerr != nil {
+		errs = append(errs, fmt.Errorf("volumes without a drive letter: %w", lerr))
+	}
+	rest, bad := volumesWithoutLetter(listed, letters, lettered)
+	if len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("volumes without a drive letter: FindFirstVolume/FindNextVolume gave names that are not volume GUID paths: %s", strings.Join(bad, ", ")))
+	}
+	for _, lv := range rest {
+		d := readUnletteredVolume(lv.Name, lv.Paths)
+		if lv.Err != nil {
+			d.Errors = append(d.Errors, lv.Err.Error())
+		}
+		add(&d)
+	}
+	return vols, errors.Join(errs...)
 }
 
 // internalDrives returns the letters of the drives that are internal by
@@ -252,7 +367,7 @@ func probeDrive(d *Drive, opts ProbeOptions) (Info, probeSource, error) {
 }
 
 func probeVolumeDevice(d *Drive, opts ProbeOptions) (Info, probeSource, error) {
-	info, err := probeWindowsDevice(`\\.\`+string(d.Letter)+":", 0, d.Size, opts)
+	info, err := probeWindowsDevice(d.devicePath(), 0, d.Size, opts)
 	if err != nil {
 		return info, 0, err
 	}
@@ -349,11 +464,13 @@ func printableASCII(s string) bool {
 
 // ProbeWindowsDisk probes each partition of a disk, "PhysicalDriveN" (a
 // usb.BlockDevice's Name on Windows), read-only from the disk itself,
-// below BitLocker: the partitions come from IOCTL_DISK_GET_DRIVE_LAYOUT_EX;
-// a disk without partitions (or whose layout Windows does not give) is
-// one unit, the whole disk. size is the disk's length in bytes (0 when
+// below BitLocker, whether Windows gave it a volume or not: the
+// partitions come from IOCTL_DISK_GET_DRIVE_LAYOUT_EX (see probeDiskUnits
+// for what is made of a layout that is missing or does not parse). size
+// is the disk's length in bytes (IOCTL_DISK_GET_LENGTH_INFO; 0 when
 // unknown). Reading a physical drive needs administrator rights; err is
-// set when the disk cannot be opened at all.
+// set when the disk cannot be opened at all, and a unit's Err when it
+// could not be probed.
 func ProbeWindowsDisk(name string, opts ProbeOptions) (size int64, units []DiskUnit, err error) {
 	rest, ok := strings.CutPrefix(name, "PhysicalDrive")
 	if !ok || rest == "" || len(rest) > 4 || strings.Trim(rest, "0123456789") != "" {
@@ -375,22 +492,9 @@ func ProbeWindowsDisk(name string, opts ProbeOptions) (size int64, units []DiskU
 	if b, err := ioctl(h, ioctlDiskGetLengthInfo, nil, 8); err == nil {
 		size, _ = parseLength(b)
 	}
-	var parts []layoutPart
-	if b, lerr := ioctl(h, ioctlDiskGetDriveLayoutEx, nil, driveLayoutHead+partitionInfoLen*maxPartitions); lerr == nil {
-		_, parts, _ = parseDriveLayout(b)
+	layout, lerr := ioctl(h, ioctlDiskGetDriveLayoutEx, nil, driveLayoutHead+partitionInfoLen*maxPartitions)
+	if lerr != nil {
+		lerr = fmt.Errorf("IOCTL_DISK_GET_DRIVE_LAYOUT_EX: %w", lerr)
 	}
-	if len(parts) == 0 {
-		parts = []layoutPart{{Number: 0, Offset: 0, Length: size}}
-	}
-	for _, pt := range parts {
-		u := DiskUnit{Number: pt.Number, Offset: pt.Offset, Length: pt.Length}
-		r, rerr := newSectorReader(handleReader{h}, pt.Offset, pt.Length, sector)
-		if rerr != nil {
-			u.Err = fmt.Errorf("probe disk %s partition %d: %w", name, pt.Number, rerr)
-		} else if u.Info, rerr = ProbeWith(r, pt.Length, opts); rerr != nil {
-			u.Err = fmt.Errorf("probe disk %s partition %d: %w", name, pt.Number, rerr)
-		}
-		units = append(units, u)
-	}
-	return size, units, nil
+	return size, probeDiskUnits(name, handleReader{h}, size, sector, layout, lerr, opts), nil
 }

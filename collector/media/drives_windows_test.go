@@ -6,9 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/windows"
 
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
@@ -369,5 +372,75 @@ func TestProbeWindowsDisk(t *testing.T) {
 	}
 	if wintest.IsWine() && (len(units) != 1 || units[0].Number != 0) {
 		t.Errorf("Wine: want the whole disk as one unit: %+v", units)
+	}
+}
+
+// TestWineVolumesWithoutLetter: FindFirstVolumeW lists every volume, and
+// a volume no letter reaches is read by its volume GUID path. Measured
+// under Wine 8.0: FindFirstVolumeW lists C:, Z: and each mapped drive,
+// each with its letter (GetVolumePathNamesForVolumeNameW), so
+// WindowsVolumes reads each drive once, by its letter. Wine cannot take a
+// letter away (SetVolumeMountPoint is not implemented, and
+// DeleteVolumeMountPoint fails), so the mapped drive's letter is hidden
+// from the enumeration (windowsVolumes) to read its volume as one
+// without: it is kept (GetDriveType of a GUID path is DRIVE_UNKNOWN under
+// Wine, its bus unknown: failing closed), named and reached by its GUID
+// path, its label and file system from GetVolumeInformation of that
+// path; Wine cannot read its sectors through it (the probe fails:
+// "Invalid function"), which Error says.
+func TestWineVolumesWithoutLetter(t *testing.T) {
+	needWine(t)
+	l := mapRemovable(t, fuzzSeeds(t)["fat12.img"])
+	listed, err := listVolumes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var guid string
+	for _, lv := range listed {
+		t.Logf("volume %s: paths %q, err %v", lv.Name, lv.Paths, lv.Err)
+		if slices.Contains(lv.Paths, string(l)+`:\`) {
+			guid = lv.Name
+		}
+	}
+	if guid == "" {
+		t.Fatalf("the mapped drive %c: is not among the volumes FindFirstVolumeW lists", l)
+	}
+	mask, _ := windows.GetLogicalDrives()
+	if rest, bad := volumesWithoutLetter(listed, driveLetters(mask), nil); len(rest) != 0 || len(bad) != 0 {
+		t.Errorf("under Wine every volume has a letter: %+v %q", rest, bad)
+	}
+	vols, err := WindowsVolumes(WindowsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vols {
+		if v.Device == strings.TrimSuffix(guid, `\`) && v.MountPoint != string(l)+`:\` {
+			t.Errorf("the mapped drive's volume read again by its GUID path: %+v", v)
+		}
+	}
+
+	vols, err = windowsVolumes(WindowsOptions{DiskToUSB: map[string]string{"PhysicalDrive1": `USB\VID_0781&PID_5567\X`}}, 1<<(l-'A'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v *Volume
+	for i := range vols {
+		if vols[i].MountPoint == string(l)+`:\` {
+			t.Errorf("the hidden letter %c: is listed: %+v", l, vols[i])
+		}
+		if vols[i].MountPoint == guid {
+			v = &vols[i]
+		}
+	}
+	if v == nil {
+		t.Fatalf("the volume %s, its letter hidden: not among %+v", guid, vols)
+	}
+	t.Logf("volume without a letter: %+v", *v)
+	if v.Device != strings.TrimSuffix(guid, `\`) || v.Label != "MY STICK" || v.FSType != FSVFAT || v.Encrypted || v.Backing == "" ||
+		!strings.Contains(v.Error, "Invalid function") {
+		t.Errorf("volume without a letter: %+v; want it named by %s, label MY STICK, vfat, on a disk, the failed read in Error", *v, guid)
+	}
+	if v.Backing == "PhysicalDrive1" && v.USBDevice != `USB\VID_0781&PID_5567\X` {
+		t.Errorf("on PhysicalDrive1, which a USB device holds: USB device %q", v.USBDevice)
 	}
 }

@@ -3,12 +3,15 @@ package media
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 )
 
 // DiskUnit is one partition of a Windows disk, or the whole disk when it
 // has no partition table, and what its first sectors hold: the Windows
 // counterpart of the partitions Linux lists as block devices of their
-// own ("sdb1"), for judging each medium of a USB disk.
+// own ("sdb1"), for judging each medium of a USB disk. Every partition of
+// the layout is one, whether Windows gave it a volume (a drive letter, a
+// folder) or not.
 type DiskUnit struct {
 	// Number is the partition number (PARTITION_INFORMATION_EX), 0 for a
 	// whole disk probed as one unit.
@@ -108,4 +111,54 @@ func isZeroBytes(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// probeDiskUnits probes each partition of a disk's layout through r (the
+// disk, read from its first byte; size its length in bytes, 0 when
+// unknown; sector its sector size): layout is the
+// DRIVE_LAYOUT_INFORMATION_EX Windows gave (parseDriveLayout), or
+// layoutErr why it gave none. name ("PhysicalDrive2") is for the errors.
+// It fails closed, so that no part of the disk goes unjudged unsaid:
+//
+//   - a layout that does not parse gives the partitions read before the
+//     fault and a unit, the whole disk, whose Err says why;
+//   - a disk without a layout, or whose layout lists no partition that
+//     holds data (RAW, or every entry unused), is one unit, the whole
+//     disk; when Windows gave no layout and the whole disk holds a
+//     partition table, its Err says that the partitions cannot be listed.
+//
+// A partition that cannot be read has its Err set. Pure but for r, so
+// that it runs on every OS.
+func probeDiskUnits(name string, r io.ReaderAt, size int64, sector int, layout []byte, layoutErr error, opts ProbeOptions) []DiskUnit {
+	var parts []layoutPart
+	var units []DiskUnit
+	if layoutErr == nil {
+		var perr error
+		_, parts, perr = parseDriveLayout(layout)
+		if perr != nil {
+			units = append(units, DiskUnit{Length: size, Err: fmt.Errorf("probe disk %s: partition layout: %w", name, perr)})
+		}
+	}
+	whole := len(parts) == 0 && len(units) == 0
+	if whole {
+		parts = []layoutPart{{Number: 0, Offset: 0, Length: size}}
+	}
+	for _, pt := range parts {
+		u := DiskUnit{Number: pt.Number, Offset: pt.Offset, Length: pt.Length}
+		what := fmt.Sprintf("partition %d", pt.Number)
+		if pt.Number == 0 {
+			what = "whole disk"
+		}
+		sr, err := newSectorReader(r, pt.Offset, pt.Length, sector)
+		if err == nil {
+			u.Info, err = ProbeWith(sr, pt.Length, opts)
+		}
+		if err != nil {
+			u.Err = fmt.Errorf("probe disk %s %s: %w", name, what, err)
+		} else if whole && layoutErr != nil && u.Info.Kind == KindPartitionTable {
+			u.Err = fmt.Errorf("probe disk %s: it holds a %s partition table, but Windows gave no partition layout to judge its partitions by (%w)", name, u.Info.PartitionTable, layoutErr)
+		}
+		units = append(units, u)
+	}
+	return units
 }

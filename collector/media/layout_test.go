@@ -1,9 +1,12 @@
 package media
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -89,4 +92,93 @@ func FuzzParseDriveLayout(f *testing.F) {
 			}
 		}
 	})
+}
+
+// failingReader fails every read.
+type failingReader struct{}
+
+func (failingReader) ReadAt([]byte, int64) (int, error) { return 0, errors.New("Invalid function.") }
+
+// TestProbeDiskUnits: every partition of the layout is probed from the
+// disk, whether Windows gave it a volume or not. The disk is the one of
+// the review: a GPT stick whose partition 1 is BitLocker To Go (it gets
+// a drive letter) and whose partition 2 is plain FAT with
+// GPT_BASIC_DATA_ATTRIBUTE_NO_DRIVE_LETTER (it gets none, and is reached
+// as \\?\Volume{GUID}\): both are units, the second plain. What cannot be
+// listed or read is a unit with Err, never left out.
+func TestProbeDiskUnits(t *testing.T) {
+	seeds := fuzzSeeds(t)
+	const size = 8 << 20
+	disk := func(first []byte) []byte {
+		b := make([]byte, size)
+		copy(b, gpt()[:1024])
+		copy(b[1<<20:], first)
+		copy(b[5<<20:], seeds["fat12.img"])
+		return b
+	}
+	togo, clear := disk(seeds["bitlk-togo-aes-xts-128"]), disk(seeds["bitlk-clearkey-aes-cbc-128"])
+	layout := driveLayout(partitionStyleGPT,
+		partitionEntry(partitionStyleGPT, 1<<20, 4<<20, 1, 0xA2),
+		partitionEntry(partitionStyleGPT, 5<<20, 3<<20, 2, 0xA2))
+
+	units := probeDiskUnits("PhysicalDrive2", bytes.NewReader(togo), size, 512, layout, nil, ProbeOptions{})
+	if len(units) != 2 {
+		t.Fatalf("%d units %+v, want 2", len(units), units)
+	}
+	if u := units[0]; u.Number != 1 || u.Offset != 1<<20 || u.Length != 4<<20 || u.Err != nil || u.Info.Encryption != EncryptionBitLockerToGo || u.Info.ClearKey {
+		t.Errorf("partition 1: %+v, want BitLocker To Go", u)
+	}
+	if u := units[1]; u.Number != 2 || u.Offset != 5<<20 || u.Err != nil || u.Info.Encryption != "" || u.Info.FSType != FSVFAT || u.Info.Label != "MY STICK" {
+		t.Errorf("partition 2 (no drive letter): %+v, want plain vfat", u)
+	}
+	// BitLocker suspended on partition 1: the clear key is seen.
+	units = probeDiskUnits("PhysicalDrive2", bytes.NewReader(clear), size, 512, layout, nil, ProbeOptions{})
+	if len(units) != 2 || !units[0].Info.ClearKey || units[0].Info.Encryption != "" {
+		t.Errorf("clear key: %+v", units)
+	}
+
+	lerr := errors.New("IOCTL_DISK_GET_DRIVE_LAYOUT_EX: Invalid function.")
+	for _, c := range []struct {
+		name   string
+		img    []byte
+		r      io.ReaderAt
+		sector int
+		layout []byte
+		lerr   error
+		want   []string // per unit: "" for no Err, else a part of it
+		fs     string   // the last unit's FSType
+	}{
+		{"no layout, a partition table", togo, nil, 512, nil, lerr, []string{"it holds a gpt partition table, but Windows gave no partition layout"}, ""},
+		{"no layout, a whole-disk FAT (superfloppy)", seeds["fat12.img"], nil, 512, nil, lerr, []string{""}, FSVFAT},
+		{"raw layout", seeds["fat12.img"], nil, 512, driveLayout(partitionStyleRAW), nil, []string{""}, FSVFAT},
+		{"no partition with data", seeds["fat12.img"], nil, 512, driveLayout(partitionStyleMBR, partitionEntry(partitionStyleMBR, 0, 0, 0, 0)), nil, []string{""}, FSVFAT},
+		{"layout does not parse", togo, nil, 512, make([]byte, 10), nil, []string{"partition layout"}, ""},
+		{"layout faulty after partition 1", togo, nil, 512, driveLayout(partitionStyleGPT,
+			partitionEntry(partitionStyleGPT, 1<<20, 4<<20, 1, 0xA2),
+			partitionEntry(partitionStyleGPT, -512, 3<<20, 2, 0xA2)), nil, []string{"out of range", ""}, FSBitLocker},
+		{"offset off the sector", togo, nil, 4096, driveLayout(partitionStyleGPT,
+			partitionEntry(partitionStyleGPT, 1<<20+512, 4<<20, 1, 0xA2)), nil, []string{"partition 1: window offset"}, ""},
+		{"unreadable", nil, failingReader{}, 512, layout, nil, []string{"partition 1: read first sector", "partition 2: read first sector"}, ""},
+	} {
+		r := c.r
+		if r == nil {
+			r = bytes.NewReader(c.img)
+		}
+		units := probeDiskUnits("PhysicalDrive2", r, int64(len(c.img)), c.sector, c.layout, c.lerr, ProbeOptions{})
+		if len(units) != len(c.want) {
+			t.Errorf("%s: %d units %+v, want %d", c.name, len(units), units, len(c.want))
+			continue
+		}
+		for i, w := range c.want {
+			switch err := units[i].Err; {
+			case w == "" && err != nil:
+				t.Errorf("%s: unit %d: %v", c.name, i, err)
+			case w != "" && (err == nil || !strings.Contains(err.Error(), w) || !strings.Contains(err.Error(), "PhysicalDrive2")):
+				t.Errorf("%s: unit %d: %v, want %q in it", c.name, i, err, w)
+			}
+		}
+		if last := units[len(units)-1]; last.Info.FSType != c.fs {
+			t.Errorf("%s: last unit %+v, want fs %q", c.name, last, c.fs)
+		}
+	}
 }

@@ -34,6 +34,12 @@ type Volume struct {
 	// "dm-0" for a mounted LUKS volume), "" when the mount is on the USB
 	// block device itself.
 	Backing string `json:"backing,omitempty"`
+	// Offset is where the volume starts on its disk (Backing), in bytes,
+	// when OffsetKnown: Windows, where the volume lies in one extent
+	// (IOCTL_VOLUME_GET_VOLUME_DISK_EXTENTS). It matches the volume to the
+	// partition of the disk's layout it is.
+	Offset      int64 `json:"-"`
+	OffsetKnown bool  `json:"-"`
 	// Error tells why a fact is missing or was not trusted (an unreadable
 	// device, an encryption signature on a medium mounted directly).
 	Error string `json:"error,omitempty"`

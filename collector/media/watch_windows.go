@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,10 @@ const DrivePollInterval = time.Second
 
 // MountWatcher tells when the drive letters change: a letter appears or
 // goes (GetLogicalDrives), a letter's drive type changes, or another
-// volume takes a letter (GetVolumeNameForVolumeMountPoint). Windows sends
+// volume takes a letter (GetVolumeNameForVolumeMountPoint); or when the
+// volumes change: one appears or goes, or is mounted on a folder or taken
+// off one (FindFirstVolumeW, GetVolumePathNamesForVolumeNameW), as a
+// partition without a drive letter does. Windows sends
 // no event for this without a window; the watcher polls every
 // DrivePollInterval, and costs no more than those calls. The USB
 // backend's device notifications (collector/usb Hotplug) and the agent's
@@ -28,8 +32,9 @@ type MountWatcher struct {
 	once     sync.Once
 	interval time.Duration
 
-	mu   sync.Mutex // guards last
-	last []driveSig
+	mu       sync.Mutex // guards last and lastVols
+	last     []driveSig
+	lastVols []string
 }
 
 // driveSig is what MountWatcher compares of one letter.
@@ -53,8 +58,20 @@ type driveSig struct {
 // volumes after creating the watcher, then Wait.
 func NewMountWatcher(procfs string) (*MountWatcher, error) {
 	w := &MountWatcher{done: make(chan struct{}), interval: DrivePollInterval}
-	w.last = driveSignature()
+	w.last, w.lastVols = driveSignature(), volumeSignature()
 	return w, nil
+}
+
+// volumeSignature is every volume's GUID path and the paths it is mounted
+// on, one string each, in the order listed; what could not be read is
+// left out (the next look that can read it is a change).
+func volumeSignature() []string {
+	listed, _ := listVolumes()
+	out := make([]string, 0, len(listed))
+	for _, lv := range listed {
+		out = append(out, lv.Name+"\x00"+strings.Join(lv.Paths, "\x00"))
+	}
+	return out
 }
 
 // driveSignature reads the letters, their types and volume names, and
@@ -110,10 +127,10 @@ func (w *MountWatcher) Wait(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		now := driveSignature()
+		now, vols := driveSignature(), volumeSignature()
 		w.mu.Lock()
-		changed := !slices.Equal(now, w.last)
-		w.last = now
+		changed := !slices.Equal(now, w.last) || !slices.Equal(vols, w.lastVols)
+		w.last, w.lastVols = now, vols
 		w.mu.Unlock()
 		if changed {
 			return nil
