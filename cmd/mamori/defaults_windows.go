@@ -31,3 +31,15 @@ func programFiles() string {
 	}
 	return p
 }
+
+// Words of the help texts that differ by OS.
+const (
+	// hasFSRoots: the --sysfs, --procfs and --devfs flags mean nothing
+	// on Windows and are not offered.
+	hasFSRoots = false
+	// needsAdmin is who may run the service commands.
+	needsAdmin = "Needs an administrator (an elevated prompt)."
+	// stopHow is how the foreground agent is stopped and reloaded.
+	stopHow = "Exit: 0 after Ctrl+C or Ctrl+Break (agent_stopped recorded first), 2 when it cannot start. Windows has no SIGHUP:\n" +
+		"to reload the config, restart the service (mamori service restart); the audit log carries on"
+)

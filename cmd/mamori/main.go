@@ -64,9 +64,7 @@ func init() {
 		{"scan", "one inventory and policy pass; prints devices, volumes, networks and violations", `The network (links, default routes, LAN devices) is that of the network namespace it runs in.
 Exit: 0 no violations, 1 violations, 2 error (cannot see: the sysfs root is not a sysfs,
 no procfs, a bad config), 3 incomplete (parts could not be read; no violation in the rest).`, cmdScan},
-		{"run", "the agent in the foreground until SIGINT/SIGTERM", `Exit: 0 after SIGINT or SIGTERM (agent_stopped recorded first), 2 when it cannot start. SIGHUP reloads the config file
-(approved lists, contact, language, rescan interval, network:; the state dir and metrics endpoint stay) and
-records config_reloaded, or config_reload_failed keeping the old config.
+		{"run", "the agent in the foreground until stopped", stopHow + `.
 Refuses to start (exit 2) on a config, ledger, metrics web config, state dir or report: file
 (token_file, ca_file, cert_file, key_file) that is missing or that someone other than root or
 this user owns or can write, naming the file, the problem and the fix.`, cmdRun},
@@ -220,7 +218,7 @@ type common struct {
 
 func (c *common) register(fs *flag.FlagSet, roots bool) {
 	fs.StringVar(&c.config, "config", "", "config `file` (default "+defaultConfig+" when it exists)")
-	if roots {
+	if roots && hasFSRoots {
 		fs.StringVar(&c.sysfs, "sysfs", "/sys", "sysfs mount point (`dir`)")
 		fs.StringVar(&c.procfs, "procfs", "/proc", "procfs mount point (`dir`)")
 		fs.StringVar(&c.dev, "devfs", "/dev", "device node directory (`dir`)")

@@ -32,16 +32,16 @@ start-stop-daemon), the service control manager on Windows. The packages install
 hardened systemd unit: under systemd use that (systemctl enable --now mamori); without systemd
 this installs the init script that runs it.
 The config must load (errors as FILE:LINE:COL) and pass the checks "mamori run" makes; the
-binary must not be writable by others. Needs root.
+binary must not be writable by others. ` + needsAdmin + `
 Exit: 0 installed, 2 error (a bad config, installed already: "mamori service uninstall" first).`, cmdServiceInstall},
-		{"service uninstall", "stop and remove the agent's service", "Needs root.\n" + serviceExits, cmdServiceAction("uninstall")},
+		{"service uninstall", "stop and remove the agent's service", needsAdmin + "\n" + serviceExits, cmdServiceAction("uninstall")},
 		{"service start", "start the agent's service", `Watches the service for a moment: one that ends at once (a config or a state dir it refuses)
 is an error that says where its log is. On Windows it first waits (at most ` + fmt.Sprint(int(svc.DefaultStartTimeout.Seconds())) + ` s) until the
 service has started (the agent's first scan done) or failed to, and names a failed start's exit code.
-Needs root.
+` + needsAdmin + `
 ` + serviceExits, cmdServiceAction("start")},
-		{"service stop", "stop the agent's service (agent_stopped is recorded)", "Needs root.\n" + serviceExits, cmdServiceAction("stop")},
-		{"service restart", "restart the agent's service", "Needs root.\n" + serviceExits, cmdServiceAction("restart")},
+		{"service stop", "stop the agent's service (agent_stopped is recorded)", needsAdmin + "\n" + serviceExits, cmdServiceAction("stop")},
+		{"service restart", "restart the agent's service", needsAdmin + "\n" + serviceExits, cmdServiceAction("restart")},
 		{"service status", "whether the agent's service runs", `Prints "NAME: running", "NAME: stopped" or "NAME: not installed", and where it is defined.
 Exit: 0 running, 3 stopped, 4 not installed, 2 cannot tell.`, cmdServiceAction("status")},
 		{"service run", "the agent as the service manager runs it (installed by service install)", `Runs the agent like "mamori run", logging to the system log (syslog with tag NAME, facility
