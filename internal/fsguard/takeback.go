@@ -2,6 +2,9 @@ package fsguard
 
 import (
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -149,4 +152,168 @@ func untrustedName(base string, now time.Time, try int) string {
 		n += fmt.Sprintf("-%d", try)
 	}
 	return n
+}
+
+// An alternate state folder (Windows).
+//
+// Taking a folder back renames it, and Windows refuses to rename a folder
+// someone holds open without FILE_SHARE_DELETE (ERROR_SHARING_VIOLATION),
+// or one with a file in it held open (ERROR_ACCESS_DENIED). Any user may
+// make C:\ProgramData\mamori before mamori is installed and keep such a
+// handle for as long as they like. Refusing to start then would let them
+// keep the agent from ever running, so PrepareState falls back to an
+// alternate folder beside it, NAME.alternate-YYYYMMDDThhmmss-XXXXXXXXXXXXXXXX
+// (UTC, 16 random hex digits), made private with CreateDirectory in one
+// call as the state folder is, in the same parent, whose ancestors passed
+// the same checks. The name is random because anyone may make any name in
+// %ProgramData%: a fixed alternate (C:\ProgramData\mamori-agent) could be
+// squatted and held the same way, a random one cannot be foreseen, and a
+// name taken already only makes CreateDirectory fail and another be
+// drawn. What cannot be made fit is recorded (Finding), never all clear.
+//
+// Every start tries the take-back again. The alternate found beside the
+// configured folder at the next start is the agent's own when it is a
+// directory owned by SYSTEM, Administrators, TrustedInstaller or this
+// process's user with a private DACL (decideFolder keeps it): no one else
+// can make such a folder, whatever they name it. While the configured
+// folder cannot be made fit, the agent keeps recording in that alternate,
+// so that the audit chain goes on there. Once the configured folder is
+// free (the squatted one moved aside, or removed), the alternate is
+// renamed to the configured name, with its audit log, report queue and
+// copies in it: the agent is back in the configured folder and its chain
+// goes on unbroken; a fresh folder is made there only when there is no
+// alternate. A configured folder that is fit as it is (an administrator
+// made it private by hand) is used, and an alternate left beside it is
+// logged at Warn, not read.
+
+// StateDir is the state directory PrepareState made fit to use, or that
+// FindState says the agent uses, and what was found on the way.
+type StateDir struct {
+	// Configured is the path asked for (agent.state_dir), as given.
+	Configured string
+	// Path is the directory to use: Configured, or, when Alternate, an
+	// absolute path beside it.
+	Path string
+	// Alternate says that Path is an alternate folder
+	// (NAME.alternate-YYYYMMDDThhmmss-XXXXXXXXXXXXXXXX), because the
+	// configured folder could not be made fit (Windows only).
+	Alternate bool
+	// Findings are what was found in place of the state folder that is
+	// not to be trusted, and what was done about it, in order: each was
+	// logged at Error already, and is for the caller to record (it is an
+	// attack on the agent, or the trace of one). Empty when nothing was.
+	Findings []Finding
+}
+
+// Finding is one untrusted thing PrepareState found where the state
+// folder is, and what it did about it.
+type Finding struct {
+	// Path is what was found: the configured state folder.
+	Path string
+	// Problem says why it is not trusted, as decideFolder words it ("is
+	// owned by S-1-5-21-... , not by SYSTEM, ...", "lets S-1-1-0
+	// (Everyone) ...", "holds entries someone else put there: ...").
+	Problem string
+	// Done says what was done: "moved aside unread to ...", or why it
+	// could not be and which alternate folder is used instead.
+	Done string
+}
+
+// String is the finding in one line: "PATH PROBLEM; DONE".
+func (f Finding) String() string {
+	return f.Path + " " + f.Problem + "; " + f.Done
+}
+
+// alternateTag is what follows NAME in an alternate folder's name.
+const alternateTag = ".alternate-"
+
+// maxAlternates bounds the folders named like alternates that are judged
+// at a start (the newest names first): anyone may make such names in
+// %ProgramData%, and each costs an open and a read of its security
+// descriptor.
+const maxAlternates = 64
+
+// alternateName is the name of an alternate folder for a state folder
+// called base, made at now, with the random bytes rnd:
+// "mamori.alternate-20260102T150405-0123456789abcdef" (UTC).
+func alternateName(base string, now time.Time, rnd [8]byte) string {
+	return fmt.Sprintf("%s%s%s-%x", base, alternateTag, now.UTC().Format("20060102T150405"), rnd[:])
+}
+
+// isAlternateName reports whether name has the exact shape alternateName
+// gives for base: the tag, a valid time, a dash and 16 lower-case hex
+// digits. base is matched without regard to case, as Windows names are.
+// Pure; what a name says proves nothing (anyone may make any name): a
+// folder so named is used only once judged.
+func isAlternateName(base, name string) bool {
+	if len(name) != len(base)+len(alternateTag)+15+1+16 || !strings.EqualFold(name[:len(base)], base) {
+		return false
+	}
+	rest := name[len(base):]
+	if !strings.HasPrefix(rest, alternateTag) {
+		return false
+	}
+	rest = rest[len(alternateTag):]
+	if _, err := time.Parse("20060102T150405", rest[:15]); err != nil || rest[15] != '-' {
+		return false
+	}
+	for _, c := range rest[16:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// newestAlternates keeps, of names, those isAlternateName takes for base,
+// newest first (by the time in the name, then the rest), at most max of
+// them; more reports that some were left out. Pure.
+func newestAlternates(base string, names []string, max int) (out []string, more bool) {
+	for _, n := range names {
+		if isAlternateName(base, n) {
+			out = append(out, n)
+		}
+	}
+	// The names differ only after base, whose case may differ: compare
+	// what follows it.
+	slices.SortFunc(out, func(a, b string) int { return strings.Compare(b[len(base):], a[len(base):]) })
+	if len(out) > max {
+		return out[:max], true
+	}
+	return out, false
+}
+
+// PrepareState creates or takes back the agent's state directory path, as
+// MkdirState does, and returns the directory to use. On Windows, when the
+// folder at path cannot be made fit (someone holds it open so that it
+// cannot be moved aside, what someone put in it cannot be moved out, it
+// fails CheckDir after), it does not fail: it records in an alternate
+// private folder beside it, NAME.alternate-YYYYMMDDThhmmss-XXXXXXXXXXXXXXXX
+// (the one found from an earlier start, else a new one), logs that at
+// Error, and tries the configured folder again at every start, moving the
+// alternate back in its place once it is free (the doc above). Everything
+// untrusted it found is in StateDir.Findings, for the caller to record.
+// log nil: discarded. The error is for a directory on the way that is not
+// safe (CheckDir's error: nothing there is taken back, and a folder beside
+// it would be no safer), or for neither the folder nor an alternate that
+// could be made (I/O, a full disk); it names the path. On Unix it is
+// MkdirState: Path is path, and nothing is ever moved.
+func PrepareState(path string, log *slog.Logger) (StateDir, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return prepareState(path, log, time.Now())
+}
+
+// FindState says, without changing anything, which directory the agent
+// records in for the state directory path: path, or on Windows the
+// alternate folder beside it that PrepareState uses while the folder at
+// path is one it would take back (owned by someone untrusted, a link, an
+// ACL that let others replace what is in it) or is missing; Findings then
+// says why path is not used. It is for readers of the state directory
+// (audit verify) run as an administrator. The error says that the folder
+// at path is not to be trusted and no alternate the agent made is beside
+// it: nothing there was recorded by the agent. On Unix Path is path.
+func FindState(path string) (StateDir, error) {
+	return findState(path)
 }

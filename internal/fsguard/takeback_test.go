@@ -2,6 +2,7 @@ package fsguard
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,77 @@ func FuzzDecideFolder(f *testing.F) {
 			t.Fatalf("kept a folder the judges refuse: %q", s)
 		}
 	})
+}
+
+// TestAlternateName: the alternate folder's name is the state folder's,
+// the tag, the time in UTC and 16 hex digits; isAlternateName takes
+// exactly that shape (any case of the base, as Windows names go) and
+// nothing else: not a folder taken back, not a name a few characters
+// off.
+func TestAlternateName(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 4, 5, 0, time.FixedZone("JST", 9*3600))
+	rnd := [8]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
+	got := alternateName("mamori", now, rnd)
+	if got != "mamori.alternate-20260102T060405-0123456789abcdef" {
+		t.Fatalf("alternateName = %q", got)
+	}
+	if !isAlternateName("mamori", got) || !isAlternateName("MAMORI", got) || !isAlternateName("mamori", "Mamori"+got[6:]) {
+		t.Errorf("isAlternateName refuses %q", got)
+	}
+	for _, n := range []string{
+		"mamori",
+		"mamori.untrusted-20260102T060405",
+		"mamori.alternate-20260102T060405",
+		"mamori.alternate-20260102T060405-0123456789abcde",
+		"mamori.alternate-20260102T060405-0123456789abcdef0",
+		"mamori.alternate-20260102T060405-0123456789ABCDEF",
+		"mamori.alternate-20260102T060405-0123456789abcdeg",
+		"mamori.alternate-20260102T060405_0123456789abcdef",
+		"mamori.alternate-20261302T060405-0123456789abcdef",
+		"mamori.alternate-2026010ZT060405-0123456789abcdef",
+		"mamorx.alternate-20260102T060405-0123456789abcdef",
+		"mamori.ALTERNATE-20260102T060405-0123456789abcdef",
+		"other.alternate-20260102T060405-0123456789abcdef",
+		"mamori2.alternate-20260102T060405-0123456789abcde",
+		"",
+	} {
+		if isAlternateName("mamori", n) {
+			t.Errorf("isAlternateName(%q) = true", n)
+		}
+	}
+}
+
+// TestNewestAlternates: the names of alternate folders, newest first by
+// the time in them whatever the case of the base, others left out, at
+// most max.
+func TestNewestAlternates(t *testing.T) {
+	names := []string{
+		"mamori.alternate-20260102T060405-0000000000000002",
+		"ProgramData-junk",
+		"MAMORI.alternate-20270102T060405-0000000000000001",
+		"mamori.untrusted-20280102T060405",
+		"mamori.alternate-20250102T060405-ffffffffffffffff",
+		"mamori",
+	}
+	got, more := newestAlternates("mamori", names, 10)
+	want := []string{names[2], names[0], names[4]}
+	if !slices.Equal(got, want) || more {
+		t.Errorf("newestAlternates = %v, %v; want %v, false", got, more, want)
+	}
+	got, more = newestAlternates("mamori", names, 2)
+	if !slices.Equal(got, want[:2]) || !more {
+		t.Errorf("newestAlternates(max 2) = %v, %v; want %v, true", got, more, want[:2])
+	}
+	if got, more := newestAlternates("mamori", nil, 2); len(got) != 0 || more {
+		t.Errorf("newestAlternates(none) = %v, %v", got, more)
+	}
+}
+
+// TestFindingString: a finding reads as one line, the path, why it is
+// not trusted and what was done.
+func TestFindingString(t *testing.T) {
+	f := Finding{Path: `C:\ProgramData\mamori`, Problem: "is owned by S-1-5-21-1-2-3-1001", Done: `moved aside unread to C:\ProgramData\mamori.untrusted-20260102T060405`}
+	if got, want := f.String(), `C:\ProgramData\mamori is owned by S-1-5-21-1-2-3-1001; moved aside unread to C:\ProgramData\mamori.untrusted-20260102T060405`; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
 }

@@ -273,10 +273,13 @@ func TestWindowsPlantedMovedAside(t *testing.T) {
 	}
 	log, records := logRecords(t)
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	if err := adoptFolder(state, trustSet{self: sidSystem}, log, now, "lets S-1-5-32-545 (Users) write it"); err != nil {
+	planted, q, err := adoptFolder(state, trustSet{self: sidSystem}, log, now, "lets S-1-5-32-545 (Users) write it")
+	if err != nil {
 		t.Fatalf("adoptFolder: %v", err)
 	}
-	q := filepath.Join(base, "mamori.untrusted-20260304T050607")
+	if want := filepath.Join(base, "mamori.untrusted-20260304T050607"); !strings.EqualFold(q, want) || len(planted) != 3 {
+		t.Errorf("adoptFolder moved %v to %s, want the three top entries to %s", planted, q, want)
+	}
 	files[filepath.Join("report", "more")] = "y"
 	for name, body := range files {
 		if b, err := os.ReadFile(filepath.Join(q, name)); err != nil || string(b) != body {
