@@ -42,6 +42,7 @@ var (
 	procCMGetParent                       = modCfgMgr32.NewProc("CM_Get_Parent")
 	procCMLocateDevNodeW                  = modCfgMgr32.NewProc("CM_Locate_DevNodeW")
 	procCMGetDeviceIDW                    = modCfgMgr32.NewProc("CM_Get_Device_IDW")
+	procCMGetDevNodeRegistryPropertyW     = modCfgMgr32.NewProc("CM_Get_DevNode_Registry_PropertyW")
 )
 
 // IOCTLs and their structures (winioctl.h).
@@ -66,9 +67,11 @@ const (
 // closed: a USB node it cannot identify, and a disk that may be USB
 // storage but is below no USB device it read (its place in the device
 // tree unreadable, a loop, deeper than maxTreeDepth; on the USB bus,
-// removable, or of a bus type that could not be read), is a Device whose
-// Path starts with UnknownPathPrefix and which carries no ids: it is
-// never left out, nor taken for an internal disk.
+// removable, or of a bus type that could not be read), or that came in
+// through a hot-plug port (Thunderbolt, USB4, eSATA, FireWire, a card
+// slot: hotPlugged) or may have, is a Device whose Path starts with
+// UnknownPathPrefix and which carries no ids: it is never left out, nor
+// taken for an internal disk.
 type SetupAPI struct {
 	log *slog.Logger
 	// unreadable holds, from the last read of the disks, the disks whose
@@ -166,17 +169,9 @@ func (s *SetupAPI) disks() ([]winDisk, error) {
 	unreadable := map[string]string{}
 	for _, n := range nodes {
 		d := winDisk{winNode: n, Number: -1}
-		chain, werr := walkAncestors(n.ParentID, cmParentOf)
-		d.Ancestors = chain
-		if werr != nil {
-			if errors.Is(werr, crNoSuchDevNode) && !devNodePresent(n.InstanceID) {
-				// A node above it went, and the disk itself is gone
-				// since the list was made: removed, not there to judge.
-				s.log.Debug("disk gone during the enumeration", "disk", n.InstanceID, "err", werr)
-				continue
-			}
-			d.AncestorsErr = werr.Error()
-			s.log.Debug("disk's place in the device tree unreadable: judged as USB storage whose device is unknown", "disk", n.InstanceID, "err", werr)
+		gone := func(err error) bool { return errors.Is(err, crNoSuchDevNode) && !devNodePresent(n.InstanceID) }
+		if placeDisk(&d, cmParentOf, cmCapabilities, gone, s.log) {
+			continue
 		}
 		sizeErr, derr := readDiskInfo(&d)
 		if derr != nil {
@@ -404,6 +399,49 @@ func cmParentOf(id string) (string, error) {
 	}
 	_, pid, err := parentOfDevInst(inst)
 	return pid, err
+}
+
+// cmDRPCapabilities is CM_DRP_CAPABILITIES (cfgmgr32.h): a node's
+// DEVICE_CAPABILITIES as CM_DEVCAP_* bits, a REG_DWORD.
+const cmDRPCapabilities = 0x10
+
+// cmCapabilities returns the PnP capabilities (CM_DEVCAP_* bits) of the
+// present node id: CM_Locate_DevNodeW, then
+// CM_Get_DevNode_Registry_PropertyW(CM_DRP_CAPABILITIES)
+// (https://learn.microsoft.com/windows/win32/api/cfgmgr32/nf-cfgmgr32-cm_get_devnode_registry_propertyw).
+// A node without the property (CR_NO_SUCH_VALUE), a value that is not a
+// 4-byte REG_DWORD and any failure are errors naming the node: what
+// cannot be read is never "not hot-pluggable". Wine 8.0 locates no node
+// (CR_FAILURE), so every call fails there.
+func cmCapabilities(id string) (uint32, error) {
+	inst, err := locateDevNode(id)
+	if err != nil {
+		return 0, fmt.Errorf("capabilities of %s: %w", safeSegments(id), err)
+	}
+	flags, err := devInstCapabilities(inst)
+	if err != nil {
+		return 0, fmt.Errorf("capabilities of %s: %w", safeSegments(id), err)
+	}
+	return flags, nil
+}
+
+// devInstCapabilities returns the PnP capabilities (CM_DEVCAP_* bits) of
+// device instance inst: CM_Get_DevNode_Registry_PropertyW with
+// CM_DRP_CAPABILITIES, parsed by parseCapabilities. A node without the
+// property is CR_NO_SUCH_VALUE, an error like any other failure.
+func devInstCapabilities(inst uint32) (uint32, error) {
+	if err := procCMGetDevNodeRegistryPropertyW.Find(); err != nil {
+		return 0, fmt.Errorf("%w: %w", errors.ErrUnsupported, err)
+	}
+	var typ, size uint32
+	var buf [8]byte // room to see a value longer than a DWORD
+	size = uint32(len(buf))
+	r, _, _ := procCMGetDevNodeRegistryPropertyW.Call(uintptr(inst), cmDRPCapabilities, uintptr(unsafe.Pointer(&typ)),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+	if r != 0 {
+		return 0, fmt.Errorf("CM_Get_DevNode_Registry_Property(CM_DRP_CAPABILITIES): %w", crErr(r))
+	}
+	return parseCapabilities(typ, buf[:min(int(size), len(buf))])
 }
 
 // locateDevNode returns the device instance handle of the present node

@@ -2,7 +2,9 @@ package usb
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -206,5 +208,110 @@ func TestSetupAPIWalkAncestors(t *testing.T) {
 		t.Logf("Wine %s: CM_Locate_DevNode does not tell a node that is not there", wintest.WineVersion())
 	case present:
 		t.Error("a made-up node is present")
+	}
+}
+
+// TestSetupAPIDiskPlace reads the place of every present node as if it
+// were a disk, through the code the disks go through (placeDisk with
+// cmParentOf, cmCapabilities and devNodePresent), with a bus type read
+// and internal (NVMe), and judges it with assembleWindows. Under Wine,
+// which keeps no device tree and locates no node, none may be taken for
+// an internal disk: the walk and the capabilities fail, and a disk whose
+// place cannot be read is USB storage whose device is unknown. On
+// Windows a node is internal exactly when its walk reached the root and
+// it and every node above it but the root have capabilities that were
+// read and say no hot-plug.
+func TestSetupAPIDiskPlace(t *testing.T) {
+	nodes, err := readNodeSet(nil, "", windows.DIGCF_PRESENT|windows.DIGCF_ALLCLASSES)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("readNodeSet: %d nodes, %v", len(nodes), err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	for i, n := range nodes {
+		flags, cerr := cmCapabilities(n.InstanceID)
+		t.Logf("%s: capabilities %#x, %v", n.InstanceID, flags, cerr)
+		if wintest.IsWine() && cerr == nil {
+			t.Logf("Wine %s reads the capabilities of %s", wintest.WineVersion(), n.InstanceID)
+		}
+		d := winDisk{winNode: winNode{InstanceID: n.InstanceID, ParentID: n.ParentID, FriendlyName: "node"}, Number: 900 + i,
+			BusType: busTypeNVMe, BusKnown: true}
+		gone := func(err error) bool { return errors.Is(err, crNoSuchDevNode) && !devNodePresent(n.InstanceID) }
+		if placeDisk(&d, cmParentOf, cmCapabilities, gone, log) {
+			t.Errorf("%s: gone, but listed as present", n.InstanceID)
+			continue
+		}
+		devs, _ := assembleWindows(nil, []winDisk{d})
+		internal := len(devs) == 0
+		whole := d.AncestorsErr == "" && len(d.Ancestors) > 0
+		hot := false
+		for _, id := range append([]string{d.InstanceID}, d.Ancestors...) {
+			if idKey(id) == rootDevNode {
+				continue
+			}
+			c, ok := d.Caps[idKey(id)]
+			if !ok || c.Err != "" || c.Flags&hotPlugCaps != 0 || hotPlugNode(id) != "" {
+				hot = true
+			}
+		}
+		t.Logf("%s: ancestors %q (%s), internal %v", n.InstanceID, d.Ancestors, d.AncestorsErr, internal)
+		switch {
+		case wintest.IsWine() && internal:
+			t.Errorf("under Wine %s was taken for an internal disk (ancestors %q, caps %+v)", n.InstanceID, d.Ancestors, d.Caps)
+		case internal != (whole && !hot):
+			t.Errorf("%s: internal %v, but walk whole %v and hot-plug or unread %v (caps %+v)", n.InstanceID, internal, whole, hot, d.Caps)
+		case !internal && (len(devs) != 1 || !strings.EqualFold(devs[0].Path, UnknownPathPrefix+n.InstanceID) ||
+			len(devs[0].BlockDevices) != 1 || devs[0].BlockDevices[0].Name != fmt.Sprintf("PhysicalDrive%d", 900+i)):
+			t.Errorf("%s: devices %+v, want one unknown device holding PhysicalDrive%d", n.InstanceID, devs, 900+i)
+		}
+	}
+}
+
+// TestSetupAPICapabilities reads the capabilities of every present node
+// through CM_Get_DevNode_Registry_Property (devInstCapabilities) and
+// through SetupAPI (SPDRP_CAPABILITIES). On Windows both must answer,
+// and agree, for every node: a node whose capabilities cannot be read
+// makes every disk below it external (fail closed), so one that lacks
+// them here would be a finding. Wine 8.0 has neither (CR_FAILURE, and no
+// Capabilities value): there every read is an error, never a value taken
+// for "not hot-pluggable".
+func TestSetupAPICapabilities(t *testing.T) {
+	set, err := windows.SetupDiGetClassDevsEx(nil, "", 0, windows.DIGCF_PRESENT|windows.DIGCF_ALLCLASSES, 0, "")
+	if err != nil {
+		t.Fatalf("SetupDiGetClassDevsEx: %v", err)
+	}
+	defer windows.SetupDiDestroyDeviceInfoList(set)
+	n, err := enumerateAll(maxDeviceNodes, func(i int) (bool, error) {
+		data, err := windows.SetupDiEnumDeviceInfo(set, i)
+		if errors.Is(err, windows.ERROR_NO_MORE_ITEMS) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		id, err := windows.SetupDiGetDeviceInstanceId(set, data)
+		if err != nil {
+			return false, err
+		}
+		flags, cerr := devInstCapabilities(uint32(data.DevInst))
+		raw, rerr := registryProperty(set, data, windows.SPDRP_CAPABILITIES)
+		t.Logf("%s: CM %#x %v; SPDRP %x %v", id, flags, cerr, raw, rerr)
+		switch {
+		case wintest.IsWine():
+			if cerr == nil {
+				t.Errorf("Wine %s read the capabilities of %s (%#x): Wine 8.0 was measured to have none; check what it gives", wintest.WineVersion(), id, flags)
+			}
+		case cerr != nil:
+			t.Errorf("%s: %v", id, cerr)
+		case rerr != nil || raw == nil:
+			t.Errorf("%s: SPDRP_CAPABILITIES %x, %v", id, raw, rerr)
+		default:
+			if v, err := parseCapabilities(regDWORD, raw); err != nil || v != flags {
+				t.Errorf("%s: SPDRP_CAPABILITIES %#x (%v), CM_DRP_CAPABILITIES %#x", id, v, err, flags)
+			}
+		}
+		return false, nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("%d nodes, %v", n, err)
 	}
 }

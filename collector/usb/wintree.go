@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -66,6 +67,22 @@ type winDisk struct {
 	// whose walk was not made (both empty) is not known to be internal.
 	Ancestors    []string
 	AncestorsErr string
+	// Caps are the PnP capabilities of the disk's own node and of its
+	// Ancestors, by idKey of the instance id (see hotPlugged). A node
+	// missing from it was not read, which counts as a capability that
+	// could not be read.
+	Caps map[string]nodeCaps
+}
+
+// nodeCaps is what was read of one device node's PnP capabilities.
+type nodeCaps struct {
+	// Flags are the CM_DEVCAP_* bits (cfgmgr32.h) of CM_DRP_CAPABILITIES
+	// (SPDRP_CAPABILITIES): the DEVICE_CAPABILITIES its bus driver
+	// reported to IRP_MN_QUERY_CAPABILITIES, as the PnP manager keeps
+	// them. Valid only when Err is "".
+	Flags uint32
+	// Err says why the capabilities could not be read; "" when they were.
+	Err string
 }
 
 // winRootHubPrefix starts the Path of a root hub on Windows: IsRootHub
@@ -103,8 +120,9 @@ const winRootHubPrefix = "usb:"
 //   - an interface node whose device was not listed (the interfaces'
 //     device, named by the parent's instance id);
 //   - a disk not below a USB device that was read, when it may be USB
-//     storage (diskOwner says when): class mass storage, the disk as its
-//     one BlockDevice, and why in Product.
+//     storage or came in through a hot-plug port, Thunderbolt, USB4,
+//     eSATA, FireWire or a card slot (diskOwner says when): class mass
+//     storage, the disk as its one BlockDevice, and why in Product.
 //
 // Serial comes from the instance id (nil when generated), VendorID,
 // ProductID and BCDDevice from the ids, Manufacturer from the INF (there
@@ -307,6 +325,48 @@ func walkAncestors(first string, parentOf func(id string) (string, error)) ([]st
 	}
 }
 
+// placeDisk reads where disk d sits: the walk up the device tree from
+// its parent (walkAncestors, asking parentOf) into d.Ancestors and
+// d.AncestorsErr, and, when the walk reached the root, the capabilities
+// of the disk's node and of every node above it but the root (capsOf)
+// into d.Caps, a failure as that node's nodeCaps.Err. It returns true
+// when the walk or a read failed in a way gone says means the disk is
+// gone (on Windows: a node is no longer there, CR_NO_SUCH_DEVNODE, and
+// neither is the disk): removed since the list was made, not there to
+// judge. On Windows parentOf and capsOf are cmParentOf and
+// cmCapabilities.
+func placeDisk(d *winDisk, parentOf func(string) (string, error), capsOf func(string) (uint32, error), gone func(error) bool, log *slog.Logger) bool {
+	chain, werr := walkAncestors(d.ParentID, parentOf)
+	d.Ancestors = chain
+	if werr != nil {
+		if gone(werr) {
+			log.Debug("disk gone during the enumeration", "disk", d.InstanceID, "err", werr)
+			return true
+		}
+		d.AncestorsErr = werr.Error()
+		log.Debug("disk's place in the device tree unreadable: judged as USB storage whose device is unknown", "disk", d.InstanceID, "err", werr)
+		return false
+	}
+	d.Caps = make(map[string]nodeCaps, len(chain)+1)
+	for _, id := range append([]string{d.InstanceID}, chain...) {
+		if idKey(id) == rootDevNode {
+			continue
+		}
+		flags, err := capsOf(id)
+		if err != nil {
+			if gone(err) {
+				log.Debug("disk gone during the enumeration", "disk", d.InstanceID, "node", id, "err", err)
+				return true
+			}
+			log.Debug("device node's capabilities unreadable: the disk is judged as USB storage whose device is unknown", "disk", d.InstanceID, "node", id, "err", err)
+			d.Caps[idKey(id)] = nodeCaps{Err: err.Error()}
+			continue
+		}
+		d.Caps[idKey(id)] = nodeCaps{Flags: flags}
+	}
+	return false
+}
+
 // diskOwner finds the USB device disk k belongs to: the nearest node
 // above it (k.Ancestors) that is a device of devs (one that could not be
 // identified included), passing through
@@ -321,7 +381,10 @@ func walkAncestors(first string, parentOf func(id string) (string, error)) ([]st
 //     an interface) is not a device of devs, or is a root hub: its own
 //     device was left out;
 //   - its bus type could not be read, or is USB;
-//   - its medium is removable (an SD card reader on another bus, too).
+//   - its medium is removable (an SD card reader on another bus, too);
+//   - it came in through a hot-plug port, or whether it did could not be
+//     determined (hotPlugged: a Thunderbolt or USB4 NVMe SSD, an eSATA or
+//     FireWire disk, an SD or MMC card).
 func diskOwner(k *winDisk, devs map[string]*winDev) (owner *winDev, why string) {
 	for _, id := range k.Ancestors {
 		if d, ok := devs[idKey(id)]; ok {
@@ -361,7 +424,7 @@ func diskOwner(k *winDisk, devs map[string]*winDev) (owner *winDev, why string) 
 			return nil, "it is below USB node " + safeSegments(id) + ", which was not read as a device"
 		}
 	}
-	return nil, ""
+	return nil, hotPlugged(k)
 }
 
 // idKey is an instance id as a map key: Windows compares them without
@@ -437,10 +500,174 @@ func winManufacturer(m string) string {
 	return safe.String(m)
 }
 
-// Bus types of STORAGE_BUS_TYPE (winioctl.h) that mean USB.
+// Bus types of STORAGE_BUS_TYPE (winioctl.h, ntddstor.h): USB, and those
+// of disks that can be plugged in and out while the system runs.
 const (
-	busTypeUSB = 7
+	busType1394 = 0x04 // BusType1394: IEEE 1394 (FireWire), SBP-2
+	busTypeUSB  = 0x07 // BusTypeUsb
+	busTypeSD   = 0x0C // BusTypeSd: an SD card
+	busTypeMMC  = 0x0D // BusTypeMmc: an MMC card, or eMMC
 )
+
+// PnP capability bits (CM_DEVCAP_*, cfgmgr32.h; the DEVICE_CAPABILITIES
+// bit fields of wdm.h) that say a device can leave while the system
+// runs.
+const (
+	// cmDevcapEjectSupported: the device can be ejected from its slot.
+	cmDevcapEjectSupported = 0x00000002
+	// cmDevcapRemovable: the device can be removed while the system runs
+	// (DEVICE_CAPABILITIES.Removable). Bus drivers set it for a device on
+	// a hot-plug port: a USB device, a PCI Express device below a
+	// hot-plug slot (Thunderbolt and USB4 tunnel PCIe to such slots;
+	// ExpressCard), a disk on a SATA port marked external or hot-plug
+	// capable (eSATA), a 1394 device. Windows' Safely Remove Hardware
+	// lists the devices that have it.
+	cmDevcapRemovable = 0x00000004
+	// cmDevcapDockDevice: the device is a docking peripheral.
+	cmDevcapDockDevice = 0x00000008
+
+	// hotPlugCaps are the bits that make a node a hot-plug device.
+	hotPlugCaps = cmDevcapEjectSupported | cmDevcapRemovable | cmDevcapDockDevice
+)
+
+// hotPlugged says why disk k, whose place in the device tree and bus type
+// were read and which no USB device holds, must be taken for external
+// storage (USB storage whose device is unknown): "" when it is internal.
+// It is external when
+//
+//   - its bus type is IEEE 1394, SD or MMC;
+//   - it or a node above it (k.Ancestors, but the tree's root) is
+//     hot-pluggable: its capabilities (k.Caps) hold CM_DEVCAP_REMOVABLE,
+//     CM_DEVCAP_EJECTSUPPORTED or CM_DEVCAP_DOCKDEVICE. This is what makes
+//     a Thunderbolt or USB4 NVMe SSD external (the PCI Express bus driver
+//     marks the devices below a hot-plug slot removable), an eSATA disk
+//     (storahci marks the disk on an external or hot-plug SATA port) and
+//     a 1394 one;
+//   - a node above it is a Thunderbolt or USB4 PCI Express bridge or root
+//     port (thunderboltBridges), or is on the 1394 or PCMCIA bus (its
+//     enumerator 1394, SBP2 or PCMCIA): external whatever the
+//     capabilities say;
+//   - failing closed, the capabilities of it or a node above it could not
+//     be read: whether it is behind a hot-plug port cannot be determined.
+//
+// The reason names the node (instance id, sanitised) that makes it so.
+func hotPlugged(k *winDisk) string {
+	const behind = "it is behind a hot-plug port: "
+	switch k.BusType {
+	case busType1394:
+		return behind + "its bus type is IEEE 1394 (FireWire)"
+	case busTypeSD:
+		return behind + "its bus type is SD (a card slot)"
+	case busTypeMMC:
+		return behind + "its bus type is MMC (a card slot, or eMMC)"
+	}
+	nodes := append([]string{k.InstanceID}, k.Ancestors...)
+	unread := ""
+	for _, id := range nodes {
+		key := idKey(id)
+		if key == rootDevNode {
+			continue // the tree's root: no bus driver, no slot
+		}
+		if why := hotPlugNode(id); why != "" {
+			return behind + why
+		}
+		c, ok := k.Caps[key]
+		switch {
+		case !ok || c.Err != "":
+			if unread == "" {
+				unread = cmp.Or(c.Err, "not read")
+				unread = "the capabilities of " + safeSegments(id) + " could not be read: " + safe.String(unread)
+			}
+		case c.Flags&hotPlugCaps != 0:
+			return behind + safeSegments(id) + " can be removed while the system runs (" + capNames(c.Flags&hotPlugCaps) + ")"
+		}
+	}
+	if unread != "" {
+		return "whether it is behind a hot-plug port could not be determined: " + unread
+	}
+	return ""
+}
+
+// regDWORD is REG_DWORD (winnt.h): a 32-bit little-endian value.
+const regDWORD = 4
+
+// parseCapabilities reads a node's CM_DRP_CAPABILITIES value: regType is
+// the registry type CM_Get_DevNode_Registry_Property gave and b the bytes
+// it wrote. Anything but a REG_DWORD of exactly 4 bytes is an error.
+func parseCapabilities(regType uint32, b []byte) (uint32, error) {
+	if regType != regDWORD || len(b) != 4 {
+		return 0, fmt.Errorf("%w: CM_DRP_CAPABILITIES of registry type %d and %d bytes, want REG_DWORD (4) of 4 bytes", ErrWinID, regType, len(b))
+	}
+	return binary.LittleEndian.Uint32(b), nil
+}
+
+// capNames names the hot-plug bits set in flags, joined by "|".
+func capNames(flags uint32) string {
+	var names []string
+	for _, c := range []struct {
+		bit  uint32
+		name string
+	}{{cmDevcapRemovable, "CM_DEVCAP_REMOVABLE"}, {cmDevcapEjectSupported, "CM_DEVCAP_EJECTSUPPORTED"}, {cmDevcapDockDevice, "CM_DEVCAP_DOCKDEVICE"}} {
+		if flags&c.bit != 0 {
+			names = append(names, c.name)
+		}
+	}
+	return strings.Join(names, "|")
+}
+
+// hotPlugNode says why node id is a hot-plug port by its instance id
+// alone, "" when its id does not say: a Thunderbolt or USB4 PCI Express
+// bridge or root port (thunderboltBridges), or a node of the 1394 (1394,
+// SBP2) or PCMCIA bus.
+func hotPlugNode(id string) string {
+	p, err := ParseInstanceID(id)
+	if err != nil {
+		return ""
+	}
+	switch p.Enumerator {
+	case "1394", "SBP2":
+		return safeSegments(id) + " is on the IEEE 1394 (FireWire) bus"
+	case "PCMCIA":
+		return safeSegments(id) + " is on the PCMCIA bus"
+	case "PCI":
+		f := parseIDFields(p.Device)
+		ven, verr := f.hex("VEN", 4, true)
+		dev, derr := f.hex("DEV", 4, true)
+		if verr != nil || derr != nil {
+			return ""
+		}
+		if name, ok := thunderboltBridges[strings.ToUpper(ven+":"+dev)]; ok {
+			return safeSegments(id) + " is a Thunderbolt/USB4 PCI Express port (" + name + ")"
+		}
+	}
+	return ""
+}
+
+// thunderboltBridges are the PCI functions, by vendor and device id
+// ("8086:15EF"), through which Thunderbolt and USB4 tunnel PCI Express:
+// the PCI bridges of Intel's discrete Thunderbolt controllers (in a PC,
+// and in a dock or enclosure, whose controller shows the same bridges),
+// the Thunderbolt root ports of Intel processors with Thunderbolt built
+// in, and AMD's USB4 PCIe tunnel; names from the PCI ID Repository
+// (pci.ids). A device below one of them came in through a Thunderbolt or
+// USB4 port. The list is not complete (newer controllers are missing):
+// the capabilities (hotPlugged) are what finds the others.
+var thunderboltBridges = map[string]string{
+	"8086:1513": "Light Ridge", "8086:151A": "Eagle Ridge", "8086:151B": "Light Peak",
+	"8086:1547": "Cactus Ridge 4C", "8086:1548": "Cactus Ridge 2C", "8086:1549": "Port Ridge",
+	"8086:1567": "Redwood Ridge 2C", "8086:1569": "Redwood Ridge 4C",
+	"8086:156B": "Falcon Ridge 2C", "8086:156D": "Falcon Ridge 4C", "8086:157E": "Win Ridge",
+	"8086:1576": "Alpine Ridge 2C", "8086:1578": "Alpine Ridge 4C", "8086:15C0": "Alpine Ridge LP",
+	"8086:15D3": "Alpine Ridge 4C", "8086:15DA": "Alpine Ridge 2C",
+	"8086:15E7": "Titan Ridge 2C", "8086:15EA": "Titan Ridge 4C", "8086:15EF": "Titan Ridge DD",
+	"8086:0B26": "Goshen Ridge", "8086:1136": "Maple Ridge 4C",
+	"8086:8A1D": "Ice Lake", "8086:8A1F": "Ice Lake", "8086:8A21": "Ice Lake", "8086:8A23": "Ice Lake",
+	"8086:9A23": "Tiger Lake-LP", "8086:9A25": "Tiger Lake-LP", "8086:9A27": "Tiger Lake-LP", "8086:9A29": "Tiger Lake-LP",
+	"8086:9A2B": "Tiger Lake-H", "8086:9A2D": "Tiger Lake-H", "8086:9A2F": "Tiger Lake-H", "8086:9A31": "Tiger Lake-H",
+	"8086:461F": "Alder Lake-P", "8086:462F": "Alder Lake-P", "8086:463F": "Alder Lake-P", "8086:466E": "Alder Lake-P",
+	"8086:7EC4": "Meteor Lake-P", "8086:7EC5": "Meteor Lake-P", "8086:7EC6": "Meteor Lake-P", "8086:7EC7": "Meteor Lake-P",
+	"1022:14CD": "AMD USB4 PCIe tunnel",
+}
 
 // storageDescriptor is what STORAGE_DEVICE_DESCRIPTOR
 // (IOCTL_STORAGE_QUERY_PROPERTY, StorageDeviceProperty) says about a disk.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"strconv"
@@ -75,8 +76,12 @@ func winPC() ([]winNode, []winDisk) {
 	return nodes, disks
 }
 
-// busTypeSATA is BusTypeSata (ntddstor.h).
-const busTypeSATA = 0x0B
+// Bus types of disks on internal buses (ntddstor.h): BusTypeSata,
+// BusTypeNvme.
+const (
+	busTypeSATA = 0x0B
+	busTypeNVMe = 0x11
+)
 
 // winPCAbove is the part of winPC's device tree above its USB nodes:
 // the host controller and the SATA controller up to the root.
@@ -104,15 +109,18 @@ func treeParents(nodes []winNode, above map[string]string) func(string) (string,
 	}
 }
 
-// walkDisks fills the disks' Ancestors as the backend does, with the
-// tree of nodes and above.
+// walkDisks fills the disks' Ancestors and Caps as the backend does
+// (placeDisk), with the tree of nodes and above; every node's
+// capabilities read, none hot-pluggable.
 func walkDisks(disks []winDisk, nodes []winNode, above map[string]string) {
+	walkDisksCaps(disks, nodes, above, func(string) (uint32, error) { return 0, nil })
+}
+
+// walkDisksCaps is walkDisks with the capabilities capsOf gives.
+func walkDisksCaps(disks []winDisk, nodes []winNode, above map[string]string, capsOf func(string) (uint32, error)) {
 	for i := range disks {
-		chain, err := walkAncestors(disks[i].ParentID, treeParents(nodes, above))
-		disks[i].Ancestors = chain
-		if err != nil {
-			disks[i].AncestorsErr = err.Error()
-		}
+		// Never gone: gone always says no.
+		_ = placeDisk(&disks[i], treeParents(nodes, above), capsOf, func(error) bool { return false }, slog.New(slog.DiscardHandler))
 	}
 }
 
@@ -469,6 +477,289 @@ func TestEnumerateAll(t *testing.T) {
 		}
 		if c.err != "" && strings.Contains(c.err, "too many") && !errors.Is(err, ErrTooManyNodes) {
 			t.Errorf("%v does not wrap ErrTooManyNodes", err)
+		}
+	}
+}
+
+// hotPC is a PC whose device tree holds the ports hot-plug storage comes
+// in through, as SetupAPI shows them (ids from the PCI ID Repository and
+// the forms Windows gives): an internal NVMe SSD, a Thunderbolt 4 port of
+// the processor (Tiger Lake-LP) with a Titan Ridge NVMe enclosure on it,
+// a discrete Titan Ridge host controller, AMD's USB4 PCIe tunnel with an
+// ASMedia enclosure, an AHCI controller with an internal and an eSATA
+// disk, a FireWire controller with an SBP-2 disk, a card reader and an
+// eMMC controller. Every node's parent is in the map.
+const (
+	hpACPI       = `ACPI\PNP0A08\0`
+	hpNVMeRoot   = `PCI\VEN_8086&DEV_A0B0&SUBSYS_0A2B1028&REV_20\3&11583659&0&E8`
+	hpNVMe       = `PCI\VEN_144D&DEV_A809&SUBSYS_A801144D&REV_00\4&2b1de7a3&0&00E8`
+	hpNVMeDisk   = `SCSI\Disk&Ven_NVMe&Prod_Samsung_SSD_980\5&3a2f1c8b&0&000000`
+	hpTBRoot     = `PCI\VEN_8086&DEV_9A23&SUBSYS_0A2B1028&REV_01\3&11583659&0&38`
+	hpTBUp       = `PCI\VEN_8086&DEV_15EF&SUBSYS_00000000&REV_06\4&1f6c8a2e&0&0038`
+	hpTBDown     = `PCI\VEN_8086&DEV_15EF&SUBSYS_00000000&REV_06\5&3b8e9a1&0&000038`
+	hpTBNVMe     = `PCI\VEN_15B7&DEV_5017&SUBSYS_501715B7&REV_01\6&2c0f1d9&0&00000038`
+	hpTBDisk     = `SCSI\Disk&Ven_NVMe&Prod_WD_BLACK_SN770\7&1a2b3c4d&0&000000`
+	hpPCHRoot    = `PCI\VEN_8086&DEV_A334&SUBSYS_86941043&REV_F0\3&11583659&0&E4`
+	hpDTBHost    = `PCI\VEN_8086&DEV_15EA&SUBSYS_86941043&REV_06\4&3a1d5f&0&00E4`
+	hpDTBPort    = `PCI\VEN_8086&DEV_15EA&SUBSYS_86941043&REV_06\5&1c9d2b&0&2000E4`
+	hpDTBNVMe    = `PCI\VEN_144D&DEV_A808&SUBSYS_A801144D&REV_00\6&19e0d1f&0&002000E4`
+	hpDTBDisk    = `SCSI\Disk&Ven_NVMe&Prod_Samsung_SSD_970\7&2f1e0c3&0&000000`
+	hpAMDTunnel  = `PCI\VEN_1022&DEV_14CD&SUBSYS_0B2D1028&REV_00\3&2411e6fe&0&0B`
+	hpASMedia    = `PCI\VEN_1B21&DEV_2463&SUBSYS_00000000&REV_01\4&d1e3b2a&0&000B`
+	hpASMNVMe    = `PCI\VEN_144D&DEV_A80C&SUBSYS_A801144D&REV_00\5&20e5a1c&0&00000B`
+	hpASMDisk    = `SCSI\Disk&Ven_NVMe&Prod_Samsung_SSD_990\6&1f0a3b2&0&000000`
+	hpAHCI       = `PCI\VEN_8086&DEV_A352&SUBSYS_86941043&REV_10\3&11583659&0&B8`
+	hpSATADisk   = `SCSI\Disk&Ven_&Prod_ST1000LM035-1RK1\4&2d1ba1b3&0&000100`
+	hpESATADisk  = `SCSI\Disk&Ven_WDC&Prod_WD10EZEX-00BN5A0\4&1b0b5fd4&0&040000`
+	hpOHCI       = `PCI\VEN_104C&DEV_8023&SUBSYS_8023104C&REV_00\4&1e07f3b9&0&20A4`
+	hp1394       = `1394\LaCie&d2_quadra_v2\D04B1A2C3D4E5F`
+	hpSBP2Disk   = `SBP2\LaCie&d2_quadra_v2&LUN0\D04B1A2C3D4E5F`
+	hpReader     = `PCI\VEN_10EC&DEV_5227&SUBSYS_0A2B1028&REV_01\4&2c4a1d7&0&00E1`
+	hpSDCard     = `SD\VID_03&OID_5344&PID_SC64G&REV_8.0\5&1d3e7a2&0&0`
+	hpSDDisk     = `SCSI\Disk&Ven_SD&Prod_SC64G\6&a1b2c3&0&000000`
+	hpEMMC       = `PCI\VEN_8086&DEV_9DC4&SUBSYS_0A2B1028&REV_30\3&11583659&0&F8`
+	hpEMMCCard   = `SD\VID_15&OID_0100&PID_DA4064&REV_0.1\4&3b2a1c&0&0`
+	hpEMMCDisk   = `SCSI\Disk&Ven_MMC&Prod_DA4064\5&4c3b2a&0&000000`
+	hpDock       = `ACPI\PNP0C15\1`
+	hpDockBridge = `PCI\VEN_8086&DEV_244E&SUBSYS_00000000&REV_D5\4&31d5a0e&0&F0`
+	hpDockDisk   = `SCSI\Disk&Ven_&Prod_ST500LM021\5&1a2b3c&0&000000`
+)
+
+// hotPCAbove maps each node of hotPC to its parent.
+var hotPCAbove = map[string]string{
+	hpACPI: `ACPI_HAL\PNP0C08\0`, `ACPI_HAL\PNP0C08\0`: `ROOT\ACPI_HAL\0000`, `ROOT\ACPI_HAL\0000`: rootDevNode,
+	hpNVMeRoot: hpACPI, hpNVMe: hpNVMeRoot, hpNVMeDisk: hpNVMe,
+	hpTBRoot: hpACPI, hpTBUp: hpTBRoot, hpTBDown: hpTBUp, hpTBNVMe: hpTBDown, hpTBDisk: hpTBNVMe,
+	hpPCHRoot: hpACPI, hpDTBHost: hpPCHRoot, hpDTBPort: hpDTBHost, hpDTBNVMe: hpDTBPort, hpDTBDisk: hpDTBNVMe,
+	hpAMDTunnel: hpACPI, hpASMedia: hpAMDTunnel, hpASMNVMe: hpASMedia, hpASMDisk: hpASMNVMe,
+	hpAHCI: hpACPI, hpSATADisk: hpAHCI, hpESATADisk: hpAHCI,
+	hpOHCI: hpPCHRoot, hp1394: hpOHCI, hpSBP2Disk: hp1394,
+	hpReader: hpNVMeRoot, hpSDCard: hpReader, hpSDDisk: hpSDCard,
+	hpEMMC: hpACPI, hpEMMCCard: hpEMMC, hpEMMCDisk: hpEMMCCard,
+	hpDock: hpACPI, hpDockBridge: hpDock, hpDockDisk: hpDockBridge,
+}
+
+// Capability bits besides the hot-plug ones, as internal devices carry
+// them (CM_DEVCAP_UNIQUEID, CM_DEVCAP_SILENTINSTALL,
+// CM_DEVCAP_RAWDEVICEOK, CM_DEVCAP_SURPRISEREMOVALOK): none makes a node
+// hot-pluggable.
+const capsInternal = 0x10 | 0x20 | 0x40 | 0x80
+
+// TestAssembleWindowsHotPlugged: a disk no USB device holds is external storage
+// (USB storage whose device is unknown, the disk its block device, why in
+// Product) when it or a node above it is hot-pluggable (the removable,
+// eject or dock capability), when a node above it is a Thunderbolt or
+// USB4 PCIe port or on the 1394 or PCMCIA bus, when its bus type is 1394,
+// SD or MMC, and, failing closed, when a capability could not be read; an
+// internal NVMe or SATA disk (no hot-plug capability anywhere, every
+// capability read, bus internal) stays internal.
+func TestAssembleWindowsHotPlugged(t *testing.T) {
+	type capsTable map[string]uint32
+	for _, c := range []struct {
+		name    string
+		disk    string
+		bus     uint32
+		caps    capsTable        // nodes with capabilities besides capsInternal
+		unread  map[string]error // nodes whose capabilities cannot be read
+		why     string           // "": internal
+		because string           // the node the reason names
+	}{
+		{name: "internal NVMe", disk: hpNVMeDisk, bus: busTypeNVMe},
+		{name: "internal SATA", disk: hpSATADisk, bus: busTypeSATA},
+		{name: "Thunderbolt NVMe, removable below the slot", disk: hpTBDisk, bus: busTypeNVMe,
+			caps: capsTable{hpTBNVMe: cmDevcapRemovable, hpTBDown: cmDevcapRemovable, hpTBUp: cmDevcapRemovable},
+			why:  "behind a hot-plug port", because: hpTBNVMe + " can be removed while the system runs (CM_DEVCAP_REMOVABLE)"},
+		{name: "Thunderbolt NVMe, no capability says so", disk: hpTBDisk, bus: busTypeNVMe,
+			why: "behind a hot-plug port", because: hpTBDown + " is a Thunderbolt/USB4 PCI Express port (Titan Ridge DD)"},
+		{name: "discrete Thunderbolt host, no capability says so", disk: hpDTBDisk, bus: busTypeNVMe,
+			why: "behind a hot-plug port", because: hpDTBPort + " is a Thunderbolt/USB4 PCI Express port (Titan Ridge 4C)"},
+		{name: "USB4 enclosure on AMD, bridges not in the table", disk: hpASMDisk, bus: busTypeNVMe,
+			why: "behind a hot-plug port", because: hpAMDTunnel + " is a Thunderbolt/USB4 PCI Express port (AMD USB4 PCIe tunnel)"},
+		{name: "USB4 enclosure, removable", disk: hpASMDisk, bus: busTypeNVMe, caps: capsTable{hpASMedia: cmDevcapRemovable | cmDevcapEjectSupported},
+			why: "behind a hot-plug port", because: hpASMedia + " can be removed while the system runs (CM_DEVCAP_REMOVABLE|CM_DEVCAP_EJECTSUPPORTED)"},
+		{name: "eSATA disk (storahci: external port)", disk: hpESATADisk, bus: busTypeSATA, caps: capsTable{hpESATADisk: cmDevcapRemovable},
+			why: "behind a hot-plug port", because: hpESATADisk + " can be removed while the system runs (CM_DEVCAP_REMOVABLE)"},
+		{name: "FireWire disk", disk: hpSBP2Disk, bus: busType1394, why: "behind a hot-plug port", because: "its bus type is IEEE 1394 (FireWire)"},
+		{name: "FireWire disk, bus type SCSI", disk: hpSBP2Disk, bus: 0x01,
+			why: "behind a hot-plug port", because: hpSBP2Disk + " is on the IEEE 1394 (FireWire) bus"},
+		{name: "SD card, medium not said removable", disk: hpSDDisk, bus: busTypeSD, why: "behind a hot-plug port", because: "its bus type is SD"},
+		{name: "eMMC", disk: hpEMMCDisk, bus: busTypeMMC, why: "behind a hot-plug port", because: "its bus type is MMC"},
+		{name: "disk in a dock's bay", disk: hpDockDisk, bus: busTypeSATA, caps: capsTable{hpDock: cmDevcapDockDevice | cmDevcapEjectSupported},
+			why: "behind a hot-plug port", because: hpDock + " can be removed while the system runs (CM_DEVCAP_EJECTSUPPORTED|CM_DEVCAP_DOCKDEVICE)"},
+		{name: "internal NVMe, its controller's capabilities unreadable", disk: hpNVMeDisk, bus: busTypeNVMe,
+			unread: map[string]error{hpNVMe: crErrForTest(0x25)},
+			why:    "whether it is behind a hot-plug port could not be determined", because: "the capabilities of " + hpNVMe + " could not be read: CONFIGRET 0x25"},
+		{name: "internal SATA, the ACPI node's capabilities unreadable", disk: hpSATADisk, bus: busTypeSATA,
+			unread: map[string]error{`ROOT\ACPI_HAL\0000`: errors.New("access denied")},
+			why:    "could not be determined", because: `the capabilities of ROOT\ACPI_HAL\0000 could not be read: access denied`},
+		{name: "the disk's own capabilities unreadable", disk: hpNVMeDisk, bus: busTypeNVMe,
+			unread: map[string]error{hpNVMeDisk: crErrForTest(0x13)},
+			why:    "could not be determined", because: "the capabilities of " + hpNVMeDisk},
+		{name: "a hot-plug node wins over an unread one above it", disk: hpTBDisk, bus: busTypeNVMe,
+			caps: capsTable{hpTBNVMe: cmDevcapRemovable}, unread: map[string]error{hpACPI: crErrForTest(0x13)},
+			why: "behind a hot-plug port", because: hpTBNVMe},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			asked := map[string]bool{}
+			capsOf := func(id string) (uint32, error) {
+				asked[id] = true
+				if err, ok := c.unread[id]; ok {
+					return 0, err
+				}
+				return capsInternal | c.caps[id], nil
+			}
+			disks := []winDisk{{winNode: winNode{ParentID: hotPCAbove[c.disk], InstanceID: c.disk, FriendlyName: "Disk"},
+				Number: 3, Size: 1 << 40, BusType: c.bus, BusKnown: true}}
+			walkDisksCaps(disks, nil, hotPCAbove, capsOf)
+			if disks[0].AncestorsErr != "" || disks[0].Ancestors[len(disks[0].Ancestors)-1] != rootDevNode {
+				t.Fatalf("walk: %q, %s", disks[0].Ancestors, disks[0].AncestorsErr)
+			}
+			if asked[rootDevNode] || !asked[c.disk] || !asked[hotPCAbove[c.disk]] {
+				t.Errorf("capabilities asked of %v: want the disk and its parent, never the root", asked)
+			}
+			devs, err := assembleWindows(nil, disks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.why == "" {
+				if len(devs) != 0 {
+					t.Errorf("an internal disk became %+v", devs)
+				}
+				return
+			}
+			if len(devs) != 1 {
+				t.Fatalf("devices %+v, want one of the disk's own", devs)
+			}
+			d := devs[0]
+			want := BlockDevice{Name: "PhysicalDrive3", Size: 1 << 40}
+			if d.Path != UnknownPathPrefix+c.disk || d.Class != ClassMassStorage || !d.IsStorage() || d.VendorID != "" || d.Serial != nil ||
+				!reflect.DeepEqual(d.BlockDevices, []BlockDevice{want}) {
+				t.Errorf("device %+v, want %s%s, mass storage, no ids, PhysicalDrive3", d, UnknownPathPrefix, c.disk)
+			}
+			if !strings.HasPrefix(d.Product, "Disk (USB device not determined: ") || !strings.Contains(d.Product, c.why) || !strings.Contains(d.Product, c.because) {
+				t.Errorf("product %q, want it to say %q and %q", d.Product, c.why, c.because)
+			}
+		})
+	}
+}
+
+// TestAssembleWindowsHotPluggedHostile: instance ids and errors in the reason are
+// sanitised; an id that only looks like a Thunderbolt bridge's is not
+// taken for one; a disk whose capabilities were never read is external.
+func TestAssembleWindowsHotPluggedHostile(t *testing.T) {
+	evil := "PCI\\VEN_8086&DEV_15EF&SUBSYS_\u202e&REV_06\\5&1\u202e"
+	k := winDisk{winNode: winNode{InstanceID: hpTBDisk}, BusType: busTypeNVMe, BusKnown: true,
+		Ancestors: []string{evil, hpACPI, rootDevNode},
+		Caps:      map[string]nodeCaps{idKey(hpTBDisk): {}, idKey(hpACPI): {Err: "bad\x07"}}}
+	why := hotPlugged(&k)
+	if !strings.Contains(why, "is a Thunderbolt/USB4 PCI Express port") {
+		t.Errorf("hostile Thunderbolt id: %q", why)
+	}
+	checkSanitised(t, "reason", why)
+	// An id with a control character does not parse: not taken for a
+	// Thunderbolt bridge, and its capabilities, not read, fail closed.
+	k.Ancestors[0] = "PCI\\VEN_8086&DEV_15EF&SUBSYS_\x1b[2J&REV_06\\5&1"
+	why = hotPlugged(&k)
+	if !strings.Contains(why, "could not be determined: the capabilities of PCI") || strings.Contains(why, "Thunderbolt") {
+		t.Errorf("an id that does not parse: %q", why)
+	}
+	checkSanitised(t, "reason", why)
+	k.Ancestors[0] = `PCI\VEN_80Z6&DEV_15EF&SUBSYS_00000000&REV_06\5&1`
+	k.Caps[idKey(k.Ancestors[0])] = nodeCaps{}
+	why = hotPlugged(&k)
+	if !strings.Contains(why, `could not be determined: the capabilities of ACPI\PNP0A08\0 could not be read: bad\x07`) {
+		t.Errorf("a bad vendor id, an unread ACPI node: %q", why)
+	}
+	checkSanitised(t, "reason", why)
+	k.Caps = nil
+	if why := hotPlugged(&k); !strings.Contains(why, "could not be determined") || !strings.Contains(why, "not read") {
+		t.Errorf("no capabilities read: %q", why)
+	}
+}
+
+// TestAssembleWindowsPlaceDisk: the capabilities are read for the disk and every node
+// above it but the root, only once the walk reached the root; a failure
+// gone says means the disk is gone drops the disk, any other is kept in
+// AncestorsErr or Caps.
+func TestAssembleWindowsPlaceDisk(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	errGone := errors.New("gone")
+	notGone := func(error) bool { return false }
+	isGone := func(err error) bool { return errors.Is(err, errGone) }
+	parents := treeParents(nil, hotPCAbove)
+
+	var asked []string
+	d := winDisk{winNode: winNode{ParentID: hpNVMe, InstanceID: hpNVMeDisk}}
+	if placeDisk(&d, parents, func(id string) (uint32, error) {
+		asked = append(asked, id)
+		if id == hpNVMeRoot {
+			return 0, errors.New("boom")
+		}
+		return capsInternal, nil
+	}, notGone, log) {
+		t.Fatal("gone")
+	}
+	wantAsked := []string{hpNVMeDisk, hpNVMe, hpNVMeRoot, hpACPI, `ACPI_HAL\PNP0C08\0`, `ROOT\ACPI_HAL\0000`}
+	if !reflect.DeepEqual(asked, wantAsked) || !reflect.DeepEqual(d.Ancestors, append(wantAsked[1:], rootDevNode)) {
+		t.Errorf("asked %q, ancestors %q", asked, d.Ancestors)
+	}
+	if c := d.Caps[idKey(hpNVMeRoot)]; c.Err != "boom" || len(d.Caps) != len(wantAsked) || d.Caps[idKey(hpNVMeDisk)] != (nodeCaps{Flags: capsInternal}) {
+		t.Errorf("caps %+v", d.Caps)
+	}
+
+	// A walk that fails reads no capabilities.
+	asked = nil
+	d = winDisk{winNode: winNode{ParentID: `NOWHERE\X\1`, InstanceID: hpNVMeDisk}}
+	if placeDisk(&d, parents, func(id string) (uint32, error) { asked = append(asked, id); return 0, nil }, notGone, log) ||
+		d.AncestorsErr == "" || d.Caps != nil || asked != nil {
+		t.Errorf("failed walk: %+v, asked %q", d, asked)
+	}
+	// Gone during the walk, gone during the capabilities.
+	d = winDisk{winNode: winNode{ParentID: hpNVMe, InstanceID: hpNVMeDisk}}
+	goneParents := func(id string) (string, error) {
+		if id == hpACPI {
+			return "", errGone
+		}
+		return parents(id)
+	}
+	if !placeDisk(&d, goneParents, func(string) (uint32, error) { return 0, nil }, isGone, log) {
+		t.Error("a disk gone during the walk was kept")
+	}
+	d = winDisk{winNode: winNode{ParentID: hpNVMe, InstanceID: hpNVMeDisk}}
+	if !placeDisk(&d, parents, func(id string) (uint32, error) { return 0, errGone }, isGone, log) {
+		t.Error("a disk gone during the capabilities was kept")
+	}
+}
+
+func TestAssembleWindowsParseCapabilities(t *testing.T) {
+	if v, err := parseCapabilities(regDWORD, []byte{0x84, 0, 0, 0x01}); err != nil || v != 0x01000084 {
+		t.Errorf("REG_DWORD: %#x, %v", v, err)
+	}
+	for _, c := range []struct {
+		typ uint32
+		b   []byte
+	}{{regDWORD, []byte{4, 0, 0}}, {regDWORD, []byte{4, 0, 0, 0, 0}}, {3, []byte{4, 0, 0, 0}}, {regDWORD, nil}} {
+		if v, err := parseCapabilities(c.typ, c.b); err == nil || !errors.Is(err, ErrWinID) {
+			t.Errorf("type %d, %x: %#x, %v; want an error", c.typ, c.b, v, err)
+		}
+	}
+}
+
+// TestAssembleWindowsThunderboltBridges holds the table to its form: "VVVV:DDDD" in
+// upper-case hex, as hotPlugNode looks ids up.
+func TestAssembleWindowsThunderboltBridges(t *testing.T) {
+	for k, name := range thunderboltBridges {
+		v, d, ok := strings.Cut(k, ":")
+		if !ok || len(v) != 4 || len(d) != 4 || !isHex(v+d) || strings.ToUpper(k) != k || name == "" {
+			t.Errorf("%q: %q", k, name)
+		}
+	}
+	if hotPlugNode(`PCI\VEN_8086&DEV_15ef&SUBSYS_00000000&REV_06\5&1`) == "" {
+		t.Error("a lower-case Thunderbolt bridge id not found")
+	}
+	for _, id := range []string{hpNVMeRoot, hpNVMe, hpAHCI, `PCI\VEN_8086\1`, `PCI\DEV_15EF&VEN_8086&VEN_8087\1`, `USB\VID_8086&PID_15EF\1`} {
+		if why := hotPlugNode(id); why != "" {
+			t.Errorf("%s: %q", id, why)
 		}
 	}
 }
