@@ -11,10 +11,24 @@ func TestReuseProbe(t *testing.T) {
 		Backing: "PhysicalDrive2", MountPoint: `E:\`, USBDevice: `USB\VID_0781&PID_5567\X`,
 		UUID: "ABCD-1234", FSType: "vfat", Label: "STICK", Size: 1 << 30}
 	probed := seen
-	probed.Encrypted, probed.Encryption = true, "bitlocker-to-go"
 	p := probedDrive{vol: probed, seen: seen}
 	if !reuseProbe(p, true, seen) {
-		t.Fatal("the same medium is probed again")
+		t.Fatal("the same plain medium is probed again")
+	}
+	// A container is probed again every time: BitLocker suspended,
+	// turned off or decrypted in place changes nothing Windows shows.
+	for name, change := range map[string]func(v *media.Volume){
+		"BitLocker To Go":       func(v *media.Volume) { v.Encrypted, v.Encryption = true, media.EncryptionBitLockerToGo },
+		"LUKS":                  func(v *media.Volume) { v.Encrypted, v.Encryption = true, media.EncryptionLUKS2 },
+		"suspended":             func(v *media.Volume) { v.ClearKey, v.FSType = true, media.FSBitLocker },
+		"BitLocker, no verdict": func(v *media.Volume) { v.FSType = media.FSBitLocker },
+		"LUKS, no verdict":      func(v *media.Volume) { v.FSType = media.FSLUKS },
+	} {
+		c := p
+		change(&c.vol)
+		if reuseProbe(c, true, seen) {
+			t.Errorf("%s: the earlier probe was reused", name)
+		}
 	}
 	if reuseProbe(p, false, seen) {
 		t.Error("reused with no earlier probe")

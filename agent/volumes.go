@@ -110,9 +110,12 @@ func (a *Agent) refreshVolumes(trigger string, cause *ueventCause) {
 // and why in Product. The volumes on one disk ("PhysicalDriveN", their
 // Backing) share one device, "unknown:PhysicalDriveN", with the disk as
 // its one BlockDevice (size 0: unknown), so that they are judged as the
-// units of one medium; a volume whose disk is not known is a device of
-// its own, named by its volume ("unknown:Volume{GUID}", or
-// "unknown:E:" when Windows gave no volume name). Pure, so that it is
+// units of one medium (every partition of the disk: windowsMedia); a
+// volume whose disk is not known is a device of its own, named by its
+// volume ("unknown:Volume{GUID}", or "unknown:E:" when Windows gave no
+// volume name). A volume without a drive letter (mounted on a folder, or
+// nowhere) is placed as a lettered one is, and named by where it is
+// reached (volumeName). Pure, so that it is
 // tested on every OS; only Windows keeps such volumes (Linux keeps only
 // mounts on USB block devices).
 func placeVolumes(vols []media.Volume) []usb.Device {
@@ -127,15 +130,15 @@ func placeVolumes(vols []media.Volume) []usb.Device {
 		var disk []usb.BlockDevice
 		if windowsDiskName(v.Backing) {
 			path = usb.UnknownPathPrefix + v.Backing
-			what, why = "drive "+strings.TrimSuffix(v.MountPoint, `\`)+" on "+v.Backing, "no USB device listed holds this disk"
+			what, why = volumeName(*v)+" on "+v.Backing, "no USB device listed holds this disk"
 			disk = []usb.BlockDevice{{Name: v.Backing}}
 		} else {
 			name := strings.TrimPrefix(strings.TrimPrefix(v.Device, `\\?\`), `\\.\`)
 			if name == "" {
-				name = v.MountPoint
+				name = safe.String(v.MountPoint)
 			}
 			path = usb.UnknownPathPrefix + name
-			what, why = "drive "+strings.TrimSuffix(v.MountPoint, `\`), "the disk under this drive could not be determined"
+			what, why = volumeName(*v), "the disk under this volume could not be determined"
 		}
 		v.USBDevice = path
 		if _, ok := index[path]; ok {

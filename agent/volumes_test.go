@@ -21,19 +21,34 @@ func TestPlaceVolumes(t *testing.T) {
 	const stick = `USB\VID_0781&PID_5567\4C530001`
 	vols := []media.Volume{
 		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6961}`, MountPoint: `E:\`, Backing: "PhysicalDrive2", USBDevice: stick, FSType: "vfat"},
-		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6962}`, MountPoint: `F:\`, Backing: "PhysicalDrive5", FSType: "vfat", Error: "bus type unknown"},
+		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6962}`, MountPoint: `F:\`, Backing: "PhysicalDrive5", FSType: "vfat", Error: "bus type unknown",
+			Offset: 1 << 20, OffsetKnown: true},
 		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6963}`, MountPoint: `G:\`, Backing: "PhysicalDrive5",
-			Encryption: media.EncryptionBitLocker, Encrypted: true, Error: "bus type unknown"},
+			Encryption: media.EncryptionBitLocker, Encrypted: true, Error: "bus type unknown", Offset: 8 << 30, OffsetKnown: true},
 		{Device: `\\?\Volume{00000000-0000-0000-0000-00000000005a}`, MountPoint: `Z:\`, FSType: "ntfs", Error: "open \\\\.\\Z:: Access denied.\nbus type unknown"},
 		{Device: `\\.\Y:`, MountPoint: `Y:\`, Error: "open \\\\.\\Y:: Access denied.\nGetVolumeInformation gave nothing (locked, empty or unreadable)"},
 		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6964}`, MountPoint: `H:\`, Backing: "PhysicalDrive6",
-			Encryption: media.EncryptionBitLockerToGo, Encrypted: true, Error: "bus type unknown"},
+			Encryption: media.EncryptionBitLockerToGo, Encrypted: true, Error: "bus type unknown", Offset: 1 << 20, OffsetKnown: true},
+		// Volumes without a drive letter: one mounted on a folder, one
+		// mounted nowhere whose disk is not known.
+		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6965}`, MountPoint: `C:\mnt\stick\`, Backing: "PhysicalDrive7", FSType: "vfat",
+			Error: "bus type unknown", Offset: 1 << 20, OffsetKnown: true},
+		{Device: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}`, MountPoint: `\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}\`, FSType: "vfat",
+			Error: "bus type unknown"},
 	}
+	probe := &probeDisks{units: map[string][]media.DiskUnit{
+		"PhysicalDrive5": {{Number: 1, Offset: 1 << 20, Length: 8<<30 - 1<<20, Info: infoFAT},
+			{Number: 2, Offset: 8 << 30, Length: 8 << 30, Info: media.Info{Kind: media.KindCrypto, FSType: media.FSBitLocker, Encryption: media.EncryptionBitLocker}}},
+		"PhysicalDrive6": {{Number: 1, Offset: 1 << 20, Length: 8 << 30, Info: infoToGo}},
+		"PhysicalDrive7": {{Number: 1, Offset: 1 << 20, Length: 8 << 30, Info: infoFAT}},
+	}}
 	devs := placeVolumes(vols)
 	want := map[string][]string{ // device: its drives
 		"unknown:PhysicalDrive5":                               {`F:\`, `G:\`},
 		"unknown:PhysicalDrive6":                               {`H:\`},
+		"unknown:PhysicalDrive7":                               {`C:\mnt\stick\`},
 		"unknown:Volume{00000000-0000-0000-0000-00000000005a}": {`Z:\`},
+		"unknown:Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}": {`\\?\Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}\`},
 		"unknown:Y:": {`Y:\`},
 	}
 	if len(devs) != len(want) {
@@ -74,7 +89,7 @@ func TestPlaceVolumes(t *testing.T) {
 			t.Errorf("%s: volumes %+v, want %v", d.Path, own, drives)
 		}
 		if !d.IsStorage() || d.IsRootHub() || d.VendorID != "" || d.ProductID != "" || d.Serial != nil ||
-			!strings.Contains(d.Product, "USB device not determined") || !strings.Contains(d.Product, "drive "+drives[0][:2]) {
+			!strings.Contains(d.Product, "USB device not determined") || !strings.Contains(d.Product, volumeName(media.Volume{MountPoint: drives[0]})+" ") {
 			t.Errorf("%s: %+v, want storage with no ids and why in Product", d.Path, *d)
 		}
 		if disk, ok := strings.CutPrefix(d.Path, "unknown:PhysicalDrive"); ok && (len(d.BlockDevices) != 1 || d.BlockDevices[0].Name != "PhysicalDrive"+disk) {
@@ -88,7 +103,7 @@ func TestPlaceVolumes(t *testing.T) {
 			t.Errorf("%s under a class approval that requires encryption: %+v", d.Path, dec)
 			continue
 		}
-		ms := windowsMedia(d.Path, d.BlockDevices, own, nil, "")
+		ms := windowsMedia(d.Path, d.BlockDevices, own, probe.probe, nil, "")
 		encrypted := len(ms) > 0
 		var seen []string
 		for _, m := range ms {
@@ -102,8 +117,16 @@ func TestPlaceVolumes(t *testing.T) {
 				t.Errorf("%s: a BitLocker To Go drive: %v, want its one medium encrypted", d.Path, seen)
 			}
 		case "unknown:PhysicalDrive5":
-			if encrypted || len(ms) != 1 || !strings.Contains(ms[0].Seen, "drive F: plain vfat") || !strings.Contains(ms[0].Seen, "drive G: bitlocker") {
+			if encrypted || len(ms) != 1 || ms[0].Seen != "partition 1 (drive F): plain vfat; partition 2 (drive G): bitlocker" {
 				t.Errorf("%s: a plain and a BitLocker drive on one disk: %v, want one medium, not encrypted", d.Path, seen)
+			}
+		case "unknown:PhysicalDrive7":
+			if encrypted || len(ms) != 1 || ms[0].Seen != `partition 1 (volume on C:\\mnt\\stick): plain vfat` {
+				t.Errorf("%s: a plain volume on a folder: %v, want not encrypted", d.Path, seen)
+			}
+		case "unknown:Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}":
+			if encrypted || len(ms) != 1 || ms[0].Seen != "volume Volume{0c1f0e6a-1c2b-11ef-9a3e-806e6f6e6966}: plain vfat" {
+				t.Errorf("%s: a plain volume mounted nowhere: %v, want not encrypted", d.Path, seen)
 			}
 		case "unknown:Y:":
 			if encrypted || len(ms) != 1 || !strings.Contains(ms[0].Seen, "drive Y: could not be read") {
