@@ -7,8 +7,10 @@ import (
 
 // benchAppend appends agent-sized events with a real sync per record, on
 // the disk under os.TempDir.
-func benchAppend(b *testing.B, syncHead bool) {
-	l, err := Open(filepath.Join(b.TempDir(), "state"), Options{SyncHead: syncHead})
+func benchAppend(b *testing.B, syncHead bool) { benchAppendOpts(b, Options{SyncHead: syncHead}) }
+
+func benchAppendOpts(b *testing.B, opts Options) {
+	l, err := Open(filepath.Join(b.TempDir(), "state"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -24,6 +26,14 @@ func benchAppend(b *testing.B, syncHead bool) {
 
 // BenchmarkAppend: the default, head file written in the background.
 func BenchmarkAppend(b *testing.B) { benchAppend(b, false) }
+
+// BenchmarkAppendNoReserve: the default without a reserve (Reserve -1):
+// appends that allocate their blocks as they go.
+func BenchmarkAppendNoReserve(b *testing.B) { benchAppendOpts(b, Options{Reserve: -1}) }
+
+// BenchmarkAppendRotating: files of 64 KiB, so that rotations (into the
+// spare, and a new spare made) are part of the cost.
+func BenchmarkAppendRotating(b *testing.B) { benchAppendOpts(b, Options{MaxSize: 64 << 10}) }
 
 // BenchmarkAppendSyncHead: head file rewritten (sync, rename, sync
 // directory) inside every Append.
@@ -53,6 +63,22 @@ func BenchmarkVerify(b *testing.B) {
 		rep, err := Verify(dir)
 		if err != nil || !rep.OK() || rep.Records != n {
 			b.Fatalf("Verify: %+v %v", rep, err)
+		}
+	}
+}
+
+// BenchmarkOpenClose opens a log of a few records and closes it: the
+// reserve is made (or found) at every Open.
+func BenchmarkOpenClose(b *testing.B) {
+	dir, _ := writeLog(b, 10, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		l, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

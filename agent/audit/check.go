@@ -18,12 +18,17 @@ import (
 //
 // Check returns the damage found since the last Check or TakeDamage (by
 // this Check or by Appends meanwhile), each occurrence once; nil when
-// there is none. Damage Open found is not among it: see Damaged.
+// there is none. Damage Open found is not among it: see Damaged. It also
+// tries again to make whole a reserve lost to a full disk
+// (DamageReserveLost).
 func (l *Log) Check() []Damage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.closed {
 		l.check()
+		// A reserve lost to a full disk is tried again here too, so
+		// that its return is seen without waiting for a record.
+		l.keepAhead()
 	}
 	return l.take()
 }

@@ -58,6 +58,19 @@ const (
 	// one before it (seq or prev_hash).
 	DamageChainBroken DamageKind = "chain_broken"
 
+	// DamageReserveLost: the disk space reserved ahead for the log (see
+	// Options.Reserve) is no longer whole: more could not be allocated
+	// (the disk or a quota is full, perhaps filled on purpose), or the
+	// spare next file could not be made. Records go on into what is
+	// left; ReserveErr says what is missing. Reported once until the
+	// reserve is whole again.
+	DamageReserveLost DamageKind = "reserve_lost"
+	// DamageUnwritten: when the log was last closed, its caller still
+	// held records it could not write for lack of space (SetUnwritten),
+	// or the note saying so (UnwrittenName) cannot be read. Those
+	// records are lost; Seq is the last record written before them.
+	DamageUnwritten DamageKind = "unwritten_at_stop"
+
 	// DamageOutside was reported when the current file changed size
 	// behind the Log's back.
 	//

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,12 +67,13 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-// TestAppendDiskFull fills a real (tmpfs) file system: a failed Append
-// must leave no partial line, and appending resumes once there is room.
+// TestAppendDiskFull fills a real (tmpfs) file system under a log with
+// no reserve: a failed Append must leave no partial line, and appending
+// resumes once there is room.
 func TestAppendDiskFull(t *testing.T) {
 	mnt := privateTmpfs(t, "64k")
 	dir := filepath.Join(mnt, "state")
-	l, err := Open(dir, Options{SyncHead: true}) // no head write racing the fill
+	l, err := Open(dir, Options{SyncHead: true, Reserve: -1}) // no head write racing the fill
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +112,13 @@ func TestAppendDiskFull(t *testing.T) {
 	wantOK(t, dir, 4)
 }
 
-// TestAppendDiskFullPartial makes the write itself stop part-way: the
-// file's last page has room for the first bytes of the line only.
+// TestAppendDiskFullPartial makes the write itself stop part-way (no
+// reserve): the file's last page has room for the first bytes of the line
+// only.
 func TestAppendDiskFullPartial(t *testing.T) {
 	mnt := privateTmpfs(t, "64k")
 	dir := filepath.Join(mnt, "state")
-	l, err := Open(dir, Options{SyncHead: true}) // no head write racing the fill
+	l, err := Open(dir, Options{SyncHead: true, Reserve: -1}) // no head write racing the fill
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +138,206 @@ func TestAppendDiskFullPartial(t *testing.T) {
 		t.Fatalf("log is %d bytes after the failed Append, was %d", after.Size(), before.Size())
 	}
 	wantOK(t, dir, 1)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// wantKind fails t unless ds holds damage of kind, and returns the first.
+func wantKind(t *testing.T, ds []Damage, kind DamageKind) Damage {
+	t.Helper()
+	for _, d := range ds {
+		if d.Kind == kind {
+			return d
+		}
+	}
+	t.Fatalf("damage %v holds no %s", ds, kind)
+	return Damage{}
+}
+
+// noKinds fails t if ds holds damage of another kind than those allowed.
+func noKinds(t *testing.T, what string, ds []Damage, allowed ...DamageKind) {
+	t.Helper()
+	for _, d := range ds {
+		if !slices.Contains(allowed, d.Kind) {
+			t.Errorf("%s: unexpected damage %v", what, d)
+		}
+	}
+}
+
+// TestReserveDiskFull is the full-disk attack on a real file system (a
+// private tmpfs): the disk is filled completely from another file after
+// the log opened. A thousand records still go in (into the space
+// reserved ahead, through at least one rotation into the spare), verify,
+// and survive a stop and a restart while the disk is still full.
+func TestReserveDiskFull(t *testing.T) {
+	mnt := privateTmpfs(t, "2m")
+	dir := filepath.Join(mnt, "state")
+	opts := Options{MaxSize: 256 << 10, StopReserve: 16 << 10}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.ReserveErr(); err != nil {
+		t.Fatalf("ReserveErr before the fill = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SpareName)); err != nil {
+		t.Fatalf("no spare next file: %v", err)
+	}
+	for i := 1; i <= 3; i++ {
+		if _, err := l.Append(testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill(t, filepath.Join(mnt, "filler"))
+	if f, err := os.Create(filepath.Join(mnt, "probe")); err == nil {
+		_, werr := f.Write(make([]byte, 4096))
+		f.Close()
+		if werr == nil {
+			t.Fatal("the file system is not full after fill")
+		}
+	}
+
+	const n = 1000
+	for i := 4; i <= n; i++ {
+		if r, err := l.Append(testEvent(i)); err != nil || r.Seq != uint64(i) {
+			t.Fatalf("Append %d on the full disk = %+v, %v", i, r, err)
+		}
+	}
+	rotated, err := listRotated(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rotated) < 1 {
+		t.Fatalf("no rotation while the disk was full (%d bytes written)", fileSize(t, filepath.Join(dir, CurrentName)))
+	}
+	// The spare went into the rotation and no new one fits.
+	if err := l.ReserveErr(); err == nil || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("ReserveErr after a rotation on the full disk = %v, want ENOSPC", err)
+	}
+	wantKind(t, l.Check(), DamageReserveLost)
+	wantOK(t, dir, n)
+	if err := l.Close(); err != nil {
+		// The head file cannot be replaced on a full disk: it lags,
+		// which is not damage.
+		t.Logf("Close on the full disk: %v", err)
+	}
+	wantOK(t, dir, n)
+
+	// Restart, still full: everything is there and recording goes on.
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open on the full disk: %v", err)
+	}
+	noKinds(t, "Open on the full disk", l.Damaged(), DamageReserveLost)
+	if last := l.Last(); last.Seq != n {
+		t.Fatalf("Last after the restart = %+v, want seq %d", last, n)
+	}
+	for i := n + 1; i <= n+10; i++ {
+		if _, err := l.Append(testEvent(i)); err != nil {
+			t.Fatalf("Append %d after the restart on the full disk: %v", i, err)
+		}
+	}
+	l.Close()
+	wantOK(t, dir, n+10)
+
+	// Space comes back: the reserve is whole again, reported as such.
+	os.Remove(filepath.Join(mnt, "filler"))
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ReserveErr(); err != nil {
+		t.Errorf("ReserveErr once space is free = %v", err)
+	}
+	noKinds(t, "Open with space", l.Damaged())
+	l.Close()
+}
+
+// TestStopReserveDiskFull uses the reserve up: Append then fails with
+// ErrNoSpace, leaving the stop reserve alone, which UseStopReserve opens
+// for the records of a stop; what is still held is counted by
+// SetUnwritten, left in place on the full disk and reported by the next
+// Open, once.
+func TestStopReserveDiskFull(t *testing.T) {
+	mnt := privateTmpfs(t, "1m")
+	dir := filepath.Join(mnt, "state")
+	opts := Options{MaxSize: 64 << 10, StopReserve: 8 << 10}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fill(t, filepath.Join(mnt, "filler"))
+	path := filepath.Join(dir, CurrentName)
+	written := 0
+	var full error
+	for i := 1; i <= 10000; i++ {
+		if _, err := l.Append(testEvent(i)); err != nil {
+			full = err
+			break
+		}
+		written++
+	}
+	if !errors.Is(full, ErrNoSpace) || !errors.Is(full, syscall.ENOSPC) {
+		t.Fatalf("after %d records Append = %v, want ErrNoSpace and ENOSPC", written, full)
+	}
+	// Both files' reserves, less the stop reserve: about 120 KiB.
+	if written < 300 {
+		t.Errorf("only %d records went in before the reserve ran out", written)
+	}
+	before := fileSize(t, path)
+	if _, err := l.Append(testEvent(written + 1)); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("second Append past the reserve = %v", err)
+	}
+	if after := fileSize(t, path); after != before {
+		t.Fatalf("a refused Append changed the file from %d to %d bytes", before, after)
+	}
+	wantOK(t, dir, written)
+
+	l.UseStopReserve()
+	stop := 0
+	for i := written + 1; i <= written+1000; i++ {
+		if _, err := l.Append(testEvent(i)); err != nil {
+			if !errors.Is(err, ErrNoSpace) {
+				t.Fatalf("Append into the stop reserve: %v", err)
+			}
+			break
+		}
+		stop++
+	}
+	// 8 KiB of records of about 330 bytes.
+	if stop < 20 {
+		t.Errorf("only %d records went into the 8 KiB stop reserve", stop)
+	}
+	l.SetUnwritten(5, 2)
+	last := l.Last()
+	l.Close()
+	wantOK(t, dir, written+stop)
+
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open on the full disk: %v", err)
+	}
+	noKinds(t, "Open after the stop", l.Damaged(), DamageUnwritten, DamageReserveLost)
+	d := wantKind(t, l.Damaged(), DamageUnwritten)
+	if d.Seq != last.Seq || !strings.Contains(d.Reason, "5 records it held") || !strings.Contains(d.Reason, "2 more") ||
+		!strings.Contains(d.Reason, "7 records are lost") {
+		t.Errorf("unwritten damage %v, want 5 held and 2 dropped after seq %d", d, last.Seq)
+	}
+	l.Close()
+	// Reported once: the note was reset, in place, on the full disk.
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noKinds(t, "second Open", l.Damaged(), DamageReserveLost)
+	l.Close()
 }

@@ -43,6 +43,19 @@ type Options struct {
 	// Now is the clock, for naming preserved torn tails. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Reserve is how many bytes of disk space the current file keeps
+	// allocated ahead of its end (but not past MaxSize while it is
+	// below it), and the spare next file keeps ready, so that records
+	// still find room when the disk fills up (see the package doc).
+	// Zero means DefaultReserve (4 MiB); more than MaxSize means
+	// MaxSize; negative turns reserving off.
+	Reserve int64
+	// StopReserve is how many bytes are kept allocated beyond Reserve
+	// for the stop: Append leaves them alone, once the rest is used up
+	// and the disk is full, until UseStopReserve. Zero means
+	// DefaultStopReserve (64 KiB); more than MaxSize means MaxSize;
+	// negative means none.
+	StopReserve int64
 }
 
 // Record identifies an appended record.
@@ -94,6 +107,26 @@ type Log struct {
 	dirf     *os.File
 	headLast head   // what the head file holds, as far as known
 	headErr  string // last head write error, to log each once
+
+	// Space reserved ahead (reserve.go); mu guards it.
+	reserve, stopRes int64 // Options.Reserve and StopReserve, resolved
+	reserveOn        bool  // reserving works here (reserveOff)
+	// alloc is how many bytes of f, from its start, are known to have
+	// their disk blocks; allocKnown is false until probe has looked at
+	// a newly opened (or truncated) f.
+	alloc       int64
+	allocKnown  bool
+	spare       *os.File    // SpareName, empty, held open; nil when none
+	spareInfo   os.FileInfo // spare as opened, to tell it is still there
+	spareAlloc  int64       // bytes of spare known allocated
+	spareProbed bool        // spareAlloc was searched for once
+	// curErr and spareErr say why the current file and the spare lack
+	// their reserve; reserveLost that DamageReserveLost was reported.
+	curErr, spareErr error
+	reserveLost      bool
+	stopping         bool     // UseStopReserve was called
+	note             *os.File // UnwrittenName, held open
+	unwritten        note     // what Close writes to note
 }
 
 // Open opens the audit log in dir, creating dir (0700) and the log file
@@ -114,6 +147,14 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	reserve, stopRes := opts.Reserve, opts.StopReserve
+	if reserve == 0 {
+		reserve = DefaultReserve
+	}
+	if stopRes == 0 {
+		stopRes = DefaultStopReserve
+	}
+	reserve, stopRes = min(max(reserve, 0), opts.MaxSize), min(max(stopRes, 0), opts.MaxSize)
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -135,7 +176,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirInfo: dirInfo, dirf: dirf,
-		headKick: make(chan struct{}, 1), headDone: make(chan struct{})}
+		headKick: make(chan struct{}, 1), headDone: make(chan struct{}),
+		reserve: reserve, stopRes: stopRes, reserveOn: opts.Reserve >= 0}
 	if err := l.resume(); err != nil {
 		if l.f != nil {
 			l.f.Close()
@@ -144,6 +186,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		dirf.Close()
 		return nil, err
 	}
+	l.openNote()
+	// Reserve ahead now, before the disk may fill: what the current file
+	// has (blocks reserved by an earlier run stay on Linux), and the
+	// spare. A failure is damage (reserve_lost), not fatal.
+	l.probe()
+	l.makeSpare()
 	l.opened, l.handed = len(l.damage), len(l.damage)
 	for _, d := range l.damage {
 		l.logger.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
@@ -278,7 +326,7 @@ func (l *Log) resume() error {
 // openCurrent opens (creating if needed) the current file for appending.
 func (l *Log) openCurrent() error {
 	path := l.path(CurrentName)
-	f, created, err := openOrCreate(path, os.O_RDWR|os.O_APPEND)
+	f, created, err := openLogFile(path)
 	if err != nil {
 		return fmt.Errorf("open audit log: %w", err)
 	}
@@ -294,6 +342,7 @@ func (l *Log) openCurrent() error {
 		}
 	}
 	l.f, l.fileInfo, l.size, l.firstSeq, l.needNL = f, fi, fi.Size(), 0, false
+	l.alloc, l.allocKnown = l.size, false
 	return nil
 }
 
@@ -343,6 +392,7 @@ func (l *Log) cutTornTail() error {
 		return fmt.Errorf("sync %s: %w", path, err)
 	}
 	l.size = start
+	l.alloc, l.allocKnown = start, false // the truncate freed the blocks past it
 	l.addDamage(DamageTornTail, CurrentName, 0,
 		"removed a partial last line of %d bytes (an interrupted write, never acknowledged); its bytes are in %s", n, name)
 	return nil
@@ -411,9 +461,17 @@ func (l *Log) Append(rec any) (Record, error) {
 			return Record{}, err
 		}
 	}
+	n := int64(len(line))
+	if l.needNL {
+		n++
+	}
+	if err := l.makeRoom(n); err != nil {
+		return Record{}, err
+	}
 	if err := l.write(line); err != nil {
 		return Record{}, err
 	}
+	l.keepAhead()
 	if l.firstSeq == 0 {
 		l.firstSeq = seq
 	}
@@ -440,7 +498,15 @@ func (l *Log) write(line []byte) error {
 		// end it, so that this record is a line of its own.
 		line = append([]byte{'\n'}, line...)
 	}
-	_, err := l.f.Write(line)
+	n, err := appendTo(l.f, line)
+	if err != nil && n == 0 {
+		// Nothing was written, as far as the file's size tells: leave
+		// it alone, since a truncate, even to the same size, frees the
+		// blocks reserved past its end.
+		if fi, serr := l.f.Stat(); serr == nil && fi.Size() == l.size {
+			return appendErr(path, err)
+		}
+	}
 	if err == nil {
 		err = l.f.Sync()
 	}
@@ -449,16 +515,33 @@ func (l *Log) write(line []byte) error {
 		if cerr := l.cutBack(); cerr != nil {
 			l.logger.Warn("audit log: cannot undo a failed write", "file", path, "err", cerr)
 		}
-		return fmt.Errorf("append to %s: %w", path, err)
+		return appendErr(path, err)
 	}
 	l.size += int64(len(line))
 	l.needNL = false
 	return nil
 }
 
+// appendErr is the error of a failed write to path: it wraps ErrNoSpace
+// when the disk (or a quota) is full. The *os.PathError of the write or
+// sync is unwrapped: it names the file as opened, and a spare renamed into
+// place was opened as SpareName.
+func appendErr(path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	if isNoSpace(err) {
+		return fmt.Errorf("append to %s: %w: %w", path, ErrNoSpace, err)
+	}
+	return fmt.Errorf("append to %s: %w", path, err)
+}
+
 // cutBack truncates the current file to the end of its last complete
-// record, undoing a partial or unsynced write.
+// record, undoing a partial or unsynced write. The truncate frees the
+// blocks reserved past the end: the next Append allocates them again.
 func (l *Log) cutBack() error {
+	l.allocKnown = false
 	if err := l.f.Truncate(l.size); err != nil {
 		return err
 	}
@@ -469,7 +552,11 @@ func (l *Log) cutBack() error {
 	return nil
 }
 
-// rotate renames the current file out of the way and starts a new one.
+// rotate renames the current file out of the way and continues in the
+// spare next file, renamed into place (no new space needed), or in a new
+// file when there is no spare. With reserving on and no spare for lack
+// of space, it does not rotate: the current file's reserve is what is
+// left, and a new file would have none.
 func (l *Log) rotate() error {
 	first := l.firstSeq
 	if first == 0 {
@@ -481,6 +568,14 @@ func (l *Log) rotate() error {
 	if _, err := os.Lstat(l.path(name)); !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("rotate %s: %s already exists", CurrentName, name)
 	}
+	if l.reserveOn && (l.spare == nil || l.spareErr != nil) {
+		l.makeSpare()
+	}
+	if l.reserveOn && isNoSpace(l.spareErr) {
+		// A new file, or a spare without its reserve, would have no
+		// room: the current file's reserve is what is left.
+		return fmt.Errorf("rotate %s: no spare next file with its reserve to continue in: %w", CurrentName, l.spareErr)
+	}
 	if err := l.f.Close(); err != nil {
 		l.logger.Warn("audit log close failed", "err", err)
 	}
@@ -491,13 +586,17 @@ func (l *Log) rotate() error {
 		}
 		return fmt.Errorf("rotate %s: %w", CurrentName, err)
 	}
+	spared := l.takeSpare()
 	if err := atomicfile.SyncDir(l.dir); err != nil {
 		l.logger.Warn("audit log rotation not synced", "err", err)
 	}
-	l.logger.Info("audit log rotated", "file", name, "first_seq", first, "last_seq", l.seq)
-	if err := l.openCurrent(); err != nil {
-		return err
+	l.logger.Info("audit log rotated", "file", name, "first_seq", first, "last_seq", l.seq, "into_spare", spared)
+	if !spared {
+		if err := l.openCurrent(); err != nil {
+			return err
+		}
 	}
+	l.keepAhead()
 	return nil
 }
 
@@ -561,6 +660,17 @@ func (l *Log) Close() error {
 	errs := []error{l.storeHead(h)}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if u := l.unwritten; u.held > 0 || u.dropped > 0 {
+		u.after = l.seq
+		if err := l.writeNote(u, true); err != nil {
+			l.logger.Error("audit log: cannot leave the number of unwritten records for the next start", "held", u.held, "dropped", u.dropped, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	if l.note != nil {
+		errs = append(errs, l.note.Close())
+	}
+	l.dropSpare()
 	if l.f != nil {
 		errs = append(errs, l.f.Close())
 	}
