@@ -212,7 +212,8 @@ type Finding struct {
 	Path string
 	// Problem says why it is not trusted, as decideFolder words it ("is
 	// owned by S-1-5-21-... , not by SYSTEM, ...", "lets S-1-1-0
-	// (Everyone) ...", "holds entries someone else put there: ...").
+	// (Everyone) ...", "holds entries someone else put there: "token"":
+	// the names someone else chose are quoted, strconv.Quote).
 	Problem string
 	// Done says what was done: "moved aside unread to ...", or why it
 	// could not be and which alternate folder is used instead.
@@ -226,12 +227,6 @@ func (f Finding) String() string {
 
 // alternateTag is what follows NAME in an alternate folder's name.
 const alternateTag = ".alternate-"
-
-// maxAlternates bounds the folders named like alternates that are judged
-// at a start (the newest names first): anyone may make such names in
-// %ProgramData%, and each costs an open and a read of its security
-// descriptor.
-const maxAlternates = 64
 
 // alternateName is the name of an alternate folder for a state folder
 // called base, made at now, with the random bytes rnd:

@@ -162,6 +162,13 @@ func TestWindowsPrepareStateHeld(t *testing.T) {
 	if a := alternates(t, state); len(a) != 1 {
 		t.Errorf("alternates %v, want the one", a)
 	}
+	said = false
+	for _, r := range records() {
+		said = said || (r["level"] == "ERROR" && strings.EqualFold(str(r, "alternate"), sd.Path))
+	}
+	if !said {
+		t.Errorf("still held: log %v, want the error again", records())
+	}
 
 	// Let go: taken back, and the alternate is the state folder again.
 	release()

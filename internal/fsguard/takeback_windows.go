@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -209,7 +210,7 @@ func settle(abs string, t trustSet, log *slog.Logger, now time.Time, alt string)
 			windows.CloseHandle(h)
 			planted, q, err := adoptFolder(abs, t, log, now, why)
 			if len(planted) > 0 {
-				findings = append(findings, Finding{Path: abs, Problem: "holds entries someone else put there: " + strings.Join(planted, ", "),
+				findings = append(findings, Finding{Path: abs, Problem: "holds entries someone else put there: " + quotedIn(abs, planted),
 					Done: "moved aside unread to " + q})
 			}
 			if err != nil {
@@ -251,6 +252,12 @@ func settle(abs string, t trustSet, log *slog.Logger, now time.Time, alt string)
 	}
 	return abs, findings, problem, nil
 }
+
+// maxAlternates bounds the folders named like alternates that are judged
+// at a start (the newest names first): anyone may make such names in
+// %ProgramData%, and each costs an open and a read of its security
+// descriptor.
+const maxAlternates = 64
 
 // findAlternate returns the newest alternate folder of the state folder
 // base in parent that is this agent's: of the names isAlternateName takes
@@ -619,12 +626,28 @@ func adoptFolder(abs string, t trustSet, log *slog.Logger, now time.Time, why st
 			windows.CloseHandle(h)
 		}
 		if err != nil {
-			return planted, q, fmt.Errorf("state dir %s: move %s, which someone else put there, aside to %s: %w", abs, p, q, err)
+			return planted, q, fmt.Errorf("state dir %s: move %s, which someone else put there, aside to %s: %w", abs, quotedIn(abs, []string{p}), q, err)
 		}
 	}
 	log.Error("state folder: what someone else put in it was moved aside unread", "path", abs, "moved_to", q,
 		"entries", strings.Join(planted, ", "))
 	return planted, q, nil
+}
+
+// quotedIn names the entries paths in the folder dir for a message: each
+// relative to dir, quoted as Go quotes a string (strconv.Quote: a control
+// character, invalid UTF-8, a quote or a backslash escaped), joined by
+// ", ". Their names are someone else's text.
+func quotedIn(dir string, paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			rel = p
+		}
+		q[i] = strconv.Quote(rel)
+	}
+	return strings.Join(q, ", ")
 }
 
 // setPrivateDACL gives the directory p the DACL of privateSDDL(t),
@@ -670,6 +693,11 @@ func plantedIn(dir string, t trustSet) ([]string, error) {
 	n := 0
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
+			// The path is of an entry someone else may have named.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return fmt.Errorf("state dir %s: %s %s: %w", dir, pe.Op, quotedIn(dir, []string{pe.Path}), pe.Err)
+			}
 			return fmt.Errorf("state dir %s: %w", dir, err)
 		}
 		if p == dir {
