@@ -233,10 +233,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := a.coll.check(); err != nil {
 		return err
 	}
-	dir := a.cfg.Agent.StateDir
-	if err := prepareStateDir(dir, a.log); err != nil {
+	state, err := prepareStateDir(a.cfg.Agent.StateDir, a.log)
+	if err != nil {
 		return err
 	}
+	a.useStateDir(state)
+	dir := state.Path
 	a.bootID = a.coll.bootID()
 	prior, rdamage, rerr := replay(dir, a.bootID)
 	if rerr != nil {
@@ -327,6 +329,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	for _, d := range damage {
 		a.recordDamage(d, "start")
 	}
+	a.recordStateDir(state, "start")
 	a.closePreviousBoot(prior)
 	a.mu.Unlock()
 

@@ -222,22 +222,79 @@ func (a *Agent) closePreviousBoot(p priorRun) {
 // legacyState is the side file of the USB-core release: no longer read.
 const legacyState = "appearances.json"
 
-// prepareStateDir creates the state directory, private, when missing,
-// with fsguard.MkdirState: on Unix mode 0700, and one that someone other
-// than root or this user owns or can write is refused (the agent, running
+// prepareStateDir makes the state directory dir (agent.state_dir) fit to
+// use with fsguard.PrepareState and returns where the agent records: on
+// Unix dir, created mode 0700 when missing, and refused when someone
+// other than root or this user owns or can write it (the agent, running
 // as root, must not write where others can plant links); on Windows a
 // folder it cannot trust (someone else made it, a junction or link, an
 // ACL that let others replace what is in it) is renamed aside unread to
 // NAME.untrusted-YYYYMMDDThhmmss and replaced by a fresh private folder,
-// logged to log at Error, so that nothing someone else planted there (an
-// audit log, a report queue, a token) is read. Then it removes the side
-// file of the USB-core release. The error names the directory.
-func prepareStateDir(dir string, log *slog.Logger) error {
-	if err := fsguard.MkdirState(dir, log); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+// so that nothing someone else planted there (an audit log, a report
+// queue, a token) is read; and when it cannot be moved (someone holds it
+// open without sharing delete, which any user can do to a folder they
+// made in %ProgramData% before mamori was installed), the agent does not
+// refuse to start: it records in a private alternate folder beside it,
+// NAME.alternate-YYYYMMDDThhmmss-XXXXXXXXXXXXXXXX, the same one at every
+// start while the folder stays held (its audit chain goes on there), and
+// the alternate is moved back in place at the first start after the
+// folder was let go. fsguard logs at Error what it moved and why;
+// Findings says it for recordStateDir. Then the side file of the USB-core
+// release is removed. The error names the directory.
+func prepareStateDir(dir string, log *slog.Logger) (fsguard.StateDir, error) {
+	sd, err := fsguard.PrepareState(dir, log)
+	if err != nil {
+		return sd, fmt.Errorf("state dir: %w", err)
 	}
-	os.Remove(filepath.Join(dir, legacyState))
-	return nil
+	os.Remove(filepath.Join(sd.Path, legacyState))
+	return sd, nil
+}
+
+// KindStateDirUntrusted begins the message of the audit_damaged record of
+// each untrusted thing found in place of the state folder (Windows): a
+// folder someone else made or could change, moved aside; one held open
+// so that it could not be, with the alternate folder the agent records
+// in instead; entries someone else put in it, moved out.
+const KindStateDirUntrusted = "state_dir_untrusted"
+
+// useStateDir makes sd.Path the state directory of this run: the audit
+// log, the report queue, the copies of the hub's lists and clock, and
+// mamori status use a.cfg.Agent.StateDir, which keeps it across reloads
+// (putInForce). The config the agent was given is not changed: a copy is.
+func (a *Agent) useStateDir(sd fsguard.StateDir) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sd.Path == a.cfg.Agent.StateDir {
+		return
+	}
+	c := *a.cfg
+	c.Agent.StateDir = sd.Path
+	a.cfg = &c
+}
+
+// recordStateDir records each of sd's findings as audit_damaged, source
+// agent, its message "state_dir_untrusted: PATH PROBLEM; DONE" (the
+// names of entries someone else put there are quoted by fsguard; the
+// rest is the configured path, the agent's own names and Windows' error
+// texts): it is an attack on the agent's own records, counted in
+// mamori_events_total{action="audit_damaged"} (the MamoriAuditChainBroken
+// alert) and sent to the hub. fsguard logged each at Error already.
+// Called with a.mu held, after agent_started.
+func (a *Agent) recordStateDir(sd fsguard.StateDir, trigger string) {
+	for _, f := range sd.Findings {
+		a.emit(&Event{Type: TypeAuditDamaged, Source: wire.SourceAgent, Trigger: trigger,
+			Message: KindStateDirUntrusted + ": " + f.String()})
+	}
+}
+
+// StateDir returns the directory the agent records in: agent.state_dir,
+// or on Windows the alternate folder beside it that Run uses while the
+// configured one cannot be made fit (prepareStateDir). Before Run has
+// prepared it, agent.state_dir.
+func (a *Agent) StateDir() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Agent.StateDir
 }
 
 func volumeOf(v OpenVolume) *wire.Volume {

@@ -117,9 +117,9 @@ func auditRecords(t *testing.T, state string) []record {
 // it: the folder goes aside unread, with the audit log and token in it
 // unchanged, and the agent records agent_started as the first record of
 // a new audit log in a fresh private folder (a log it had read on would
-// have continued at the old log's next seq), logging at Error where the
-// old folder went and why. The next start keeps the new folder and its
-// log.
+// have continued at the old log's next seq), then the folder taken back
+// as audit_damaged (state_dir_untrusted), logging at Error where the old
+// folder went and why. The next start keeps the new folder and its log.
 func TestWindowsUntrustedStateTakenBack(t *testing.T) {
 	base := wintest.TempDir(t)
 	state := filepath.Join(base, "mamori")
@@ -172,10 +172,14 @@ func TestWindowsUntrustedStateTakenBack(t *testing.T) {
 	if len(recs) < 2 || recs[0].Type != TypeAgentStarted || recs[0].Seq != 1 || recs[len(recs)-1].Type != TypeAgentStopped {
 		t.Errorf("the new log: %s\nwant agent_started as seq 1 of a new log, then agent_stopped", dump(recs))
 	}
-	for _, r := range recs {
-		if r.Type == TypeAuditDamaged {
-			t.Errorf("the new log records damage: %s", dump(recs))
-		}
+	// The one damage recorded is the folder taken back
+	// (state_dir_untrusted), not the old log.
+	found := untrustedRecords(heldRecords(t, state))
+	if n := count(recs, TypeAuditDamaged, "", ""); n != len(found) {
+		t.Errorf("the new log records damage: %s", dump(recs))
+	}
+	if len(found) != 1 || !strings.Contains(found[0].Message, "moved aside unread to "+aside[0]) || !strings.Contains(found[0].Message, "Everyone") {
+		t.Errorf("state_dir_untrusted records %+v, want one saying where the folder went and why", found)
 	}
 	if rep, err := audit.Verify(state); err != nil || len(rep.Problems) != 0 {
 		t.Errorf("audit verify of the new log: %+v, %v", rep, err)
