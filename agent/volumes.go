@@ -128,9 +128,14 @@ func placeVolumes(vols []media.Volume) []usb.Device {
 		}
 		var path, what, why string
 		var disk []usb.BlockDevice
+		// "drive E:" for a letter, else where the volume is reached.
+		what, kind := volumeName(*v), "volume"
+		if strings.HasPrefix(what, "drive ") {
+			what, kind = what+":", "drive"
+		}
 		if windowsDiskName(v.Backing) {
 			path = usb.UnknownPathPrefix + v.Backing
-			what, why = volumeName(*v)+" on "+v.Backing, "no USB device listed holds this disk"
+			what, why = what+" on "+v.Backing, "no USB device listed holds this disk"
 			disk = []usb.BlockDevice{{Name: v.Backing}}
 		} else {
 			name := strings.TrimPrefix(strings.TrimPrefix(v.Device, `\\?\`), `\\.\`)
@@ -138,7 +143,7 @@ func placeVolumes(vols []media.Volume) []usb.Device {
 				name = safe.String(v.MountPoint)
 			}
 			path = usb.UnknownPathPrefix + name
-			what, why = volumeName(*v), "the disk under this volume could not be determined"
+			why = "the disk under this " + kind + " could not be determined"
 		}
 		v.USBDevice = path
 		if _, ok := index[path]; ok {

@@ -89,7 +89,7 @@ func TestPlaceVolumes(t *testing.T) {
 			t.Errorf("%s: volumes %+v, want %v", d.Path, own, drives)
 		}
 		if !d.IsStorage() || d.IsRootHub() || d.VendorID != "" || d.ProductID != "" || d.Serial != nil ||
-			!strings.Contains(d.Product, "USB device not determined") || !strings.Contains(d.Product, volumeName(media.Volume{MountPoint: drives[0]})+" ") {
+			!strings.Contains(d.Product, "USB device not determined") || !strings.Contains(d.Product, productName(drives[0])) {
 			t.Errorf("%s: %+v, want storage with no ids and why in Product", d.Path, *d)
 		}
 		if disk, ok := strings.CutPrefix(d.Path, "unknown:PhysicalDrive"); ok && (len(d.BlockDevices) != 1 || d.BlockDevices[0].Name != "PhysicalDrive"+disk) {
@@ -138,6 +138,9 @@ func TestPlaceVolumes(t *testing.T) {
 			}
 		}
 	}
+	if d := devs[0]; d.Path != "unknown:PhysicalDrive5" || d.Product != "drive F: on PhysicalDrive5 (USB device not determined: no USB device listed holds this disk)" {
+		t.Errorf("%s: product %q", d.Path, d.Product)
+	}
 	// Every volume is claimed now: no more devices.
 	if devs := placeVolumes(vols); len(devs) != 0 {
 		t.Errorf("placed again: %+v, want none", devs)
@@ -145,4 +148,14 @@ func TestPlaceVolumes(t *testing.T) {
 	if devs := placeVolumes([]media.Volume{{Device: "/dev/sdb1", MountPoint: "/media/x", USBDevice: "1-2"}}); len(devs) != 0 {
 		t.Errorf("a volume on a USB device got a device: %+v", devs)
 	}
+}
+
+// productName is how placeVolumes names a volume in its device's
+// Product: "drive E:" for a letter, else as volumeName does.
+func productName(mountPoint string) string {
+	n := volumeName(media.Volume{MountPoint: mountPoint})
+	if strings.HasPrefix(n, "drive ") {
+		return n + ": "
+	}
+	return n + " "
 }
