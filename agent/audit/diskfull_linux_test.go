@@ -341,3 +341,65 @@ func TestStopReserveDiskFull(t *testing.T) {
 	noKinds(t, "second Open", l.Damaged(), DamageReserveLost)
 	l.Close()
 }
+
+// TestTornTailDiskFull: a crash mid-append and a restart on a full disk.
+// The partial line cannot be moved aside; it stays in place, reported,
+// and the log opens and goes on chained to the last whole record, so that
+// Verify shows the one bad line and nothing else.
+func TestTornTailDiskFull(t *testing.T) {
+	mnt := privateTmpfs(t, "1m")
+	dir := filepath.Join(mnt, "state")
+	opts := Options{MaxSize: 64 << 10, StopReserve: 8 << 10}
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []Record
+	for i := 1; i <= 5; i++ {
+		r, err := l.Append(testEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	l.Close()
+	// The crash: part of record 6 reached the disk (into the reserve).
+	f, err := os.OpenFile(filepath.Join(dir, CurrentName), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := `{"seq":6,"prev_hash":"` + recs[4].Hash[:20]
+	if _, err := f.WriteString(torn); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	fill(t, filepath.Join(mnt, "filler"))
+
+	l, err = Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open with a torn tail on the full disk: %v", err)
+	}
+	defer l.Close()
+	d := wantKind(t, l.Damaged(), DamageTornTail)
+	if !strings.Contains(d.Reason, "left in place") {
+		t.Errorf("torn tail damage %v, want it left in place", d)
+	}
+	noKinds(t, "Open", l.Damaged(), DamageTornTail, DamageReserveLost)
+	if last := l.Last(); last != recs[4] {
+		t.Fatalf("Last = %+v, want record 5 %+v", last, recs[4])
+	}
+	for i := 6; i <= 8; i++ {
+		if r, err := l.Append(testEvent(i)); err != nil || r.Seq != uint64(i) {
+			t.Fatalf("Append %d = %+v, %v", i, r, err)
+		}
+	}
+	l.Close()
+	rep := mustVerify(t, dir)
+	if len(rep.Problems) != 1 || rep.Problems[0].Line != 6 || rep.Read != 8 || rep.EndSeq != 8 {
+		t.Errorf("Verify read %d records up to seq %d, problems %v; want 8 and the torn line 6 alone", rep.Read, rep.EndSeq, rep.Problems)
+	}
+	lines := readLines(t, filepath.Join(dir, CurrentName))
+	if len(lines) != 9 || string(lines[5]) != torn+"\n" {
+		t.Errorf("line 6 is %q, want the torn bytes ended by a newline", lines[5])
+	}
+}

@@ -30,7 +30,7 @@ func inTime(t *testing.T, what string, f func()) {
 // TestFIFOs: FIFOs planted at the log's names are refused without
 // hanging Open, Verify or ReadBack.
 func TestFIFOs(t *testing.T) {
-	for _, name := range []string{CurrentName, HeadName, rotatedName(1), lockName} {
+	for _, name := range []string{CurrentName, HeadName, rotatedName(1), lockName, SpareName, UnwrittenName} {
 		t.Run(name, func(t *testing.T) {
 			dir, _ := writeLog(t, 3, Options{})
 			if name == rotatedName(1) {
@@ -42,7 +42,7 @@ func TestFIFOs(t *testing.T) {
 				t.Fatal(err)
 			}
 			inTime(t, "Verify", func() {
-				if rep, err := Verify(dir); err == nil && rep.OK() && name != lockName {
+				if rep, err := Verify(dir); err == nil && rep.OK() && name != lockName && name != SpareName && name != UnwrittenName {
 					t.Errorf("Verify accepted a FIFO as %s", name)
 				}
 			})
@@ -58,6 +58,14 @@ func TestFIFOs(t *testing.T) {
 				case HeadName:
 					if d := l.Damaged(); len(d) != 1 || d[0].Kind != DamageHead || !strings.Contains(d[0].Reason, "FIFO") {
 						t.Errorf("Damaged = %v, want the FIFO head reported", d)
+					}
+				case SpareName, UnwrittenName:
+					want := map[string]DamageKind{SpareName: DamageReserveLost, UnwrittenName: DamageUnwritten}[name]
+					if d := l.Damaged(); len(d) != 1 || d[0].Kind != want || !strings.Contains(d[0].Reason, "FIFO") {
+						t.Errorf("Damaged = %v, want the FIFO reported as %s", d, want)
+					}
+					if _, err := l.Append(testEvent(4)); err != nil {
+						t.Errorf("Append with a FIFO at %s: %v", name, err)
 					}
 				}
 			})
@@ -75,7 +83,7 @@ func TestPlantedSymlinksAsRoot(t *testing.T) {
 	base := fsguardtest.ReachableDir(t)
 	victim := filepath.Join(base, "shadow")
 	os.WriteFile(victim, []byte("root:secret\n"), 0o600)
-	for _, name := range []string{CurrentName, HeadName, lockName, rotatedName(1), CurrentName + ".torn-1700000000"} {
+	for _, name := range []string{CurrentName, HeadName, lockName, rotatedName(1), CurrentName + ".torn-1700000000", SpareName, UnwrittenName} {
 		t.Run(name, func(t *testing.T) {
 			state := filepath.Join(base, strings.ReplaceAll(name, ".", "_"))
 			u.Mkdir(t, state, 0o777)

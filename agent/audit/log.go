@@ -225,8 +225,12 @@ func (l *Log) resume() error {
 	if err := l.openCurrent(); err != nil {
 		return err
 	}
+	// end is where the file's complete lines end: its size, unless a
+	// torn tail had to be left in place.
+	end := l.size
 	if l.size > 0 {
-		if err := l.cutTornTail(); err != nil {
+		var err error
+		if end, err = l.cutTornTail(); err != nil {
 			return err
 		}
 	}
@@ -235,15 +239,15 @@ func (l *Log) resume() error {
 	lastFile := ""
 	var last parsed
 	var lastErr error
-	if l.size > 0 {
+	if end > 0 {
 		lastFile = CurrentName
 		var line []byte
-		line, lastErr = lastLine(l.f, l.size)
+		line, lastErr = lastLine(l.f, end)
 		if lastErr == nil {
 			last, lastErr = parseLine(line)
 		}
 		if lastErr == nil {
-			if first, err := firstLine(io.NewSectionReader(l.f, 0, l.size)); err == nil {
+			if first, err := firstLine(io.NewSectionReader(l.f, 0, end)); err == nil {
 				if p, err := parseLine(first); err == nil {
 					l.firstSeq = p.seq
 				}
@@ -347,15 +351,19 @@ func (l *Log) openCurrent() error {
 }
 
 // cutTornTail moves a partial last line into a side file and truncates
-// it away, so that the next record starts on a line of its own.
-func (l *Log) cutTornTail() error {
+// it away, so that the next record starts on a line of its own. It
+// returns where the complete lines end: the new size. When the disk has
+// no room for the side file, the partial line is left in place instead
+// (the next record starts with a newline, and Verify shows the line), so
+// that a full disk never keeps the log from opening.
+func (l *Log) cutTornTail() (int64, error) {
 	path := l.path(CurrentName)
 	start, err := tornStart(l.f, l.size)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	if start == l.size {
-		return nil
+		return start, nil
 	}
 	n := l.size - start
 	base := CurrentName + ".torn-" + strconv.FormatInt(l.opts.Now().Unix(), 10)
@@ -368,34 +376,41 @@ func (l *Log) cutTornTail() error {
 		}
 		name = base + "-" + strconv.Itoa(i)
 	}
-	if err != nil {
-		return fmt.Errorf("preserve the partial last line of %s: %w", path, err)
-	}
-	_, err = io.Copy(tf, io.NewSectionReader(l.f, start, n))
 	if err == nil {
-		err = tf.Sync()
+		_, err = io.Copy(tf, io.NewSectionReader(l.f, start, n))
+		if err == nil {
+			err = tf.Sync()
+		}
+		if cerr := tf.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = atomicfile.SyncDir(l.dir)
+		}
+		if err != nil {
+			os.Remove(l.path(name))
+		}
 	}
-	if cerr := tf.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = atomicfile.SyncDir(l.dir)
+	if err != nil && isNoSpace(err) {
+		l.needNL = true
+		l.addDamage(DamageTornTail, CurrentName, 0,
+			"a partial last line of %d bytes (an interrupted write, never acknowledged) is left in place: there is no space to move it aside (%v); Verify shows it as a line that is not a record", n, err)
+		return start, nil
 	}
 	if err != nil {
-		os.Remove(l.path(name))
-		return fmt.Errorf("preserve the partial last line of %s in %s: %w", path, name, err)
+		return 0, fmt.Errorf("preserve the partial last line of %s in %s: %w", path, name, err)
 	}
 	if err := l.f.Truncate(start); err != nil {
-		return fmt.Errorf("truncate %s: %w", path, err)
+		return 0, fmt.Errorf("truncate %s: %w", path, err)
 	}
 	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
+		return 0, fmt.Errorf("sync %s: %w", path, err)
 	}
 	l.size = start
 	l.alloc, l.allocKnown = start, false // the truncate freed the blocks past it
 	l.addDamage(DamageTornTail, CurrentName, 0,
 		"removed a partial last line of %d bytes (an interrupted write, never acknowledged); its bytes are in %s", n, name)
-	return nil
+	return start, nil
 }
 
 // Damaged returns everything Open, and Check and Append since, found wrong

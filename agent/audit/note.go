@@ -66,15 +66,16 @@ func parseNote(b []byte) (note, error) {
 
 // openNote opens (creating if needed) the note file, reports what an
 // earlier Close left in it as DamageUnwritten, and leaves it holding a
-// zero note, written in place. It runs in Open, before any record; a
-// failure is logged and leaves l.note nil or holding something else:
-// Close then tries to write the note all the same. Unreadable content is
-// damage too: it may have said records were lost.
+// zero note, written in place. It runs in Open, before any record. A
+// note that cannot be opened or read, or holds something else, is damage
+// too (fail closed: it may have said records were lost); a failure to
+// reset it is logged.
 func (l *Log) openNote() {
 	path := l.path(UnwrittenName)
 	f, _, err := openOrCreate(path, os.O_RDWR)
 	if err != nil {
-		l.logger.Warn("audit log: cannot open the note of unwritten records", "file", path, "err", err)
+		l.addDamage(DamageUnwritten, UnwrittenName, l.seq,
+			"cannot open it (%v): it may say that records were lost when the agent last stopped, and no loss can be noted there at the next stop", err)
 		return
 	}
 	l.note = f
