@@ -182,3 +182,35 @@ func TestProbeDiskUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeDiskUnitsReserved: the Microsoft Reserved partition Windows
+// makes on every GPT disk it partitions (zeroed, no file system) is not a
+// unit of the medium; one someone wrote into is.
+func TestProbeDiskUnitsReserved(t *testing.T) {
+	seeds := fuzzSeeds(t)
+	const size = 8 << 20
+	img := make([]byte, size)
+	copy(img, gpt()[:1024])
+	copy(img[2<<20:], seeds["bitlk-togo-aes-xts-128"])
+	msr := partitionEntry(partitionStyleGPT, 1<<20, 1<<20, 1, 0)
+	copy(msr[32:48], msrType[:])
+	layout := driveLayout(partitionStyleGPT, msr, partitionEntry(partitionStyleGPT, 2<<20, 6<<20, 2, 0xA2))
+	units := probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512, layout, nil, ProbeOptions{})
+	if len(units) != 1 || units[0].Number != 2 || units[0].Info.Encryption != EncryptionBitLockerToGo {
+		t.Fatalf("zeroed reserved partition: units %+v, want partition 2 alone", units)
+	}
+	img[1<<20+70000] = 0xFF // beyond what is checked: still left out
+	if units := probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512, layout, nil, ProbeOptions{}); len(units) != 1 {
+		t.Fatalf("units %+v", units)
+	}
+	img[1<<20+100] = 0xFF // data in it: a unit that is not encrypted
+	units = probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512, layout, nil, ProbeOptions{})
+	if len(units) != 2 || units[0].Number != 1 || units[0].Info.Encryption != "" {
+		t.Fatalf("written reserved partition: units %+v, want it judged", units)
+	}
+	copy(img[1<<20:], seeds["fat12.img"]) // a file system in it
+	units = probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512, layout, nil, ProbeOptions{})
+	if len(units) != 2 || units[0].Info.FSType != FSVFAT {
+		t.Fatalf("FAT in the reserved partition: units %+v, want it judged", units)
+	}
+}
