@@ -2,6 +2,7 @@ package media
 
 import (
 	"fmt"
+	"github.com/mamori-agent/mamori/collector/usb"
 	"slices"
 	"strings"
 	"unicode/utf16"
@@ -260,6 +261,15 @@ func keepDrive(d *Drive, diskToUSB map[string]string, internal []byte) (usbPath 
 	}
 	if name := d.DiskName(); name != "" {
 		if p, ok := diskToUSB[name]; ok && p != "" {
+			// A disk the USB backend could only guess external (an
+			// unknown: device: behind a hot-plug port, its place not
+			// determined) does not make the drive internal by definition
+			// external: eMMC system disks and virtual machines' disks
+			// say they are hot-pluggable. A disk on the USB bus, or held
+			// by a real USB device (Windows To Go), stays external.
+			if strings.HasPrefix(p, usb.UnknownPathPrefix) && slices.Contains(internal, d.Letter) && !(d.BusKnown && d.Bus == BusUSB) {
+				return "", false
+			}
 			return p, true
 		}
 	}

@@ -55,7 +55,7 @@ func TestWindowsFSType(t *testing.T) {
 }
 
 func TestKeepDrive(t *testing.T) {
-	usb := map[string]string{"PhysicalDrive2": `USB\VID_0781&PID_5567\4C530001230719117094`}
+	usb := map[string]string{"PhysicalDrive2": `USB\VID_0781&PID_5567\4C530001230719117094`, "PhysicalDrive9": "unknown:PhysicalDrive9"}
 	for _, c := range []struct {
 		name    string
 		d       Drive
@@ -75,6 +75,8 @@ func TestKeepDrive(t *testing.T) {
 		{"Wine's Z:", Drive{Letter: 'Z', Type: DriveFixed, Disk: -1, DeviceName: `\Device\HarddiskVolume2`, Errors: []string{`open \\.\Z:: Access denied.`}}, "", true, "maps the host's /"},
 		{"system drive, bus unknown", Drive{Letter: 'C', Type: DriveFixed, Disk: -1}, "", false, "the Windows folder's drive is internal"},
 		{"state drive, bus unknown", Drive{Letter: 'S', Type: DriveFixed, Disk: 1}, "", false, "the state folder's drive is internal"},
+		{"system disk guessed external", Drive{Letter: 'C', Type: DriveFixed, Disk: 9, Bus: BusSD, BusKnown: true}, "", false, "an eMMC system disk the tree calls hot-pluggable is still the Windows folder's drive"},
+		{"data disk guessed external", Drive{Letter: 'D', Type: DriveFixed, Disk: 9, Bus: BusSD, BusKnown: true}, "unknown:PhysicalDrive9", true, "an SD card is external storage"},
 		{"system drive held by a USB device", Drive{Letter: 'C', Type: DriveFixed, Disk: 2}, usb["PhysicalDrive2"], true, "Windows To Go: what the USB backend says wins"},
 		{"system drive on the USB bus", Drive{Letter: 'C', Type: DriveFixed, Disk: 3, Bus: BusUSB, BusKnown: true}, "", true, "internal only stands in for a bus that could not be read"},
 		{"optical, bus unknown", Drive{Letter: 'L', Type: DriveCDROM, Disk: -1}, "", true, "a USB optical drive whose IOCTL failed"},
