@@ -18,16 +18,72 @@
 // any change to a byte of a record, reformatting included, breaks it.
 //
 // Append writes each line with one write call and syncs the file before it
-// returns: a record whose Append returned nil is on disk.
+// returns: a record whose Append returned nil is on disk. Nothing but
+// records is ever written to the files named audit.jsonl and
+// audit-*.jsonl; the state directory also holds audit.head (below),
+// audit.lock, audit.next (the spare, always empty) and audit.unwritten.
 //
 // # Rotation
 //
 // When the current file plus the next line would exceed Options.MaxSize,
 // audit.jsonl is renamed to audit-<seq of its first record, 20 digits>.jsonl
-// (names sort in seq order) and a new audit.jsonl continues the chain.
+// (names sort in seq order) and a new audit.jsonl, the spare renamed into
+// place (see below), continues the chain.
 // Rotated files are never deleted: the contract requires usage records to
 // be kept, so disposing of old files is left to the people who must keep
 // them.
+//
+// # Space reserved ahead
+//
+// Someone at the PC may fill the disk on purpose (NTFS keeps no space
+// back for SYSTEM, and XFS and btrfs none for root), then do what the log
+// would record. So the log holds its space ahead, the way a database
+// does, taken while the disk has room:
+//
+//   - The current file keeps Options.Reserve bytes (DefaultReserve,
+//     4 MiB; at most MaxSize) allocated past its end, but not past
+//     MaxSize while it is below it, plus Options.StopReserve
+//     (DefaultStopReserve, 64 KiB). Writes into allocated space need no
+//     new blocks. Open allocates; Append allocates again once a quarter
+//     of Reserve has been written. On Linux it is fallocate(2) with
+//     FALLOC_FL_KEEP_SIZE: the blocks are the file's but its size, and so
+//     what readers, Verify and a torn-tail cut see, is only what was
+//     written; a crash leaves no zeros within the size, and the blocks
+//     stay across restarts. On Windows it is SetFileInformationByHandle
+//     with FILE_ALLOCATION_INFO, which does not move the end of file;
+//     NTFS frees it when the file's last handle closes, so it lasts while
+//     the agent runs and Open takes it again. Where the call does not
+//     exist (other platforms, Wine 8.0, a file system without it) the log
+//     runs without a reserve and ReserveErr says so (errors.ErrUnsupported).
+//   - The next current file is made ahead, empty and reserved as much:
+//     SpareName (audit.next), held open. Rotation renames it to
+//     audit.jsonl, which needs no new space; Append then makes the next
+//     spare. Without a spare for lack of space, the log does not rotate:
+//     it writes on into the current file's reserve.
+//   - When a reserve cannot be had (more cannot be allocated, the spare
+//     cannot be made), the log records on into what is left, reports
+//     DamageReserveLost once (through Damaged or Check), logs, and tries
+//     again at every Append and Check; ReserveErr says what is missing.
+//   - An Append that would go past what is reserved, but for the stop
+//     reserve, while the disk is full fails with an error wrapping
+//     ErrNoSpace, leaving the file as it was: the caller keeps the
+//     record and tries again. UseStopReserve, called at the stop, opens
+//     the stop reserve to the records the caller still holds and to the
+//     record of the stop. The stop reserve is small on purpose: a record
+//     held in memory is lost in a crash, one written is not.
+//   - What still cannot be written is counted: SetUnwritten before Close
+//     makes Close write the numbers into UnwrittenName (audit.unwritten),
+//     a fixed-size line rewritten in place (no new space), and the next
+//     Open reports them as DamageUnwritten, once.
+//
+// Limits: the head file is replaced through a new file, so on a full disk
+// it lags (which is not damage, see below) until space returns. A torn
+// tail that cannot be moved aside for lack of space is left in place,
+// reported, and shows in Verify. Copy-on-write file systems (btrfs
+// without nodatacow, ZFS) need new blocks for every write, so a reserve
+// there is only as good as their own. Windows frees the reserve at every
+// stop: a restart on a disk filled meanwhile starts without one (and
+// reports it).
 //
 // # Head record
 //
