@@ -406,7 +406,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.mu.Lock()
 			a.saveTrustedClock(true)
 			a.stopped = true
+			// The events still waiting for a full disk, and this one,
+			// may use the space the log kept back for the stop; what it
+			// still cannot take is counted for the next start, which
+			// records it (audit_damaged, unwritten_at_stop).
+			a.audit.UseStopReserve()
 			a.emit(&Event{Type: TypeAgentStopped, Source: "agent", Trigger: "signal", Message: "mamori stopped"})
+			a.audit.SetUnwritten(len(a.pending.events), a.pending.lost)
 			a.mu.Unlock()
 			return nil
 		case <-mountCh:

@@ -27,11 +27,12 @@ func TestPendingEventsSurviveDiskFull(t *testing.T) {
 	e.state = filepath.Join(mnt, "state")
 	e.cfg.Agent.StateDir = e.state
 	e.cfg.Agent.RescanInterval = 20 * time.Millisecond
-	r := e.start(Options{})
-	defer r.stop(t)
+	// Full before the agent starts: the audit log gets no space reserved
+	// ahead (audit.Options.Reserve), so its records wait in memory.
 	filler := filepath.Join(mnt, "filler")
 	fillUp(t, filler)
-	// The log's last page may still have room: plug enough to need more.
+	r := e.start(Options{})
+	defer r.stop(t)
 	sysfstest.Build(t, e.sysfs, reader, camera, phone, finger, fido)
 	deadline := time.Now().Add(10 * time.Second)
 	for testutilPending(r) == 0 {
