@@ -428,6 +428,7 @@ func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logg
 	// Loading a large approved list leaves garbage behind; give it back
 	// before the agent settles (a one-time cost).
 	debug.FreeOSMemory()
+	var a *agent.Agent
 	a, err := agent.New(agent.Options{
 		Config: cfg, Roots: c.roots(), Logger: log,
 		Warner: warner,
@@ -438,13 +439,15 @@ func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logg
 			if ready != nil {
 				ready()
 			}
+			// agent.state_dir, or the alternate folder beside it.
+			dir := a.StateDir()
 			if url == "" {
-				log.Info("mamori running; metrics not served", "state_dir", cfg.Agent.StateDir)
-				fmt.Fprintf(stdout, "mamori %s running: audit log in %s, metrics not served (Ctrl-C stops)\n", agent.Version, cfg.Agent.StateDir)
+				log.Info("mamori running; metrics not served", "state_dir", dir)
+				fmt.Fprintf(stdout, "mamori %s running: audit log in %s, metrics not served (Ctrl-C stops)\n", agent.Version, dir)
 				return
 			}
-			log.Info("mamori running", "metrics", url, "state_dir", cfg.Agent.StateDir)
-			fmt.Fprintf(stdout, "mamori %s running: metrics at %s, audit log in %s (Ctrl-C stops)\n", agent.Version, url, cfg.Agent.StateDir)
+			log.Info("mamori running", "metrics", url, "state_dir", dir)
+			fmt.Fprintf(stdout, "mamori %s running: metrics at %s, audit log in %s (Ctrl-C stops)\n", agent.Version, url, dir)
 		},
 	})
 	if err != nil {
@@ -529,7 +532,17 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		if !ok {
 			return exitError
 		}
-		*dir = cfg.Agent.StateDir
+		// On Windows the agent records in an alternate folder beside
+		// agent.state_dir while that one is squatted and held.
+		st, err := fsguard.FindState(cfg.Agent.StateDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "mamori audit verify:", err)
+			return exitError
+		}
+		for _, f := range st.Findings {
+			fmt.Fprintln(stderr, "mamori audit verify: note: agent.state_dir", f)
+		}
+		*dir = st.Path
 	}
 	var opts audit.VerifyOptions
 	if *from != "" {

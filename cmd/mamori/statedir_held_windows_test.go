@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/windows"
+
+	"github.com/mamori-agent/mamori/internal/fsguard"
+	"github.com/mamori-agent/mamori/internal/wintest"
+)
+
+// TestWindowsAgentRunHeldStateDir: the state folder a user made first
+// (here one Everyone may change) and holds open without
+// FILE_SHARE_DELETE does not stop mamori run: it says it records in the
+// alternate folder beside it, and audit verify --config finds that
+// folder, saying why agent.state_dir is not used. Without an alternate,
+// audit verify refuses the squatted folder instead of reading it.
+func TestWindowsAgentRunHeldStateDir(t *testing.T) {
+	dir := wintest.TempDir(t)
+	cfg, state := windowsConfig(t, dir)
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;WD)")
+	if code, _, errOut := mamoriExe(t, "audit", "verify", "--config", cfg); code != 2 || !strings.Contains(errOut, "no alternate") {
+		t.Errorf("audit verify of a squatted folder, no alternate: exit %d, want 2 saying so\n%s", code, errOut)
+	}
+	name, err := windows.UTF16PtrFromString(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := windows.CreateFile(name, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer windows.CloseHandle(held)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "running") {
+				ready <- sc.Text()
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	var alt string
+	select {
+	case line := <-ready:
+		alts, _ := filepath.Glob(state + ".alternate-*")
+		if len(alts) != 1 || !strings.Contains(line, alts[0]) {
+			t.Fatalf("ready line %q, alternates %v: want the line to name the one alternate\n%s", line, alts, stderr.String())
+		}
+		alt = alts[0]
+	case <-time.After(45 * time.Second):
+		t.Fatalf("mamori run did not get ready\n%s", stderr.String())
+	}
+	waitRecord(t, alt, 10*time.Second, "agent_started", ofType("agent_started"))
+	waitRecord(t, alt, 10*time.Second, "audit_damaged", ofType("audit_damaged"))
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	code, out, errOut := mamoriExe(t, "audit", "verify", "--config", cfg)
+	if code != 0 || !strings.Contains(out, alt) || !strings.Contains(out, "chain intact") ||
+		!strings.Contains(errOut, "not used: the agent records in the alternate folder "+alt) {
+		t.Errorf("audit verify --config: exit %d, want 0 verifying %s and saying why\n%s%s", code, alt, out, errOut)
+	}
+	if st, err := fsguard.FindState(state); err != nil || st.Path != alt {
+		t.Errorf("FindState = %+v, %v", st, err)
+	}
+}
