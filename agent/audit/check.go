@@ -187,6 +187,14 @@ func (l *Log) recoverDir() {
 		dirf.Close()
 		return
 	}
+	// The spare and the note stayed in the old directory: make them
+	// again here (the spare at the next Append or Check).
+	l.dropSpare()
+	if l.note != nil {
+		l.note.Close()
+		l.note = nil
+	}
+	l.openNote()
 	l.headMu.Lock()
 	l.dirf.Close()
 	l.dirf = dirf

@@ -311,6 +311,14 @@ func TestCheck(t *testing.T) {
 				t.Errorf("TakeDamage = %v, want nothing new", d)
 			}
 			wantKinds(t, "Damaged", l.Damaged(), tt.kind)
+			if l.ReserveErr() == nil {
+				// The spare is made again where the log now is.
+				for _, name := range []string{SpareName, UnwrittenName} {
+					if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+						t.Errorf("after recovery: %v", err)
+					}
+				}
+			}
 			l.Close()
 			fi, err := os.Stat(dir)
 			if err != nil || fi.Mode().Perm() != 0o700 {

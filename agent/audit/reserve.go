@@ -294,7 +294,7 @@ func (l *Log) takeSpare() bool {
 	l.f, l.fileInfo, l.size, l.firstSeq, l.needNL = l.spare, fi, 0, 0, false
 	l.alloc, l.allocKnown = l.spareAlloc, true
 	l.spare, l.spareInfo, l.spareAlloc, l.spareProbed = nil, nil, 0, false
-	l.spareErr = errors.New("the spare next file was used by a rotation and is not made again yet")
+	l.spareErr = nil // rotate makes the next one at once (keepAhead)
 	return true
 }
 
