@@ -52,7 +52,7 @@ WINE_USB_TESTS := ^(TestWalkAncestors|TestEnumerateAll|TestParse(InstanceID|USBI
 # The agent on Windows end to end (its Windows tests only: the others
 # read Linux fixtures): the USB backend's wiring, the warning, the state
 # dir's ACL, the service's life and an agent run by mamori.exe itself.
-WINE_AGENT_PKGS := ./agent/ ./internal/fsguard/ ./internal/svc/ ./cmd/mamori/ ./cmd/mamori-hub/
+WINE_AGENT_PKGS := ./agent/ ./agent/audit/ ./internal/fsguard/ ./internal/svc/ ./cmd/mamori/ ./cmd/mamori-hub/
 wine-test:
 	scripts/test-deps.sh
 	scripts/wine/test.sh -count=1 $(WINE_PKGS)
