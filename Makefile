@@ -58,6 +58,7 @@ wine-test:
 	scripts/wine/test.sh -count=1 $(WINE_PKGS)
 	scripts/wine/test.sh -count=1 -run '$(WINE_USB_TESTS)' ./collector/usb/
 	scripts/wine/test.sh -count=1 -run '^TestWindows' $(WINE_AGENT_PKGS)
+	MAMORI_WINE_BOOT=1 $(GO) test -count=1 -run TestWineServiceAutoStart ./cmd/mamori/
 
 # Short fuzzing of every fuzz target (seeds are kept under testdata/fuzz).
 FUZZTIME ?= 20s

@@ -64,6 +64,33 @@ func (l *Log) found(kind DamageKind, file string, format string, args ...any) {
 	l.logger.Warn("audit log damaged", "kind", d.Kind, "file", d.File, "seq", d.Seq, "reason", d.Reason)
 }
 
+// sameAs reports whether fi, the file or directory now at a path (os.Stat,
+// os.Lstat), is the one f is open on, and returns f's FileInfo as read
+// (f.Stat). Both identities are read now, never one of them kept from when
+// the file was opened: on Windows os.SameFile compares the volume serial
+// number and the file index (GetFileInformationByHandle), and under Wine
+// 8.0 the serial reads 0 early in a boot, until Wine's mount manager
+// answers, and the volume's real serial after (measured at an automatic
+// service start: 0, then 0x43000000, with the same file index), so an
+// identity kept from the log's opening made every boot look like a
+// replaced directory. f is read first and, on a mismatch, once more after
+// fi was, so that a serial that became known between the two reads is
+// read alike in both; a real replacement differs in both tries. The error
+// is f.Stat's.
+func sameAs(f *os.File, fi os.FileInfo) (os.FileInfo, bool, error) {
+	var held os.FileInfo
+	for range 2 {
+		var err error
+		if held, err = f.Stat(); err != nil {
+			return nil, false, err
+		}
+		if os.SameFile(fi, held) {
+			return held, true, nil
+		}
+	}
+	return held, false, nil
+}
+
 // check is Check without the lock and the hand-out. l.mu is held.
 func (l *Log) check() {
 	fi, err := os.Stat(l.dir)
@@ -75,7 +102,13 @@ func (l *Log) check() {
 	case err != nil:
 		l.logger.Warn("audit log: cannot check the state directory", "err", err)
 		return
-	case !os.SameFile(fi, l.dirInfo):
+	}
+	_, same, err := sameAs(l.dirf, fi)
+	if err != nil {
+		l.logger.Warn("audit log: cannot check the state directory", "err", err)
+		return
+	}
+	if !same {
 		l.found(DamageDirReplaced, ".", "the state directory %s was replaced by another directory while the log was open; the log continues there, chained to seq %d", l.dir, l.seq)
 		l.recoverDir()
 		return
@@ -93,14 +126,15 @@ func (l *Log) check() {
 	case err != nil:
 		l.logger.Warn("audit log: cannot check the current file", "err", err)
 		return
-	case !os.SameFile(pfi, l.fileInfo):
-		l.found(DamageFileReplaced, CurrentName, "%s was replaced by another file (%s, %d bytes) while the log was open; appending continues in it, chained to seq %d", CurrentName, pfi.Mode().Type(), pfi.Size(), l.seq)
-		l.reopen()
-		return
 	}
-	ffi, err := l.f.Stat()
+	ffi, same, err := sameAs(l.f, pfi)
 	if err != nil {
 		l.logger.Warn("audit log: cannot check the current file", "err", err)
+		return
+	}
+	if !same {
+		l.found(DamageFileReplaced, CurrentName, "%s was replaced by another file (%s, %d bytes) while the log was open; appending continues in it, chained to seq %d", CurrentName, pfi.Mode().Type(), pfi.Size(), l.seq)
+		l.reopen()
 		return
 	}
 	l.fault = ""
@@ -156,11 +190,6 @@ func (l *Log) recoverDir() {
 		l.logger.Warn("audit log: cannot create the state directory again", "err", err)
 		return
 	}
-	fi, err := os.Stat(l.dir)
-	if err != nil {
-		l.logger.Warn("audit log: cannot stat the state directory", "err", err)
-		return
-	}
 	if err := fsguard.CheckDir(l.dir); err != nil {
 		// Someone else's directory (a symlink swapped in /tmp, say):
 		// never write there. The open file moved with the old
@@ -182,7 +211,6 @@ func (l *Log) recoverDir() {
 		l.lock.Close()
 		l.lock = lock
 	}
-	l.dirInfo = fi
 	if !l.reopen() {
 		dirf.Close()
 		return

@@ -85,11 +85,7 @@ type Log struct {
 	// needNL means the current file, changed outside, does not end in a
 	// newline: the next write starts with one so its record stays a line.
 	needNL bool
-	// dirInfo and fileInfo identify the directory and the current file
-	// as opened, for Check.
-	dirInfo  os.FileInfo
-	fileInfo os.FileInfo
-	damage   []Damage
+	damage []Damage
 	// opened is how many of damage Open found; handed how many
 	// TakeDamage or Check have returned (from opened on).
 	opened, handed int
@@ -101,9 +97,11 @@ type Log struct {
 	headKick chan struct{} // wakes the head writer; closed by Close
 	headDone chan struct{} // closed when the head writer has returned
 	headMu   sync.Mutex    // serialises head writes; mu is never taken under it
-	// dirf is the state directory as opened (headMu guards it): the head
-	// is written inside it (openat, renameat), never through the path,
-	// which someone may swap for a directory of their own.
+	// dirf is the state directory as opened (replaced only with mu and
+	// headMu both held, so either guards reading it): the head is written
+	// inside it (openat, renameat), never through the path, which someone
+	// may swap for a directory of their own; Check compares what is at
+	// the path with it.
 	dirf     *os.File
 	headLast head   // what the head file holds, as far as known
 	headErr  string // last head write error, to log each once
@@ -116,10 +114,9 @@ type Log struct {
 	// a newly opened (or truncated) f.
 	alloc       int64
 	allocKnown  bool
-	spare       *os.File    // SpareName, empty, held open; nil when none
-	spareInfo   os.FileInfo // spare as opened, to tell it is still there
-	spareAlloc  int64       // bytes of spare known allocated
-	spareProbed bool        // spareAlloc was searched for once
+	spare       *os.File // SpareName, empty, held open; nil when none
+	spareAlloc  int64    // bytes of spare known allocated
+	spareProbed bool     // spareAlloc was searched for once
 	// curErr and spareErr say why the current file and the spare lack
 	// their reserve; reserveLost that DamageReserveLost was reported.
 	curErr, spareErr error
@@ -162,10 +159,6 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create audit directory %s: %w", dir, err)
 	}
-	dirInfo, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("stat audit directory: %w", err)
-	}
 	dirf, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open audit directory: %w", err)
@@ -175,7 +168,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		dirf.Close()
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirInfo: dirInfo, dirf: dirf,
+	l := &Log{dir: dir, opts: opts, logger: logger.With("audit_dir", dir), lock: lock, dirf: dirf,
 		headKick: make(chan struct{}, 1), headDone: make(chan struct{}),
 		reserve: reserve, stopRes: stopRes, reserveOn: opts.Reserve >= 0}
 	if err := l.resume(); err != nil {
@@ -345,7 +338,7 @@ func (l *Log) openCurrent() error {
 			return err
 		}
 	}
-	l.f, l.fileInfo, l.size, l.firstSeq, l.needNL = f, fi, fi.Size(), 0, false
+	l.f, l.size, l.firstSeq, l.needNL = f, fi.Size(), 0, false
 	l.alloc, l.allocKnown = l.size, false
 	return nil
 }

@@ -206,9 +206,6 @@ func (l *Log) makeSpare() {
 				f.Close()
 				if err = os.Remove(path); err == nil {
 					f, _, err = openLogFile(path)
-					if err == nil {
-						fi, err = f.Stat()
-					}
 				}
 			}
 			if err != nil && f != nil {
@@ -216,7 +213,7 @@ func (l *Log) makeSpare() {
 			}
 			if err == nil {
 				// Not synced: a spare lost in a crash is made again.
-				l.spare, l.spareInfo, l.spareAlloc = f, fi, 0
+				l.spare, l.spareAlloc = f, 0
 			}
 		}
 		if err != nil {
@@ -261,7 +258,7 @@ func (l *Log) makeSpare() {
 func (l *Log) dropSpare() {
 	if l.spare != nil {
 		l.spare.Close()
-		l.spare, l.spareInfo, l.spareAlloc, l.spareProbed = nil, nil, 0, false
+		l.spare, l.spareAlloc, l.spareProbed = nil, 0, false
 	}
 }
 
@@ -275,7 +272,7 @@ func (l *Log) takeSpare() bool {
 		return false
 	}
 	path := l.path(SpareName)
-	if fi, err := os.Lstat(path); err != nil || !os.SameFile(fi, l.spareInfo) {
+	if fi, err := os.Lstat(path); err != nil || !sameSpare(l.spare, fi) {
 		l.logger.Warn("audit log: the spare next file is no longer the one made; a new current file is created", "file", path, "err", err)
 		l.dropSpare()
 		return false
@@ -285,15 +282,9 @@ func (l *Log) takeSpare() bool {
 		l.dropSpare()
 		return false
 	}
-	fi, err := l.spare.Stat()
-	if err != nil {
-		l.logger.Warn("audit log: cannot stat the spare renamed into place", "err", err)
-		l.dropSpare()
-		return false
-	}
-	l.f, l.fileInfo, l.size, l.firstSeq, l.needNL = l.spare, fi, 0, 0, false
+	l.f, l.size, l.firstSeq, l.needNL = l.spare, 0, 0, false
 	l.alloc, l.allocKnown = l.spareAlloc, true
-	l.spare, l.spareInfo, l.spareAlloc, l.spareProbed = nil, nil, 0, false
+	l.spare, l.spareAlloc, l.spareProbed = nil, 0, false
 	l.spareErr = nil // rotate makes the next one at once (keepAhead)
 	return true
 }
@@ -358,4 +349,12 @@ func (l *Log) SetUnwritten(held, dropped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.unwritten = note{held: uint64(max(held, 0)), dropped: uint64(max(dropped, 0))}
+}
+
+// sameSpare reports whether fi, what is at SpareName now, is the spare the
+// Log holds open (sameAs: both identities read now); a spare that cannot be
+// read is not.
+func sameSpare(spare *os.File, fi os.FileInfo) bool {
+	_, same, err := sameAs(spare, fi)
+	return err == nil && same
 }
