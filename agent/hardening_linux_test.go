@@ -69,3 +69,49 @@ func fillUp(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestPendingQueueKeepsViolations: while the disk is full and more events
+// wait than Options.MaxPending, the events lost are not violations: one
+// who filled the disk cannot push a violation out with device_added
+// records of devices they plug.
+func TestPendingQueueKeepsViolations(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	e := newEnv(t, testConfig, kbd)
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	e.state = filepath.Join(mnt, "state")
+	e.cfg.Agent.StateDir = e.state
+	e.cfg.Agent.RescanInterval = 20 * time.Millisecond
+	filler := filepath.Join(mnt, "filler")
+	fillUp(t, filler)
+	r := e.start(Options{MaxPending: 3})
+	defer r.stop(t)
+	sysfstest.Build(t, e.sysfs, reader)
+	deadline := time.Now().Add(10 * time.Second)
+	for testutilPending(r) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader's events are not waiting")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sysfstest.Build(t, e.sysfs, camera, phone, finger, fido)
+	time.Sleep(300 * time.Millisecond) // rescans
+	os.Remove(filler)
+	e.waitFor("the reader's violation and the gap record", func(rs []record) bool {
+		return count(rs, TypeAuditGap, "", "") == 1
+	})
+	rs := e.records()
+	if n := count(rs, TypeViolation, "8-1.4", KindStorageUnapproved); n != 1 {
+		t.Errorf("%d violations of the reader in the log, want 1 (a violation pushed out by device_added records)", n)
+	}
+	for _, rec := range rs {
+		if rec.Type == TypeAuditGap && rec.Count == 0 {
+			t.Errorf("gap record %+v: nothing lost, the test proves nothing", rec)
+		}
+	}
+}

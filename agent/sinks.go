@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -360,9 +361,15 @@ func (a *Agent) record(ev *Event) {
 	q := &a.pending
 	q.events = append(q.events, ev)
 	if len(q.events) > a.opts.MaxPending {
-		a.log.Error("audit log pending queue full; oldest event lost", "type", q.events[0].Type, "path", q.events[0].Path)
-		q.events[0] = nil
-		q.events = q.events[1:]
+		// The oldest event that is not a violation goes first: someone
+		// who filled the disk cannot push a violation out with events
+		// they make themselves (a link flapping, a device re-plugged).
+		i := slices.IndexFunc(q.events, func(e *Event) bool { return e.Type != TypeViolation })
+		if i < 0 {
+			i = 0
+		}
+		a.log.Error("audit log pending queue full; an event lost", "type", q.events[i].Type, "path", q.events[i].Path)
+		q.events = slices.Delete(q.events, i, i+1)
 		q.lost++
 		a.metrics.auditLost.Inc()
 	}

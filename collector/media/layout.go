@@ -129,6 +129,10 @@ func reservedPartitions(b []byte) map[int]bool {
 	return out
 }
 
+// maxReserved is the largest Microsoft Reserved partition left out of a
+// medium (Windows makes 16 or 128 MiB); a larger one is judged.
+const maxReserved = 128 << 20
+
 // reservedCheck is how many bytes of a Microsoft Reserved partition must
 // read zero for it to be left out of a medium's units.
 const reservedCheck = 64 << 10
@@ -197,7 +201,7 @@ func probeDiskUnits(name string, r io.ReaderAt, size int64, sector int, layout [
 			u.Err = fmt.Errorf("probe disk %s %s: %w", name, what, err)
 		} else if whole && layoutErr != nil && u.Info.Kind == KindPartitionTable {
 			u.Err = fmt.Errorf("probe disk %s: it holds a %s partition table, but Windows gave no partition layout to judge its partitions by (%w)", name, u.Info.PartitionTable, layoutErr)
-		} else if reserved[pt.Number] && u.Info.Kind == KindUnknown && zeroAt(r, pt.Offset, min(pt.Length, reservedCheck)) {
+		} else if reserved[pt.Number] && pt.Length <= maxReserved && u.Info.Kind == KindUnknown && zeroAt(r, pt.Offset, min(pt.Length, reservedCheck)) {
 			// A Microsoft Reserved partition as Windows leaves it (no
 			// signature, its first bytes zero) is no unit; one someone
 			// wrote into is judged.

@@ -208,6 +208,19 @@ func TestProbeDiskUnitsReserved(t *testing.T) {
 	if len(units) != 2 || units[0].Number != 1 || units[0].Info.Encryption != "" {
 		t.Fatalf("written reserved partition: units %+v, want it judged", units)
 	}
+	// Larger than Windows makes one: judged whatever it holds.
+	if !zeroAt(bytes.NewReader(make([]byte, 1024)), 0, 1024) {
+		t.Fatal("zeroAt")
+	}
+	big := partitionEntry(partitionStyleGPT, 1<<20, maxReserved+512, 1, 0)
+	copy(big[32:48], msrType[:])
+	img[1<<20+100] = 0
+	units = probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512,
+		driveLayout(partitionStyleGPT, big, partitionEntry(partitionStyleGPT, 2<<20, 6<<20, 2, 0xA2)), nil, ProbeOptions{})
+	if len(units) != 2 {
+		t.Fatalf("a reserved partition larger than %d bytes: units %+v, want it judged", maxReserved, units)
+	}
+	img[1<<20+100] = 0xFF
 	copy(img[1<<20:], seeds["fat12.img"]) // a file system in it
 	units = probeDiskUnits("PhysicalDrive2", bytes.NewReader(img), size, 512, layout, nil, ProbeOptions{})
 	if len(units) != 2 || units[0].Info.FSType != FSVFAT {
