@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -69,17 +70,36 @@ func unixPath(t *testing.T, p string) string {
 	return string(buf)
 }
 
+// usedLetters holds the letters this test process has defined drives
+// on. Wine's mount manager names a volume without a device id by its
+// letter (Volume{00000000-…-0000000000XX}, XX the letter), so a letter
+// defined again soon after it was removed can reach the earlier drive's
+// volume through that GUID path (seen once in CI: the GUID path of a FAT
+// image's letter answered NTFS without a label, as the device-less drive
+// an earlier test had defined there). Fresh letters keep each test's
+// volume its own.
+var (
+	usedLettersMu sync.Mutex
+	usedLetters   = map[byte]bool{}
+)
+
 // freeLetter returns a drive letter no drive uses, from the end of the
-// alphabet (Wine's Z: excepted).
+// alphabet (Wine's Z: excepted), one this process has not defined before
+// while there is one.
 func freeLetter(t *testing.T) byte {
 	t.Helper()
 	mask, err := windows.GetLogicalDrives()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for l := byte('Y'); l >= 'M'; l-- {
-		if mask&(1<<(l-'A')) == 0 {
-			return l
+	usedLettersMu.Lock()
+	defer usedLettersMu.Unlock()
+	for _, fresh := range []bool{true, false} {
+		for l := byte('Y'); l >= 'D'; l-- {
+			if mask&(1<<(l-'A')) == 0 && (!fresh || !usedLetters[l]) {
+				usedLetters[l] = true
+				return l
+			}
 		}
 	}
 	t.Fatal("no free drive letter")
