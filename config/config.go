@@ -159,7 +159,11 @@ type ApprovedLists struct {
 
 // USBEntry is one entry of approved.usb. An entry matches a device when
 // every matching field it sets matches: VendorID, ProductID, Serial, Port
-// and Classes. Every entry sets at least one of them.
+// and Terms.Classes. Every entry sets at least one of them.
+//
+// The fields that most entries of a long list share (classes, owner,
+// approver, dates, encryption) are in Terms, which entries with equal
+// values share, so that an entry is 104 bytes on 64-bit systems.
 type USBEntry struct {
 	// Name names the entry in violations and logs; required and unique.
 	Name string
@@ -172,28 +176,57 @@ type USBEntry struct {
 	Serial *string
 	// Port is the device's bus path ("1-2", "3-1.4"), "" when not set.
 	Port string
+	// File is the file the entry was read from: Config.File or one of
+	// ApprovedLists.USBLedgers ("" when not from a file).
+	File string
+	// Line is where the entry starts in File: its line in the config
+	// file, or its row's line in a ledger (0 when not from a file).
+	Line int
+	// Terms are the entry's other fields; nil when it sets none of them
+	// (the same as a pointer to a zero EntryTerms). Entries of one
+	// Config share equal Terms: do not change them.
+	Terms *EntryTerms
+}
+
+// EntryTerms are the fields of an approved USB entry that many entries
+// share.
+type EntryTerms struct {
 	// Classes are short USB class names (usb.ClassNameList, or
 	// "class-XX" for codes without a name), nil when not set. The entry
 	// matches only if every interface of the device is in one of them.
-	// Entries of one Config may share the slice: do not change it.
 	Classes []string
 	// Owner is who is responsible for the device; ApprovedBy who approved
 	// it. Informational.
 	Owner      string
 	ApprovedBy string
 	// ValidFrom and ValidUntil bound the approval, inclusive days in the
-	// PC's local time zone; nil when open. Entries of one Config share
-	// the Date of equal days: do not change it.
+	// PC's local time zone; nil when open.
 	ValidFrom  *Date
 	ValidUntil *Date
 	// RequireEncryption requires storage under this entry to be encrypted.
 	RequireEncryption bool
-	// Line is where the entry starts in File: its line in the config
-	// file, or its row's line in a ledger (0 when not from a file).
-	Line int
-	// File is the file the entry was read from: Config.File or one of
-	// ApprovedLists.USBLedgers ("" when not from a file).
-	File string
+}
+
+// noTerms is the EntryTerms of an entry whose Terms is nil.
+var noTerms EntryTerms
+
+// terms returns e.Terms, or a zero EntryTerms when it is nil.
+func (e *USBEntry) terms() *EntryTerms {
+	if e.Terms == nil {
+		return &noTerms
+	}
+	return e.Terms
+}
+
+// RequiresEncryption reports whether the entry requires storage under it
+// to be encrypted (Terms.RequireEncryption; false when Terms is nil).
+func (e *USBEntry) RequiresEncryption() bool { return e.terms().RequireEncryption }
+
+// Dates returns the bounds of the approval (Terms.ValidFrom and
+// Terms.ValidUntil), nil when open or when Terms is nil.
+func (e *USBEntry) Dates() (from, until *Date) {
+	t := e.terms()
+	return t.ValidFrom, t.ValidUntil
 }
 
 // Default returns the config used for every key a file leaves out, with

@@ -59,18 +59,18 @@ func TestParseExample(t *testing.T) {
 		Network: Network{WatchLAN: true, LANReportWindow: 24 * time.Hour},
 		Report:  Default().Report,
 		Approved: ApprovedLists{USB: []USBEntry{
-			{Name: "Keyboards and mice", Classes: []string{"hid"}, Line: 35, File: "testdata/example.yaml"},
+			{Name: "Keyboards and mice", Terms: &EntryTerms{Classes: []string{"hid"}}, Line: 35, File: "testdata/example.yaml"},
 			{
 				Name: "Encrypted stick issued to the work lead", VendorID: "0951", ProductID: "1666",
-				Serial: ptr("001A4D5F1B2C"), Owner: "委託先作業責任者", ApprovedBy: "情報政策課",
-				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true, Line: 38, File: "testdata/example.yaml",
+				Serial: ptr("001A4D5F1B2C"), Terms: &EntryTerms{Owner: "委託先作業責任者", ApprovedBy: "情報政策課",
+					ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true}, Line: 38, File: "testdata/example.yaml",
 			},
 			{
 				Name: "Label printer at the front desk (no serial number)", VendorID: "04f9", ProductID: "2042",
-				Port: "1-2", Owner: "受付", ApprovedBy: "情報政策課",
-				ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, Line: 48, File: "testdata/example.yaml",
+				Port: "1-2", Terms: &EntryTerms{Owner: "受付", ApprovedBy: "情報政策課",
+					ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}}, Line: 48, File: "testdata/example.yaml",
 			},
-			{Name: "Webcams of one vendor for video calls", VendorID: "046d", Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課", Line: 57, File: "testdata/example.yaml"},
+			{Name: "Webcams of one vendor for video calls", VendorID: "046d", Terms: &EntryTerms{Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課"}, Line: 57, File: "testdata/example.yaml"},
 		}},
 		File:   "testdata/example.yaml",
 		Files:  []string{"testdata/example.yaml"},
@@ -139,14 +139,17 @@ func TestParseValues(t *testing.T) {
 			func(c *Config) bool { return *c.Approved.USB[0].Serial == "0012345" }},
 		{"classes normalised", "approved:\n  usb:\n    - {name: a, classes: [HID, class-08, class-3f, hid]}\n",
 			func(c *Config) bool {
-				return reflect.DeepEqual(c.Approved.USB[0].Classes, []string{"hid", "mass-storage", "class-3f"})
+				return reflect.DeepEqual(c.Approved.USB[0].Terms.Classes, []string{"hid", "mass-storage", "class-3f"})
 			}},
 		{"block list of classes", "approved:\n  usb:\n    - name: a\n      classes:\n        - audio\n        - video\n",
-			func(c *Config) bool { return reflect.DeepEqual(c.Approved.USB[0].Classes, []string{"audio", "video"}) }},
+			func(c *Config) bool {
+				return reflect.DeepEqual(c.Approved.USB[0].Terms.Classes, []string{"audio", "video"})
+			}},
 		{"quoted dates", "approved:\n  usb:\n    - {name: a, port: \"2-1.4\", valid_from: \"2026-01-01\", valid_until: \"2026-01-01\"}\n",
 			func(c *Config) bool {
 				e := c.Approved.USB[0]
-				return *e.ValidFrom == Date{2026, 1, 1} && *e.ValidUntil == Date{2026, 1, 1} && e.Port == "2-1.4"
+				from, until := e.Dates()
+				return *from == Date{2026, 1, 1} && *until == Date{2026, 1, 1} && e.Port == "2-1.4"
 			}},
 		{"BOM and CRLF", "\ufeffagent:\r\n  language: en\r\n", func(c *Config) bool { return c.Agent.Language == "en" }},
 		{"explicit document markers", "---\nagent: {language: en}\n...\n", func(c *Config) bool { return c.Agent.Language == "en" }},

@@ -90,8 +90,12 @@ func checkConfig(t *testing.T, cfg *Config) {
 		if e.Name == "" || !e.matchesSomething() || e.Line < 1 {
 			t.Fatalf("invalid entry accepted: %+v", e)
 		}
-		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidFrom.Compare(*e.ValidUntil) > 0 {
+		from, until := e.Dates()
+		if from != nil && until != nil && from.Compare(*until) > 0 {
 			t.Fatalf("dates out of order accepted: %+v", e)
+		}
+		if tm := e.Terms; tm != nil && tm.Classes == nil && tm.Owner == "" && tm.ApprovedBy == "" && tm.ValidFrom == nil && tm.ValidUntil == nil && !tm.RequireEncryption {
+			t.Fatalf("entry with empty Terms accepted (want nil): %+v", e)
 		}
 		if _, ok := parseID(e.VendorID); e.VendorID != "" && (!ok || e.VendorID != lowerHex(e.VendorID)) {
 			t.Fatalf("bad vendor id accepted: %q", e.VendorID)
@@ -109,7 +113,7 @@ func checkConfig(t *testing.T, cfg *Config) {
 		if d.ProductID == "" {
 			d.ProductID = "ffff"
 		}
-		for _, c := range e.Classes {
+		for _, c := range e.terms().Classes {
 			code, ok := usb.ClassCode(c)
 			if !ok {
 				code = c[len("class-"):]
@@ -117,10 +121,10 @@ func checkConfig(t *testing.T, cfg *Config) {
 			d.Interfaces = append(d.Interfaces, usb.Interface{Class: code})
 		}
 		now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-		if e.ValidFrom != nil {
-			now = time.Date(e.ValidFrom.Year, e.ValidFrom.Month, e.ValidFrom.Day, 0, 0, 0, 0, time.UTC)
-		} else if e.ValidUntil != nil {
-			now = time.Date(e.ValidUntil.Year, e.ValidUntil.Month, e.ValidUntil.Day, 23, 59, 0, 0, time.UTC)
+		if from != nil {
+			now = time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC)
+		} else if until != nil {
+			now = time.Date(until.Year, until.Month, until.Day, 23, 59, 0, 0, time.UTC)
 		}
 		got := p.Decide(d, now)
 		if got.Status != Approved || got.Entry == nil {

@@ -31,7 +31,7 @@ func TestParseApproved(t *testing.T) {
 	if len(a.USB) != 2 || len(a.Networks) != 1 || len(a.LANDevices) != 1 {
 		t.Fatalf("got %d usb, %d networks, %d lan devices", len(a.USB), len(a.Networks), len(a.LANDevices))
 	}
-	if e := a.USB[0]; e.Name != "Camera" || e.File != "hub policy v3" || e.Line != 2 || e.ValidUntil == nil {
+	if e := a.USB[0]; e.Name != "Camera" || e.File != "hub policy v3" || e.Line != 2 || e.Terms == nil || e.Terms.ValidUntil == nil {
 		t.Errorf("first entry %+v", e)
 	}
 }

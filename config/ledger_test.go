@@ -44,12 +44,12 @@ const jaLedger = "名称,ベンダーID,プロダクトID,シリアル番号,ポ
 
 func TestLedger(t *testing.T) {
 	want := []USBEntry{
-		{Name: "yaml entry", Classes: []string{"hid"}, Line: 5},
-		{Name: "作業用USBメモリ", VendorID: "0951", ProductID: "1666", Serial: ptr("001A4D5F1B2C"), Owner: "委託先作業責任者", ApprovedBy: "情報政策課",
-			ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true, Line: 2},
-		{Name: "受付のラベルプリンタ", VendorID: "04f9", ProductID: "2042", Port: "1-2", Owner: "受付", ApprovedBy: "情報政策課",
-			ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, Line: 3},
-		{Name: "会議室のカメラ", VendorID: "046d", Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課", Line: 5},
+		{Name: "yaml entry", Terms: &EntryTerms{Classes: []string{"hid"}}, Line: 5},
+		{Name: "作業用USBメモリ", VendorID: "0951", ProductID: "1666", Serial: ptr("001A4D5F1B2C"), Terms: &EntryTerms{Owner: "委託先作業責任者", ApprovedBy: "情報政策課",
+			ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}, RequireEncryption: true}, Line: 2},
+		{Name: "受付のラベルプリンタ", VendorID: "04f9", ProductID: "2042", Port: "1-2", Terms: &EntryTerms{Owner: "受付", ApprovedBy: "情報政策課",
+			ValidFrom: &Date{2026, 4, 1}, ValidUntil: &Date{2027, 3, 31}}, Line: 3},
+		{Name: "会議室のカメラ", VendorID: "046d", Terms: &EntryTerms{Classes: []string{"video", "audio"}, ApprovedBy: "情報政策課"}, Line: 5},
 	}
 	for _, tt := range []struct {
 		name, ledger, encoding string
@@ -112,8 +112,8 @@ func TestLedgerEnglishAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := cfg.Approved.USB
-	if len(u) != 3 || u[0].VendorID != "abcd" || !u[0].RequireEncryption || u[1].Port != "3-1.4" ||
-		!reflect.DeepEqual(u[1].Classes, []string{"hid", "vendor-specific", "mass-storage"}) || *u[2].Serial != `with "quote"` ||
+	if len(u) != 3 || u[0].VendorID != "abcd" || !u[0].RequiresEncryption() || u[1].Port != "3-1.4" ||
+		!reflect.DeepEqual(u[1].Terms.Classes, []string{"hid", "vendor-specific", "mass-storage"}) || *u[2].Serial != `with "quote"` ||
 		u[2].File != filepath.Join(dir, "sub", "b.csv") || len(cfg.Files) != 3 {
 		t.Errorf("%+v", u)
 	}

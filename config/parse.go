@@ -1054,29 +1054,31 @@ func (p *parser) checkEntry(r *rawEntry) (USBEntry, bool) {
 			e.Port = p.st.intern(s)
 		}
 	}
+	var t EntryTerms
 	if v[kClasses].set {
-		e.Classes = p.classes(r)
+		t.Classes = p.classes(r)
 	}
 	if good(kOwner) {
 		s, _ := p.nonEmpty(r, kOwner)
-		e.Owner = p.st.intern(s)
+		t.Owner = s
 	}
 	if good(kApprovedBy) {
 		s, _ := p.nonEmpty(r, kApprovedBy)
-		e.ApprovedBy = p.st.intern(s)
+		t.ApprovedBy = s
 	}
 	if good(kFrom) {
-		e.ValidFrom = p.date(r, kFrom)
+		t.ValidFrom = p.date(r, kFrom)
 	}
 	if good(kUntil) {
-		e.ValidUntil = p.date(r, kUntil)
-		if e.ValidFrom != nil && e.ValidUntil != nil && e.ValidUntil.Compare(*e.ValidFrom) < 0 {
-			p.errAtKey(r, kUntil, "%s is before valid_from %s", e.ValidUntil, e.ValidFrom)
+		t.ValidUntil = p.date(r, kUntil)
+		if t.ValidFrom != nil && t.ValidUntil != nil && t.ValidUntil.Compare(*t.ValidFrom) < 0 {
+			p.errAtKey(r, kUntil, "%s is before valid_from %s", t.ValidUntil, t.ValidFrom)
 		}
 	}
 	if good(kEncryption) {
-		e.RequireEncryption, _ = p.boolean(r, kEncryption)
+		t.RequireEncryption, _ = p.boolean(r, kEncryption)
 	}
+	e.Terms = p.st.terms(&t)
 	if !v[kVendor].set && !v[kProduct].set && !v[kSerial].set && !v[kPort].set && !v[kClasses].set {
 		p.errAtKey(r, -1, "sets none of vendor_id, product_id, serial, port, classes, so it would approve every device")
 	}
@@ -1126,7 +1128,7 @@ func (p *parser) add(r *rawEntry, e *USBEntry, ok bool) {
 
 // matchesSomething reports whether e sets a matching field.
 func (e *USBEntry) matchesSomething() bool {
-	return e.VendorID != "" || e.ProductID != "" || e.Serial != nil || e.Port != "" || len(e.Classes) > 0
+	return e.VendorID != "" || e.ProductID != "" || e.Serial != nil || e.Port != "" || len(e.terms().Classes) > 0
 }
 
 // hexID reads a vendor or product id: 4 hex digits, returned lower-case.

@@ -82,15 +82,15 @@ type slot struct {
 	idx uint32 // entry index + 1; 0 when the slot is empty
 }
 
-// entryMeta is what Decide needs of an entry besides its strings.
+// entryMeta is what Decide needs of an entry besides its strings and
+// dates: 12 bytes.
 type entryMeta struct {
-	from, until int64  // YYYYMMDD, 0 when open
-	classes     int32  // index in classSets; -1: any class
-	product     uint32 // vendor<<16|product, or vendor alone
-	anchor      uint8
-	extras      uint8
-	score       uint8
-	ok          bool // the entry can match
+	classes int32  // index in classSets; -1: any class
+	product uint32 // vendor<<16|product, or vendor alone
+	anchor  uint8
+	extras  uint8
+	score   uint8
+	ok      bool // the entry can match
 }
 
 // classGroup is the class-only entries with one class set, in order.
@@ -169,9 +169,9 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 		if !ok {
 			continue
 		}
-		if len(e.Classes) > 0 {
+		if classes := e.terms().Classes; len(classes) > 0 {
 			var cs classSet
-			for _, name := range e.Classes {
+			for _, name := range classes {
 				code, known := classCode(name)
 				ok = ok && known && cs.add(code)
 			}
@@ -197,7 +197,6 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 			}
 		}
 		m.anchor, m.extras, m.product, m.score, m.ok = id.anchor, id.extras, id.product, uint8(score), true
-		m.from, m.until = dateNumber(e.ValidFrom), dateNumber(e.ValidUntil)
 		if id.anchor != 0 {
 			p.combos[id.anchor] |= 1 << id.extras
 			var serial, port uint64
@@ -325,7 +324,7 @@ func entryIDs(e *USBEntry) (ids, int, bool) {
 		id.anchor = anchorPort
 		return id, score, true
 	default:
-		return id, score, len(e.Classes) > 0
+		return id, score, len(e.terms().Classes) > 0
 	}
 	if e.Serial != nil {
 		id.extras |= extraSerial
@@ -359,7 +358,6 @@ func (p *Policy) Len() int { return len(p.entries) }
 type choice struct {
 	idx   int32 // -1 when none
 	score uint8
-	m     *entryMeta
 }
 
 // better reports whether a candidate with score s at idx beats ch: more
@@ -439,10 +437,11 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 		return Decision{Status: Approved, Entry: &p.entries[r.valid.idx]}
 	case r.stale.idx >= 0:
 		st := Expired
-		if r.stale.m.from != 0 && r.today < r.stale.m.from {
+		e := &p.entries[r.stale.idx]
+		if from := dateNumber(e.terms().ValidFrom); from != 0 && r.today < from {
 			st = NotYetValid
 		}
-		return Decision{Status: st, Entry: &p.entries[r.stale.idx]}
+		return Decision{Status: st, Entry: e}
 	}
 	return Decision{Status: Unapproved}
 }
@@ -487,14 +486,14 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 // the entry is valid today.
 func (r *decision) consider(p *Policy, i int32) bool {
 	m := &p.meta[i]
-	if m.validOn(r.today) {
+	if t := p.entries[i].terms(); inDates(dateNumber(t.ValidFrom), dateNumber(t.ValidUntil), r.today) {
 		if r.valid.better(m.score, i) {
-			r.valid = choice{idx: i, score: m.score, m: m}
+			r.valid = choice{idx: i, score: m.score}
 		}
 		return true
 	}
 	if r.stale.better(m.score, i) {
-		r.stale = choice{idx: i, score: m.score, m: m}
+		r.stale = choice{idx: i, score: m.score}
 	}
 	return false
 }
@@ -521,11 +520,6 @@ func (p *Policy) matches(i int32, dev *device) bool {
 		return false
 	}
 	return m.classes < 0 || dev.classesOK && dev.classes.subsetOf(&p.classSets[m.classes])
-}
-
-// validOn reports whether the entry's dates include today (inclusive).
-func (m *entryMeta) validOn(today int64) bool {
-	return inDates(m.from, m.until, today)
 }
 
 // dayNumber returns the day of t in the time zone loc as YYYYMMDD, the

@@ -31,27 +31,27 @@ func date(s string) *Date {
 func TestDecide(t *testing.T) {
 	jst := time.FixedZone("JST", 9*3600)
 	entries := []USBEntry{
-		0: {Name: "hid", Classes: []string{"hid"}},
+		0: {Name: "hid", Terms: &EntryTerms{Classes: []string{"hid"}}},
 		1: {Name: "stick", VendorID: "0951", ProductID: "1666", Serial: ptr("001A4D5F1B2C"),
-			ValidFrom: date("2026-04-01"), ValidUntil: date("2027-03-31"), RequireEncryption: true},
+			Terms: &EntryTerms{ValidFrom: date("2026-04-01"), ValidUntil: date("2027-03-31"), RequireEncryption: true}},
 		2:  {Name: "printer on 1-2", VendorID: "04f9", ProductID: "2042", Port: "1-2"},
 		3:  {Name: "any sandisk cruzer", VendorID: "0781", ProductID: "5567"},
 		4:  {Name: "sandisk cruzer 42", VendorID: "0781", ProductID: "5567", Serial: ptr("42")},
-		5:  {Name: "logitech webcams", VendorID: "046d", Classes: []string{"video", "audio"}},
+		5:  {Name: "logitech webcams", VendorID: "046d", Terms: &EntryTerms{Classes: []string{"video", "audio"}}},
 		6:  {Name: "logitech anything", VendorID: "046d"},
-		7:  {Name: "old badge reader", VendorID: "072f", ProductID: "2200", ValidUntil: date("2025-12-31")},
-		8:  {Name: "renewed badge reader", VendorID: "072f", ProductID: "2200", ValidFrom: date("2026-01-01")},
+		7:  {Name: "old badge reader", VendorID: "072f", ProductID: "2200", Terms: &EntryTerms{ValidUntil: date("2025-12-31")}},
+		8:  {Name: "renewed badge reader", VendorID: "072f", ProductID: "2200", Terms: &EntryTerms{ValidFrom: date("2026-01-01")}},
 		9:  {Name: "serial only", Serial: ptr("SN-ONLY")},
 		10: {Name: "port only 3-1.4", Port: "3-1.4"},
-		11: {Name: "future tablet", VendorID: "1234", ProductID: "5678", ValidFrom: date("2027-01-01")},
-		12: {Name: "expired tablet", VendorID: "1234", ProductID: "5678", ValidUntil: date("2026-01-31")},
-		13: {Name: "hub class", Classes: []string{"hub"}},
+		11: {Name: "future tablet", VendorID: "1234", ProductID: "5678", Terms: &EntryTerms{ValidFrom: date("2027-01-01")}},
+		12: {Name: "expired tablet", VendorID: "1234", ProductID: "5678", Terms: &EntryTerms{ValidUntil: date("2026-01-31")}},
+		13: {Name: "hub class", Terms: &EntryTerms{Classes: []string{"hub"}}},
 		14: {Name: "first duplicate", VendorID: "abcd", ProductID: "0001"},
 		15: {Name: "second duplicate", VendorID: "ABCD", ProductID: "0001"},
-		16: {Name: "expired serial", VendorID: "0781", ProductID: "5567", Serial: ptr("43"), ValidUntil: date("2026-01-01")},
-		17: {Name: "unknown class", Classes: []string{"nonsense"}},
+		16: {Name: "expired serial", VendorID: "0781", ProductID: "5567", Serial: ptr("43"), Terms: &EntryTerms{ValidUntil: date("2026-01-01")}},
+		17: {Name: "unknown class", Terms: &EntryTerms{Classes: []string{"nonsense"}}},
 		18: {Name: "matches nothing"},
-		19: {Name: "mass storage of vendor 0bda", VendorID: "0bda", Classes: []string{"mass-storage"}},
+		19: {Name: "mass storage of vendor 0bda", VendorID: "0bda", Terms: &EntryTerms{Classes: []string{"mass-storage"}}},
 	}
 	p := NewPolicy(entries, WithLocation(jst))
 	if p.Len() != len(entries) {
@@ -144,7 +144,7 @@ func TestDecideEmptyPolicy(t *testing.T) {
 }
 
 func TestDecideDefaultLocation(t *testing.T) {
-	p := NewPolicy([]USBEntry{{Name: "a", Port: "1-1", ValidUntil: date("2026-01-01")}})
+	p := NewPolicy([]USBEntry{{Name: "a", Port: "1-1", Terms: &EntryTerms{ValidUntil: date("2026-01-01")}}})
 	local := time.Date(2026, 1, 1, 23, 59, 0, 0, time.Local)
 	if got := p.Decide(dev("1-1", "1", "2", nil), local); got.Status != Approved {
 		t.Errorf("last minute of the day, local time: %v", got.Status)
@@ -200,7 +200,7 @@ func benchEntries(n int) ([]USBEntry, []*usb.Device) {
 	var devs []*usb.Device
 	hex4 := func() string { return fmt.Sprintf("%04x", r.IntN(0x10000)) }
 	for i := range n {
-		e := USBEntry{Name: fmt.Sprintf("entry %d", i), ValidFrom: date("2026-01-01"), ValidUntil: date("2027-12-31")}
+		e := USBEntry{Name: fmt.Sprintf("entry %d", i), Terms: &EntryTerms{ValidFrom: date("2026-01-01"), ValidUntil: date("2027-12-31")}}
 		var d *usb.Device
 		switch k := i % 20; {
 		case k < 12: // issued sticks: vendor, product, serial
@@ -216,10 +216,10 @@ func benchEntries(n int) ([]USBEntry, []*usb.Device) {
 			e.VendorID, e.ProductID, e.Port = hex4(), hex4(), fmt.Sprintf("%d-%d.%d", 1+i%8, 1+i%15, 1+i%7)
 			d = dev(e.Port, e.VendorID, e.ProductID, nil, "07")
 		case k < 19: // one vendor's devices of some classes
-			e.VendorID, e.Classes = hex4(), classSets[i%len(classSets)]
+			e.VendorID, e.Terms = hex4(), &EntryTerms{Classes: classSets[i%len(classSets)], ValidFrom: e.Terms.ValidFrom, ValidUntil: e.Terms.ValidUntil}
 			d = dev("1-7", e.VendorID, hex4(), nil, "01")
 		default: // classes only, a few distinct sets
-			e.Classes = classSets[i%len(classSets)]
+			e.Terms = &EntryTerms{Classes: classSets[i%len(classSets)], ValidFrom: e.Terms.ValidFrom, ValidUntil: e.Terms.ValidUntil}
 			d = dev("1-8", hex4(), hex4(), nil, "0b")
 		}
 		entries = append(entries, e)
@@ -297,7 +297,7 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Loca
 	today := DateOf(now.In(loc))
 	score := func(e *USBEntry) int {
 		_, s, _ := entryIDs(e)
-		if len(e.Classes) > 0 {
+		if len(e.terms().Classes) > 0 {
 			s |= scoreClasses
 		}
 		return s
@@ -312,7 +312,8 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Loca
 			e.Port != "" && e.Port != d.Path {
 			continue
 		}
-		if len(e.Classes) > 0 {
+		t := e.terms()
+		if len(t.Classes) > 0 {
 			var codes []string
 			for _, in := range d.Interfaces {
 				codes = append(codes, in.Class)
@@ -323,14 +324,14 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Loca
 			ok := true
 			for _, c := range codes {
 				in := false
-				for _, name := range e.Classes {
+				for _, name := range t.Classes {
 					ec, known := classCode(name)
 					in = in || known && ec == c
 				}
 				ok = ok && in
 			}
 			// An entry with a class name it does not know matches nothing.
-			for _, name := range e.Classes {
+			for _, name := range t.Classes {
 				_, known := classCode(name)
 				ok = ok && known
 			}
@@ -338,7 +339,7 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Loca
 				continue
 			}
 		}
-		valid := (e.ValidFrom == nil || e.ValidFrom.Compare(today) <= 0) && (e.ValidUntil == nil || today.Compare(*e.ValidUntil) <= 0)
+		valid := (t.ValidFrom == nil || t.ValidFrom.Compare(today) <= 0) && (t.ValidUntil == nil || today.Compare(*t.ValidUntil) <= 0)
 		if valid {
 			if best == nil || score(e) > score(best) {
 				best = e
@@ -351,7 +352,7 @@ func scanDecide(entries []USBEntry, d *usb.Device, now time.Time, loc *time.Loca
 	case best != nil:
 		return Decision{Status: Approved, Entry: best}
 	case stale != nil:
-		if stale.ValidFrom != nil && today.Compare(*stale.ValidFrom) < 0 {
+		if from, _ := stale.Dates(); from != nil && today.Compare(*from) < 0 {
 			return Decision{Status: NotYetValid, Entry: stale}
 		}
 		return Decision{Status: Expired, Entry: stale}
@@ -402,8 +403,8 @@ func FuzzDecide(f *testing.F) {
 			e := USBEntry{
 				Name:     fmt.Sprintf("e%d", i),
 				VendorID: vids[pick(len(vids))], Serial: serials[pick(len(serials))],
-				Port: ports[pick(len(ports))], Classes: classes[pick(len(classes))],
-				ValidFrom: dates[pick(len(dates))], ValidUntil: dates[pick(len(dates))],
+				Port: ports[pick(len(ports))], Terms: &EntryTerms{Classes: classes[pick(len(classes))],
+					ValidFrom: dates[pick(len(dates))], ValidUntil: dates[pick(len(dates))]},
 			}
 			if e.VendorID != "" {
 				e.ProductID = pids[pick(len(pids))]

@@ -29,8 +29,11 @@ type loadState struct {
 	strs    map[string]string
 	dates   map[Date]*Date
 	classes map[string][]string
-	serials []string // slab the Serial pointers point into
-	arena   arena    // the bytes of names and serials
+	// allTerms maps the fields of an EntryTerms, with its classes and
+	// dates already shared, to the EntryTerms entries share.
+	allTerms map[termsKey]*EntryTerms
+	serials  []string // slab the Serial pointers point into
+	arena    arena    // the bytes of names and serials
 	// ledgerAt is where each ledger is named in the config file.
 	ledgerAt []val
 	// yamlItems makes every approved.usb item read with yaml.v3 (tests
@@ -62,6 +65,7 @@ func (st *loadState) reset() {
 	st.strs = map[string]string{}
 	st.dates = map[Date]*Date{}
 	st.classes = map[string][]string{}
+	st.allTerms = map[termsKey]*EntryTerms{}
 	st.serials = nil
 	st.arena = arena{}
 }
@@ -181,6 +185,37 @@ func (st *loadState) date(d Date) *Date {
 	return p
 }
 
+// termsKey identifies an EntryTerms whose classes (by classList) and
+// dates (by date) are already shared: equal lists and days are the same
+// pointers.
+type termsKey struct {
+	classes           *string
+	owner, approvedBy string
+	from, until       *Date
+	encryption        bool
+}
+
+// terms returns an EntryTerms equal to *t shared by every entry with the
+// same terms, or nil when t is zero. Its classes and dates must come from
+// classList and date; its strings may be transient (they are copied).
+func (st *loadState) terms(t *EntryTerms) *EntryTerms {
+	if t.Classes == nil && t.Owner == "" && t.ApprovedBy == "" && t.ValidFrom == nil && t.ValidUntil == nil && !t.RequireEncryption {
+		return nil
+	}
+	k := termsKey{owner: t.Owner, approvedBy: t.ApprovedBy, from: t.ValidFrom, until: t.ValidUntil, encryption: t.RequireEncryption}
+	if len(t.Classes) > 0 {
+		k.classes = &t.Classes[0]
+	}
+	if p, ok := st.allTerms[k]; ok {
+		return p
+	}
+	c := *t
+	c.Owner, c.ApprovedBy = st.intern(t.Owner), st.intern(t.ApprovedBy)
+	k.owner, k.approvedBy = c.Owner, c.ApprovedBy
+	st.allTerms[k] = &c
+	return &c
+}
+
 // classList returns names, sharing an equal list read before.
 func (st *loadState) classList(names []string) []string {
 	key := strings.Join(names, ",")
@@ -208,7 +243,7 @@ func (st *loadState) matcher(e *USBEntry, idx int) (int, bool) {
 	h.WriteByte(0)
 	h.WriteString(e.Port)
 	h.WriteByte(0)
-	cs := classSetOf(e.Classes)
+	cs := classSetOf(e.terms().Classes)
 	for _, w := range cs {
 		for range 8 {
 			h.WriteByte(byte(w))
@@ -241,7 +276,7 @@ func (st *loadState) matcher(e *USBEntry, idx int) (int, bool) {
 func sameMatcher(a, b *USBEntry) bool {
 	return a.VendorID == b.VendorID && a.ProductID == b.ProductID && a.Port == b.Port &&
 		(a.Serial == nil) == (b.Serial == nil) && (a.Serial == nil || *a.Serial == *b.Serial) &&
-		classSetOf(a.Classes) == classSetOf(b.Classes)
+		classSetOf(a.terms().Classes) == classSetOf(b.terms().Classes)
 }
 
 // classSetOf returns the set of codes of class names (unknown names are

@@ -81,7 +81,7 @@ func (dec USBDecision) Record(d *usb.Device) *wire.DecisionRecord {
 		r.Status = "not_yet_valid"
 	}
 	if e := dec.Entry; e != nil {
-		r.Entry, r.EntryLine, r.RequireEncryption = e.Name, e.Line, e.RequireEncryption
+		r.Entry, r.EntryLine, r.RequireEncryption = e.Name, e.Line, e.RequiresEncryption()
 	}
 	return r
 }
@@ -89,7 +89,7 @@ func (dec USBDecision) Record(d *usb.Device) *wire.DecisionRecord {
 // RequiresEncryption reports whether dec approves storage device d only
 // with encrypted media.
 func (dec USBDecision) RequiresEncryption(d *usb.Device) bool {
-	return dec.Approved && dec.Entry != nil && dec.Entry.RequireEncryption && d.IsStorage()
+	return dec.Approved && dec.Entry != nil && dec.Entry.RequiresEncryption() && d.IsStorage()
 }
 
 // ApprovalKinds are the violations about a device's approval: a device
@@ -100,11 +100,12 @@ func (p *USBPolicy) violation(d *usb.Device, kind string, e *config.USBEntry, m 
 	vals := map[string]string{"device": Describe(d), "port": d.Path}
 	if e != nil {
 		vals["entry"] = e.Name
-		switch kind {
-		case wire.KindUSBApprovalExpired:
-			vals["date"] = e.ValidUntil.String()
-		case wire.KindUSBApprovalNotYet:
-			vals["date"] = e.ValidFrom.String()
+		from, until := e.Dates()
+		switch {
+		case kind == wire.KindUSBApprovalExpired && until != nil:
+			vals["date"] = until.String()
+		case kind == wire.KindUSBApprovalNotYet && from != nil:
+			vals["date"] = from.String()
 		}
 	}
 	if kind == wire.KindMediaUnencrypted {
