@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,7 +30,8 @@ type heldRun struct {
 }
 
 // runHeldAgent runs an agent on state until it is ready, then stops it,
-// as runWindowsAgent does, and returns what heldRun holds.
+// and returns what heldRun holds. Only the state folder is the host's; no
+// network, no notifications, no local API, no metrics.
 func runHeldAgent(t *testing.T, state string) heldRun {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1h\nmetrics:\n  listen: \"\"\n"))
@@ -88,21 +87,7 @@ type heldRecord struct {
 // heldRecords reads the audit log in dir.
 func heldRecords(t *testing.T, dir string) []heldRecord {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, audit.CurrentName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []heldRecord
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r heldRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit record %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return readAuditLog[heldRecord](t, dir)
 }
 
 // untrustedRecords are the state_dir_untrusted records among recs.

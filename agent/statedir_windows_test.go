@@ -3,18 +3,14 @@ package agent
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/mamori-agent/mamori/agent/audit"
-	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
@@ -55,60 +51,34 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 // host's; no network, no notifications, no local API, no metrics.
 func runWindowsAgent(t *testing.T, state string) []map[string]any {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte("version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1h\nmetrics:\n  listen: \"\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Agent.StateDir = state
-	cfg.Agent.LocalSocket = ""
-	var logs syncBuffer
-	ready := make(chan struct{})
-	a, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		NoUevents: true, NoMountWatch: true, NoNetwork: true, Ready: func(string) { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("the agent ended before it was ready: %v\nlog:\n%v", err, logs.lines(t))
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent not ready after 30 s")
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent did not stop")
-	}
-	return logs.lines(t)
+	return runHeldAgent(t, state).logs
 }
 
-// auditRecords reads the audit log in state: type and seq of each record.
-func auditRecords(t *testing.T, state string) []record {
+// readAuditLog reads the audit log in state, each record as a T (the
+// part of a record a test reads).
+func readAuditLog[T any](t *testing.T, state string) []T {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(state, audit.CurrentName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []record
+	var out []T
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var r record
+		var r T
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("audit record %q: %v", sc.Text(), err)
 		}
 		out = append(out, r)
 	}
 	return out
+}
+
+// auditRecords reads the audit log in state: type and seq of each record.
+func auditRecords(t *testing.T, state string) []record {
+	t.Helper()
+	return readAuditLog[record](t, state)
 }
 
 // TestWindowsUntrustedStateTakenBack: an agent started on a state folder

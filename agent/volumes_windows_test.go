@@ -1,22 +1,13 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/registry"
 
 	"github.com/mamori-agent/mamori/agent/audit"
@@ -60,21 +51,7 @@ func (r volRecord) String() string {
 
 func volRecords(t *testing.T, state string) []volRecord {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(state, audit.CurrentName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []volRecord
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r volRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit record %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return readAuditLog[volRecord](t, state)
 }
 
 func dumpVol(recs []volRecord) string {
@@ -195,14 +172,14 @@ func TestWindowsUnplacedVolumeJudged(t *testing.T) {
 		k.Close()
 	}
 	dir := wintest.TempDir(t)
-	letter := mapFixedFAT(t, dir)
+	letter := mapFixedFAT(t)
 	mount := string(letter) + `:\`
 	const head = "version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1s\nmetrics:\n  listen: \"\"\n"
 
 	// Approvals by ids only.
 	state := filepath.Join(dir, "state-ids")
 	stop := startAgent(t, state, head+"approved:\n  usb:\n    - name: SanDisk sticks\n      vendor_id: \"0781\"\n")
-	recs := waitVol(t, state, 10*time.Second, "volume_mounted of "+mount, func(recs []volRecord) bool {
+	recs := waitVol(t, state, 30*time.Second, "volume_mounted of "+mount, func(recs []volRecord) bool {
 		for _, r := range recs {
 			if r.Type == TypeVolumeMounted && r.Volume != nil && r.Volume.MountPoint == mount {
 				return true
@@ -233,20 +210,20 @@ func TestWindowsUnplacedVolumeJudged(t *testing.T) {
 	if n := countVol(recs, TypeViolation, path, KindStorageUnapproved); n != 1 {
 		t.Errorf("%d usb_storage_unapproved for %s, want 1:\n%s", n, path, dumpVol(recs))
 	}
-	unmapDrive(t, letter)
-	waitVol(t, state, 10*time.Second, "device_removed of "+path, func(recs []volRecord) bool {
+	wintest.UnmapDrive(t, letter)
+	waitVol(t, state, 30*time.Second, "device_removed of "+path, func(recs []volRecord) bool {
 		return countVol(recs, TypeDeviceRemoved, path, "") == 1 && countVol(recs, TypeVolumeUnmounted, path, "") == 1
 	})
 	stop()
 
 	// An approval by class that requires encryption: the plain medium is
 	// the violation, the device approved. The drive comes back first.
-	letter = mapFixedFAT(t, dir)
+	letter = mapFixedFAT(t)
 	mount = string(letter) + `:\`
 	state = filepath.Join(dir, "state-class")
 	body := head + "approved:\n  usb:\n    - name: Encrypted storage\n      classes: [mass-storage]\n      require_encryption: true\n"
 	stop = startAgent(t, state, body)
-	recs = waitVol(t, state, 10*time.Second, "media_unencrypted", func(recs []volRecord) bool {
+	recs = waitVol(t, state, 30*time.Second, "media_unencrypted", func(recs []volRecord) bool {
 		for _, r := range recs {
 			if r.Type == TypeViolation && r.Violation != nil && r.Violation.Kind == KindMediaUnencrypted && strings.HasPrefix(r.Path, "unknown:PhysicalDrive") {
 				path = r.Path
@@ -287,129 +264,13 @@ func TestWindowsUnplacedVolumeJudged(t *testing.T) {
 	}
 }
 
-// Drives under Wine, as collector/media's winedrive_windows_test.go makes
-// them: Wine's mount manager defines a drive letter on Unix paths
-// through IOCTL_MOUNTMGR_DEFINE_UNIX_DRIVE (Wine's
-// include/ddk/mountmgr.h), as winecfg does.
-const (
-	ioctlMountmgrDefineUnixDrive = 0x6D<<16 | 3<<14 | 32<<2
-	mountmgrUnixDriveSize        = 32
-	driveFixed                   = 3
-	driveNoRootDir               = 1
-)
-
-// mapFixedFAT writes collector/media's FAT12 image (mkfs.vfat -n "MY
-// STICK") under dir and maps a free drive letter as a fixed drive on it;
-// the letter is removed when the test ends (if unmapDrive did not).
-func mapFixedFAT(t *testing.T, dir string) byte {
+// mapFixedFAT maps a free drive letter as a fixed drive on
+// collector/media's FAT12 image (mkfs.vfat -n "MY STICK"); the letter is
+// removed when the test ends (if wintest.UnmapDrive did not).
+func mapFixedFAT(t *testing.T) byte {
 	t.Helper()
-	gz, err := os.ReadFile(filepath.Join("..", "collector", "media", "testdata", "images", "fat12.img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := os.MkdirTemp(dir, "drive")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(sub, "medium.img")
-	if err := os.WriteFile(p, append(img, make([]byte, max(0, 1<<20-len(img)))...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	mask, err := windows.GetLogicalDrives()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var letter byte
-	for l := byte('Y'); l >= 'M'; l-- {
-		if mask&(1<<(l-'A')) == 0 {
-			letter = l
-			break
-		}
-	}
-	if letter == 0 {
-		t.Fatal("no free drive letter")
-	}
-	if err := mountmgrDefine(letter, driveFixed, unixPath(t, sub), unixPath(t, p)); err != nil {
-		t.Fatalf("map drive %c: %v", letter, err)
-	}
-	t.Cleanup(func() {
-		if m, _ := windows.GetLogicalDrives(); m&(1<<(letter-'A')) != 0 {
-			mountmgrDefine(letter, driveNoRootDir, "", "")
-		}
-	})
-	return letter
-}
-
-func unmapDrive(t *testing.T, letter byte) {
-	t.Helper()
-	if err := mountmgrDefine(letter, driveNoRootDir, "", ""); err != nil {
-		t.Fatalf("remove drive %c: %v", letter, err)
-	}
-}
-
-func mountmgrDefine(letter byte, typ uint32, mount, device string) error {
-	req := make([]byte, mountmgrUnixDriveSize)
-	str := func(s string) uint16 {
-		if s == "" {
-			return 0
-		}
-		off := len(req)
-		req = append(req, s...)
-		req = append(req, 0)
-		return uint16(off)
-	}
-	mp, dev := str(mount), str(device)
-	binary.LittleEndian.PutUint32(req[0:], uint32(len(req)))
-	binary.LittleEndian.PutUint32(req[4:], typ)
-	binary.LittleEndian.PutUint16(req[24:], uint16(strings.ToLower(string(letter))[0]))
-	binary.LittleEndian.PutUint16(req[26:], mp)
-	binary.LittleEndian.PutUint16(req[28:], dev)
-	name, _ := windows.UTF16PtrFromString(`\\.\MountPointManager`)
-	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
-	if err != nil {
-		return err
-	}
-	defer windows.CloseHandle(h)
-	var n uint32
-	return windows.DeviceIoControl(h, ioctlMountmgrDefineUnixDrive, &req[0], uint32(len(req)), nil, 0, &n, nil)
-}
-
-// unixPath returns the Unix path of a Windows path under Wine (kernel32's
-// wine_get_unix_file_name), copied out of the process heap through
-// lstrlenA and RtlMoveMemory so that no uintptr becomes a Go pointer.
-func unixPath(t *testing.T, p string) string {
-	t.Helper()
-	k32 := windows.NewLazySystemDLL("kernel32.dll")
-	proc := k32.NewProc("wine_get_unix_file_name")
-	if err := proc.Find(); err != nil {
-		t.Fatalf("wine_get_unix_file_name: %v", err)
-	}
-	w, err := windows.UTF16PtrFromString(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _, e := proc.Call(uintptr(unsafe.Pointer(w)))
-	if r == 0 {
-		t.Fatalf("wine_get_unix_file_name(%s): %v", p, e)
-	}
-	n, _, _ := k32.NewProc("lstrlenA").Call(r)
-	if n == 0 || n > 4096 {
-		t.Fatalf("wine_get_unix_file_name(%s): length %d", p, n)
-	}
-	buf := make([]byte, n)
-	k32.NewProc("RtlMoveMemory").Call(uintptr(unsafe.Pointer(&buf[0])), r, n)
-	if heap, _, _ := k32.NewProc("GetProcessHeap").Call(); heap != 0 {
-		k32.NewProc("HeapFree").Call(heap, 0, r)
-	}
-	return string(buf)
+	img := wintest.Gunzip(t, filepath.Join("..", "collector", "media", "testdata", "images", "fat12.img.gz"))
+	return wintest.MapImage(t, wintest.DriveFixed, img)
 }
 
 // TestWindowsScanJudgesUnplacedVolume: mamori scan judges a drive that no
@@ -420,7 +281,7 @@ func TestWindowsScanJudgesUnplacedVolume(t *testing.T) {
 		t.Skip("defines drive letters through Wine's mount manager: runs under Wine only (scripts/wine/test.sh)")
 	}
 	dir := wintest.TempDir(t)
-	letter := mapFixedFAT(t, dir)
+	letter := mapFixedFAT(t)
 	mount := string(letter) + `:\`
 	cfg, err := config.Parse("test.yaml", []byte("version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n"+
 		"approved:\n  usb:\n    - name: SanDisk sticks\n      vendor_id: \"0781\"\n"))

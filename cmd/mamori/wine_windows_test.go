@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
-	bin "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -379,57 +377,13 @@ func (b *lockedBuffer) String() string {
 }
 
 // mapFATDrive maps a new drive letter as a removable drive ("floppy")
-// whose device is collector/media's FAT12 image (mkfs.vfat -n "MY STICK")
-// and whose root is an empty directory, through Wine's mount manager,
-// and removes it when the test ends. See collector/media's
-// winedrive_windows_test.go, where this comes from.
+// whose device is collector/media's FAT12 image (mkfs.vfat -n "MY
+// STICK") and whose root is an empty directory, through Wine's mount
+// manager (wintest.MapImage), and removes it when the test ends.
 func mapFATDrive(t *testing.T) byte {
 	t.Helper()
-	gz, err := os.ReadFile(filepath.Join("..", "..", "collector", "media", "testdata", "images", "fat12.img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := wintest.TempDir(t)
-	p := filepath.Join(dir, "medium.img")
-	if err := os.WriteFile(p, append(img, make([]byte, max(0, 1<<20-len(img)))...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(dir, "root")
-	if err := os.Mkdir(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mask, err := windows.GetLogicalDrives()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var letter byte
-	for l := byte('Y'); l >= 'M'; l-- {
-		if mask&(1<<(l-'A')) == 0 {
-			letter = l
-			break
-		}
-	}
-	if letter == 0 {
-		t.Fatal("no free drive letter")
-	}
-	const driveRemovable = 2
-	if err := wineDefineDrive(letter, driveRemovable, wineUnixPath(t, root), wineUnixPath(t, p)); err != nil {
-		t.Fatalf("map drive %c: %v", letter, err)
-	}
-	t.Cleanup(func() {
-		if err := wineDefineDrive(letter, 1, "", ""); err != nil { // DRIVE_NO_ROOT_DIR removes it
-			t.Errorf("remove drive %c: %v", letter, err)
-		}
-	})
-	return letter
+	img := wintest.Gunzip(t, filepath.Join("..", "..", "collector", "media", "testdata", "images", "fat12.img.gz"))
+	return wintest.MapImage(t, wintest.DriveRemovable, img)
 }
 
 // queryServiceConfig returns the service's QUERY_SERVICE_CONFIG.
@@ -448,63 +402,4 @@ func queryServiceConfig(h windows.Handle) (*windows.QUERY_SERVICE_CONFIG, error)
 		}
 		return c, nil
 	}
-}
-
-// wineDefineDrive is Wine's IOCTL_MOUNTMGR_DEFINE_UNIX_DRIVE on
-// \\.\MountPointManager: struct mountmgr_unix_drive of Wine 8.0 (0 size,
-// 4 type, 24 letter, 26 mount point offset, 28 device offset), the
-// strings after it.
-func wineDefineDrive(letter byte, typ uint32, mount, device string) error {
-	const ioctlDefineUnixDrive = 0x6D<<16 | 3<<14 | 32<<2
-	req := make([]byte, 32)
-	str := func(s string) uint16 {
-		if s == "" {
-			return 0
-		}
-		off := len(req)
-		req = append(append(req, s...), 0)
-		return uint16(off)
-	}
-	mp, dev := str(mount), str(device)
-	bin.LittleEndian.PutUint32(req[0:], uint32(len(req)))
-	bin.LittleEndian.PutUint32(req[4:], typ)
-	bin.LittleEndian.PutUint16(req[24:], uint16(letter|0x20))
-	bin.LittleEndian.PutUint16(req[26:], mp)
-	bin.LittleEndian.PutUint16(req[28:], dev)
-	name, _ := windows.UTF16PtrFromString(`\\.\MountPointManager`)
-	h, err := windows.CreateFile(name, windows.GENERIC_READ|windows.GENERIC_WRITE, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil, windows.OPEN_EXISTING, 0, 0)
-	if err != nil {
-		return err
-	}
-	defer windows.CloseHandle(h)
-	var n uint32
-	return windows.DeviceIoControl(h, ioctlDefineUnixDrive, &req[0], uint32(len(req)), nil, 0, &n, nil)
-}
-
-// wineUnixPath is kernel32's wine_get_unix_file_name.
-func wineUnixPath(t *testing.T, p string) string {
-	t.Helper()
-	k32 := windows.NewLazySystemDLL("kernel32.dll")
-	proc := k32.NewProc("wine_get_unix_file_name")
-	if err := proc.Find(); err != nil {
-		t.Fatalf("wine_get_unix_file_name: %v", err)
-	}
-	w, err := windows.UTF16PtrFromString(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _, e := proc.Call(uintptr(unsafe.Pointer(w)))
-	if r == 0 {
-		t.Fatalf("wine_get_unix_file_name(%s): %v", p, e)
-	}
-	n, _, _ := k32.NewProc("lstrlenA").Call(r)
-	if n == 0 || n > 4096 {
-		t.Fatalf("wine_get_unix_file_name(%s): length %d", p, n)
-	}
-	buf := make([]byte, n)
-	k32.NewProc("RtlMoveMemory").Call(uintptr(unsafe.Pointer(&buf[0])), r, n)
-	if heap, _, _ := k32.NewProc("GetProcessHeap").Call(); heap != 0 {
-		k32.NewProc("HeapFree").Call(heap, 0, r)
-	}
-	return string(buf)
 }

@@ -39,33 +39,12 @@ func TestReadDrivesSystemDrive(t *testing.T) {
 	t.Errorf("system drive %s not among %d drives", sys, len(drives))
 }
 
-// writeImage writes img, padded with zeros to size bytes, to a new file
-// and returns its Windows path.
-func writeImage(t *testing.T, dir string, img []byte, size int) string {
-	t.Helper()
-	p := filepath.Join(dir, "medium.img")
-	buf := make([]byte, max(size, len(img)))
-	copy(buf, img)
-	if err := os.WriteFile(p, buf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // mapRemovable maps a new drive letter as a removable drive ("floppy")
-// whose device is the image file and whose root is an empty directory, and
-// returns the letter.
+// whose device is the image file (padded to 1 MiB) and whose root is an
+// empty directory, and returns the letter.
 func mapRemovable(t *testing.T, img []byte) byte {
 	t.Helper()
-	dir := wintest.TempDir(t)
-	p := writeImage(t, dir, img, 1<<20)
-	mnt := filepath.Join(dir, "root")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l := freeLetter(t)
-	defineWineDrive(t, l, DriveRemovable, unixPath(t, mnt), unixPath(t, p))
-	return l
+	return wintest.MapImage(t, wintest.DriveRemovable, img)
 }
 
 func volumeAt(vols []Volume, letter byte) *Volume {
@@ -209,8 +188,7 @@ func TestWineDirectoryDriveLabel(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".windows-serial"), []byte("1234abcd\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l := freeLetter(t)
-	defineWineDrive(t, l, DriveRemovable, unixPath(t, dir), "")
+	l := wintest.MapDrive(t, wintest.DriveRemovable, wintest.UnixPath(t, dir), "")
 	vols, err := WindowsVolumes(WindowsOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +212,7 @@ func TestWineDirectoryDriveLabel(t *testing.T) {
 // drives disk numbers).
 func TestWineFixedDriveBusUnknown(t *testing.T) {
 	needWine(t)
-	dir := wintest.TempDir(t)
-	p := writeImage(t, dir, fuzzSeeds(t)["fat12.img"], 1<<20)
-	l := freeLetter(t)
-	defineWineDrive(t, l, DriveFixed, unixPath(t, dir), unixPath(t, p))
+	l := wintest.MapImage(t, wintest.DriveFixed, fuzzSeeds(t)["fat12.img"])
 	vols, err := WindowsVolumes(WindowsOptions{})
 	if err != nil {
 		t.Fatal(err)
