@@ -8,6 +8,10 @@
 // of a token file) or open to everyone, by mode on Unix and by DACL on
 // Windows; on Windows SetDACL gives a file or folder the DACL of an SDDL
 // string, and PrivateSDDL and EveryoneSDDL are the DACLs tests want most.
+// Under Wine, MapDrive, MapImage and UnmapDrive define and remove drive
+// letters through Wine's mount manager (what winecfg does), on letters
+// the process has not used before (FreeLetter), and UnixPath gives the
+// host path of a Windows path.
 //
 // It is for tests only: only _test.go files may import it (it imports
 // testing and fails the tests it is given), which TestOnlyTestsImportIt
