@@ -104,11 +104,6 @@ func parseDriveLayout(b []byte) (style int, parts []layoutPart, err error) {
 	return style, parts, nil
 }
 
-// msrType is the GPT partition type GUID of a Microsoft Reserved partition
-// (E3C9E316-0B5C-4DB8-817D-F92DF00215AE) as PARTITION_INFORMATION_GPT
-// holds it (the first three fields little-endian).
-var msrType = [16]byte{0x16, 0xE3, 0xC9, 0xE3, 0x5C, 0x0B, 0xB8, 0x4D, 0x81, 0x7D, 0xF9, 0x2D, 0xF0, 0x02, 0x15, 0xAE}
-
 // reservedPartitions returns the numbers of the layout's Microsoft
 // Reserved partitions (GPT): Windows makes one on every GPT disk it
 // partitions, it has no file system and no volume, and it is not data a
@@ -127,33 +122,6 @@ func reservedPartitions(b []byte) map[int]bool {
 		}
 	}
 	return out
-}
-
-// maxReserved is the largest Microsoft Reserved partition left out of a
-// medium (Windows makes 16 or 128 MiB); a larger one is judged.
-const maxReserved = 128 << 20
-
-// reservedCheck is how many bytes of a Microsoft Reserved partition must
-// read zero for it to be left out of a medium's units.
-const reservedCheck = 64 << 10
-
-// zeroAt reports whether the n bytes of r at off read as zero (false when
-// they cannot be read).
-func zeroAt(r io.ReaderAt, off, n int64) bool {
-	b := make([]byte, n)
-	if _, err := r.ReadAt(b, off); err != nil {
-		return false
-	}
-	return isZeroBytes(b)
-}
-
-func isZeroBytes(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // probeDiskUnits probes each partition of a disk's layout through r (the
@@ -201,7 +169,7 @@ func probeDiskUnits(name string, r io.ReaderAt, size int64, sector int, layout [
 			u.Err = fmt.Errorf("probe disk %s %s: %w", name, what, err)
 		} else if whole && layoutErr != nil && u.Info.Kind == KindPartitionTable {
 			u.Err = fmt.Errorf("probe disk %s: it holds a %s partition table, but Windows gave no partition layout to judge its partitions by (%w)", name, u.Info.PartitionTable, layoutErr)
-		} else if reserved[pt.Number] && pt.Length <= maxReserved && u.Info.Kind == KindUnknown && zeroAt(r, pt.Offset, min(pt.Length, reservedCheck)) {
+		} else if reservedLeftOut(reserved[pt.Number], pt.Length, u.Info, r, pt.Offset) {
 			// A Microsoft Reserved partition as Windows leaves it (no
 			// signature, its first bytes zero) is no unit; one someone
 			// wrote into is judged.
