@@ -175,7 +175,10 @@ func untrustedName(base string, now time.Time, try int) string {
 // configured folder at the next start is the agent's own when it is a
 // directory owned by SYSTEM, Administrators, TrustedInstaller or this
 // process's user with a private DACL (decideFolder keeps it): no one else
-// can make such a folder, whatever they name it. While the configured
+// can make such a folder, whatever they name it. The alternate in use is
+// also remembered in the registry, where users cannot write, and judged
+// first, so that folders named like alternates cannot push it out of the
+// names judged (remember_windows.go). While the configured
 // folder cannot be made fit, the agent keeps recording in that alternate,
 // so that the audit chain goes on there. Once the configured folder is
 // free (the squatted one moved aside, or removed), the alternate is

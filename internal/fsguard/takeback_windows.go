@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,6 +144,9 @@ func prepareStateAs(path string, t trustSet, log *slog.Logger, now time.Time, ra
 		sd.Path = path
 		if use != abs {
 			sd.Path, sd.Alternate = use, true
+			remember(abs, use, t, log)
+		} else if ferr := forgetAlternate(abs); ferr != nil {
+			log.Warn("state folder: the alternate folder remembered in the registry cannot be forgotten", "path", abs, "err", ferr)
 		}
 		return sd, nil
 	}
@@ -160,9 +164,19 @@ func prepareStateAs(path string, t trustSet, log *slog.Logger, now time.Time, ra
 	log.Error("state folder not trusted and cannot be made fit: the agent records in an alternate private folder beside it, and tries the state folder again at every start",
 		"path", abs, "alternate", alt, "why", "it "+problem, "err", err)
 	sd.Path, sd.Alternate = alt, true
+	remember(abs, alt, t, log)
 	sd.Findings = append(sd.Findings, Finding{Path: abs, Problem: problem,
 		Done: fmt.Sprintf("it cannot be made fit (%v): the agent records in the alternate folder %s, and tries again at every start", err, alt)})
 	return sd, nil
+}
+
+// remember writes alt to the registry as the alternate folder in use for
+// abs (rememberAlternate); a failure is logged at Warn: the alternate is
+// then found by its name, as before.
+func remember(abs, alt string, t trustSet, log *slog.Logger) {
+	if err := rememberAlternate(abs, alt, t); err != nil {
+		log.Warn("state folder: the alternate folder in use cannot be remembered in the registry; it is found by its name at the next start", "path", abs, "alternate", alt, "err", err)
+	}
 }
 
 // mkdirAlternateOr makes a new alternate folder (mkdirAlternate); its
@@ -271,6 +285,16 @@ func findAlternate(parent, base string, t trustSet, log *slog.Logger) string {
 	names, more, err := alternateNames(parent, base)
 	if err != nil {
 		log.Warn("state folder: the folder it is in cannot be listed to find an alternate folder of earlier runs", "parent", parent, "err", err)
+	}
+	// The alternate remembered in the registry is judged first, wherever
+	// its name sorts among those beside it (remember_windows.go).
+	remembered, rerr := rememberedAlternate(filepath.Join(parent, base), base, t)
+	if rerr != nil {
+		log.Warn("state folder: the alternate folder remembered in the registry is not used", "parent", parent, "err", rerr)
+	}
+	if remembered != "" {
+		rb := filepath.Base(remembered)
+		names = append([]string{rb}, slices.DeleteFunc(names, func(n string) bool { return strings.EqualFold(n, rb) })...)
 	}
 	if more {
 		log.Warn("state folder: more folders named like alternate folders than are judged; only the newest names are", "parent", parent, "judged", maxAlternates)
