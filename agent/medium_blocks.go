@@ -57,7 +57,10 @@ func (c *sources) media(d *usb.Device, vols []media.Volume) []*MediumRecord {
 
 // unit probes one partition (or a whole disk without partitions). skip is
 // set for an extended-partition container, whose logical partitions the
-// kernel lists on their own.
+// kernel lists on their own, and for a GPT disk's Microsoft Reserved
+// partition as Windows leaves it, not mounted (media.ReservedUnused: no
+// signature, its first bytes zero, at most 128 MiB; the rule the Windows
+// disk probe applies), which holds no data a user stores.
 func (c *sources) unit(b usb.BlockDevice, vols []media.Volume) (u MediumUnit, skip bool) {
 	u = MediumUnit{Name: b.Name, Size: b.Size}
 	for _, v := range vols {
@@ -78,6 +81,11 @@ func (c *sources) unit(b usb.BlockDevice, vols []media.Volume) (u MediumUnit, sk
 	}
 	if b.Partition && info.FSType == "" && info.Encryption == "" && info.PartitionTable != "" {
 		return u, true
+	}
+	if b.Partition && info.Kind == media.KindUnknown && !u.MountedDirectly {
+		if ok, _ := media.ReservedUnused(c.roots.Sysfs, c.roots.Dev, b.Name); ok {
+			return u, true
+		}
 	}
 	if info.FSType != "" {
 		u.FSType = info.FSType
