@@ -145,6 +145,14 @@ func (e *testEnv) start(opts Options) *running {
 		// The host's own network is not part of these tests.
 		opts.NoNetwork = true
 	}
+	if opts.Desktop.RunUserDir == "" {
+		// Nor are the host's desktop sessions: no notifier is started
+		// in a session of someone using this machine.
+		opts.Desktop.RunUserDir = filepath.Join(e.t.TempDir(), "no-run-user")
+		if opts.Desktop.Utmp == "" {
+			opts.Desktop.Utmp = "-"
+		}
+	}
 	ready := make(chan struct{})
 	opts.Ready = func(string) { close(ready) }
 	a, err := New(opts)

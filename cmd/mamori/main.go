@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -212,6 +213,7 @@ type common struct {
 	sysfs     string
 	procfs    string
 	dev       string
+	rundir    string // run: where /run/user and utmp are read ("": /run)
 	logFormat string
 	logLevel  string
 }
@@ -229,6 +231,15 @@ func (c *common) register(fs *flag.FlagSet, roots bool) {
 
 func (c *common) roots() agent.Roots {
 	return agent.Roots{Sysfs: c.sysfs, Procfs: c.procfs, Dev: c.dev}
+}
+
+// desktop is where the agent finds desktop sessions: RUNDIR/user and
+// RUNDIR/utmp with --rundir, the agent's defaults without.
+func (c *common) desktop() agent.DesktopOptions {
+	if c.rundir == "" {
+		return agent.DesktopOptions{}
+	}
+	return agent.DesktopOptions{RunUserDir: filepath.Join(c.rundir, "user"), Utmp: filepath.Join(c.rundir, "utmp")}
 }
 
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
@@ -393,6 +404,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	var c common
 	fs := newFlags("run", stdout, stderr)
 	c.register(fs, true)
+	if hasFSRoots {
+		fs.StringVar(&c.rundir, "rundir", "/run", "run-time `dir`ectory: the desktop sessions the agent warns are found in its user/UID/bus and utmp")
+	}
 	stateDir := fs.String("state-dir", "", "state `dir`ectory (overrides agent.state_dir)")
 	if code, ok := parse(fs, args, stdout, 0); !ok {
 		return code
@@ -430,7 +444,7 @@ func runAgent(ctx context.Context, c *common, cfg *config.Config, log *slog.Logg
 	debug.FreeOSMemory()
 	var a *agent.Agent
 	a, err := agent.New(agent.Options{
-		Config: cfg, Roots: c.roots(), Logger: log,
+		Config: cfg, Roots: c.roots(), Logger: log, Desktop: c.desktop(),
 		Warner: warner,
 		Ready: func(url string) {
 			// The first scan and the replay of the audit log leave

@@ -101,6 +101,9 @@ approved:
 
 type fixture struct {
 	sysfs, procfs, dev, state, config string
+	// run is an empty run-time directory (--rundir): the agents these
+	// tests run find no desktop session of this machine's users.
+	run string
 }
 
 // newFixture builds a whole system under a temporary directory: sysfs from
@@ -111,7 +114,8 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := fixture{sysfs: filepath.Join(dir, "sys"), procfs: filepath.Join(dir, "proc"), dev: filepath.Join(dir, "dev"),
-		state: filepath.Join(dir, "state"), config: filepath.Join(dir, "mamori.yaml")}
+		state: filepath.Join(dir, "state"), config: filepath.Join(dir, "mamori.yaml"), run: filepath.Join(dir, "run")}
+	must(t, os.MkdirAll(f.run, 0o755))
 	sysfstest.Build(t, f.sysfs, recordings...)
 	must(t, os.MkdirAll(filepath.Join(f.procfs, "self"), 0o755))
 	must(t, os.MkdirAll(filepath.Join(f.procfs, "sys/kernel/random"), 0o755))
@@ -144,7 +148,11 @@ func must(t *testing.T, err error) {
 }
 
 func (f fixture) args(cmd ...string) []string {
-	return append(cmd, "--config", f.config, "--sysfs", f.sysfs, "--procfs", f.procfs, "--devfs", f.dev)
+	args := append(cmd, "--config", f.config, "--sysfs", f.sysfs, "--procfs", f.procfs, "--devfs", f.dev)
+	if len(cmd) > 0 && cmd[0] == "run" {
+		args = append(args, "--rundir", f.run)
+	}
+	return args
 }
 
 func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {

@@ -206,7 +206,7 @@ func (s *syncBuffer) String() string {
 func (a *agentProc) startNoWait() {
 	a.t.Helper()
 	a.cmd = exec.Command(agentBin, "run", "--config", a.config, "--sysfs", a.sysfs, "--procfs", a.procfs,
-		"--devfs", a.dev, "--state-dir", a.state)
+		"--devfs", a.dev, "--state-dir", a.state, "--rundir", a.state+".run")
 	a.stderr = &syncBuffer{}
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
@@ -218,7 +218,7 @@ func (a *agentProc) startNoWait() {
 func (a *agentProc) start() {
 	a.t.Helper()
 	a.cmd = exec.Command(agentBin, "run", "--config", a.config, "--sysfs", a.sysfs, "--procfs", a.procfs,
-		"--devfs", a.dev, "--state-dir", a.state)
+		"--devfs", a.dev, "--state-dir", a.state, "--rundir", a.state+".run")
 	stdout, err := a.cmd.StdoutPipe()
 	if err != nil {
 		a.t.Fatal(err)

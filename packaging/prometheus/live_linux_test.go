@@ -171,7 +171,7 @@ func TestDashboardQueriesLive(t *testing.T) {
 	hub := ns.start(t, dir, "mamori-hub", bin["mamori-hub"], "serve", "--config", hubConf)
 	waitHTTP(ctx, t, hc, "http://"+hubAddr+"/healthz", hub)
 	agent := ns.start(t, dir, "mamori", bin["mamori"], "run", "--config", agentConf, "--state-dir", state,
-		"--sysfs", sysfs, "--procfs", procfs, "--devfs", devfs)
+		"--sysfs", sysfs, "--procfs", procfs, "--devfs", devfs, "--rundir", filepath.Join(dir, "run"))
 	waitHTTP(ctx, t, hc, "http://"+agentAddr+"/metrics", agent)
 	prom := ns.start(t, dir, "prometheus", promBin, "--config.file="+promConf, "--storage.tsdb.path="+filepath.Join(promDir, "data"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
