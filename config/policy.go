@@ -2,6 +2,8 @@ package config
 
 import (
 	"hash/maphash"
+	"math"
+	"math/bits"
 	"time"
 
 	"github.com/mamori-agent/mamori/collector/usb"
@@ -51,17 +53,19 @@ type Decision struct {
 // a decision does not grow with the number of entries, only with the
 // number of entries that share the device's exact identifiers and with
 // the number of distinct class sets among entries that set only classes.
-// The index is lean: about 40 bytes per entry besides the entries.
+// The index is lean: about 30 bytes per entry besides the entries (16 of
+// meta, 12 of hash table, 2 of filter).
 // A Policy is immutable and safe for concurrent use.
 type Policy struct {
 	entries []USBEntry
 	meta    []entryMeta // by entry
 	seed    maphash.Seed
-	// table is an open-addressed hash table of the entries that have an
-	// anchor, by keyHash; a slot holds the hash's high 32 bits and the
-	// entry's index + 1 (0: empty).
+	// table is an open-addressed hash table (linear probing, at most
+	// two thirds full) of the entries that have an anchor, by keyHash; a
+	// slot holds the hash's low 32 bits and the entry's index + 1 (0:
+	// empty). Its size is not a power of two: a hash's home slot is
+	// home.
 	table []slot
-	mask  uint64
 	// filter is a Bloom filter of the keys in table. It is small enough
 	// to stay in the CPU's cache, so that most lookups of a device that
 	// is not in the list never touch the table itself.
@@ -74,6 +78,9 @@ type Policy struct {
 	classOnly []classGroup
 	// classSets are the distinct class sets of the entries.
 	classSets []classSet
+	// spans are the distinct dates of the entries (most entries of a
+	// long list share a few).
+	spans []span
 	loc       *time.Location
 }
 
@@ -82,15 +89,21 @@ type slot struct {
 	idx uint32 // entry index + 1; 0 when the slot is empty
 }
 
-// entryMeta is what Decide needs of an entry besides its strings and
-// dates: 12 bytes.
+// entryMeta is what Decide needs of an entry besides its strings: 16
+// bytes.
 type entryMeta struct {
 	classes int32  // index in classSets; -1: any class
 	product uint32 // vendor<<16|product, or vendor alone
+	dates   uint32 // index in spans
 	anchor  uint8
 	extras  uint8
 	score   uint8
 	ok      bool // the entry can match
+}
+
+// span is the days of an entry, YYYYMMDD, 0 when open.
+type span struct {
+	from, until int32
 }
 
 // classGroup is the class-only entries with one class set, in order.
@@ -159,8 +172,10 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 		o(p)
 	}
 	setIdx := map[classSet]int32{}
+	spanIdx := map[span]uint32{}
 	groupIdx := map[classSet]int{}
 	hashes := make([]uint64, len(entries))
+	keys := 0
 	for i := range entries {
 		e := &entries[i]
 		m := &p.meta[i]
@@ -197,6 +212,15 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 			}
 		}
 		m.anchor, m.extras, m.product, m.score, m.ok = id.anchor, id.extras, id.product, uint8(score), true
+		from, until := e.Dates()
+		sp := span{spanDay(from), spanDay(until)}
+		si, seen := spanIdx[sp]
+		if !seen {
+			si = uint32(len(p.spans))
+			p.spans = append(p.spans, sp)
+			spanIdx[sp] = si
+		}
+		m.dates = si
 		if id.anchor != 0 {
 			p.combos[id.anchor] |= 1 << id.extras
 			var serial, port uint64
@@ -207,26 +231,35 @@ func NewPolicy(entries []USBEntry, opts ...PolicyOption) *Policy {
 				port = p.strHash(e.Port)
 			}
 			hashes[i] = p.keyHash(id.anchor, id.extras, id.product, serial, port)
+			keys++
 		}
 	}
-	n := uint64(16)
-	for n < uint64(len(hashes))*2 {
-		n <<= 1
-	}
-	p.table, p.mask = make([]slot, n), n-1
+	// 1.5 slots a key: 12 bytes a key, and a lookup probes about 2
+	// slots for a key in the table (a key not in it stops at the filter,
+	// or after about 5 slots).
+	p.table = make([]slot, keys+keys/2+16)
 	p.filter = newBloom(len(hashes))
 	for i, h := range hashes {
 		if p.meta[i].anchor == 0 || !p.meta[i].ok {
 			continue
 		}
 		p.filter.add(h)
-		j := h & p.mask
+		j := p.home(h)
 		for p.table[j].idx != 0 {
-			j = (j + 1) & p.mask
+			if j++; j == len(p.table) {
+				j = 0
+			}
 		}
-		p.table[j] = slot{tag: uint32(h >> 32), idx: uint32(i) + 1}
+		p.table[j] = slot{tag: uint32(h), idx: uint32(i) + 1}
 	}
 	return p
+}
+
+// home returns the slot of table where the search for hash h starts:
+// h scaled to the table's size (Lemire's multiply-shift).
+func (p *Policy) home(h uint64) int {
+	hi, _ := bits.Mul64(h, uint64(len(p.table)))
+	return int(hi)
 }
 
 // bloom is a Bloom filter of 64-bit hashes, about 16 bits per key, with
@@ -437,11 +470,10 @@ func (p *Policy) Decide(d *usb.Device, now time.Time) Decision {
 		return Decision{Status: Approved, Entry: &p.entries[r.valid.idx]}
 	case r.stale.idx >= 0:
 		st := Expired
-		e := &p.entries[r.stale.idx]
-		if from := dateNumber(e.terms().ValidFrom); from != 0 && r.today < from {
+		if from := int64(p.spans[p.meta[r.stale.idx].dates].from); from != 0 && r.today < from {
 			st = NotYetValid
 		}
-		return Decision{Status: st, Entry: e}
+		return Decision{Status: st, Entry: &p.entries[r.stale.idx]}
 	}
 	return Decision{Status: Unapproved}
 }
@@ -468,9 +500,12 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 		if !p.filter.has(h) {
 			continue
 		}
-		tag := uint32(h >> 32)
-		for j := h & p.mask; p.table[j].idx != 0; j = (j + 1) & p.mask {
+		tag := uint32(h)
+		for j := p.home(h); p.table[j].idx != 0; {
 			s := p.table[j]
+			if j++; j == len(p.table) {
+				j = 0
+			}
 			if s.tag != tag {
 				continue
 			}
@@ -486,7 +521,7 @@ func (p *Policy) probe(r *decision, dev *device, anchor uint8, product uint32) {
 // the entry is valid today.
 func (r *decision) consider(p *Policy, i int32) bool {
 	m := &p.meta[i]
-	if t := p.entries[i].terms(); inDates(dateNumber(t.ValidFrom), dateNumber(t.ValidUntil), r.today) {
+	if sp := p.spans[m.dates]; inDates(int64(sp.from), int64(sp.until), r.today) {
 		if r.valid.better(m.score, i) {
 			r.valid = choice{idx: i, score: m.score}
 		}
@@ -527,6 +562,19 @@ func (p *Policy) matches(i int32, dev *device) bool {
 func dayNumber(t time.Time, loc *time.Location) int64 {
 	y, m, d := t.In(loc).Date()
 	return int64(y)*10000 + int64(m)*100 + int64(d)
+}
+
+// spanDay returns dateNumber(d) as an int32, years beyond ±200,000
+// clamped (they order the same against any day a clock gives).
+func spanDay(d *Date) int32 {
+	n := dateNumber(d)
+	switch {
+	case n > math.MaxInt32:
+		return math.MaxInt32
+	case n < math.MinInt32:
+		return math.MinInt32
+	}
+	return int32(n)
 }
 
 // dateNumber returns d as YYYYMMDD, 0 for nil (an open bound).
