@@ -81,7 +81,7 @@ type Policy struct {
 	// spans are the distinct dates of the entries (most entries of a
 	// long list share a few).
 	spans []span
-	loc       *time.Location
+	loc   *time.Location
 }
 
 type slot struct {
