@@ -86,6 +86,9 @@ type desktop struct {
 	// replayed is when each open violation (uid and warning key) was
 	// last shown to a notifier that connected after it was recorded.
 	replayed map[string]time.Time
+	// failed are the replays that notifiers did not show, by user
+	// (replayUser) and warning key: what is recorded of them.
+	failed map[string]*replayFail
 	// slow are the sessions (by uid) whose started notifier timed out,
 	// skipped until then.
 	slow map[int]slowSession
@@ -132,7 +135,7 @@ func (a *Agent) startDesktop() (stop func()) {
 	d := &desktop{a: a, log: a.log.With("sink", "notify"), finder: newSessionFinder(o, a.coll.roots.Procfs),
 		ack: o.AckTimeout, started: a.now(), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
 		inFlight: make(chan struct{}, maxInFlight), starting: make(chan struct{}, maxStarting),
-		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, slow: map[int]slowSession{},
+		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, failed: map[string]*replayFail{}, slow: map[int]slowSession{},
 		unsent: map[string]int{}, sentTo: map[string]map[uint64]int{}}
 	if d.ack <= 0 {
 		d.ack = DefaultAckTimeout
@@ -234,6 +237,11 @@ func (d *desktop) stop() {
 	d.limit.close()
 	d.mu.Lock()
 	d.stopping = true
+	for _, f := range d.failed {
+		if f.timer != nil {
+			f.timer.Stop()
+		}
+	}
 	d.mu.Unlock()
 	d.cancel()
 	done := make(chan struct{})
@@ -372,8 +380,10 @@ func severityRank(s string) int {
 // violations still open (a stick plugged in, a network joined, before
 // the person logged in), the worst first, one per warning key. Each is
 // given to one user at most once per warn interval, so that a notifier
-// connecting again and again does not repeat them. What the notifier
-// answers is recorded as for any warning.
+// connecting again and again does not repeat them; one it did not show
+// is given again to the next one that connects. What the notifier
+// answers is recorded as for any warning, but that it did not show a
+// replay at most once per interval per user and key (replayNotShownLocked).
 func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
 	a := d.a
 	a.mu.Lock()
@@ -466,15 +476,145 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 				return
 			}
 		}
-		if len(shown) == 0 {
-			// Not shown: the next notifier of this user to connect gets
-			// it again, not only after the interval.
-			d.mu.Lock()
-			delete(d.replayed, strconv.Itoa(p.UID)+"|"+w.Key)
-			d.mu.Unlock()
+		if len(shown) > 0 {
+			d.record(w, shown, reasons, 0)
+			return
 		}
-		d.record(w, shown, reasons)
+		// Not shown: the next notifier of this user to connect gets it
+		// again, not only after the interval; what is recorded of it is
+		// throttled (replayNotShown).
+		d.mu.Lock()
+		delete(d.replayed, strconv.Itoa(p.UID)+"|"+w.Key)
+		write, reasons, repeats := d.replayNotShownLocked(p, w, reasons, time.Now())
+		d.mu.Unlock()
+		if write {
+			d.record(w, nil, reasons, repeats)
+		}
 	})
+}
+
+// Replays not shown. A replay that a notifier did not show (it answered
+// an error, or nothing) is given again to the next notifier of that user
+// that connects; a member of agent.local_group can connect, watch and
+// answer "not shown" in a loop. So of the replays of one warning key to
+// one user that were not shown, one is recorded (warning_not_shown, and
+// its WARN log line) at most once per warn interval: the first at once,
+// the ones after it within the interval counted, and the count written
+// with the next record (WarningRecord.Reason: "it stands for N more
+// replays of it to uid U not shown since HH:MM:SS") — the next failure
+// after the interval, or, when none comes, the last one left out, written
+// when the interval is over. Nothing is lost but the count of the last
+// interval when the agent stops. Live warnings (deliver) and the replays
+// shown are recorded each, as before.
+
+// replayFail is what the not-shown replays of one warning key to one
+// user are at.
+type replayFail struct {
+	// last is when a record of them was last written.
+	last time.Time
+	// leftOut counts the not-shown replays not recorded since, from
+	// leftSince; w, reasons and who are the latest of them, written when
+	// the interval is over (timer) unless a record came first.
+	leftOut   int
+	leftSince time.Time
+	w         *localapi.Warning
+	reasons   []string
+	who       string
+	// timer writes the ones left out when the interval is over; gen
+	// tells its firing from that of a timer since stopped.
+	timer *time.Timer
+	gen   uint64
+}
+
+// replayUser is who the replays not shown are counted by: the peer's
+// user SID on Windows, else its uid.
+func replayUser(p localapi.Peer) string {
+	if p.SID != "" {
+		return p.SID
+	}
+	return strconv.Itoa(p.UID)
+}
+
+// replayNotShownLocked (under d.mu) counts the replay w that p did not
+// show (for reasons, at now): write says whether to record it now, with
+// the reasons returned; repeats is how many not-shown replays of its key
+// to p's user it stands for besides itself (not recorded one by one).
+func (d *desktop) replayNotShownLocked(p localapi.Peer, w *localapi.Warning, reasons []string, now time.Time) (write bool, _ []string, repeats int) {
+	k := replayUser(p) + "|" + w.Key
+	f := d.failed[k]
+	if f != nil && now.Sub(f.last) < d.interval {
+		if f.leftOut == 0 {
+			f.leftSince = now
+		}
+		f.leftOut++
+		f.w, f.reasons, f.who = w, reasons, fmt.Sprintf("uid %d", p.UID)
+		if p.SID != "" {
+			f.who = "user " + p.SID
+		}
+		if f.timer == nil && !d.stopping {
+			f.gen++
+			gen := f.gen
+			f.timer = time.AfterFunc(f.last.Add(d.interval).Sub(now), func() {
+				d.track(func() { d.flushReplayFail(k, f, gen) })
+			})
+		}
+		return false, nil, 0
+	}
+	if f == nil {
+		if len(d.failed) >= maxLimitKeys {
+			for fk, o := range d.failed {
+				if o.leftOut == 0 && now.Sub(o.last) >= d.interval {
+					delete(d.failed, fk)
+				}
+			}
+		}
+		f = &replayFail{}
+		d.failed[k] = f
+	}
+	repeats = f.leftOut
+	if repeats > 0 {
+		reasons = d.leftOutReason(f, reasons)
+	}
+	d.resetReplayFail(f, now)
+	return true, reasons, repeats
+}
+
+// leftOutReason returns reasons with what f left out appended. Under
+// d.mu.
+func (d *desktop) leftOutReason(f *replayFail, reasons []string) []string {
+	return append(reasons, fmt.Sprintf("it stands for %d more replays of this warning to %s not shown since %s, not recorded one by one (at most one record per user and warning per %s)",
+		f.leftOut, f.who, f.leftSince.Format(time.TimeOnly), d.interval))
+}
+
+// resetReplayFail notes a record of f written at now. Under d.mu.
+func (d *desktop) resetReplayFail(f *replayFail, now time.Time) {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	f.gen++
+	f.last, f.leftOut, f.leftSince, f.w, f.reasons, f.who = now, 0, time.Time{}, nil, nil, ""
+}
+
+// flushReplayFail records the last replay f left out, standing for the
+// others, when its interval is over and no record came since (gen).
+func (d *desktop) flushReplayFail(k string, f *replayFail, gen uint64) {
+	d.mu.Lock()
+	if d.failed[k] != f || f.gen != gen || f.leftOut == 0 {
+		d.mu.Unlock()
+		return
+	}
+	w, repeats := f.w, f.leftOut-1
+	var reasons []string
+	if repeats > 0 {
+		f.leftOut--
+		reasons = d.leftOutReason(f, slices.Clip(f.reasons))
+	} else {
+		reasons = f.reasons
+	}
+	d.resetReplayFail(f, time.Now())
+	d.mu.Unlock()
+	d.record(w, nil, reasons, repeats)
 }
 
 // stray logs (at most once a minute) an answer from a connection the
@@ -646,11 +786,14 @@ wait:
 	if len(shown) == 0 {
 		d.limit.release(w)
 	}
-	d.record(w, shown, reasons)
+	d.record(w, shown, reasons, 0)
 }
 
-// record records what became of w.
-func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, reasons []string) {
+// record records what became of w: warning_shown when shown lists a
+// desktop, else warning_not_shown and a WARN log line. repeats is how
+// many not-shown replays of it the record stands for besides itself
+// (replayNotShownLocked; its reasons say so too), logged as "left_out".
+func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, reasons []string, repeats int) {
 	rec := &wire.WarningRecord{ID: w.ID, Kind: w.Kind, Device: w.Device, Severity: w.Severity,
 		ViolationTime: w.Time, Held: w.Held, Replay: w.Replay, Reason: strings.Join(reasons, "; ")}
 	for _, s := range shown {
@@ -671,7 +814,14 @@ func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, re
 			rec.Reason = "no notifier answered and no notifier could be started"
 		}
 		ev.Message = fmt.Sprintf("warning %s about %s on %s%s reached no desktop: %s", w.ID, w.Kind, w.Device, held, rec.Reason)
-		d.log.Warn("warning reached no desktop", "id", w.ID, "kind", w.Kind, "device", w.Device, "reason", rec.Reason)
+		args := []any{"id", w.ID, "kind", w.Kind, "device", w.Device, "reason", rec.Reason}
+		if w.Replay {
+			args = append(args, "replay", true)
+		}
+		if repeats > 0 {
+			args = append(args, "left_out", repeats, "left_out_within", d.interval)
+		}
+		d.log.Warn("warning reached no desktop", args...)
 	} else {
 		var who []string
 		for _, s := range rec.Shown {
