@@ -145,6 +145,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, c := range sub {
 			fmt.Fprintf(w, "  %-18s %s\n", c.name, c.synopsis)
 		}
+		fmt.Fprintf(w, "\n'mamori %s SUBCOMMAND --help' gives a subcommand's flags and exit codes.\n", args[0])
 		return code
 	}
 	fmt.Fprintf(stderr, "mamori: unknown command %q\n\n", args[0])

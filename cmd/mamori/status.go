@@ -64,6 +64,9 @@ func (s *socketFlags) path(warn func(string)) (string, error) {
 	cfg, err := config.Load(file)
 	if err != nil {
 		if s.config != "" {
+			if errors.Is(err, fs.ErrPermission) {
+				return "", fmt.Errorf("%w: the config is for root alone; as this user, give the agent's socket with --socket PATH (agent.local_socket, default %s)", err, config.DefaultLocalSocket)
+			}
 			return "", err
 		}
 		if !errors.Is(err, fs.ErrPermission) {
