@@ -48,7 +48,9 @@ type Notification struct {
 // first language and then, below, in the other one with its own title.
 // markup says the service takes body markup: &, < and > are escaped then
 // (device strings, SSIDs and the contact are not the notifier's to
-// format). loc is the time zone for HeldSince (nil: local).
+// format). Summary and body are CleanText'd: control characters and
+// bidirectional overrides replaced, each at most MaxText bytes (the body
+// before escaping). loc is the time zone for HeldSince (nil: local).
 func Compose(w *localapi.Warning, markup bool, loc *time.Location) Notification {
 	if loc == nil {
 		loc = time.Local
@@ -60,30 +62,34 @@ func Compose(w *localapi.Warning, markup bool, loc *time.Location) Notification 
 		esc = escapeMarkup
 	}
 	if len(w.Texts) == 0 {
-		n.Summary = w.Kind
-		n.Body = esc(w.Device)
+		n.Summary = CleanText(w.Kind, MaxText)
+		n.Body = esc(CleanText(w.Device, MaxText))
 		return n
 	}
 	first := w.Texts[0]
-	n.Summary = titleLine(first)
+	n.Summary = CleanText(titleLine(first), MaxText)
 	var b strings.Builder
 	for i, t := range w.Texts {
 		if i > 0 {
 			b.WriteString("\n\n")
-			b.WriteString(esc(titleLine(t)))
+			b.WriteString(titleLine(t))
 			b.WriteString("\n")
 		}
-		b.WriteString(esc(t.Subject))
+		b.WriteString(t.Subject)
 		if t.Remedy != "" {
 			b.WriteString("\n")
-			b.WriteString(esc(t.Remedy))
+			b.WriteString(t.Remedy)
 		}
 		if w.Held > 0 {
 			b.WriteString("\n")
-			b.WriteString(esc(heldLine(t.Lang, w.Held, w.HeldSince, loc)))
+			b.WriteString(heldLine(t.Lang, w.Held, w.HeldSince, loc))
+		}
+		if b.Len() > 2*MaxText {
+			// CleanText cuts it anyway.
+			break
 		}
 	}
-	n.Body = b.String()
+	n.Body = esc(CleanText(b.String(), MaxText))
 	return n
 }
 

@@ -115,8 +115,13 @@ func (d *Desktop) Markup() bool { return slices.Contains(d.caps, "body-markup") 
 // Capabilities returns what the service said it can do.
 func (d *Desktop) Capabilities() []string { return slices.Clone(d.caps) }
 
-// Show sends n and returns the id the service gave it.
+// Show sends n and returns the id the service gave it. Its strings are
+// CleanText'd without a bound first (Compose bounded them): a control
+// character, a bidirectional override or invalid UTF-8 in them, from
+// whoever made n, is shown as U+FFFD; a NUL does not make the call fail.
 func (d *Desktop) Show(ctx context.Context, n Notification) (uint32, error) {
+	n.AppName, n.Icon, n.Summary, n.Body, n.Category = CleanText(n.AppName, 0), CleanText(n.Icon, 0),
+		CleanText(n.Summary, 0), CleanText(n.Body, 0), CleanText(n.Category, 0)
 	hints := map[string]dbus.Variant{
 		"urgency":       dbus.MakeVariant(n.Urgency),
 		"desktop-entry": dbus.MakeVariant(DesktopEntry),
