@@ -49,7 +49,13 @@ type Options struct {
 // Run is the notifier: it connects to the agent's socket (waiting, with
 // backoff, while there is no agent), shows each warning on the desktop
 // and tells the agent whether it could, and connects again when the
-// agent or the session bus goes. It returns nil when ctx is done, and an
+// agent or the session bus goes. It connects only once it has reached
+// the desktop's notification service (OpenDesktop; waiting, with the
+// same backoff, while there is none: no session bus, no service), so
+// that the agent, and mamori status, count no notifier that cannot show
+// anything; where there is no desktop service yet
+// (errors.ErrUnsupported: Windows) it connects all the same. It returns
+// nil when ctx is done, and an
 // error wrapping localapi.ErrRefused when the agent does not let this
 // user read its warnings (the agent then reaches this session by a
 // notifier it starts itself).
@@ -71,6 +77,20 @@ func Run(ctx context.Context, opts Options) error {
 	wait := opts.MinBackoff
 	lastErr := ""
 	for {
+		if err := s.ready(); err != nil {
+			if msg := err.Error(); msg != lastErr {
+				opts.Logger.Warn("desktop notifications not reachable; not connecting to the agent until they are (its status lists no notifier here meanwhile)",
+					"err", err, "every_up_to", opts.MaxBackoff)
+				lastErr = msg
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, opts.MaxBackoff)
+			continue
+		}
 		c, err := localapi.Dial(ctx, opts.Socket)
 		if ctx.Err() != nil {
 			if c != nil {
@@ -117,6 +137,27 @@ type shower struct {
 	// ids are the notifications shown, by warning key: a later warning
 	// of the same key replaces the earlier one.
 	ids map[string]uint32
+}
+
+// ready opens the desktop when it is not open: nil when it is, or when
+// this system has no desktop service to open (errors.ErrUnsupported).
+func (s *shower) ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(ConnectTimeout, s.opts.ShowTimeout))
+	d, err := OpenDesktop(ctx, s.opts.Bus)
+	cancel()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("desktop notification: %w", err)
+	}
+	s.d = d
+	return nil
 }
 
 // show shows w, trying once more on a fresh bus connection when the

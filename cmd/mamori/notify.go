@@ -25,8 +25,10 @@ const (
 
 func init() {
 	register(&command{"notify", "the desktop notifier: shows the agent's warnings in this desktop session", `Started with the desktop session (XDG autostart, the systemd user unit mamori-notify.service):
-connects to the agent's local socket (waiting while no agent runs), shows each warning as a
-desktop notification on the session D-Bus (org.freedesktop.Notifications), and tells the agent.
+connects to the agent's local socket (waiting while no agent runs, and while the session D-Bus
+has no notification service: mamori status lists only notifiers that can show), shows each
+warning as a desktop notification on the session D-Bus (org.freedesktop.Notifications), and
+tells the agent.
 A user the agent does not let read its warnings (not in agent.local_group, default ` + config.DefaultLocalGroup + `)
 gets them anyway: the agent starts a notifier in the session itself (--once, the warning on
 standard input).
@@ -67,8 +69,9 @@ func cmdNotify(args []string, stdout, stderr io.Writer) int {
 	}
 	if *bus == "" {
 		if _, err := notify.SessionBusAddress(); err != nil {
-			// Connected all the same (a bus may come), but say why no
-			// warning will show meanwhile.
+			// It waits for one (a bus may come; notify.Run does not
+			// connect to the agent meanwhile), but say why no warning
+			// shows.
 			fmt.Fprintf(stderr, "mamori notify: %v: warnings cannot be shown in this session; run it inside the desktop session (XDG autostart, mamori-notify.service) or give --bus ADDRESS. "+
 				"セッションバスがないため、警告を表示できません。\n", err)
 		}
