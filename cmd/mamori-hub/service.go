@@ -8,8 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/mamori-agent/mamori/hub"
 	"github.com/mamori-agent/mamori/internal/fsguard"
@@ -25,8 +27,9 @@ const serviceUsage = `Usage: mamori-hub service ACTION [flags]
   install --config FILE [--name NAME]
         install "mamori-hub serve" as a system service that starts at boot: it runs
         "mamori-hub service run --name NAME --config FILE" (FILE made absolute) as root
-        (LocalSystem on Windows); systemd and Windows restart it %d s after it fails
-        (SysV init does not watch over it); systemd where it
+        (LocalSystem on Windows); systemd restarts it %[1]d s after it ends (unless
+        systemctl stopped it), Windows %[1]d s after it fails (SysV init does not
+        watch over it); systemd where it
         runs as PID 1, else a SysV init script (/etc/init.d/NAME, start-stop-daemon),
         the service control manager on Windows. The config must load and pass serve's
         checks; the binary must not be writable by others. The packages install their
@@ -42,7 +45,7 @@ const serviceUsage = `Usage: mamori-hub service ACTION [flags]
         what the service manager runs: serve, logging to the system log (syslog with
         tag NAME, facility daemon; the Event Log on Windows; stderr when there is none);
         on Windows the service is "starting" until the hub listens, and a config or
-        file it refuses is a failed start (service-specific error %d)
+        file it refuses is a failed start (service-specific error %[2]d)
 
 --name defaults to ` + defaultServiceName + `; another name makes a second instance. Every action but
 status and run needs root.
@@ -75,6 +78,8 @@ func cmdService(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
+	configGiven := false
+	fl.Visit(func(f *flag.Flag) { configGiven = configGiven || f.Name == "config" })
 	if fl.NArg() > 0 {
 		fmt.Fprintf(stderr, "mamori-hub service %s: unexpected argument %q\n", action, fl.Arg(0))
 		return exitUsage
@@ -85,9 +90,9 @@ func cmdService(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case action == "install":
-		return serviceInstall(*name, *configPath, stdout, stderr)
+		return serviceInstall(*name, *configPath, configGiven, stdout, stderr)
 	case action == "run":
-		return serviceRun(*name, *configPath, stderr)
+		return serviceRun(*name, *configPath, configGiven, stderr)
 	case slices.Contains(svc.Actions, action):
 		return svc.ActExit("mamori-hub", *name, action, stdout, stderr, exitError)
 	}
@@ -116,9 +121,14 @@ func hubSpec(name, config, exe string) svc.Spec {
 }
 
 // loadChecked loads the config at path and runs serve's file checks.
-func loadChecked(path string) (*hub.Config, error) {
+// given says the path came from --config (not the default), for the
+// error of a missing file.
+func loadChecked(path string, given bool) (*hub.Config, error) {
 	cfg, err := hub.LoadConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if given {
+			return nil, fmt.Errorf("config file %s does not exist", path)
+		}
 		return nil, fmt.Errorf("no config file %s (give one with --config)", path)
 	}
 	if err != nil {
@@ -130,16 +140,51 @@ func loadChecked(path string) (*hub.Config, error) {
 	return cfg, nil
 }
 
-func serviceInstall(name, configPath string, stdout, stderr io.Writer) int {
+// checkDatabaseDir refuses, for install, a SQLite database whose
+// directory serve would refuse at start (sqlstore.Open): one that does
+// not exist (the error names mkdir -m 700 DIR) or is not a directory.
+// checkOwnership checks an existing one's owner and mode. Other
+// databases (postgres://) are not checked here.
+func checkDatabaseDir(cfg *hub.Config) error {
+	p, ok := strings.CutPrefix(cfg.Database, "sqlite://")
+	if !ok || p == "" {
+		return nil
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", p, err)
+	}
+	dir := filepath.Dir(abs)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("database directory %s does not exist: create it (mkdir -m 700 %s)", dir, dir)
+	case err != nil:
+		return fmt.Errorf("database directory: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("database directory %s is not a directory", dir)
+	}
+	return nil
+}
+
+func serviceInstall(name, configPath string, configGiven bool, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "mamori-hub service install:", err)
 		return exitError
+	}
+	// Before the config: one only root may read would not load either.
+	if err := svc.NeedRoot(name, "install"); err != nil {
+		return fail(err)
 	}
 	abs, err := filepath.Abs(configPath)
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := loadChecked(abs); err != nil {
+	cfg, err := loadChecked(abs, configGiven)
+	if err == nil {
+		err = checkDatabaseDir(cfg)
+	}
+	if err != nil {
 		return fail(fmt.Errorf("the service would not start: %w", err))
 	}
 	exe, err := svc.Executable()
@@ -171,7 +216,7 @@ func serviceInstall(name, configPath string, stdout, stderr io.Writer) int {
 // service has started (RUNNING on Windows) once the hub's store is open
 // and it listens. Under systemd and SysV init a refusal ends the process
 // with exitError all the same, as before.
-func serviceRun(name, configPath string, stderr io.Writer) int {
+func serviceRun(name, configPath string, configGiven bool, stderr io.Writer) int {
 	prg := &svc.Program{ExitCode: exitError, ReportsReady: true}
 	s, err := svc.NewRunner(prg, name)
 	if err != nil {
@@ -184,7 +229,7 @@ func serviceRun(name, configPath string, stderr io.Writer) int {
 	}
 	prg.Logger = log
 	prg.Run = func(ctx context.Context) error {
-		cfg, err := loadChecked(configPath)
+		cfg, err := loadChecked(configPath, configGiven)
 		if err != nil {
 			log.Error("not started", "err", err)
 			fmt.Fprintln(stderr, "mamori-hub service run:", err)

@@ -161,7 +161,7 @@ func TestServiceRunForeground(t *testing.T) {
 	if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", bad); code != 1 || !strings.Contains(stderr, "mamori-hub service run: "+bad+":2:") {
 		t.Errorf("service run of a config that does not load: exit %d, want 1 naming %s:2:\n%s", code, bad, stderr)
 	}
-	if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", filepath.Join(dir, "none.yaml")); code != 1 || !strings.Contains(stderr, "no config file") {
+	if code, _, stderr := hubExe(t, "service", "run", "--name", name, "--config", filepath.Join(dir, "none.yaml")); code != 1 || !strings.Contains(stderr, "config file "+filepath.Join(dir, "none.yaml")+" does not exist") {
 		t.Errorf("service run without its config: exit %d, want 1\n%s", code, stderr)
 	}
 
@@ -201,10 +201,97 @@ func TestServiceUsage(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "hub.yaml")
 	os.WriteFile(bad, []byte("version: 1\nlisten: nowhere\n"), 0o600)
 	name := svctest.Name(t, "mamori-hub-test")
+	if os.Geteuid() != 0 {
+		t.Skip("service install needs root to check a config")
+	}
 	if code, _, stderr := hubCmd(t, "service", "install", "--name", name, "--config", bad); code != 1 || !strings.Contains(stderr, bad+":2:") {
 		t.Errorf("service install of a bad config: exit %d, want 1 naming %s:2:\n%s", code, bad, stderr)
 	}
 	if code, stdout, _ := hubCmd(t, "serve", "--help"); code != 0 || !strings.Contains(stdout, "mamori-hub service install") {
 		t.Errorf("serve --help: exit %d, want the usage on stdout naming the service commands:\n%s", code, stdout)
 	}
+}
+
+// TestServiceInstallChecks: install refuses up front what would make the
+// service fail at start, saying what to do: a --config file that does not
+// exist (named as missing, not as not given), a SQLite database directory
+// that does not exist (mkdir -m 700 DIR) or is a file; and, run by someone other than root, it says first that
+// installing a service needs root (not that the config, which only root
+// may read, does not load). Nothing is installed.
+func TestServiceInstallChecks(t *testing.T) {
+	bin := binary(t)
+	name := svctest.Name(t, "mamori-hub-test")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("version: 1\nlisten: %s\ndatabase: sqlite://db/hub.db\n", freeAddr(t))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		db := filepath.Join(dir, "db")
+		none := filepath.Join(dir, "none.yaml")
+		for _, c := range []struct {
+			args []string
+			want string
+			prep func()
+		}{
+			{[]string{"--config", none}, "config file " + none + " does not exist", nil},
+			{[]string{"--config", cfg}, "database directory " + db + " does not exist: create it (mkdir -m 700 " + db + ")", nil},
+			{[]string{"--config", cfg}, "database (its directory): check " + db + ": is a regular file, not a directory", func() { os.WriteFile(db, nil, 0o600) }},
+		} {
+			if c.prep != nil {
+				c.prep()
+			}
+			args := append([]string{"service", "install", "--name", name}, c.args...)
+			if code, _, stderr := hubCmd(t, args...); code != 1 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "give one with --config") {
+				t.Errorf("%s: exit %d, want 1 and %q:\n%s", strings.Join(args, " "), code, c.want, stderr)
+			}
+		}
+	}
+	code, stderr := asNobody(t, bin, "service", "install", "--name", name, "--config", cfg)
+	if code != 1 || !strings.Contains(stderr, "install: needs root") || strings.Contains(stderr, "does not load") {
+		t.Errorf("service install by a user other than root: exit %d, want 1 saying it needs root:\n%s", code, stderr)
+	}
+	if _, err := os.Lstat("/etc/init.d/" + name); err == nil {
+		t.Errorf("a refused install wrote /etc/init.d/%s", name)
+	}
+}
+
+// asNobody runs a copy of bin (in a directory everyone may read) with
+// args as the user nobody (65534) when this test runs as root, as itself
+// otherwise, and returns its exit code and stderr.
+func asNobody(t *testing.T, bin string, args ...string) (int, string) {
+	t.Helper()
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		dir, err := os.MkdirTemp("", "mamori-hub-nobody")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		b, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe := filepath.Join(dir, "mamori-hub")
+		if err := os.WriteFile(exe, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", exe}, args...)...)
+	} else {
+		cmd = exec.Command(bin, args...)
+	}
+	var e bytes.Buffer
+	cmd.Stderr = &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.ExitCode(), e.String()
+	case err != nil:
+		t.Fatalf("run %v: %v", cmd.Args, err)
+	}
+	return 0, e.String()
 }

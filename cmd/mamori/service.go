@@ -25,8 +25,8 @@ const serviceExits = "Exit: 0 done, 4 not installed, 2 error."
 func init() {
 	register([]*command{
 		{"service install", "install the agent as a system service that starts at boot", `The service runs "mamori service run --name NAME --config FILE" (FILE made absolute), as root
-(LocalSystem on Windows); systemd and Windows restart it ` + fmt.Sprint(svc.RestartSec) + ` s after it fails (SysV init does
-not watch over it). The service manager is
+(LocalSystem on Windows); systemd restarts it ` + fmt.Sprint(svc.RestartSec) + ` s after it ends (unless systemctl stopped it),
+Windows ` + fmt.Sprint(svc.RestartSec) + ` s after it fails (SysV init does not watch over it). The service manager is
 systemd where it runs as PID 1, else a SysV init script (/etc/init.d/NAME, started with
 start-stop-daemon), the service control manager on Windows. The packages install their own
 hardened systemd unit: under systemd use that (systemctl enable --now mamori); without systemd
@@ -50,7 +50,7 @@ service manager stops it (SIGTERM; the service control manager on Windows). SIGH
 config. Refuses to start on the files "mamori run" refuses; on Windows the service is "starting"
 until the agent's first scan is done, and a refusal is a failed start (service-specific error 2).
 Exit: 0 stopped by the service manager (agent_stopped recorded), 2 could not start or failed
-(the service manager restarts it).`, cmdServiceRun},
+(systemd and Windows start it again after ` + fmt.Sprint(svc.RestartSec) + ` s; SysV init does not).`, cmdServiceRun},
 	}...)
 }
 
@@ -90,12 +90,19 @@ func cmdServiceInstall(args []string, stdout, stderr io.Writer) int {
 	if err := svc.CheckName(*name); err != nil {
 		return fail(err)
 	}
+	// Before the config: one only root may read would not load either.
+	if err := svc.NeedRoot(*name, "install"); err != nil {
+		return fail(err)
+	}
 	abs, err := filepath.Abs(*cfgPath)
 	if err != nil {
 		return fail(err)
 	}
 	cfg, err := config.Load(abs)
 	if errors.Is(err, fs.ErrNotExist) {
+		if serviceFlagGiven(fl, "config") {
+			return fail(fmt.Errorf("config file %s does not exist", abs))
+		}
 		return fail(fmt.Errorf("no config file %s (give one with --config)", abs))
 	}
 	if err != nil {
@@ -198,4 +205,12 @@ func cmdServiceRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("service stopped")
 	return exitOK
+}
+
+// serviceFlagGiven says whether the flag called name was on the command
+// line (fl parsed).
+func serviceFlagGiven(fl *flag.FlagSet, name string) bool {
+	given := false
+	fl.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,6 +89,9 @@ func TestRunRefusesUnsafeReportFiles(t *testing.T) {
 // before it writes anything: a config that does not load (FILE:LINE:COL),
 // a missing one, a name the service managers cannot take.
 func TestServiceInstallRefuses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("service install needs root to check a config (TestServiceInstallNeedsRoot)")
+	}
 	name := svctest.Name(t, "mamori-test")
 	dir := t.TempDir()
 	tabbed := filepath.Join(dir, "tab.yaml")
@@ -96,7 +101,7 @@ func TestServiceInstallRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{"--config", tabbed}, tabbed + ":3:1:"},
-		{[]string{"--config", filepath.Join(dir, "none.yaml")}, "no config file " + filepath.Join(dir, "none.yaml")},
+		{[]string{"--config", filepath.Join(dir, "none.yaml")}, "config file " + filepath.Join(dir, "none.yaml") + " does not exist"},
 		{[]string{"--config", "../../packaging/mamori.yaml", "--name", "a b"}, "service name"},
 		{[]string{"--config", "../../packaging/mamori.yaml", "--name", "../x"}, "service name"},
 		{[]string{"--config", "../../packaging/mamori.yaml", "--log-level", "loud"}, "--log-level"},
@@ -115,5 +120,36 @@ func TestServiceInstallRefuses(t *testing.T) {
 	}
 	if _, _, code := runBinaryPlain(t, "service", "frob"); code != 2 {
 		t.Errorf("mamori service frob: exit %d, want 2", code)
+	}
+}
+
+// TestServiceInstallNeedsRoot: service install run by someone other than
+// root says first that installing a service needs root, not that the
+// config (which only root may read) does not load; nothing is installed.
+func TestServiceInstallNeedsRoot(t *testing.T) {
+	name := svctest.Name(t, "mamori-test")
+	cfg := filepath.Join(t.TempDir(), "mamori.yaml")
+	must(t, os.WriteFile(cfg, []byte("version: 1\n"), 0o600))
+	args := []string{"service", "install", "--name", name, "--config", cfg}
+	cmd := exec.Command(binary, args...)
+	if os.Geteuid() == 0 {
+		// A copy everyone may run, run as nobody.
+		dir, err := os.MkdirTemp("", "mamori-nobody")
+		must(t, err)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		b, err := os.ReadFile(binary)
+		must(t, err)
+		exe := filepath.Join(dir, "mamori")
+		must(t, os.WriteFile(exe, b, 0o755))
+		must(t, os.Chmod(dir, 0o755))
+		cmd = exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", exe}, args...)...)
+	}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "install: needs root") || strings.Contains(string(out), "does not load") {
+		t.Errorf("service install by a user other than root: %v, want exit 2 saying it needs root:\n%s", err, out)
+	}
+	if _, err := os.Lstat("/etc/init.d/" + name); err == nil {
+		t.Errorf("a refused install wrote /etc/init.d/%s", name)
 	}
 }

@@ -129,7 +129,7 @@ func TestServiceLifecycle(t *testing.T) {
 	case svc.PlatformSystemd:
 		unit, err := os.ReadFile("/etc/systemd/system/" + name + ".service")
 		must(t, err)
-		if !strings.Contains(string(unit), "RestartSec=5") {
+		if !strings.Contains(string(unit), "\nRestart=always\nRestartSec=5\n") {
 			t.Errorf("unit:\n%s", unit)
 		}
 	}
@@ -137,7 +137,23 @@ func TestServiceLifecycle(t *testing.T) {
 	if out := svcCmd(t, 3, "status", name); !strings.Contains(out, name+": stopped") {
 		t.Errorf("status after install: %s", out)
 	}
+	// A pid file left behind whose pid another process has now, named
+	// like the daemon: not the daemon, so stopped, and start starts it.
+	var impostor *exec.Cmd
+	if platform == svc.PlatformSysV {
+		impostor = startImpostor(t, filepath.Base(binary))
+		plantPID(t, name, impostor)
+		if out := svcCmd(t, 3, "status", name); !strings.Contains(out, name+": stopped") {
+			t.Errorf("status with another process's pid in the pid file: %s", out)
+		}
+	}
 	svcCmd(t, 0, "start", name)
+	if impostor != nil {
+		if pid := daemonPID(t, name); pid == impostor.Process.Pid || pid == 0 {
+			t.Errorf("start with a stale pid file: the daemon's pid is %d, the other process's %d", pid, impostor.Process.Pid)
+		}
+		alive(t, impostor, "start")
+	}
 	if out := svcCmd(t, 0, "status", name); !strings.Contains(out, name+": running") {
 		t.Errorf("status after start: %s", out)
 	}
@@ -194,8 +210,24 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && daemonPID(t, name) != 0 {
 		t.Errorf("a daemon still runs after stop")
 	}
+	if impostor != nil {
+		// reload and stop signal no process that is not the daemon
+		// (sleep ends at SIGHUP).
+		plantPID(t, name, impostor)
+		if out, err := exec.Command("service", name, "reload").CombinedOutput(); err == nil {
+			t.Errorf("reload of a stopped service with a stale pid file succeeded:\n%s", out)
+		}
+		alive(t, impostor, "reload")
+	}
 	if out := svcCmd(t, 0, "stop", name); !strings.Contains(out, "was not running") {
 		t.Errorf("second stop: %s", out)
+	}
+	if impostor != nil {
+		if out, err := exec.Command("service", name, "stop").CombinedOutput(); err != nil {
+			t.Errorf("init script stop with a stale pid file: %v\n%s", err, out)
+		}
+		alive(t, impostor, "stop")
+		plantPID(t, name, impostor) // for the start below
 	}
 	if out, _, code := runBinary(t, "audit", "verify", "--state-dir", state); code != 0 {
 		t.Errorf("audit verify: exit %d: %s", code, out)
@@ -215,6 +247,48 @@ func TestServiceLifecycle(t *testing.T) {
 	svcCmd(t, 4, "start", name)
 	if left := svctest.Remove(name); len(left) > 0 && !(len(left) == 1 && strings.HasSuffix(left[0], ".log")) {
 		t.Errorf("uninstall left %v", left)
+	}
+}
+
+// startImpostor starts a process called comm that is not the daemon (a
+// copy of sleep under that name), killed when t ends.
+func startImpostor(t *testing.T, comm string) *exec.Cmd {
+	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	must(t, err)
+	b, err := os.ReadFile(sleep)
+	must(t, err)
+	exe := filepath.Join(t.TempDir(), comm)
+	must(t, os.WriteFile(exe, b, 0o755))
+	cmd := exec.Command(exe, "300")
+	must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Until it runs as comm (exec done).
+	for i := 0; ; i++ {
+		if c, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)); strings.TrimSpace(string(c)) == comm {
+			return cmd
+		}
+		if i == 100 {
+			t.Fatalf("the process %d does not run as %s", cmd.Process.Pid, comm)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// plantPID writes p's pid into the pid file of the service called name,
+// as a daemon that ended would have left it.
+func plantPID(t *testing.T, name string, p *exec.Cmd) {
+	t.Helper()
+	must(t, os.WriteFile("/run/"+name+".pid", []byte(fmt.Sprintf("%d\n", p.Process.Pid)), 0o644))
+}
+
+// alive fails t when p has ended (after what).
+func alive(t *testing.T, p *exec.Cmd, what string) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond) // a signal's delivery
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+	if err != nil || strings.Contains(string(st), ") Z ") {
+		t.Errorf("%s signalled the process %d that is not the daemon", what, p.Process.Pid)
 	}
 }
 
@@ -273,4 +347,35 @@ func TestServiceRunFails(t *testing.T) {
 	if code != 2 || time.Since(start) > 10*time.Second {
 		t.Errorf("service run on an unsafe state dir: exit %d after %v, want 2 at once\n%s", code, time.Since(start), stderr)
 	}
+}
+
+// TestServiceStartShowsLog: under SysV with no system logger, a service
+// that ends at once logs why to stderr, which its init script sends to
+// its log file; service start shows what it wrote there, not only "the
+// reason is in the system log".
+func TestServiceStartShowsLog(t *testing.T) {
+	svctest.Require(t)
+	if service.Platform() != svc.PlatformSysV {
+		t.Skip("the log file is the SysV init script's")
+	}
+	svctest.Lock(t)
+	if !svctest.WithoutSyslog(t) {
+		t.Skip("a system logger listens on /dev/log: the service logs there, not to its log file")
+	}
+	name := svctest.Name(t, "mamori-test")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	must(t, os.Mkdir(state, 0o700))
+	cfg := filepath.Join(dir, "mamori.yaml")
+	must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(serviceConfig, state, `""`)), 0o600))
+	svcCmd(t, 0, "install", name, "--config", cfg)
+	// An earlier run's lines are not this start's.
+	must(t, os.WriteFile(svc.LogFile(name), []byte("an earlier run's line\n"), 0o600))
+	must(t, os.Chmod(state, 0o777))
+	out := svcCmd(t, 2, "start", name)
+	if !strings.Contains(out, "ended at once") || !strings.Contains(out, svc.LogFile(name)+":\n  ") ||
+		!strings.Contains(out, "chmod go-w "+state) || strings.Contains(out, "earlier run") {
+		t.Errorf("start of a service that cannot run does not show what it wrote to %s: %s", svc.LogFile(name), out)
+	}
+	svcCmd(t, 0, "uninstall", name)
 }

@@ -54,7 +54,7 @@ func (c *Control) Act(action string) (string, Outcome, error) {
 		case StateStopped, StateFailed:
 			return msg, Stopped, nil
 		case StateNotInstalled:
-			return fmt.Sprintf("%s: not installed (%s)", c.Name, c.Platform()), NotInstalled, nil
+			return fmt.Sprintf("%s: not installed (no %s)", c.Name, c.Where()), NotInstalled, nil
 		}
 		return "", Failed, err
 	case "start":

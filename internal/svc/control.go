@@ -135,14 +135,22 @@ func (c *Control) Status() (State, error) {
 	return StateUnknown, fmt.Errorf("service %s: status: the service manager said %d", c.Name, st)
 }
 
-// needRoot refuses a change by a user who cannot make it, before the
-// service manager gives a less clear answer.
-func (c *Control) needRoot(action string) error {
+// NeedRoot refuses action (install, start, ...) on the service called
+// name by a user who cannot take it: on Unix one whose effective user is
+// not root; on Windows it returns nil (the service control manager's
+// access denied says so there). The commands call it before anything
+// else an unprivileged user would fail at for another reason (a config
+// only root can read).
+func NeedRoot(name, action string) error {
 	if runtime.GOOS != "windows" && os.Geteuid() != 0 {
-		return fmt.Errorf("service %s: %s: needs root (run it with sudo)", c.Name, action)
+		return fmt.Errorf("service %s: %s: needs root (run it with sudo)", name, action)
 	}
 	return nil
 }
+
+// needRoot refuses a change by a user who cannot make it, before the
+// service manager gives a less clear answer (NeedRoot).
+func (c *Control) needRoot(action string) error { return NeedRoot(c.Name, action) }
 
 // wrap adds the service name and action to a service manager's error,
 // and a hint for a permission error.
@@ -235,22 +243,35 @@ func (c *Control) Start() (already bool, err error) {
 	case err != nil:
 		return false, err
 	}
+	mark := logMark(c.Service.Platform(), c.Name)
 	if err := c.Service.Start(); err != nil {
-		return false, c.startFailed("start", err)
+		return false, c.startFailed("start", err, mark)
 	}
 	if err := c.waitStart("start"); err != nil {
 		return false, err
 	}
-	return false, c.settle("start")
+	return false, c.settle("start", mark)
 }
 
 // startFailed is the error of a start the service manager reported
-// failed: most often the program ended at once.
-func (c *Control) startFailed(action string, err error) error {
+// failed: most often the program ended at once. mark is where the
+// service's log file ended before the start (logMark).
+func (c *Control) startFailed(action string, err error, mark int64) error {
 	if st, _ := c.Status(); st == StateStopped || st == StateFailed {
-		return fmt.Errorf("service %s: %s: it ended at once (%v); the reason is in the system log (%s)", c.Name, action, err, logHint(c.Service.Platform(), c.Name))
+		return fmt.Errorf("service %s: %s: it ended at once (%v); %s", c.Name, action, err, c.reason(mark))
 	}
 	return c.wrap(action, err)
+}
+
+// reason says where the reason a service ended at once is: the system
+// log, and for a SysV service what it wrote to its log file after mark
+// (logSince), when there is something and it can be read.
+func (c *Control) reason(mark int64) string {
+	r := "the reason is in the system log (" + logHint(c.Service.Platform(), c.Name) + ")"
+	if tail := logSince(c.Service.Platform(), c.Name, mark); tail != "" {
+		r += "; it wrote to " + LogFile(c.Name) + ":\n" + tail
+	}
+	return r
 }
 
 // Stop stops the service. already reports one that was not running.
@@ -281,24 +302,25 @@ func (c *Control) Restart() error {
 	if err := c.needRoot("restart"); err != nil {
 		return err
 	}
+	mark := logMark(c.Service.Platform(), c.Name)
 	switch st, err := c.Status(); {
 	case st == StateNotInstalled:
 		return fmt.Errorf("service %s: %w (install it first with \"service install\")", c.Name, ErrNotInstalled)
 	case st == StateRunning:
 		if err := c.Service.Restart(); err != nil {
-			return c.startFailed("restart", err)
+			return c.startFailed("restart", err, mark)
 		}
 	case err != nil:
 		return err
 	default:
 		if err := c.Service.Start(); err != nil {
-			return c.startFailed("restart", err)
+			return c.startFailed("restart", err, mark)
 		}
 	}
 	if err := c.waitStart("restart"); err != nil {
 		return err
 	}
-	return c.settle("restart")
+	return c.settle("restart", mark)
 }
 
 // startStatus is what the service control manager says of a service
@@ -398,8 +420,9 @@ func exitWords(win32, specific uint32) string {
 
 // settle watches a started service for Settle: one that stops meanwhile
 // ended at once (a program that fails at start may take a moment to load
-// its config and give up); it must be running at the end.
-func (c *Control) settle(action string) error {
+// its config and give up); it must be running at the end. mark is where
+// the service's log file ended before the start (logMark).
+func (c *Control) settle(action string, mark int64) error {
 	d := c.Settle
 	if d <= 0 {
 		d = DefaultSettle
@@ -409,7 +432,7 @@ func (c *Control) settle(action string) error {
 		st, err := c.Status()
 		switch {
 		case st == StateStopped || st == StateFailed:
-			return fmt.Errorf("service %s: %s: it ended at once; the reason is in the system log (%s)", c.Name, action, logHint(c.Service.Platform(), c.Name))
+			return fmt.Errorf("service %s: %s: it ended at once; %s", c.Name, action, c.reason(mark))
 		case time.Now().After(deadline) && st == StateRunning:
 			return nil
 		case time.Now().After(deadline):

@@ -1,12 +1,14 @@
 package svc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"unicode"
 )
 
 // Platform names of kardianos/service (service.Platform()) this package
@@ -47,11 +49,18 @@ func where(platform, etc, name string) string {
 	return platform + " service " + name
 }
 
+// LogFile is where the SysV init script of service name sends the
+// daemon's stdout and stderr (its template's {{LogDirectory}}/NAME.log,
+// kardianos/service's LogDirectory being /var/log): what it writes
+// before its system log is open, and its log where no syslog daemon
+// listens.
+func LogFile(name string) string { return "/var/log/" + name + ".log" }
+
 // logHint says where a service's log goes.
 func logHint(platform, name string) string {
 	switch platform {
 	case PlatformSysV:
-		return "syslog with tag " + name + "; without a syslog daemon /var/log/" + name + ".log"
+		return "syslog with tag " + name + "; without a syslog daemon " + LogFile(name)
 	case PlatformSystemd:
 		return "journalctl -u " + name
 	case PlatformWindows:
@@ -120,4 +129,93 @@ func cleanup(platform, etc, name string) {
 			os.Remove(l)
 		}
 	}
+}
+
+// Bounds of what logSince shows: the last logTailLines lines of the last
+// logTailBytes bytes, each cut to logLineBytes.
+const (
+	logTailLines = 10
+	logTailBytes = 8 << 10
+	logLineBytes = 1024
+)
+
+// logMark is the size of a SysV service's log file (LogFile) now, in
+// bytes: where the output of a start that follows begins (the init
+// script's start-stop-daemon appends to it). 0 when there is none, and
+// on every other platform.
+func logMark(platform, name string) int64 {
+	if platform != PlatformSysV {
+		return 0
+	}
+	fi, err := os.Stat(LogFile(name))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince returns, for a SysV service, what its log file got after the
+// byte offset mark (from the start of a file that shrank since: rotated
+// or emptied), as logTail shows it: "" when nothing, when the file cannot
+// be read, and on every other platform.
+func logSince(platform, name string, mark int64) string {
+	if platform != PlatformSysV {
+		return ""
+	}
+	f, err := os.Open(LogFile(name))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	size := fi.Size()
+	if size < mark {
+		mark = 0
+	}
+	from, cut := mark, false
+	if size-from > logTailBytes {
+		from, cut = size-logTailBytes, true
+	}
+	b := make([]byte, size-from)
+	n, _ := f.ReadAt(b, from)
+	b = b[:n]
+	if cut {
+		// The first line read is a line's end.
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return logTail(b)
+}
+
+// logTail formats the end of a service's log output for a terminal: its
+// last logTailLines non-blank lines, each indented by two spaces and cut
+// to logLineBytes, control and bidirectional-format characters (an escape
+// sequence in a device name the program logged) shown as '?', invalid UTF-8 as U+FFFD; ""
+// for nothing.
+func logTail(b []byte) string {
+	var lines []string
+	for _, l := range strings.Split(strings.ToValidUTF8(string(b), "\uFFFD"), "\n") {
+		l = strings.TrimRight(l, "\r")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if len(l) > logLineBytes {
+			l = strings.ToValidUTF8(l[:logLineBytes], "") + "…"
+		}
+		l = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) && r != '\t' || unicode.Is(unicode.Bidi_Control, r) || r == 0x2028 || r == 0x2029 {
+				return '?'
+			}
+			return r
+		}, l)
+		lines = append(lines, "  "+l)
+	}
+	if len(lines) > logTailLines {
+		lines = lines[len(lines)-logTailLines:]
+	}
+	return strings.Join(lines, "\n")
 }

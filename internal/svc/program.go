@@ -27,7 +27,8 @@ const DefaultStartSettle = 2 * time.Second
 // and waits up to StopTimeout for it to return, so that the program can
 // record that it stopped. When Run returns without being asked to (it
 // could not start, or failed), the process ends with ExitCode, so that
-// the service manager sees a failure and restarts it.
+// the service manager sees a failure (systemd and the Windows service
+// control manager start it again; SysV init does not).
 //
 // Started tells when the program has started: when Run called Ready
 // (ReportsReady), else once Run has run for Settle without ending. The
@@ -116,7 +117,7 @@ func (p *Program) Start(service.Service) error {
 		if err == nil {
 			err = errors.New("returned without being asked to stop")
 		}
-		p.log().Error("ended; exiting so that the service manager restarts it", "err", err, "exit_status", code)
+		p.log().Error("ended by itself; exiting with an error status", "err", err, "exit_status", code)
 		exit := p.Exit
 		if exit == nil {
 			exit = os.Exit

@@ -9,8 +9,11 @@ import (
 // template language: {{Key}}, {{if}}, {{range}}; the keys are those
 // kardianos/service passes to its systemd template). It differs from the
 // library's in what matters for an agent that must keep running: restart
-// on failure after RestartSec (not 120 s), without a start limit that
-// would give up on it for good, and reload by SIGHUP only when the
+// whenever it ends (Restart=always, as the packaged units: a SIGTERM from
+// someone other than systemd is a clean exit that on-failure would
+// accept; systemctl stop still stops it) after RestartSec (not 120 s),
+// without a start limit that would give up on it for good, and reload
+// by SIGHUP only when the
 // program reloads (ReloadSignal). The packages ship their own, sandboxed
 // units instead.
 const systemdUnit = `[Unit]
@@ -39,7 +42,11 @@ WantedBy=multi-user.target
 // system log is open), writes /run/NAME.pid, and finds the daemon again
 // by that pid file and the process name (the executable's base name, cut
 // to the kernel's 15 bytes), which an upgrade that replaces the binary
-// leaves unchanged. start returns once the daemon runs as itself, or
+// leaves unchanged; running() then checks that the pid runs the daemon
+// (/proc/PID/exe), so that a pid file left behind, whose pid another
+// process has now, is never taken for the daemon: start removes it and
+// starts the daemon, stop removes it, reload signals nothing (exit 7,
+// LSB "not running"). start returns once the daemon runs as itself, or
 // fails when it has not after 3 s. stop sends SIGTERM and waits up to 30 s, then
 // SIGKILL. status prints Running or Stopped with the LSB exit codes: 0
 // running, 3 stopped, 4 unknown.
@@ -54,6 +61,11 @@ func sysvScript(name, exe string, reload bool) string {
 	reloadCase, usage := "", "start|stop|restart|force-reload|status"
 	if reload {
 		reloadCase = `    reload)
+        if ! running; then
+            # Never signal whatever has the pid now.
+            echo "$name is not running" >&2
+            exit 7
+        fi
         echo "Reloading $name"
         start-stop-daemon --stop --signal HUP --quiet --pidfile "$pidfile" --name "$comm"
         ;;
@@ -111,6 +123,10 @@ case "$1" in
             exit 5
         fi
         echo "Starting $name"
+        # A pid file left by a daemon that ended, whose pid another
+        # process (perhaps one named like it) has now: start-stop-daemon
+        # would take that process for the daemon and not start it.
+        rm -f "$pidfile"
         # Its output may name devices and addresses: for root only.
         (umask 077; : >> "$output") && chmod 600 "$output"
         start-stop-daemon --start --quiet --background --make-pidfile --pidfile "$pidfile" \

@@ -9,7 +9,8 @@
 // as PID 1, the SysV fallback (/etc/init.d and rc links) elsewhere on
 // Linux, the service control manager on Windows. The unit and the init
 // script are this package's own templates (SystemdScript, SysvScript):
-// restart on failure after 5 s instead of the library's 120 s, SIGHUP for
+// restart whenever it ends (not only on failure) after 5 s instead of the
+// library's on failure after 120 s, SIGHUP for
 // reload where the program reloads, and an init script that starts,
 // stops and checks the daemon with start-stop-daemon(8).
 //
@@ -28,9 +29,9 @@ import (
 	"github.com/kardianos/service"
 )
 
-// RestartSec is how long the service manager waits before it starts a
-// failed service again (systemd RestartSec=, the Windows recovery
-// action's delay), in seconds.
+// RestartSec is how long the service manager waits before it starts the
+// service again (systemd RestartSec= after any end but systemctl stop,
+// the Windows recovery action's delay after a failure), in seconds.
 const RestartSec = 5
 
 // Spec is what the service manager knows a service by and what it runs.
@@ -152,7 +153,7 @@ func (sp Spec) Config() (*service.Config, error) {
 		Option: service.KeyValue{
 			// systemd (our unit; the library's has RestartSec=120).
 			"SystemdScript": systemdUnit,
-			"Restart":       "on-failure",
+			"Restart":       "always",
 			"ReloadSignal":  reload,
 			// SysV (our script: start-stop-daemon, LSB status codes).
 			"SysvScript": sysvScript(sp.Name, exe, sp.ReloadOnHUP),

@@ -2,11 +2,13 @@ package svc
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCheckName(t *testing.T) {
@@ -57,7 +59,7 @@ func TestSpecConfig(t *testing.T) {
 	if c.Executable != exe || strings.Join(c.Arguments, " ") != "service run --config /etc/mamori/mamori.yaml" || c.UserName != "" {
 		t.Errorf("config: %+v", c)
 	}
-	if o["Restart"] != "on-failure" || o["ReloadSignal"] != "HUP" || o["OnFailure"] != "restart" ||
+	if o["Restart"] != "always" || o["ReloadSignal"] != "HUP" || o["OnFailure"] != "restart" ||
 		o["OnFailureDelayDuration"] != "5s" || o["StartType"] != "automatic" || o["DelayedAutoStart"] != false {
 		t.Errorf("options: %v", o)
 	}
@@ -173,5 +175,80 @@ func TestInstallRefusesPackageUnit(t *testing.T) {
 	err = c.Install()
 	if !errors.Is(err, ErrInstalled) || !strings.Contains(err.Error(), "comes with the package") {
 		t.Fatalf("install over a package's unit: %v", err)
+	}
+}
+
+// TestLogTail: the end of a service's log as a failed start shows it:
+// the last lines only, blank ones left out, long ones cut, control and
+// bidirectional-format characters (an escape sequence a device name
+// could carry) and invalid UTF-8 made harmless.
+func TestLogTail(t *testing.T) {
+	if got := logTail(nil); got != "" {
+		t.Errorf("nothing: %q", got)
+	}
+	var b strings.Builder
+	for i := 1; i <= 15; i++ {
+		fmt.Fprintf(&b, "line %d\n\n", i)
+	}
+	got := logTail([]byte(b.String()))
+	lines := strings.Split(got, "\n")
+	if len(lines) != logTailLines || lines[0] != "  line 6" || lines[len(lines)-1] != "  line 15" {
+		t.Errorf("last lines:\n%s", got)
+	}
+	got = logTail([]byte("mamori service run: state dir \x1b[2J\u202eevil\u0085 \xff\r\nend\t1\n"))
+	if want := "  mamori service run: state dir ?[2J?evil? \uFFFD\n  end\t1"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	long := strings.Repeat("é", logLineBytes) // 2 bytes each: cut inside one
+	got = logTail([]byte(long))
+	if !utf8.ValidString(got) || len(got) > logLineBytes+len("  …") || !strings.HasSuffix(got, "é…") {
+		t.Errorf("long line: %d bytes %q", len(got), got)
+	}
+}
+
+// TestLogSince: what a SysV service's log file got after a mark, from the
+// start of a file that shrank, nothing for a file that cannot be read or
+// on another platform.
+func TestLogSince(t *testing.T) {
+	if os.Geteuid() != 0 || runtime.GOOS != "linux" {
+		t.Skip("writes /var/log/NAME.log: needs root on Linux")
+	}
+	name := fmt.Sprintf("mamori-logsince-test-%d", os.Getpid())
+	p := LogFile(name)
+	t.Cleanup(func() { os.Remove(p) })
+	if got := logSince(PlatformSysV, name, 0); got != "" || logMark(PlatformSysV, name) != 0 {
+		t.Errorf("no file: %q", got)
+	}
+	if err := os.WriteFile(p, []byte("old run: failed\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mark := logMark(PlatformSysV, name)
+	if mark != int64(len("old run: failed\n")) {
+		t.Errorf("mark %d", mark)
+	}
+	if got := logSince(PlatformSysV, name, mark); got != "" {
+		t.Errorf("nothing new: %q", got)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("new run: refused\n")
+	f.Close()
+	if got := logSince(PlatformSysV, name, mark); got != "  new run: refused" {
+		t.Errorf("after the mark: %q", got)
+	}
+	if got := logSince(PlatformSystemd, name, 0); got != "" {
+		t.Errorf("systemd: %q", got)
+	}
+	// Rotated: shorter than the mark.
+	os.WriteFile(p, []byte("x\n"), 0o600)
+	if got := logSince(PlatformSysV, name, 1000); got != "  x" {
+		t.Errorf("shrunk: %q", got)
+	}
+	// More than logTailBytes new: the first, partial line is left out.
+	os.WriteFile(p, []byte(strings.Repeat("y", logTailBytes)+"\nlast\n"), 0o600)
+	if got := logSince(PlatformSysV, name, 0); got != "  last" {
+		t.Errorf("long: %q", got)
 	}
 }

@@ -29,7 +29,7 @@ func systemdSystem(t *testing.T) service.System {
 // TestSystemdUnit writes the unit through kardianos/service's systemd
 // install (into /etc/systemd/system, enabled; the daemon-reload that
 // follows fails where systemd does not run, which is expected here) and
-// checks it: restart on failure after 5 s, no start limit, reload by
+// checks it: restart whenever it ends (Restart=always) after 5 s, no start limit, reload by
 // SIGHUP, the command line quoted; systemd-analyze verify accepts it.
 // Then the library's uninstall removes it and its wants link.
 func TestSystemdUnit(t *testing.T) {
@@ -81,7 +81,7 @@ ExecStart=` + exe + ` "service" "run" "--name" "` + name + `" "--config" "/etc/m
 		if reload {
 			want += "ExecReload=/bin/kill -HUP $MAINPID\n"
 		}
-		want += `Restart=on-failure
+		want += `Restart=always
 RestartSec=5
 TimeoutStopSec=30
 

@@ -125,30 +125,10 @@ type Syslog struct {
 // ends. Hold Lock first: the socket is the machine's.
 func ListenSyslog(t testing.TB) *Syslog {
 	t.Helper()
-	restore := func() {}
-	if fi, err := os.Lstat(DevLog); err == nil {
-		if c, err := net.Dial("unixgram", DevLog); err == nil {
-			c.Close()
-			t.Logf("%s: a system logger listens there: what services log is not checked", DevLog)
-			return nil
-		}
-		if fi.Mode()&os.ModeSymlink != 0 {
-			target, err := os.Readlink(DevLog)
-			if err != nil {
-				t.Fatalf("%s: %v", DevLog, err)
-			}
-			restore = func() {
-				if err := os.Symlink(target, DevLog); err != nil {
-					t.Errorf("put back %s -> %s: %v", DevLog, target, err)
-				}
-			}
-		}
-		if err := os.Remove(DevLog); err != nil {
-			t.Fatalf("set aside %s, where no logger listens: %v", DevLog, err)
-		}
-		t.Logf("%s led nowhere: set aside for the test", DevLog)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("stat %s: %v", DevLog, err)
+	restore, ok := setAside(t)
+	if !ok {
+		t.Logf("%s: a system logger listens there: what services log is not checked", DevLog)
+		return nil
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: DevLog, Net: "unixgram"})
 	if err != nil {
@@ -177,6 +157,52 @@ func ListenSyslog(t testing.TB) *Syslog {
 		restore()
 	})
 	return s
+}
+
+// WithoutSyslog leaves /dev/log absent until t ends, so that a service
+// started meanwhile finds no system log (and logs to stderr, which its
+// SysV init script sends to svc.LogFile), and reports true; it reports
+// false, changing nothing, when a system logger listens there. A /dev/log
+// that leads nowhere is set aside and put back when t ends, as by
+// ListenSyslog. Hold Lock first.
+func WithoutSyslog(t testing.TB) bool {
+	t.Helper()
+	restore, ok := setAside(t)
+	if ok {
+		t.Cleanup(restore)
+	}
+	return ok
+}
+
+// setAside removes a /dev/log where no logger listens and returns what
+// puts it back; ok is false, and nothing changed, when a logger listens.
+func setAside(t testing.TB) (restore func(), ok bool) {
+	t.Helper()
+	restore = func() {}
+	if fi, err := os.Lstat(DevLog); err == nil {
+		if c, err := net.Dial("unixgram", DevLog); err == nil {
+			c.Close()
+			return restore, false
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(DevLog)
+			if err != nil {
+				t.Fatalf("%s: %v", DevLog, err)
+			}
+			restore = func() {
+				if err := os.Symlink(target, DevLog); err != nil {
+					t.Errorf("put back %s -> %s: %v", DevLog, target, err)
+				}
+			}
+		}
+		if err := os.Remove(DevLog); err != nil {
+			t.Fatalf("set aside %s, where no logger listens: %v", DevLog, err)
+		}
+		t.Logf("%s led nowhere: set aside for the test", DevLog)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat %s: %v", DevLog, err)
+	}
+	return restore, true
 }
 
 // Messages returns the messages received so far whose syslog tag is tag
