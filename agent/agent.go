@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -195,6 +196,9 @@ func New(opts Options) (*Agent, error) {
 		net: newNetState(), netPolicy: policy.NewNetworkPolicy(opts.Config),
 		lastLinks: map[int]wire.Link{}, findings: map[string]*Event{}, lanWindows: map[[6]byte]time.Time{},
 	}
+	// The config is a.cfg and a.local, which a reload replaces: a copy
+	// in opts would keep the first one's approved lists for good.
+	a.opts.Config = nil
 	a.metrics.entries.Set(float64(a.policy.Entries()))
 	a.metrics.open.set(a.openViolations)
 	return a, nil
@@ -428,6 +432,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 					tick.Reset(interval)
 				}
 			})
+			// The replaced lists and the load's garbage: give them back
+			// now (an idle agent may not collect for minutes).
+			debug.FreeOSMemory()
 		case p := <-a.policyCh:
 			a.locked(func() { a.applyPolicy(p) })
 		case <-a.clockCh:

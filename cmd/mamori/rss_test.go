@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // writeLedger writes a CSV ledger of n approved sticks, as Excel saves it
@@ -29,10 +31,13 @@ func writeLedger(t testing.TB, path string, n int) {
 }
 
 // TestRunRSS100k: the running agent with 100,000 approved entries from a
-// ledger, measured resident after load (README, Performance). The target
-// is 40 MB; this release measures about 47.7 MB (the idle agent alone is
-// about 18.4 MB, the entries about 29 MB), so the test holds it to 52 MB
-// until the entries shrink.
+// ledger, measured resident after load and again after a reload (SIGHUP)
+// of the same config (README, Performance). The target is 40 MB; this
+// release measures about 38 MB both times (the idle agent alone is about
+// 18.5 MB, 14 MB of it the binary's own pages; the entries about 20 MB),
+// so the test holds it to the target. A reload used to leave the agent at
+// 80 MB and more: the first config stayed referenced, and the replaced
+// lists were not given back to the system until the next collection.
 func TestRunRSS100k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads 100,000 entries")
@@ -44,24 +49,34 @@ func TestRunRSS100k(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(f.config, []byte(strings.Replace(string(cfg), "approved:\n", "approved:\n  usb_ledger: ledger.csv\n", 1)), 0o644))
 	cmd, stderr := startRun(t, f)
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	must(t, err)
-	var rssKB, hwmKB int
-	for line := range strings.Lines(string(b)) {
-		fields := strings.Fields(line)
-		if len(fields) >= 2 && fields[0] == "VmRSS:" {
-			rssKB, _ = strconv.Atoi(fields[1])
+	const limitKB = 40 * 1000
+	check := func(when string) {
+		t.Helper()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		must(t, err)
+		var rssKB, hwmKB int
+		for line := range strings.Lines(string(b)) {
+			fields := strings.Fields(line)
+			if len(fields) >= 2 && fields[0] == "VmRSS:" {
+				rssKB, _ = strconv.Atoi(fields[1])
+			}
+			if len(fields) >= 2 && fields[0] == "VmHWM:" {
+				hwmKB, _ = strconv.Atoi(fields[1])
+			}
 		}
-		if len(fields) >= 2 && fields[0] == "VmHWM:" {
-			hwmKB, _ = strconv.Atoi(fields[1])
+		t.Logf("mamori run with 100,000 ledger entries: RSS %d kB %s, peak %d kB", rssKB, when, hwmKB)
+		if rssKB == 0 || rssKB > limitKB {
+			// Its log only once it has ended (the builder is not safe to
+			// read while the process writes to it).
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("RSS %d kB %s, want at most %d kB (the target, 40 MB)\n%s", rssKB, when, limitKB, stderr.String())
 		}
 	}
-	t.Logf("mamori run with 100,000 ledger entries: RSS %d kB after load, peak %d kB", rssKB, hwmKB)
-	if rssKB == 0 || rssKB > 52*1000 {
-		// Its log only once it has ended (the builder is not safe to
-		// read while the process writes to it).
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Errorf("RSS %d kB after load, want at most 52 MB (target 40 MB)\n%s", rssKB, stderr.String())
-	}
+	check("after load")
+	must(t, cmd.Process.Signal(syscall.SIGHUP))
+	waitLog(t, f.state, `"type":"config_reloaded"`)
+	// The agent gives the memory back right after it records the reload.
+	time.Sleep(500 * time.Millisecond)
+	check("after a reload")
 }
