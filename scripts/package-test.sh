@@ -13,7 +13,11 @@
 #               bounding set; hub and agent talk; an upgrade keeps the
 #               edited config and the audit log; remove keeps the audit
 #               log; purge removes the rest and says where the log is; a
-#               reinstall continues the same audit chain.
+#               reinstall continues the same audit chain. The agent and
+#               the hub as SysV services ("service install"): an upgrade
+#               restarts them from the new binary; remove stops them and
+#               removes their init scripts and rc links (no process left);
+#               purge keeps the audit log.
 #   systemd     a root where systemd runs as PID 1 of a container: the
 #               packages enable and start their services, which run under
 #               the units' sandboxing (checked on the running processes;
@@ -233,7 +237,7 @@ CGROOT=$(findmnt -n -t cgroup2 -o TARGET | head -1)
 CGSELF=$(sed -n 's/^0:://p' /proc/self/cgroup)
 
 # sandbox_start NAME plain|systemd: an overlay of / in new namespaces, with
-# the packages at /mamori-test; PID 1 is sleep or systemd.
+# the packages at /mamori-test; PID 1 is a reaping shell loop or systemd.
 sandbox_start() {
 	SBNAME=$1
 	local mode=$2 w=$WORK/$1 cg
@@ -280,18 +284,25 @@ if [ "$mode" = systemd ]; then
 	export container=mamori-package-test
 	exec /lib/systemd/systemd --system --unit=mamori-sandbox.target --show-status=no --log-target=journal
 fi
-exec /bin/sleep infinity
+# PID 1 reaps the processes that end orphaned (daemons a SysV init
+# script started): bash waits for any child when its sleep ends.
+exec -a mamori-sandbox-init /bin/bash -c 'while :; do sleep 1; done'
 EOF
 	bash -c 'echo $$ >"$1/cgroup.procs"; shift; exec "$@"' _ "$cg" \
 		unshare --mount --pid --fork --net --uts --ipc --cgroup --propagation private \
 		bash "$w/setup.sh" >"$WORK/$1.out" 2>&1 &
-	local upid=$! _ pid exe
+	local upid=$! _ pid exe arg0
 	SBUPID=$upid
-	# Ready when the sandbox's PID 1 (unshare's child) runs sleep or systemd.
+	# Ready when the sandbox's PID 1 (unshare's child) runs systemd or
+	# the reaper (mamori-sandbox-init).
 	for _ in $(seq 200); do
 		pid=$(awk '{print $1}' "/proc/$upid/task/$upid/children" 2>/dev/null || true)
 		exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
-		case "${exe##*/}" in sleep | systemd) SBPID=$pid && break ;; esac
+		arg0=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | head -n 1 || true)
+		if [ "${exe##*/}" = systemd ] || [ "$arg0" = mamori-sandbox-init ]; then
+			SBPID=$pid
+			break
+		fi
 		kill -0 "$upid" 2>/dev/null || fail "sandbox $1 did not start: $(cat "$WORK/$1.out")"
 		sleep 0.1
 	done
@@ -466,14 +477,90 @@ left=$(sb ls -A /var/lib/mamori | sort | tr '\n' ' ')
 sb cmp -s "$AUDIT" /tmp/audit.before || fail "purge changed the audit log"
 sb /mamori-test/mamori.host audit verify --state-dir /var/lib/mamori >/dev/null || fail "the kept audit log does not verify"
 
-log "plain: reinstall continues the audit chain"
-dpkg_do -i "$SA2"
+log "plain: reinstall ($V1) continues the audit chain"
+dpkg_do -i "$SA1"
 run_agent
 stop_agent
 sb cmp -s -n "$(sb stat -c %s /tmp/audit.before)" "$AUDIT" /tmp/audit.before || fail "reinstall changed the old records"
 
-log "plain: remove and purge the hub"
+# started: how many agent_started the audit log holds.
+started() { sb sh -c "grep -c '\"type\":\"agent_started\"' $AUDIT || true"; }
+# no_mamori_runs WHEN: no process runs /usr/bin/mamori (or what it was).
+no_mamori_runs() {
+	local exes
+	# shellcheck disable=SC2016 # expanded by the sandbox's sh
+	exes=$(sb sh -c 'for p in /proc/[0-9]*; do readlink "$p/exe"; done 2>/dev/null' || true)
+	! grep -Eq '^/usr/bin/mamori( \(deleted\))?$' <<<"$exes" ||
+		fail "$SBNAME: $1: mamori still runs:"$'\n'"$(sb ps -eo pid,args | grep '[m]amori')"
+}
+# daemon_pid NAME EXE: the pid of the SysV service NAME's daemon (its pid
+# file), checked to run EXE as it is now (not a replaced or removed one).
+daemon_pid() {
+	local pid exe
+	pid=$(sb cat "/run/$1.pid") || fail "$SBNAME: no /run/$1.pid"
+	exe=$(sb readlink "/proc/$pid/exe") || fail "$SBNAME: $1's pid $pid does not run"
+	[ "$exe" = "$2" ] || fail "$SBNAME: $1's daemon (pid $pid) runs $exe, want $2"
+	echo "$pid"
+}
+
+log "plain: the agent as a SysV service (mamori service install), upgraded to $V2"
+n=$(started)
+# sb_run CMD...: CMD in the sandbox, its output indented; fails the test
+# with it when CMD fails.
+sb_run() {
+	local out
+	out=$(sb "$@" 2>&1) || fail "$SBNAME: $*:"$'\n'"$out"
+	printf '%s\n' "$out" | sed "s/^/   $SBNAME: /"
+}
+sb_run mamori service install
+sb_test -x /etc/init.d/mamori
+sb_test -L /etc/rc2.d/S50mamori
+sb_run mamori service start
+wait_for 20 "agent_started recorded (SysV service)" sh -c "[ \$(grep -c '\"type\":\"agent_started\"' $AUDIT) -gt $n ]"
+pid1=$(daemon_pid mamori /usr/bin/mamori)
+dpkg_do -i "$SA2"
+[ "$(status_of mamori)" = "ii $V2-1" ] || fail "after upgrade: $(status_of mamori)"
+grep -q 'Starting mamori' <<<"$OUT" || fail "the upgrade did not start the SysV service again"
+wait_for 5 "the agent from before the upgrade ended" test ! -e "/proc/$pid1"
+daemon_pid mamori /usr/bin/mamori >/dev/null
+wait_for 20 "agent_started recorded after the upgrade" sh -c "[ \$(grep -c '\"type\":\"agent_started\"' $AUDIT) -gt $((n + 1)) ]"
+st=$(sb mamori service status) || fail "service status after the upgrade: $st"
+[ "$st" = "mamori: running (SysV init script /etc/init.d/mamori)" ] || fail "service status: $st"
+
+log "plain: remove stops the SysV service and removes it; purge"
+dpkg_do -r mamori
+grep -q 'removed the service mamori (/etc/init.d/mamori ' <<<"$OUT" || fail "dpkg -r did not say it removed the SysV service"
+no_mamori_runs "after dpkg -r"
+sb_test ! -e /etc/init.d/mamori
+[ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori"' || true)" ] || fail "dpkg -r left rc links of mamori"
+sb sh -c "tail -n 1 $AUDIT | grep -q '\"type\":\"agent_stopped\"'" || fail "dpkg -r: the last record is not agent_stopped"
+sb cp "$AUDIT" /tmp/audit.removed
+dpkg_do -P mamori
+left=$(sb ls -A /var/lib/mamori | sort | tr '\n' ' ')
+[ "$left" = "audit.head audit.jsonl " ] || fail "purge left in /var/lib/mamori: $left"
+sb cmp -s "$AUDIT" /tmp/audit.removed || fail "purge changed the audit log"
+sb /mamori-test/mamori.host audit verify --state-dir /var/lib/mamori >/dev/null || fail "the kept audit log does not verify"
+
+log "plain: the hub as a SysV service (mamori-hub service install): reinstalled, removed"
+# Run as root (as service install runs it), on a database directory of
+# root's own: the package's is mamori-hub's.
+sb install -d -m 0700 /var/lib/mamori-hub-sysv
+sb sh -c "umask 077; printf 'version: 1\nlisten: 127.0.0.1:8444\ndatabase: sqlite:///var/lib/mamori-hub-sysv/hub.db\n' >/etc/mamori-hub-sysv.yaml"
+sb_run mamori-hub service install --config /etc/mamori-hub-sysv.yaml
+sb_run mamori-hub service start
+wait_for 20 "the SysV hub answers" curl -fsS -o /dev/null http://127.0.0.1:8444/metrics
+hpid1=$(daemon_pid mamori-hub /usr/bin/mamori-hub)
+dpkg_do -i "$SH2" # the same version again: prerm upgrade, postinst configure
+wait_for 5 "the hub from before the reinstall ended" test ! -e "/proc/$hpid1"
+daemon_pid mamori-hub /usr/bin/mamori-hub >/dev/null
+wait_for 20 "the SysV hub answers after the reinstall" curl -fsS -o /dev/null http://127.0.0.1:8444/metrics
 dpkg_do -r mamori-hub
+grep -q 'removed the service mamori-hub (/etc/init.d/mamori-hub ' <<<"$OUT" || fail "dpkg -r mamori-hub did not say it removed the SysV service"
+[ -z "$(sb pgrep -x mamori-hub || true)" ] || fail "mamori-hub still runs after dpkg -r"
+sb_test ! -e /etc/init.d/mamori-hub
+[ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori-hub"' || true)" ] || fail "dpkg -r left rc links of mamori-hub"
+
+log "plain: remove and purge the hub"
 sb_test -f "$HUBCONF"
 sb_test -f /var/lib/mamori-hub/hub.db
 dpkg_do -P mamori-hub

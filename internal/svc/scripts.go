@@ -48,7 +48,7 @@ WantedBy=multi-user.target
 // starts the daemon, stop removes it, reload signals nothing (exit 7,
 // LSB "not running"). start returns once the daemon runs as itself, or
 // fails when it has not after 3 s. stop sends SIGTERM and waits up to 30 s, then
-// SIGKILL. status prints Running or Stopped with the LSB exit codes: 0
+// SIGKILL and up to 5 s (ended: gone, or a zombie not yet reaped). status prints Running or Stopped with the LSB exit codes: 0
 // running, 3 stopped, 4 unknown.
 //
 // name and exe must have passed CheckName and CheckArg: they are written
@@ -153,11 +153,22 @@ case "$1" in
             rm -f "$pidfile"
             exit 0
         fi
-        start-stop-daemon --stop --quiet --retry TERM/30/KILL/5 --remove-pidfile --pidfile "$pidfile" --name "$comm"
-        case $? in
-            0|1) exit 0 ;;
-            *) echo "$name did not stop" >&2; exit 1 ;;
-        esac
+        start-stop-daemon --stop --quiet --signal TERM --pidfile "$pidfile" --name "$comm"
+        # Until it has ended, 30 s, then SIGKILL and 5 s more. running()
+        # takes a zombie (ended, not yet reaped) for ended: an init that
+        # does not reap (a container's) would keep one for ever, and
+        # start-stop-daemon --retry waits for it to go.
+        i=0
+        while running; do
+            i=$((i + 1))
+            case $i in
+                300) start-stop-daemon --stop --quiet --signal KILL --pidfile "$pidfile" --name "$comm" ;;
+                350) echo "$name did not stop" >&2; exit 1 ;;
+            esac
+            sleep 0.1
+        done
+        rm -f "$pidfile"
+        exit 0
         ;;
     restart|force-reload)
         "$0" stop && "$0" start
