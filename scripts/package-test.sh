@@ -17,7 +17,8 @@
 #               the hub as SysV services ("service install"): an upgrade
 #               restarts them from the new binary; remove stops them and
 #               removes their init scripts and rc links (no process left);
-#               purge keeps the audit log.
+#               purge keeps the audit log. The .rpm's scriptlets alike
+#               (rpm -U restarts, rpm -e stops and removes).
 #   systemd     a root where systemd runs as PID 1 of a container: the
 #               packages enable and start their services, which run under
 #               the units' sandboxing (checked on the running processes;
@@ -338,6 +339,18 @@ dpkg_do() {
 		sed "s/^/   $SBNAME dpkg: /" || true
 }
 
+# rpm_do ARGS...: Debian's rpm in the sandbox (--force-debian: it is not
+# an rpm system; --nodeps: shadow-utils is Fedora's name for useradd);
+# prints its output indented and keeps it in $OUT.
+RH1=/mamori-test/v1/$(basename "$(echo "$WORK/pkgs/v1/mamori-hub-$V1"-1.*.rpm)")
+RA1=/mamori-test/v1/$(basename "$(echo "$WORK/pkgs/v1/mamori-$V1"-1.*.rpm)")
+rpm_do() {
+	if ! OUT=$(sb rpm --force-debian --nodeps "$@" </dev/null 2>&1); then
+		fail "$SBNAME: rpm $*:"$'\n'"$OUT"
+	fi
+	[ -z "$OUT" ] || printf '%s\n' "$OUT" | sed "s/^/   $SBNAME rpm: /"
+}
+
 sb_test() { sb test "$@" || fail "$SBNAME: test $* is false"; }
 sb_mode() {
 	local got
@@ -567,6 +580,23 @@ dpkg_do -P mamori-hub
 grep -q 'hub.db' <<<"$OUT" || fail "hub purge did not say where the database is"
 sb_test ! -e /etc/mamori-hub
 sb_test -f /var/lib/mamori-hub/hub.db
+
+log "plain: the .rpm's scriptlets with the agent as a SysV service"
+rpm_do -i "$RA1"
+sb_run mamori service install
+sb_run mamori service start
+pid1=$(daemon_pid mamori /usr/bin/mamori)
+rpm_do -U --replacepkgs "$RA1" # %post 2: an upgrade
+grep -q 'Starting mamori' <<<"$OUT" || fail "rpm -U did not restart the SysV service"
+wait_for 5 "the agent from before rpm -U ended" test ! -e "/proc/$pid1"
+daemon_pid mamori /usr/bin/mamori >/dev/null
+rpm_do -e mamori
+grep -q 'removed the service mamori (/etc/init.d/mamori ' <<<"$OUT" || fail "rpm -e did not say it removed the SysV service"
+no_mamori_runs "after rpm -e"
+sb_test ! -e /etc/init.d/mamori
+[ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori"' || true)" ] || fail "rpm -e left rc links of mamori"
+sb sh -c "tail -n 1 $AUDIT | grep -q '\"type\":\"agent_stopped\"'" || fail "rpm -e: the last record is not agent_stopped"
+sb /mamori-test/mamori.host audit verify --state-dir /var/lib/mamori >/dev/null || fail "the audit log after rpm -e does not verify"
 sandbox_stop
 
 # ---- with systemd as PID 1 -------------------------------------------------------
@@ -753,14 +783,6 @@ sandbox_start rpm systemd
 wait_for 10 "systemd answers" test -S /run/systemd/private
 s=$(sb timeout 30 systemctl is-system-running --wait 2>&1) || true
 [ "$s" = running ] || [ "$s" = degraded ] || fail "systemd in the sandbox: $s"
-RH1=/mamori-test/v1/$(basename "$(echo "$WORK/pkgs/v1/mamori-hub-$V1"-1.*.rpm)")
-RA1=/mamori-test/v1/$(basename "$(echo "$WORK/pkgs/v1/mamori-$V1"-1.*.rpm)")
-rpm_do() {
-	if ! OUT=$(sb rpm --force-debian --nodeps "$@" </dev/null 2>&1); then
-		fail "rpm $*:"$'\n'"$OUT"
-	fi
-	[ -z "$OUT" ] || printf '%s\n' "$OUT" | sed "s/^/   rpm: /"
-}
 rpm_do -i "$RH1"
 sb getent passwd mamori-hub >/dev/null || fail "rpm %pre made no user mamori-hub"
 sb_mode "$HUBCONF" "640 root:mamori-hub"
