@@ -49,12 +49,13 @@ type Options struct {
 // Run is the notifier: it connects to the agent's socket (waiting, with
 // backoff, while there is no agent), shows each warning on the desktop
 // and tells the agent whether it could, and connects again when the
-// agent or the session bus goes. It connects only once it has reached
-// the desktop's notification service (OpenDesktop; waiting, with the
-// same backoff, while there is none: no session bus, no service), so
-// that the agent, and mamori status, count no notifier that cannot show
-// anything; where there is no desktop service yet
-// (errors.ErrUnsupported: Windows) it connects all the same. It returns
+// agent or the session bus goes. It watches only once it has reached
+// the desktop's notification service (OpenDesktop; until then it
+// connects, to learn whether it may, and closes again with the same
+// backoff: no session bus, no service), so that the agent, and mamori
+// status, count no notifier that cannot show anything; where there is
+// no desktop service yet (errors.ErrUnsupported: Windows) it watches
+// all the same. It returns
 // nil when ctx is done, and an
 // error wrapping localapi.ErrRefused when the agent does not let this
 // user read its warnings (the agent then reaches this session by a
@@ -77,20 +78,6 @@ func Run(ctx context.Context, opts Options) error {
 	wait := opts.MinBackoff
 	lastErr := ""
 	for {
-		if err := s.ready(); err != nil {
-			if msg := err.Error(); msg != lastErr {
-				opts.Logger.Warn("desktop notifications not reachable; not connecting to the agent until they are (its status lists no notifier here meanwhile)",
-					"err", err, "every_up_to", opts.MaxBackoff)
-				lastErr = msg
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, opts.MaxBackoff)
-			continue
-		}
 		c, err := localapi.Dial(ctx, opts.Socket)
 		if ctx.Err() != nil {
 			if c != nil {
@@ -102,6 +89,23 @@ func Run(ctx context.Context, opts Options) error {
 			return err
 		}
 		if err == nil {
+			// Told whether it may watch (refused: above); it watches
+			// only once it can show.
+			if rerr := s.ready(); rerr != nil {
+				c.Close()
+				if msg := rerr.Error(); msg != lastErr {
+					opts.Logger.Warn("desktop notifications not reachable; not watching the agent's warnings until they are (its status lists no notifier here meanwhile)",
+						"err", rerr, "every_up_to", opts.MaxBackoff)
+					lastErr = msg
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+				wait = min(2*wait, opts.MaxBackoff)
+				continue
+			}
 			opts.Logger.Info("connected to the agent", "socket", opts.Socket, "agent", c.Hello.Agent, "role", c.Hello.Role)
 			lastErr = ""
 			start := time.Now()
