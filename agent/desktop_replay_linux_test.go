@@ -147,6 +147,9 @@ func TestDesktopReplayFlood(t *testing.T) {
 			RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true, PingInterval: 20 * time.Millisecond}})
 	defer r.stop(t)
 	e.waitFor("violations at start", func(rs []record) bool { return count(rs, TypeViolation, "", "") == 2 })
+	// Their live warnings went to nobody (none connected): the flood is
+	// given replays only.
+	waitFor(t, "the live warnings at start", func() bool { return strings.Count(logs.String(), `msg="no desktop to warn`) == 2 })
 	path := e.cfg.Agent.LocalSocket
 
 	const flood = 2500 * time.Millisecond
