@@ -93,6 +93,10 @@ type Agent struct {
 	metrics *Metrics
 	warner  Warner
 	bootID  string
+	// localAPIErr says why the local API could not be served at start
+	// ("" when it was, or none is configured); set by startDesktop
+	// before the first record, recorded after agent_started.
+	localAPIErr string
 
 	// mu guards everything below.
 	mu      sync.Mutex
@@ -334,6 +338,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.recordDamage(d, "start")
 	}
 	a.recordStateDir(state, "start")
+	if a.localAPIErr != "" {
+		a.emit(&Event{Type: TypeLocalAPIUnavailable, Source: "agent", Trigger: "start", Message: safe.String(a.localAPIErr)})
+	}
 	a.closePreviousBoot(prior)
 	a.mu.Unlock()
 

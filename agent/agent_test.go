@@ -206,6 +206,7 @@ type record struct {
 	UeventSeqnum uint64     `json:"uevent_seqnum"`
 	UeventTime   *time.Time `json:"uevent_time"`
 	Violation    *Violation `json:"violation"`
+	Message      string     `json:"message"`
 }
 
 func (e *testEnv) records() []record {

@@ -189,6 +189,8 @@ func (d *desktop) listen(o localapi.Options, first bool) bool {
 		if first {
 			d.log.Error("local API not served: mamori status and notifiers cannot connect; desktop warnings go through notifiers the agent starts; trying again every "+listenRetry.String(),
 				"socket", o.Path, "err", err)
+			// Recorded once the log has agent_started (recordLocalAPI).
+			d.a.localAPIErr = fmt.Sprintf("local API %s not served: %v; mamori status and the notifiers cannot connect, desktop warnings go through notifiers the agent starts; retrying every %s", o.Path, err, listenRetry)
 		}
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -786,8 +787,9 @@ func TestFallbackSlowSession(t *testing.T) {
 }
 
 // TestLocalAPIRetried: a local socket the agent cannot make at start (a
-// file someone left at its path) is tried again; once the path is free
-// the agent serves it without a restart.
+// file someone left at its path) is recorded once (local_api_unavailable,
+// after agent_started, naming the path) and tried again; once the path
+// is free the agent serves it without a restart.
 func TestLocalAPIRetried(t *testing.T) {
 	old := listenRetry
 	listenRetry = 50 * time.Millisecond
@@ -805,6 +807,12 @@ func TestLocalAPIRetried(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, err := localapi.Dial(context.Background(), path); err == nil {
 		t.Fatal("dialled a regular file")
+	}
+	recs := e.records()
+	started := slices.IndexFunc(recs, func(r record) bool { return r.Type == TypeAgentStarted })
+	at := slices.IndexFunc(recs, func(r record) bool { return r.Type == TypeLocalAPIUnavailable })
+	if n := count(recs, TypeLocalAPIUnavailable, "", ""); n != 1 || at < started || !strings.Contains(recs[at].Message, path) {
+		t.Errorf("want one local_api_unavailable naming %s after agent_started:\n%s", path, dump(recs))
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

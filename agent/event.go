@@ -19,19 +19,20 @@ type (
 
 // Event types (wire.Type*).
 const (
-	TypeAgentStarted       = wire.TypeAgentStarted
-	TypeAgentStopped       = wire.TypeAgentStopped
-	TypeAgentUncleanStop   = wire.TypeAgentUncleanStop
-	TypeDeviceAdded        = wire.TypeDeviceAdded
-	TypeDeviceRemoved      = wire.TypeDeviceRemoved
-	TypeVolumeMounted      = wire.TypeVolumeMounted
-	TypeVolumeUnmounted    = wire.TypeVolumeUnmounted
-	TypeViolation          = wire.TypeViolation
-	TypeAuditDamaged       = wire.TypeAuditDamaged
-	TypeAuditGap           = wire.TypeAuditGap
-	TypeConfigReloaded     = wire.TypeConfigReloaded
-	TypeConfigReloadFailed = wire.TypeConfigReloadFailed
-	TypeMetricsUnavailable = wire.TypeMetricsUnavailable
+	TypeAgentStarted        = wire.TypeAgentStarted
+	TypeAgentStopped        = wire.TypeAgentStopped
+	TypeAgentUncleanStop    = wire.TypeAgentUncleanStop
+	TypeDeviceAdded         = wire.TypeDeviceAdded
+	TypeDeviceRemoved       = wire.TypeDeviceRemoved
+	TypeVolumeMounted       = wire.TypeVolumeMounted
+	TypeVolumeUnmounted     = wire.TypeVolumeUnmounted
+	TypeViolation           = wire.TypeViolation
+	TypeAuditDamaged        = wire.TypeAuditDamaged
+	TypeAuditGap            = wire.TypeAuditGap
+	TypeConfigReloaded      = wire.TypeConfigReloaded
+	TypeConfigReloadFailed  = wire.TypeConfigReloadFailed
+	TypeMetricsUnavailable  = wire.TypeMetricsUnavailable
+	TypeLocalAPIUnavailable = wire.TypeLocalAPIUnavailable
 )
 
 // Violation kinds (wire.Kind*).

@@ -295,6 +295,8 @@ func action(typ string) string {
 		return "config_reload_failed"
 	case TypeMetricsUnavailable:
 		return "metrics_unavailable"
+	case TypeLocalAPIUnavailable:
+		return "local_api_unavailable"
 	case wire.TypeLinkAdded, wire.TypeAddressAdded:
 		return "added"
 	case wire.TypeLinkRemoved, wire.TypeAddressRemoved:

@@ -48,6 +48,12 @@ const (
 	// TypeMetricsUnavailable is recorded when the metrics endpoint cannot
 	// listen; the agent keeps watching and retries.
 	TypeMetricsUnavailable = "metrics_unavailable"
+	// TypeLocalAPIUnavailable is recorded when the local API's socket
+	// (agent.local_socket; on Windows the named pipe) cannot be served
+	// at start: mamori status and the notifiers cannot connect, and
+	// warnings reach desktops only through notifiers the agent starts.
+	// The agent retries every 30 s; serving again is logged.
+	TypeLocalAPIUnavailable = "local_api_unavailable"
 	// TypeClockChanged is recorded when the PC's wall clock was set or
 	// jumped: Count is the jump in whole seconds (negative: turned back).
 	TypeClockChanged = "clock_changed"
