@@ -65,8 +65,9 @@
 // notifier reconnects). At most MaxConns connections are served at once,
 // MaxConnsPerUser of them for one user other than root, and the last
 // RootSlots of them for root only (mamori status as root answers during
-// a flood). A reader's status requests are paced (RequestRate a second,
-// RequestBurst at once; beyond, an error and the connection closed).
+// a flood). A reader's status and watch requests are paced (RequestRate a
+// second, RequestBurst at once; beyond, an error and the connection
+// closed).
 // What a flood causes in the log (refusals, limits, notifiers coming
 // and going) is written at most once per LogInterval per kind and uid,
 // with the count of the lines left out.

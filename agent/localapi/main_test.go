@@ -48,11 +48,18 @@ func helper(path string) int {
 		}
 	}
 	if n, err := strconv.Atoi(os.Getenv("MAMORI_LOCALAPI_HELPER_REPEAT")); err == nil {
-		// n status requests, one after the other, as fast as it can.
+		// n status requests (with MAMORI_LOCALAPI_HELPER_WATCH=1, watch
+		// requests, each held 20 ms), one after the other, as fast as
+		// it can.
+		watch := os.Getenv("MAMORI_LOCALAPI_HELPER_WATCH") == "1"
 		counts := map[string]int{}
 		for range n {
 			c, err := Dial(ctx, path)
-			if err == nil {
+			if err == nil && watch {
+				wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				err = c.Watch(wctx, 0, func(*Warning) error { return nil })
+				cancel()
+			} else if err == nil {
 				_, err = c.Status(ctx)
 			}
 			switch {

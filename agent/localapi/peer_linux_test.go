@@ -178,6 +178,18 @@ func TestFloodLogsThrottled(t *testing.T) {
 	if n := strings.Count(logs.String(), "too many requests of one user"); n != 1 {
 		t.Errorf("%d log lines for the requests over the rate:\n%s", n, logs.String())
 	}
+	// Watch requests share the pace (a user connecting, watching and
+	// hanging up again and again makes the agent replay every open
+	// violation each time). Another user, a bucket of its own.
+	start = time.Now()
+	got = runAs(t, s.Path(), 65533, testGroup, nil, "MAMORI_LOCALAPI_HELPER_REPEAT=60", "MAMORI_LOCALAPI_HELPER_WATCH=1")
+	if _, err := fmt.Sscanf(got, "ok %d, refused %d, error %d", &ok, &refused, &failed); err != nil {
+		t.Fatalf("watching reader: %q", got)
+	}
+	if most := RequestBurst + int(time.Since(start).Seconds()*RequestRate) + 2; ok < RequestBurst || ok > most || failed != 60-ok ||
+		!strings.Contains(got, "too many requests: uid 65533 may make 5 a second") {
+		t.Errorf("60 watch requests at once: %q (want %d to %d ok, the others refused for too many requests)", got, RequestBurst, most)
+	}
 }
 
 // hold starts a client as uid (in testGroup) holding n connections to

@@ -413,9 +413,11 @@ func (s *Server) handle(c net.Conn, p Peer, err error) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
-	if req.Type == TypeStatus && p.Role != RoleAdmin && !s.requests.take(p.key()) {
-		// A status costs the agent a look at everything: paced. (A
-		// watch is bounded by the connections a user may hold.)
+	if (req.Type == TypeStatus || req.Type == TypeWatch) && p.Role != RoleAdmin && !s.requests.take(p.key()) {
+		// A status costs the agent a look at everything, a watch the
+		// replay of every open violation: both paced (a user who
+		// connects, watches and hangs up again and again would make
+		// the agent replay them as fast as it can).
 		s.logThrottled(slog.LevelWarn, "rate", p.key(), "local API: too many requests of one user; closed",
 			peerAttrs(p, "rate_per_second", RequestRate, "burst", RequestBurst)...)
 		s.write(c, &Message{Type: TypeError, Error: fmt.Sprintf("too many requests: %s may make %d a second; try again in a moment", s.acc.name(p), RequestRate)})

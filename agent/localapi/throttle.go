@@ -17,9 +17,10 @@ import (
 // one peer.
 const LogInterval = time.Minute
 
-// Status requests of a peer other than root are paced: RequestRate a
-// second per peer on average, RequestBurst at once; a request over it is
-// answered an error and the connection closed.
+// Status and watch requests of a peer other than root are paced (one
+// bucket for both): RequestRate a second per peer on average,
+// RequestBurst at once; a request over it is answered an error and the
+// connection closed.
 const (
 	RequestRate  = 5
 	RequestBurst = 10
