@@ -798,6 +798,9 @@ wait:
 func (d *desktop) record(w *localapi.Warning, shown map[int]wire.WarningDesk, reasons []string, repeats int) {
 	rec := &wire.WarningRecord{ID: w.ID, Kind: w.Kind, Device: w.Device, Severity: w.Severity,
 		ViolationTime: w.Time, Held: w.Held, Replay: w.Replay, Reason: strings.Join(reasons, "; ")}
+	if len(shown) == 0 {
+		rec.NotShownRepeats = repeats
+	}
 	for _, s := range shown {
 		rec.Shown = append(rec.Shown, s)
 	}

@@ -64,16 +64,19 @@ func (e *testEnv) timedWarnings() []timedWarning {
 var repeatsRe = regexp.MustCompile(`it stands for (\d+) more replays of this warning to uid \d+ not shown since`)
 
 // repeatsOf is how many not-shown replays a record stands for besides
-// itself, as its reason says.
+// itself (NotShownRepeats), which its reason must say too.
 func repeatsOf(t *testing.T, r timedWarning) int {
 	t.Helper()
+	n := r.Warning.NotShownRepeats
 	m := repeatsRe.FindStringSubmatch(r.Warning.Reason)
 	if m == nil {
+		if n != 0 {
+			t.Fatalf("not_shown_repeats %d, and the reason %q does not say so", n, r.Warning.Reason)
+		}
 		return 0
 	}
-	n, err := strconv.Atoi(m[1])
-	if err != nil || n <= 0 {
-		t.Fatalf("repeats in %q", r.Warning.Reason)
+	if said, err := strconv.Atoi(m[1]); err != nil || said <= 0 || said != n {
+		t.Fatalf("not_shown_repeats %d, the reason %q", n, r.Warning.Reason)
 	}
 	return n
 }

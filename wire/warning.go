@@ -52,6 +52,11 @@ type WarningRecord struct {
 	Shown []WarningDesk `json:"shown,omitempty"`
 	// Reason says why it reached no desktop, or why some attempt failed.
 	Reason string `json:"reason,omitempty"`
+	// NotShownRepeats counts the replays of this warning to the same user
+	// that were not shown either and were not recorded one by one (at
+	// most one warning_not_shown per user, warning and warn interval):
+	// this record stands for them too (warning_not_shown only).
+	NotShownRepeats int `json:"not_shown_repeats,omitempty"`
 }
 
 // WarningDesk is one desktop a warning was shown on: its user, and how.
