@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -211,21 +209,7 @@ type record struct {
 
 func (e *testEnv) records() []record {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []record
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			e.t.Fatalf("audit record %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return readAuditLog[record](e.t, e.state)
 }
 
 // waitFor polls the audit log until cond holds for its records.

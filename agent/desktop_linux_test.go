@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -57,14 +56,9 @@ type warningRecord struct {
 
 func (e *testEnv) warningRecords() []warningRecord {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []warningRecord
-	for l := range bytes.SplitSeq(b, []byte("\n")) {
-		var r warningRecord
-		if json.Unmarshal(l, &r) == nil && r.Warning != nil {
+	for _, r := range readAuditLog[warningRecord](e.t, e.state) {
+		if r.Warning != nil {
 			out = append(out, r)
 		}
 	}

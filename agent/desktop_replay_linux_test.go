@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -47,14 +46,9 @@ type timedWarning struct {
 
 func (e *testEnv) timedWarnings() []timedWarning {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []timedWarning
-	for l := range bytes.SplitSeq(b, []byte("\n")) {
-		var r timedWarning
-		if json.Unmarshal(l, &r) == nil && r.Warning != nil {
+	for _, r := range readAuditLog[timedWarning](e.t, e.state) {
+		if r.Warning != nil {
 			out = append(out, r)
 		}
 	}

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"net/http"
@@ -108,18 +107,8 @@ func decisionOf(t *testing.T, r *running, path string) policy.USBDecision {
 // policyEvents returns the policy_changed records of the audit log.
 func (e *testEnv) policyEvents() []wire.Event {
 	e.t.Helper()
-	b, err := os.ReadFile(filepath.Join(e.state, "audit.jsonl"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []wire.Event
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var ev wire.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			e.t.Fatal(err)
-		}
+	for _, ev := range readAuditLog[wire.Event](e.t, e.state) {
 		if ev.Type == wire.TypePolicyChanged {
 			out = append(out, ev)
 		}

@@ -1,9 +1,6 @@
 package agent
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -244,24 +241,7 @@ func (r netRecord) String() string {
 
 func (l *netLAN) records() []netRecord {
 	l.t.Helper()
-	b, err := os.ReadFile(filepath.Join(l.e.state, "audit.jsonl"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	var out []netRecord
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r netRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			l.t.Fatalf("audit record %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return readAuditLog[netRecord](l.t, l.e.state)
 }
 
 func dumpNet(recs []netRecord) string {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
@@ -52,27 +51,6 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 func runWindowsAgent(t *testing.T, state string) []map[string]any {
 	t.Helper()
 	return runHeldAgent(t, state).logs
-}
-
-// readAuditLog reads the audit log in state, each record as a T (the
-// part of a record a test reads).
-func readAuditLog[T any](t *testing.T, state string) []T {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(state, audit.CurrentName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []T
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var r T
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit record %q: %v", sc.Text(), err)
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // auditRecords reads the audit log in state: type and seq of each record.
