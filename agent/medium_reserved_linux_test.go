@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bytes"
-	"compress/gzip"
-	"io"
+	"github.com/mamori-agent/mamori/internal/gztest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -86,19 +84,7 @@ func gptReader(t *testing.T, head string, msrData []byte) *testEnv {
 
 func gptFixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "collector", "media", "testdata", "gpt", name+".head.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return gztest.Read(t, filepath.Join("..", "collector", "media", "testdata", "gpt", name+".head.gz"))
 }
 
 // TestRequireEncryptionReservedPartition: a disk Windows partitioned

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"github.com/mamori-agent/mamori/internal/gztest"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -269,7 +270,7 @@ func TestWindowsUnplacedVolumeJudged(t *testing.T) {
 // removed when the test ends (if wintest.UnmapDrive did not).
 func mapFixedFAT(t *testing.T) byte {
 	t.Helper()
-	img := wintest.Gunzip(t, filepath.Join("..", "collector", "media", "testdata", "images", "fat12.img.gz"))
+	img := gztest.Read(t, filepath.Join("..", "collector", "media", "testdata", "images", "fat12.img.gz"))
 	return wintest.MapImage(t, wintest.DriveFixed, img)
 }
 

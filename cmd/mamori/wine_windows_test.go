@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mamori-agent/mamori/internal/gztest"
 	"io"
 	"os"
 	"os/exec"
@@ -382,7 +383,7 @@ func (b *lockedBuffer) String() string {
 // manager (wintest.MapImage), and removes it when the test ends.
 func mapFATDrive(t *testing.T) byte {
 	t.Helper()
-	img := wintest.Gunzip(t, filepath.Join("..", "..", "collector", "media", "testdata", "images", "fat12.img.gz"))
+	img := gztest.Read(t, filepath.Join("..", "..", "collector", "media", "testdata", "images", "fat12.img.gz"))
 	return wintest.MapImage(t, wintest.DriveRemovable, img)
 }
 

@@ -1,13 +1,10 @@
 package media
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"github.com/mamori-agent/mamori/internal/gztest"
 	"hash/crc32"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -17,19 +14,7 @@ import (
 // sectors of a disk sgdisk partitioned (see its README).
 func gptHead(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "gpt", name+".head.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return gztest.Read(t, filepath.Join("testdata", "gpt", name+".head.gz"))
 }
 
 // The fixtures' disks.

@@ -1,10 +1,7 @@
 package media
 
 import (
-	"bytes"
-	"compress/gzip"
-	"io"
-	"os"
+	"github.com/mamori-agent/mamori/internal/gztest"
 	"path/filepath"
 	"testing"
 )
@@ -12,17 +9,5 @@ import (
 // testImage returns testdata/images/<name>.img.gz unpacked.
 func testImage(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "images", name+".img.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return gztest.Read(t, filepath.Join("testdata", "images", name+".img.gz"))
 }

@@ -1,10 +1,7 @@
 package wintest
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/binary"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -175,23 +172,4 @@ func MapImage(t testing.TB, typ uint32, img []byte) byte {
 		t.Fatal(err)
 	}
 	return MapDrive(t, typ, UnixPath(t, root), UnixPath(t, p))
-}
-
-// Gunzip returns the content of the gzip file at path (a test image such
-// as collector/media/testdata/images/fat12.img.gz).
-func Gunzip(t testing.TB, path string) []byte {
-	t.Helper()
-	gz, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
 }
