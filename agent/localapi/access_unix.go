@@ -75,6 +75,9 @@ func (a access) userName(p Peer) string {
 
 // role returns the role of p, "" when refused.
 func (a access) role(p Peer) string {
+	if p.foreign != "" {
+		return ""
+	}
 	if p.UID == 0 || p.UID == os.Geteuid() {
 		return RoleAdmin
 	}
@@ -101,6 +104,9 @@ func (a access) name(p Peer) string { return "uid " + strconv.Itoa(p.UID) }
 
 // refusal says why p was refused (role "").
 func (a access) refusal(p Peer) string {
+	if p.foreign != "" {
+		return fmt.Sprintf("uid %d: %s", p.UID, p.foreign)
+	}
 	if a.gid < 0 {
 		return fmt.Sprintf("uid %d is not root, and the agent lets no group read (agent.local_group is empty)", p.UID)
 	}

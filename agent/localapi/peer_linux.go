@@ -3,6 +3,8 @@ package localapi
 import (
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,7 +33,41 @@ func peerOf(c *net.UnixConn) (Peer, error) {
 	if err != nil {
 		return Peer{}, err
 	}
+	p.foreign = foreignUserNS(p.PID)
 	return p, cerr
+}
+
+// procRoot is where foreignUserNS reads the processes' namespaces.
+var procRoot = "/proc"
+
+// foreignUserNS says why the process pid is not to be taken at its
+// credentials' word ("" when it is): one in another user namespace than
+// the agent's (/proc/PID/ns/user, namespaces(7)). A user given
+// subordinate uids (/etc/subuid: 65,536 to every user useradd makes on
+// Debian) can map them into a user namespace, setuid to each there while
+// keeping agent.local_group (no setgroups), and connect as thousands of
+// uids: each would have its own connection, request and warning limits.
+// A desktop's notifier runs in the session, in the agent's user
+// namespace. A peer whose namespace cannot be read (it has gone, or
+// another pid namespace hides it: pid 0) is refused too.
+func foreignUserNS(pid int) string {
+	self, err := os.Readlink(procRoot + "/self/ns/user")
+	if err != nil {
+		// The agent cannot tell its own: nothing to compare with
+		// (no user namespaces in this kernel).
+		return ""
+	}
+	if pid <= 0 {
+		return "its process cannot be seen from the agent's PID namespace"
+	}
+	ns, err := os.Readlink(procRoot + "/" + strconv.Itoa(pid) + "/ns/user")
+	if err != nil {
+		return fmt.Sprintf("the user namespace of its process %d cannot be read (%v)", pid, err)
+	}
+	if ns != self {
+		return fmt.Sprintf("its process %d runs in another user namespace (%s, the agent's %s): a container, not a desktop session", pid, ns, self)
+	}
+	return ""
 }
 
 // peerGroups reads SO_PEERGROUPS: an array of 32-bit gids, its length

@@ -28,6 +28,12 @@ const testGroup = 4242
 // printed.
 func runAs(t *testing.T, path string, uid, gid int, groups []uint32, env ...string) string {
 	t.Helper()
+	return runWith(t, path, &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}, env...)
+}
+
+// runWith is runAs with the process attributes attr.
+func runWith(t *testing.T, path string, attr *syscall.SysProcAttr, env ...string) string {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -49,9 +55,35 @@ func runAs(t *testing.T, path string, uid, gid int, groups []uint32, env ...stri
 	cmd := exec.Command(bin)
 	cmd.Env = append([]string{helperEnv + "=" + path}, env...)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}}
+	cmd.SysProcAttr = attr
 	out, _ := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out))
+}
+
+// TestOtherUserNamespaceRefused: a process in another user namespace is
+// refused whatever uid the kernel tells for it, even root's: a user with
+// subordinate uids could otherwise connect as thousands of uids, each
+// with limits of its own. Here root maps itself into a new user
+// namespace (SO_PEERCRED still says uid 0).
+func TestOtherUserNamespaceRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: makes a user namespace mapped to root")
+	}
+	if _, err := os.Readlink("/proc/self/ns/user"); err != nil {
+		t.Skip("no user namespaces:", err)
+	}
+	s := serve(t, Options{Group: "4242", Mode: 0o666, Status: func() (*Status, error) { return &Status{}, nil }})
+	attr := &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}}
+	got := runWith(t, s.Path(), attr)
+	if !strings.Contains(got, "refused: uid 0: its process") || !strings.Contains(got, "runs in another user namespace") {
+		t.Errorf("root in another user namespace: %q, want it refused for the namespace", got)
+	}
+	// The same binary in the agent's namespace is root.
+	if got := runWith(t, s.Path(), &syscall.SysProcAttr{}); got != "role admin, status ok" {
+		t.Errorf("root: %q", got)
+	}
 }
 
 // TestPeerCredentials: another user's process connects, as the kernel
@@ -233,7 +265,8 @@ func hold(t *testing.T, path string, uid, n int) {
 }
 
 // TestRootSlots: readers holding every connection they may leave
-// RootSlots for root: mamori status as root still answers.
+// RootSlots for root: mamori status as root still answers; a reader
+// past them is told why it is closed.
 func TestRootSlots(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: runs clients as other users")
@@ -243,8 +276,8 @@ func TestRootSlots(t *testing.T) {
 	for i, n := range []int{8, 8, 8, 6} {
 		hold(t, s.Path(), nobody-i, n)
 	}
-	if got := runAs(t, s.Path(), nobody-5, testGroup, nil); !strings.HasPrefix(got, "error:") {
-		t.Errorf("a reader past MaxConns-RootSlots: %q", got)
+	if got := runAs(t, s.Path(), nobody-5, testGroup, nil); !strings.Contains(got, "all 32 connections are taken; try again in a moment") {
+		t.Errorf("a reader past MaxConns-RootSlots: %q, want it told that every connection is taken", got)
 	}
 	// Root, twice at once.
 	for range RootSlots {

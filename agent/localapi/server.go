@@ -83,6 +83,10 @@ type Peer struct {
 	// Conn numbers the connection, from 1, unique for the server's
 	// life: two connections of one user are told apart by it.
 	Conn uint64
+	// foreign says why the peer is refused whatever its uid and groups
+	// ("" when it is not): on Linux, a process in another user
+	// namespace than the agent's (peerOf).
+	foreign string
 }
 
 // key is who the per-user limits and the log throttle count p as: its
@@ -261,6 +265,11 @@ func (s *Server) Serve() error {
 		if s.closed || len(s.conns) >= limit {
 			closed := s.closed
 			s.mu.Unlock()
+			if !closed {
+				// Said, not only closed: a small message to a new
+				// connection is taken by the socket buffer at once.
+				s.refuse(c, fmt.Sprintf("all %d connections are taken; try again in a moment", MaxConns))
+			}
 			c.Close()
 			if !closed {
 				s.logThrottled(slog.LevelWarn, "full", p.key(), "local API: all connections taken; closed at once",
