@@ -160,6 +160,9 @@ func (a *Agent) startDesktop() (stop func()) {
 		if group != "" {
 			if _, err := localapi.LookupGroup(group); err != nil {
 				a.log.Error("local API: agent.local_group not found; only root may read the warnings and the status", "group", group, "err", err)
+				// Recorded once the log has agent_started: every
+				// notifier is refused.
+				a.localAPIErr = fmt.Sprintf("local API %s served to root alone: agent.local_group %q not found (%v); the notifiers and mamori status of users are refused, desktop warnings go through notifiers the agent starts", path, group, err)
 				group = ""
 			}
 		}
@@ -189,7 +192,7 @@ func (d *desktop) listen(o localapi.Options, first bool) bool {
 		if first {
 			d.log.Error("local API not served: mamori status and notifiers cannot connect; desktop warnings go through notifiers the agent starts; trying again every "+listenRetry.String(),
 				"socket", o.Path, "err", err)
-			// Recorded once the log has agent_started (recordLocalAPI).
+			// Recorded once the log has agent_started.
 			d.a.localAPIErr = fmt.Sprintf("local API %s not served: %v; mamori status and the notifiers cannot connect, desktop warnings go through notifiers the agent starts; retrying every %s", o.Path, err, listenRetry)
 		}
 		return false

@@ -828,3 +828,26 @@ func TestLocalAPIRetried(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLocalAPIGroupMissing: an agent.local_group the system does not know
+// serves the socket to root alone (failing closed), and that every
+// user's notifier is refused is recorded, not only logged.
+func TestLocalAPIGroupMissing(t *testing.T) {
+	e := newEnv(t, testConfig, kbd)
+	path := filepath.Join(openDir(t), "agent.sock")
+	e.cfg.Agent.LocalSocket = path
+	e.cfg.Agent.LocalGroup = "mamori-no-such-group"
+	r := e.start(Options{Desktop: DesktopOptions{WarnInterval: time.Hour, AckTimeout: 2 * time.Second,
+		RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true}})
+	defer r.stop(t)
+	recs := e.records()
+	at := slices.IndexFunc(recs, func(r record) bool { return r.Type == TypeLocalAPIUnavailable })
+	if at < 0 || !strings.Contains(recs[at].Message, "served to root alone") || !strings.Contains(recs[at].Message, "mamori-no-such-group") {
+		t.Fatalf("want local_api_unavailable naming the missing group:\n%s", dump(recs))
+	}
+	c, err := localapi.Dial(context.Background(), path)
+	if err != nil {
+		t.Fatalf("root cannot connect: %v", err)
+	}
+	c.Close()
+}
