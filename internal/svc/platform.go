@@ -96,13 +96,13 @@ func interpretStatusError(platform string, err error) (State, bool) {
 }
 
 // platformInstallCheck refuses to install where the service could not be
-// controlled: the SysV init script runs start-stop-daemon, and kardianos
-// runs it through service(8).
+// controlled: the SysV init script runs start-stop-daemon and flock(1)
+// (sysvScript), and kardianos runs it through service(8).
 func platformInstallCheck(platform string) error {
 	if platform != PlatformSysV {
 		return nil
 	}
-	for _, c := range []struct{ cmd, pkg string }{{"start-stop-daemon", "dpkg"}, {"service", "init-system-helpers"}} {
+	for _, c := range []struct{ cmd, pkg string }{{"start-stop-daemon", "dpkg"}, {"flock", "util-linux"}, {"service", "init-system-helpers"}} {
 		if _, err := exec.LookPath(c.cmd); err != nil {
 			return fmt.Errorf("no systemd here, and the SysV init script needs %s (Debian package %s), which is not in PATH", c.cmd, c.pkg)
 		}
@@ -110,12 +110,20 @@ func platformInstallCheck(platform string) error {
 	return nil
 }
 
+// LockFile is the lock file the SysV init script of service name holds
+// while it starts, stops, restarts or reloads the daemon (sysvScript).
+func LockFile(name string) string { return "/run/" + name + ".lock" }
+
 // cleanup removes what kardianos/service's uninstall leaves: under SysV
 // the rc links to the removed init script (only symlinks that point at
-// it) and the pid file of a daemon that ended by itself.
+// it), the pid file of a daemon that ended by itself, and the script's
+// lock file (no script is left to take it).
 func cleanup(platform, etc, name string) {
 	if platform != PlatformSysV {
 		return
+	}
+	if _, err := os.Lstat(InitScript(etc, name)); errors.Is(err, os.ErrNotExist) {
+		os.Remove(LockFile(name))
 	}
 	pidFile := "/run/" + name + ".pid"
 	if b, err := os.ReadFile(pidFile); err == nil {

@@ -81,8 +81,8 @@ func Name(t testing.TB, prefix string) string {
 // Remove removes whatever a service called name left on this machine and
 // says what it removed: its daemon (SIGKILL to the pid in /run/NAME.pid,
 // when that process's command line names the service), its SysV init
-// script and rc links, its systemd unit and the unit's wants link, and its
-// log file /var/log/NAME.log.
+// script, its lock file and rc links, its systemd unit and the unit's
+// wants link, and its log file /var/log/NAME.log.
 func Remove(name string) []string {
 	var done []string
 	pidFile := "/run/" + name + ".pid"
@@ -96,7 +96,7 @@ func Remove(name string) []string {
 			}
 		}
 	}
-	paths := []string{pidFile, svc.InitScript("/etc", name), "/var/log/" + name + ".log",
+	paths := []string{pidFile, svc.InitScript("/etc", name), svc.LockFile(name), "/var/log/" + name + ".log",
 		"/etc/systemd/system/" + name + ".service", "/etc/systemd/system/multi-user.target.wants/" + name + ".service"}
 	paths = append(paths, svc.RCLinks("/etc", name)...)
 	for _, p := range paths {
