@@ -97,6 +97,9 @@ type Agent struct {
 	// ("" when it was, or none is configured); set by startDesktop
 	// before the first record, recorded after agent_started.
 	localAPIErr string
+	// desk is the desktop sink (nil: desktop warnings off), set by
+	// startDesktop before the run loop.
+	desk *desktop
 
 	// mu guards everything below.
 	mu      sync.Mutex
@@ -414,6 +417,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	for {
 		select {
 		case <-ctx.Done():
+			if a.desk != nil {
+				// What the desktop sink still counts goes in before
+				// agent_stopped.
+				a.desk.flushLeftOver()
+			}
 			a.mu.Lock()
 			a.saveTrustedClock(true)
 			a.stopped = true

@@ -175,6 +175,7 @@ func (a *Agent) startDesktop() (stop func()) {
 		}
 	}
 	a.opts.Sinks = append(a.opts.Sinks[:len(a.opts.Sinks):len(a.opts.Sinks)], d)
+	a.desk = d
 	return d.stop
 }
 
@@ -620,6 +621,35 @@ func (d *desktop) flushReplayFail(k string, f *replayFail, gen uint64) {
 	d.resetReplayFail(f, time.Now())
 	d.mu.Unlock()
 	d.record(w, nil, reasons, repeats)
+}
+
+// flushLeftOver records, at a stop, the not-shown replays each user and
+// warning key left out since its last record (their interval not over
+// yet), before agent_stopped: the count is not lost with the timers.
+func (d *desktop) flushLeftOver() {
+	type left struct {
+		w       *localapi.Warning
+		reasons []string
+		repeats int
+	}
+	var todo []left
+	d.mu.Lock()
+	for _, f := range d.failed {
+		if f.leftOut == 0 || f.w == nil {
+			continue
+		}
+		l := left{w: f.w, repeats: f.leftOut - 1, reasons: f.reasons}
+		if l.repeats > 0 {
+			f.leftOut--
+			l.reasons = d.leftOutReason(f, slices.Clip(f.reasons))
+		}
+		d.resetReplayFail(f, time.Now())
+		todo = append(todo, l)
+	}
+	d.mu.Unlock()
+	for _, l := range todo {
+		d.record(l.w, nil, l.reasons, l.repeats)
+	}
 }
 
 // stray logs (at most once a minute) an answer from a connection the

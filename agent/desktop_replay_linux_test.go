@@ -256,3 +256,39 @@ func TestDesktopReplayFlood(t *testing.T) {
 		t.Errorf("no WARN line says how many were left out")
 	}
 }
+
+// TestDesktopReplayFloodStop: the not-shown replays counted but not
+// recorded yet (their interval, an hour here, not over) are recorded
+// when the agent stops, before agent_stopped: the count is not lost.
+func TestDesktopReplayFloodStop(t *testing.T) {
+	e := newEnv(t, testConfig, kbd, reader, finger)
+	e.cfg.Agent.LocalSocket = filepath.Join(openDir(t), "agent.sock")
+	var logs lockedBuffer
+	r := e.start(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Desktop: DesktopOptions{WarnInterval: time.Hour, AckTimeout: 2 * time.Second,
+			RunUserDir: filepath.Join(t.TempDir(), "none"), Utmp: "-", NoStart: true, PingInterval: 20 * time.Millisecond}})
+	e.waitFor("violations at start", func(rs []record) bool { return count(rs, TypeViolation, "", "") == 2 })
+	waitFor(t, "the live warnings at start", func() bool { return strings.Count(logs.String(), `msg="no desktop to warn`) == 2 })
+	answered := map[string]int{}
+	for range 20 {
+		for _, k := range floodOnce(t, e.cfg.Agent.LocalSocket) {
+			answered[k]++
+		}
+	}
+	r.stop(t)
+	recs := e.timedWarnings()
+	counted := map[string]int{}
+	for _, rec := range recs {
+		if rec.Type == wire.TypeWarningNotShown {
+			counted[rec.Warning.Kind+"|"+rec.Warning.Device] += 1 + repeatsOf(t, rec)
+		}
+	}
+	if len(answered) != 2 || counted["usb_storage_unapproved|8-1.4"] != answered["usb_storage_unapproved|8-1.4"] ||
+		counted["usb_approval_expired|1-9"] != answered["usb_approval_expired|1-9"] {
+		t.Errorf("after the stop, failures counted %v, answered %v", counted, answered)
+	}
+	all := e.records()
+	if last := all[len(all)-1]; last.Type != TypeAgentStopped {
+		t.Errorf("the last record is %s, want agent_stopped after the warnings", last.Type)
+	}
+}
