@@ -275,6 +275,9 @@ func TestDesktopReplayFloodStop(t *testing.T) {
 			answered[k]++
 		}
 	}
+	// The last round's answers reach the agent's handler after the
+	// client closed: give them a moment, then stop.
+	time.Sleep(500 * time.Millisecond)
 	r.stop(t)
 	recs := e.timedWarnings()
 	counted := map[string]int{}
