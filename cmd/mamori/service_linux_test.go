@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,19 +139,23 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Errorf("status after install: %s", out)
 	}
 	// A pid file left behind whose pid another process has now, named
-	// like the daemon: not the daemon, so stopped, and start starts it.
-	var impostor *exec.Cmd
+	// like the daemon (another program; the daemon's own binary that a
+	// user runs, as the pid wraps in seconds): not the daemon, so
+	// stopped, and start starts it.
+	var impostors []*exec.Cmd
 	if platform == svc.PlatformSysV {
-		impostor = startImpostor(t, filepath.Base(binary))
-		plantPID(t, name, impostor)
-		if out := svcCmd(t, 3, "status", name); !strings.Contains(out, name+": stopped") {
-			t.Errorf("status with another process's pid in the pid file: %s", out)
+		impostors = []*exec.Cmd{startImpostor(t, filepath.Base(binary)), startUserDaemon(t)}
+		for _, impostor := range impostors {
+			plantPID(t, name, impostor)
+			if out := svcCmd(t, 3, "status", name); !strings.Contains(out, name+": stopped") {
+				t.Errorf("status with another process's pid (%s) in the pid file: %s", impostor.Args, out)
+			}
 		}
 	}
 	svcCmd(t, 0, "start", name)
-	if impostor != nil {
+	for _, impostor := range impostors {
 		if pid := daemonPID(t, name); pid == impostor.Process.Pid || pid == 0 {
-			t.Errorf("start with a stale pid file: the daemon's pid is %d, the other process's %d", pid, impostor.Process.Pid)
+			t.Errorf("start with a stale pid file: the daemon's pid is %d, the other process's (%s) %d", pid, impostor.Args, impostor.Process.Pid)
 		}
 		alive(t, impostor, "start")
 	}
@@ -210,21 +215,22 @@ func TestServiceLifecycle(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil && daemonPID(t, name) != 0 {
 		t.Errorf("a daemon still runs after stop")
 	}
-	if impostor != nil {
+	for _, impostor := range impostors {
 		// reload and stop signal no process that is not the daemon
-		// (sleep ends at SIGHUP).
+		// (sleep and mamori notify end at SIGHUP).
 		plantPID(t, name, impostor)
 		if out, err := exec.Command("service", name, "reload").CombinedOutput(); err == nil {
-			t.Errorf("reload of a stopped service with a stale pid file succeeded:\n%s", out)
+			t.Errorf("reload of a stopped service with a stale pid file (%s) succeeded:\n%s", impostor.Args, out)
 		}
 		alive(t, impostor, "reload")
 	}
 	if out := svcCmd(t, 0, "stop", name); !strings.Contains(out, "was not running") {
 		t.Errorf("second stop: %s", out)
 	}
-	if impostor != nil {
+	for _, impostor := range impostors {
+		plantPID(t, name, impostor)
 		if out, err := exec.Command("service", name, "stop").CombinedOutput(); err != nil {
-			t.Errorf("init script stop with a stale pid file: %v\n%s", err, out)
+			t.Errorf("init script stop with a stale pid file (%s): %v\n%s", impostor.Args, err, out)
 		}
 		alive(t, impostor, "stop")
 		plantPID(t, name, impostor) // for the start below
@@ -233,15 +239,42 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Errorf("audit verify: exit %d: %s", code, out)
 	}
 
-	// Uninstall stops a running service first.
-	svcCmd(t, 0, "start", name)
+	// Two starts at once (the boot's and an administrator's) start one
+	// agent, which the pid file names: the other start waits for the
+	// first, finds it running and starts nothing.
+	starts := make(chan string, 2)
+	for range 2 {
+		go func() {
+			out, stderr, code := runBinaryPlain(t, "service", "start", "--name", name)
+			starts <- fmt.Sprintf("exit %d: %s%s", code, out, stderr)
+		}()
+	}
+	for range 2 {
+		if out := <-starts; !strings.HasPrefix(out, "exit 0:") {
+			t.Errorf("two starts at once: %s", out)
+		}
+	}
 	waitCount(t, state, `"type":"agent_started"`, 3)
+	if daemons := agents(t, name); len(daemons) != 1 || daemons[0] != daemonPID(t, name) {
+		t.Errorf("two starts at once: agents %v, the service's pid %d: want one, the service's", daemons, daemonPID(t, name))
+	}
+	if out := svcCmd(t, 0, "status", name); !strings.Contains(out, name+": running") {
+		t.Errorf("status after two starts at once: %s", out)
+	}
+	for _, impostor := range impostors {
+		alive(t, impostor, "two starts at once")
+	}
+
+	// Uninstall stops a running service first.
 	svcCmd(t, 0, "uninstall", name)
 	if log, _ := readAudit(state); strings.Count(log, `"type":"agent_stopped"`) != 3 {
 		t.Errorf("uninstall of a running service: want a third agent_stopped:\n%s", log)
 	}
 	if out := svcCmd(t, 4, "status", name); !strings.Contains(out, "not installed") {
 		t.Errorf("status after uninstall: %s", out)
+	}
+	if daemons := agents(t, name); len(daemons) != 0 {
+		t.Errorf("uninstall left agents %v running", daemons)
 	}
 	svcCmd(t, 4, "uninstall", name)
 	svcCmd(t, 4, "start", name)
@@ -275,6 +308,67 @@ func startImpostor(t *testing.T, comm string) *exec.Cmd {
 	}
 }
 
+// startUserDaemon starts the daemon's own binary (binary, the path the
+// service runs) as the user nobody: mamori notify, which waits for an
+// agent that never answers (no socket in a directory it can search:
+// one it cannot search makes it give up). It is killed when t ends. The binary's
+// directory is opened to other users meanwhile (0755).
+func startUserDaemon(t *testing.T) *exec.Cmd {
+	t.Helper()
+	dir := filepath.Dir(binary)
+	fi, err := os.Stat(dir)
+	must(t, err)
+	must(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { os.Chmod(dir, fi.Mode().Perm()) })
+	cmd := exec.Command(binary, "notify", "--socket", filepath.Join(openDir(t), "none.sock"))
+	cmd.Dir = "/"
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the user's mamori notify wrote: %s", out.String())
+		}
+	})
+	must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Until it runs the binary (exec done).
+	for i := 0; ; i++ {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); exe == binary {
+			return cmd
+		}
+		if i == 100 {
+			t.Fatalf("the user's process %d does not run %s", cmd.Process.Pid, binary)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// agents returns the pids of the processes that run the service called
+// name (binary service run --name NAME ...), zombies left out.
+func agents(t *testing.T, name string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	must(t, err)
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.HasPrefix(string(cmdline), binary+"\x00service\x00run\x00--name\x00"+name+"\x00") {
+			continue
+		}
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(st), ") Z ") {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
 // plantPID writes p's pid into the pid file of the service called name,
 // as a daemon that ended would have left it.
 func plantPID(t *testing.T, name string, p *exec.Cmd) {
@@ -288,7 +382,7 @@ func alive(t *testing.T, p *exec.Cmd, what string) {
 	time.Sleep(100 * time.Millisecond) // a signal's delivery
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
 	if err != nil || strings.Contains(string(st), ") Z ") {
-		t.Errorf("%s signalled the process %d that is not the daemon", what, p.Process.Pid)
+		t.Errorf("%s signalled the process %d (%s) that is not the daemon", what, p.Process.Pid, p.Args)
 	}
 }
 
