@@ -17,8 +17,10 @@
 #               the hub as SysV services ("service install"): an upgrade
 #               restarts them from the new binary; remove stops them and
 #               removes their init scripts and rc links (no process left);
-#               purge keeps the audit log. The .rpm's scriptlets alike
-#               (rpm -U restarts, rpm -e stops and removes).
+#               purge keeps the audit log and removes the init scripts'
+#               logs /var/log/mamori.log and mamori-hub.log (a symlink
+#               there is left alone). The .rpm's scriptlets alike (rpm -U
+#               restarts, rpm -e stops and removes, with the log).
 #   systemd     a root where systemd runs as PID 1 of a container: the
 #               packages enable and start their services, which run under
 #               the units' sandboxing (checked on the running processes;
@@ -479,7 +481,13 @@ sb cmp -s "$AUDIT" /tmp/audit.before || fail "remove changed the audit log"
 sb_test -f /var/lib/mamori/audit.head
 
 log "plain: purge"
+# A symlink where the init script's log would be: purge removes only a
+# regular file there, never what a link leads to.
+sb sh -c 'echo victim >/tmp/log-victim && ln -s /tmp/log-victim /var/log/mamori.log'
 dpkg_do -P mamori
+sb_test -L /var/log/mamori.log
+sb grep -qx victim /tmp/log-victim || fail "purge changed what /var/log/mamori.log linked to"
+sb rm /var/log/mamori.log
 grep -q '/var/lib/mamori' <<<"$OUT" && grep -q 'audit.jsonl' <<<"$OUT" || fail "purge did not say where the audit log is"
 [ -z "$(status_of mamori)" ] || [ "$(status_of mamori)" = "pn " ] || fail "after purge: $(status_of mamori)"
 sb_test ! -e /etc/mamori
@@ -548,7 +556,9 @@ sb_test ! -e /etc/init.d/mamori
 [ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori"' || true)" ] || fail "dpkg -r left rc links of mamori"
 sb sh -c "tail -n 1 $AUDIT | grep -q '\"type\":\"agent_stopped\"'" || fail "dpkg -r: the last record is not agent_stopped"
 sb cp "$AUDIT" /tmp/audit.removed
+sb_test -f /var/log/mamori.log # the init script's log: remove keeps it
 dpkg_do -P mamori
+sb_test ! -e /var/log/mamori.log
 left=$(sb ls -A /var/lib/mamori | sort | tr '\n' ' ')
 [ "$left" = "audit.head audit.jsonl " ] || fail "purge left in /var/lib/mamori: $left"
 sb cmp -s "$AUDIT" /tmp/audit.removed || fail "purge changed the audit log"
@@ -572,6 +582,7 @@ grep -q 'removed the service mamori-hub (/etc/init.d/mamori-hub ' <<<"$OUT" || f
 [ -z "$(sb pgrep -x mamori-hub || true)" ] || fail "mamori-hub still runs after dpkg -r"
 sb_test ! -e /etc/init.d/mamori-hub
 [ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori-hub"' || true)" ] || fail "dpkg -r left rc links of mamori-hub"
+sb_test -f /var/log/mamori-hub.log # the init script's log: remove keeps it
 
 log "plain: remove and purge the hub"
 sb_test -f "$HUBCONF"
@@ -579,6 +590,7 @@ sb_test -f /var/lib/mamori-hub/hub.db
 dpkg_do -P mamori-hub
 grep -q 'hub.db' <<<"$OUT" || fail "hub purge did not say where the database is"
 sb_test ! -e /etc/mamori-hub
+sb_test ! -e /var/log/mamori-hub.log
 sb_test -f /var/lib/mamori-hub/hub.db
 
 log "plain: the .rpm's scriptlets with the agent as a SysV service"
@@ -590,8 +602,10 @@ rpm_do -U --replacepkgs "$RA1" # %post 2: an upgrade
 grep -q 'Starting mamori' <<<"$OUT" || fail "rpm -U did not restart the SysV service"
 wait_for 5 "the agent from before rpm -U ended" test ! -e "/proc/$pid1"
 daemon_pid mamori /usr/bin/mamori >/dev/null
+sb_test -f /var/log/mamori.log
 rpm_do -e mamori
 grep -q 'removed the service mamori (/etc/init.d/mamori ' <<<"$OUT" || fail "rpm -e did not say it removed the SysV service"
+sb_test ! -e /var/log/mamori.log
 no_mamori_runs "after rpm -e"
 sb_test ! -e /etc/init.d/mamori
 [ -z "$(sb sh -c 'ls /etc/rc?.d/ | grep -x "[SK][0-9][0-9]mamori"' || true)" ] || fail "rpm -e left rc links of mamori"
@@ -799,8 +813,12 @@ sb_test ! -e /etc/systemd/system/multi-user.target.wants/mamori.service
 sb_test ! -e /usr/bin/mamori
 sb sh -c "tail -n 1 $AUDIT | grep -q '\"type\":\"agent_stopped\"'" || fail "rpm -e: last record is not agent_stopped"
 sb /mamori-test/mamori.host audit verify --state-dir /var/lib/mamori >/dev/null || fail "audit log after rpm -e does not verify"
+# What the SysV init script of "mamori-hub service install" would have
+# logged: erase removes it.
+sb sh -c 'umask 077; echo line >/var/log/mamori-hub.log'
 rpm_do -e mamori-hub
 [ "$(sb systemctl is-active mamori-hub.service)" != active ] || fail "mamori-hub active after rpm -e"
+sb_test ! -e /var/log/mamori-hub.log
 sb_test -d /var/lib/mamori-hub
 DIAG=""
 sandbox_stop
