@@ -1,10 +1,12 @@
 package localapi
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,30 +44,38 @@ var procRoot = "/proc"
 
 // foreignUserNS says why the process pid is not to be taken at its
 // credentials' word ("" when it is): one in another user namespace than
-// the agent's (/proc/PID/ns/user, namespaces(7)). A user given
-// subordinate uids (/etc/subuid: 65,536 to every user useradd makes on
-// Debian) can map them into a user namespace, setuid to each there while
-// keeping agent.local_group (no setgroups), and connect as thousands of
-// uids: each would have its own connection, request and warning limits.
-// A desktop's notifier runs in the session, in the agent's user
-// namespace. A peer whose namespace cannot be read (it has gone, or
-// another pid namespace hides it: pid 0) is refused too.
+// the agent's. A user given subordinate uids (/etc/subuid: 65,536 to
+// every user useradd makes on Debian) can map them into a user
+// namespace, setuid to each there while keeping agent.local_group (no
+// setgroups), and connect as thousands of uids: each would have its own
+// connection, request and warning limits. A desktop's notifier runs in
+// the session, in the agent's user namespace.
+//
+// The namespace is told by /proc/PID/uid_map, which shows the mapping
+// of the process's user namespace as seen from the reader's
+// (user_namespaces(7)) and, unlike /proc/PID/ns/user, needs no ptrace
+// access (the agent's unit has no CAP_SYS_PTRACE): a process in the
+// agent's namespace has the agent's map; one in a namespace below it
+// maps only the uids its maker could (its own and its subordinate ones),
+// never the whole range, so its map differs. A peer whose map cannot be
+// read (it has gone, or another PID namespace hides it: pid 0) is
+// refused too.
 func foreignUserNS(pid int) string {
-	self, err := os.Readlink(procRoot + "/self/ns/user")
+	self, err := os.ReadFile(procRoot + "/self/uid_map")
 	if err != nil {
-		// The agent cannot tell its own: nothing to compare with
-		// (no user namespaces in this kernel).
+		// No user namespaces in this kernel: nothing to compare.
 		return ""
 	}
 	if pid <= 0 {
 		return "its process cannot be seen from the agent's PID namespace"
 	}
-	ns, err := os.Readlink(procRoot + "/" + strconv.Itoa(pid) + "/ns/user")
+	m, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/uid_map")
 	if err != nil {
 		return fmt.Sprintf("the user namespace of its process %d cannot be read (%v)", pid, err)
 	}
-	if ns != self {
-		return fmt.Sprintf("its process %d runs in another user namespace (%s, the agent's %s): a container, not a desktop session", pid, ns, self)
+	if !bytes.Equal(m, self) {
+		return fmt.Sprintf("its process %d runs in another user namespace (uid map %q, the agent's %q): a container, not a desktop session",
+			pid, strings.Join(strings.Fields(string(m)), " "), strings.Join(strings.Fields(string(self)), " "))
 	}
 	return ""
 }
