@@ -86,6 +86,11 @@ type desktop struct {
 	// replayed is when each open violation (uid and warning key) was
 	// last shown to a notifier that connected after it was recorded.
 	replayed map[string]time.Time
+	// replayConn holds, by the same key, the connection a replay still
+	// waiting for its answer was given to: should that connection go
+	// before it answers, the next notifier of the user is given the
+	// replay at once instead of after the answer's timeout.
+	replayConn map[string]uint64
 	// failed are the replays that notifiers did not show, by user
 	// (replayUser) and warning key: what is recorded of them.
 	failed map[string]*replayFail
@@ -135,7 +140,7 @@ func (a *Agent) startDesktop() (stop func()) {
 	d := &desktop{a: a, log: a.log.With("sink", "notify"), finder: newSessionFinder(o, a.coll.roots.Procfs),
 		ack: o.AckTimeout, started: a.now(), runID: strconv.FormatInt(time.Now().UnixNano(), 36),
 		inFlight: make(chan struct{}, maxInFlight), starting: make(chan struct{}, maxStarting),
-		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, failed: map[string]*replayFail{}, slow: map[int]slowSession{},
+		pending: map[string]chan shownAck{}, replayed: map[string]time.Time{}, replayConn: map[string]uint64{}, failed: map[string]*replayFail{}, slow: map[int]slowSession{},
 		unsent: map[string]int{}, sentTo: map[string]map[uint64]int{}}
 	if d.ack <= 0 {
 		d.ack = DefaultAckTimeout
@@ -403,6 +408,14 @@ func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
 	slices.SortStableFunc(open, func(x, y openEvent) int {
 		return severityRank(x.ev.Violation.Severity) - severityRank(y.ev.Violation.Severity)
 	})
+	// The connections watching now (read before d.mu: the server's
+	// lock is never taken under it).
+	live := map[uint64]bool{}
+	if srv := d.srv.Load(); srv != nil {
+		for _, w := range srv.Watchers() {
+			live[w.Conn] = true
+		}
+	}
 	now := time.Now()
 	var out []*localapi.Warning
 	d.mu.Lock()
@@ -426,9 +439,14 @@ func (d *desktop) onWatch(p localapi.Peer) []*localapi.Warning {
 			continue
 		}
 		if t, ok := d.replayed[k]; ok && now.Sub(t) < d.interval {
-			continue
+			if c, waiting := d.replayConn[k]; !waiting || live[c] {
+				continue
+			}
+			// Given to a connection that went without answering: this
+			// one gets it now (the other's wait ends in its timeout).
 		}
 		d.replayed[k] = now
+		d.replayConn[k] = p.Conn
 		w.ID, w.Replay, w.Time = d.nextID(), true, time.Time{}
 		if oe.since != nil {
 			w.Time = *oe.since
@@ -450,9 +468,13 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 	d.pending[w.ID] = acks
 	d.mu.Unlock()
 	d.track(func() {
+		k := strconv.Itoa(p.UID) + "|" + w.Key
 		defer func() {
 			d.mu.Lock()
 			delete(d.pending, w.ID)
+			if d.replayConn[k] == p.Conn {
+				delete(d.replayConn, k)
+			}
 			d.mu.Unlock()
 		}()
 		// Behind the others given at the same time: a longer wait.
@@ -490,7 +512,10 @@ func (d *desktop) awaitReplay(p localapi.Peer, w *localapi.Warning) {
 		// again, not only after the interval; what is recorded of it is
 		// throttled (replayNotShown).
 		d.mu.Lock()
-		delete(d.replayed, strconv.Itoa(p.UID)+"|"+w.Key)
+		if d.replayConn[k] == p.Conn {
+			// Not given again meanwhile to a newer connection.
+			delete(d.replayed, k)
+		}
 		write, reasons, repeats := d.replayNotShownLocked(p, w, reasons, time.Now())
 		d.mu.Unlock()
 		if write {

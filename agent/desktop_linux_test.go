@@ -50,6 +50,7 @@ func openDir(t *testing.T) string {
 // warningRecord is the part of a warning record the tests look at.
 type warningRecord struct {
 	Type    string              `json:"type"`
+	Time    time.Time           `json:"time"`
 	Message string              `json:"message"`
 	Warning *wire.WarningRecord `json:"warning"`
 }
