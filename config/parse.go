@@ -593,22 +593,22 @@ func (p *parser) agent(n *yaml.Node, a *Agent) {
 	p.localAPI(m.get("local_socket"), m.get("local_group"), a)
 }
 
-// duration reads a duration with a unit and checks that it lies within
-// [lo, hi] (loText and hiText say so in the error).
+// duration reads a duration with a unit (time.ParseDuration's, or whole
+// days "7d" as mamori-hub's config takes them) and checks that it lies
+// within [lo, hi] (loText and hiText say so in the error).
 func (p *parser) duration(path string, n *yaml.Node, lo, hi time.Duration, loText, hiText string) (time.Duration, bool) {
 	s, ok := p.scalar(path, n)
 	if !ok {
 		return 0, false
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil {
-		if days, ok := strings.CutSuffix(s, "d"); ok {
-			if n2, err := strconv.Atoi(days); err == nil && n2 > 0 && n2 < 10000 {
-				p.errorf(n, "%s: durations have no days: write %dh for %q", path, 24*n2, s)
-				return 0, false
-			}
+	if days, isDays := strings.CutSuffix(s, "d"); err != nil && isDays {
+		if n2, aerr := strconv.Atoi(days); aerr == nil && n2 > 0 && n2 < 10000 && strconv.Itoa(n2) == days {
+			d, err = time.Duration(n2)*24*time.Hour, nil
 		}
-		p.errorf(n, "%s: want a duration with a unit, like 60s or 5m, got %q", path, s)
+	}
+	if err != nil {
+		p.errorf(n, "%s: want a duration with a unit, like 60s, 5m, 24h or 7d (whole days), got %q", path, s)
 		return 0, false
 	}
 	if d < lo || d > hi {
