@@ -2,19 +2,15 @@ package agent
 
 import (
 	"bytes"
-	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sys/windows"
 
 	"github.com/mamori-agent/mamori/agent/audit"
-	"github.com/mamori-agent/mamori/config"
 	"github.com/mamori-agent/mamori/internal/fsguard"
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
@@ -34,45 +30,14 @@ type heldRun struct {
 // network, no notifications, no local API, no metrics.
 func runHeldAgent(t *testing.T, state string) heldRun {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte("version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1h\nmetrics:\n  listen: \"\"\n"))
-	if err != nil {
-		t.Fatal(err)
+	w := runAgentOn(t, state, "version: 1\nagent:\n  asset_id: PC-WIN\n  language: en\n  rescan_interval: 1h\nmetrics:\n  listen: \"\"\n")
+	run := heldRun{stateDir: w.a.StateDir()}
+	w.stop()
+	if w.cfg.Agent.StateDir != state {
+		t.Errorf("the config the agent was given now says state_dir %s", w.cfg.Agent.StateDir)
 	}
-	cfg.Agent.StateDir = state
-	cfg.Agent.LocalSocket = ""
-	var logs syncBuffer
-	ready := make(chan struct{})
-	a, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		NoUevents: true, NoMountWatch: true, NoNetwork: true, Ready: func(string) { close(ready) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("the agent ended before it was ready: %v\nlog:\n%v", err, logs.lines(t))
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent not ready after 30 s")
-	}
-	run := heldRun{stateDir: a.StateDir()}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent did not stop")
-	}
-	if cfg.Agent.StateDir != state {
-		t.Errorf("the config the agent was given now says state_dir %s", cfg.Agent.StateDir)
-	}
-	run.logs = logs.lines(t)
-	run.damaged = testutil.ToFloat64(a.Metrics().events.WithLabelValues("agent", "audit_damaged"))
+	run.logs = w.logs.lines(t)
+	run.damaged = testutil.ToFloat64(w.a.Metrics().events.WithLabelValues("agent", "audit_damaged"))
 	return run
 }
 

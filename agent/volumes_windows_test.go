@@ -63,11 +63,20 @@ func dumpVol(recs []volRecord) string {
 	return b.String()
 }
 
-// startAgent runs an agent on state with the config body (state_dir
-// set) and returns a function that stops it (also called when the test
-// ends, before its folders are removed). Rescans only (no device
-// notifications, no drive-letter watch), no network, no local API.
-func startAgent(t *testing.T, state, body string) (stop func()) {
+// winAgent is an agent started by runAgentOn: the agent, the config it
+// was given, its log (JSON) and the function that stops it.
+type winAgent struct {
+	a    *Agent
+	cfg  *config.Config
+	logs *syncBuffer
+	stop func()
+}
+
+// runAgentOn runs an agent on state with the config body (state_dir
+// set) until it is ready. Its stop is also called when the test ends,
+// before its folders are removed. Rescans only (no device notifications,
+// no drive-letter watch), no network, no local API.
+func runAgentOn(t *testing.T, state, body string) *winAgent {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(body))
 	if err != nil {
@@ -75,27 +84,27 @@ func startAgent(t *testing.T, state, body string) (stop func()) {
 	}
 	cfg.Agent.StateDir = state
 	cfg.Agent.LocalSocket = ""
-	var logs syncBuffer
+	w := &winAgent{cfg: cfg, logs: &syncBuffer{}}
 	ready := make(chan struct{})
-	a, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	w.a, err = New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		NoUevents: true, NoMountWatch: true, NoNetwork: true, Ready: func(string) { close(ready) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	go func() { done <- w.a.Run(ctx) }()
 	select {
 	case <-ready:
 	case err := <-done:
 		cancel()
-		t.Fatalf("the agent ended before it was ready: %v\nlog:\n%v", err, logs.lines(t))
+		t.Fatalf("the agent ended before it was ready: %v\nlog:\n%v", err, w.logs.lines(t))
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("the agent not ready after 30 s")
 	}
 	stopped := false
-	stop = func() {
+	w.stop = func() {
 		if stopped {
 			return
 		}
@@ -110,8 +119,15 @@ func startAgent(t *testing.T, state, body string) (stop func()) {
 			t.Error("the agent did not stop")
 		}
 	}
-	t.Cleanup(stop) // a test that failed half-way stops it too
-	return stop
+	t.Cleanup(w.stop) // a test that failed half-way stops it too
+	return w
+}
+
+// startAgent runs an agent on state with the config body (runAgentOn)
+// and returns the function that stops it.
+func startAgent(t *testing.T, state, body string) (stop func()) {
+	t.Helper()
+	return runAgentOn(t, state, body).stop
 }
 
 // waitVol polls the audit log of state (every 100 ms, up to d) until

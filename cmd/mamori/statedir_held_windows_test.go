@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,44 +40,15 @@ func TestWindowsAgentRunHeldStateDir(t *testing.T) {
 	}
 	defer windows.CloseHandle(held)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	r := startAgent(t, cfg)
+	alts, _ := filepath.Glob(state + ".alternate-*")
+	if len(alts) != 1 || !strings.Contains(r.ready, alts[0]) {
+		t.Fatalf("ready line %q, alternates %v: want the line to name the one alternate\n%s", r.ready, alts, r.stderr.String())
 	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "running") {
-				ready <- sc.Text()
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	var alt string
-	select {
-	case line := <-ready:
-		alts, _ := filepath.Glob(state + ".alternate-*")
-		if len(alts) != 1 || !strings.Contains(line, alts[0]) {
-			t.Fatalf("ready line %q, alternates %v: want the line to name the one alternate\n%s", line, alts, stderr.String())
-		}
-		alt = alts[0]
-	case <-time.After(45 * time.Second):
-		t.Fatalf("mamori run did not get ready\n%s", stderr.String())
-	}
+	alt := alts[0]
 	waitRecord(t, alt, 10*time.Second, "agent_started", ofType("agent_started"))
 	waitRecord(t, alt, 10*time.Second, "audit_damaged", ofType("audit_damaged"))
-	cmd.Process.Kill()
-	cmd.Wait()
+	r.stop()
 
 	code, out, errOut := mamoriExe(t, "audit", "verify", "--config", cfg)
 	if code != 0 || !strings.Contains(out, alt) || !strings.Contains(out, "chain intact") ||

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,43 +41,60 @@ func pipeConfig(t *testing.T, dir string) (cfg, state, pipe string) {
 	return cfg, state, pipe
 }
 
-// startAgent starts mamori.exe run --config cfg and waits for it to be
-// ready; it returns its log (standard error) and stops it when the test
-// ends.
-func startAgent(t *testing.T, cfg string) *lockedBuffer {
+// runningExe is a "mamori.exe run" startAgent started: the line it said
+// it runs with (naming its state folder), its log (standard error), and
+// the function that ends it (also called when the test ends).
+type runningExe struct {
+	ready  string
+	stderr *lockedBuffer
+	stop   func()
+}
+
+// startAgent starts mamori.exe run --config cfg and waits (45 s at most)
+// for it to say it runs.
+func startAgent(t *testing.T, cfg string) *runningExe {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
 		cancel()
-	})
-	ready := make(chan struct{}, 1)
+		t.Fatal(err)
+	}
+	r := &runningExe{stderr: &lockedBuffer{}}
+	cmd.Stderr = r.stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	r.stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+			cancel()
+		})
+	}
+	t.Cleanup(r.stop)
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "running") {
-				ready <- struct{}{}
+				select {
+				case ready <- sc.Text():
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
 	select {
-	case <-ready:
+	case r.ready = <-ready:
 	case <-time.After(45 * time.Second):
-		t.Fatalf("mamori run did not get ready\n%s", stderr.String())
+		t.Fatalf("mamori run did not get ready\n%s", r.stderr.String())
 	}
-	return &stderr
+	return r
 }
 
 // TestWindowsStatusPipe: mamori.exe run serves its local API on the
@@ -88,7 +106,7 @@ func startAgent(t *testing.T, cfg string) *lockedBuffer {
 func TestWindowsStatusPipe(t *testing.T) {
 	dir := wintest.TempDir(t)
 	cfg, state, pipe := pipeConfig(t, dir)
-	log := startAgent(t, cfg)
+	log := startAgent(t, cfg).stderr
 	waitRecord(t, state, 10*time.Second, "agent_started", ofType("agent_started"))
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(log.String(), "local API serving") {
@@ -146,7 +164,7 @@ func TestWindowsStatusPipe(t *testing.T) {
 	cfg2, _ := windowsConfig(t, dir2)
 	body, _ := os.ReadFile(cfg2)
 	os.WriteFile(cfg2, []byte(strings.Replace(string(body), "agent:\n", "agent:\n  local_socket: '"+pipe+"'\n", 1)), 0o600)
-	log2 := startAgent(t, cfg2)
+	log2 := startAgent(t, cfg2).stderr
 	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(log2.String(), "local API not served") {
 		if time.Now().After(deadline) || strings.Contains(log2.String(), "local API serving") {

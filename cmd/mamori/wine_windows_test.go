@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/mamori-agent/mamori/internal/gztest"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,50 +265,16 @@ func TestWindowsAgentRun(t *testing.T) {
 	dir := wintest.TempDir(t)
 	cfg, state := windowsConfig(t, dir)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "run", "--config", cfg)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	r := startAgent(t, cfg)
+	if !strings.Contains(r.ready, state) {
+		t.Errorf("ready line %q does not name the state dir", r.ready)
 	}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}
-	defer stop()
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "running") {
-				ready <- sc.Text()
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		if !strings.Contains(line, state) {
-			t.Errorf("ready line %q does not name the state dir", line)
-		}
-	case <-time.After(45 * time.Second):
-		t.Fatalf("mamori run did not get ready\n%s", stderr.String())
-	}
+	stop := r.stop
 	waitRecord(t, state, 10*time.Second, "agent_started", ofType("agent_started"))
 	if err := fsguard.CheckDir(state); err != nil {
 		t.Errorf("state dir made by the agent: %v", err)
 	}
-	log := stderr.String()
+	log := r.stderr.String()
 	for _, want := range []string{`source="device notifications"`, `source="drive letters" state=polling`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the self-test in the log lacks %s:\n%s", want, log)
