@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"golang.org/x/sys/windows"
 
 	"github.com/mamori-agent/mamori/agent/audit"
 	"github.com/mamori-agent/mamori/internal/fsguard"
@@ -107,22 +106,7 @@ func TestWindowsHeldStateFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	wintest.SetDACL(t, state, "D:P(A;OICI;FA;;;WD)")
-	name, err := windows.UTF16PtrFromString(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := windows.CreateFile(name, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil,
-		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release := func() {
-		if held != 0 {
-			windows.CloseHandle(held)
-			held = 0
-		}
-	}
-	defer release()
+	release := wintest.HoldFolder(t, state)
 
 	// Held: the agent records in an alternate.
 	run := runHeldAgent(t, state)

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/windows"
-
 	"github.com/mamori-agent/mamori/internal/fsguard"
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
@@ -29,16 +27,7 @@ func TestWindowsAgentRunHeldStateDir(t *testing.T) {
 	if code, _, errOut := mamoriExe(t, "audit", "verify", "--config", cfg); code != 2 || !strings.Contains(errOut, "no alternate") {
 		t.Errorf("audit verify of a squatted folder, no alternate: exit %d, want 2 saying so\n%s", code, errOut)
 	}
-	name, err := windows.UTF16PtrFromString(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := windows.CreateFile(name, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil,
-		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer windows.CloseHandle(held)
+	wintest.HoldFolder(t, state)
 
 	r := startAgent(t, cfg)
 	alts, _ := filepath.Glob(state + ".alternate-*")

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/windows"
-
 	"github.com/mamori-agent/mamori/internal/wintest"
 )
 
@@ -18,27 +16,10 @@ import (
 // state folder").
 
 // holdFolder opens the folder p as a user keeping it from being moved
-// would: without FILE_SHARE_DELETE. It returns the function that lets go.
+// would (wintest.HoldFolder). It returns the function that lets go.
 func holdFolder(t *testing.T, p string) func() {
 	t.Helper()
-	name, err := windows.UTF16PtrFromString(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := windows.CreateFile(name, windows.GENERIC_READ, windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE, nil,
-		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
-	if err != nil {
-		t.Fatalf("hold %s: %v", p, err)
-	}
-	var once bool
-	release := func() {
-		if !once {
-			once = true
-			windows.CloseHandle(h)
-		}
-	}
-	t.Cleanup(release)
-	return release
+	return wintest.HoldFolder(t, p)
 }
 
 // alternates lists the NAME.alternate-* entries beside path.
