@@ -639,11 +639,19 @@ func (q *Queue) dropLocked(n int64, why string) {
 }
 
 // AddDropped counts n events that never reached the queue (lost on the
-// way to it): they are reported to the hub like those it drops itself.
+// way to it): they are reported to the hub like those it drops itself,
+// and the sender is woken for it (Notify), so that the count does not
+// wait for the next event.
 func (q *Queue) AddDropped(n int64) {
 	q.mu.Lock()
 	q.dropLocked(n, "lost before the queue")
 	q.mu.Unlock()
+	if n > 0 {
+		select {
+		case q.notify <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Len returns how many records wait to be acknowledged.

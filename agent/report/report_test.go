@@ -544,3 +544,20 @@ func (q *Queue) crash() {
 		q.rd.f.Close()
 	}
 }
+
+// TestLostWhileIdle: events lost on the way to an idle queue (nothing
+// else to send) are reported at once, not with the next event.
+func TestLostWhileIdle(t *testing.T) {
+	h := newTestHub(t)
+	r := newTestReporter(t, h, wintest.TempDir(t), nil)
+	r.Start()
+	emit(t, r, 0, 3)
+	waitFor(t, "3 events stored", func() bool { return len(h.stored()) == 3 && r.q.Len() == 0 })
+	time.Sleep(50 * time.Millisecond) // the sender waits for the queue again
+	r.Lost(4)
+	waitFor(t, "4 events reported dropped", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.dropped == 4
+	})
+}
