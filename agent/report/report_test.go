@@ -560,4 +560,5 @@ func TestLostWhileIdle(t *testing.T) {
 		defer h.mu.Unlock()
 		return h.dropped == 4
 	})
+	r.Close()
 }
